@@ -1,0 +1,77 @@
+"""The request: who is asking, with what cart, where and when.
+
+The same shape is taken by ``nextoffer rules eval --context``, by the decision engine and by
+``POST /v1/decisions``::
+
+    {"customer": {"id": "c-1", "attributes": {"tier": "premium"}, "segments": ["VIP"]},
+     "cart": {"items": [{"sku": "STEAK-01", "category": "main_course",
+                         "quantity": 2, "price": 1200.0}]},
+     "channel": "in_app", "store": {"id": "S1", "timezone": "America/New_York"},
+     "session_id": "s-1", "at": "2026-03-08T14:30:00Z"}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["Cart", "CartItem", "CustomerRef", "Request", "Store"]
+
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Key = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CartItem(_Model):
+    sku: Key
+    category: Key
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    price: Money
+    name: str | None = None
+
+
+class Cart(_Model):
+    items: Annotated[tuple[CartItem, ...], Field(max_length=10_000)] = ()
+
+
+class CustomerRef(_Model):
+    id: Key
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    segments: tuple[str, ...] = ()
+    holdings: tuple[str, ...] = ()
+
+
+class Store(_Model):
+    id: Key
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+
+class Request(_Model):
+    """A request for offers (or a context for evaluating a condition)."""
+
+    customer: CustomerRef | None = None
+    cart: Cart | None = None
+    channel: Key | None = None
+    placement: Key | None = None
+    store: Store | None = None
+    session_id: Key | None = None
+    at: AwareDatetime | None = None
+
+    def moment(self, default: dt.datetime) -> dt.datetime:
+        """When the request happens: ``at`` when given, else ``default`` (must be aware)."""
+        return self.at if self.at is not None else default

@@ -1,0 +1,187 @@
+"""The rule language's front door: load (text or JSON) → check → compile → evaluate.
+
+    >>> env = Environment(CustomerSchema(attributes={"tier": "string", "hasCreditCard": "bool"}))
+    >>> cond = env.compile('customer.tier in ["premium", "gold"] and not customer.hasCreditCard')
+    >>> cond.text
+    'customer.tier in ["premium", "gold"] and not customer.hasCreditCard'
+    >>> cond({"customer.tier": "gold", "customer.hasCreditCard": False})
+    True
+    >>> cond({"customer.tier": "gold"})   # hasCreditCard is missing: unknown, so no match
+    False
+
+Each phase can be called on its own: ``parse_text`` / ``load`` give the AST with its source
+spans, ``check`` the type of every node, ``compile_ast`` the evaluator, ``interpret`` the
+reference meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from .checker import TypeInfo, check
+from .compiler import Evaluator, compile_ast
+from .errors import Diagnostic, RuleError, RuleLimitError, RuleSyntaxError, Span
+from .limits import DEFAULT_LIMITS, Limits
+from .nodes import KINDS, Condition, condition_adapter
+from .parser import parse_text
+from .printer import to_text
+from .types import CustomerSchema, OfferSchema, Scope
+
+__all__ = ["CompiledCondition", "Environment", "LoadedCondition", "json_path"]
+
+
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """A JSON path (``$.operands[1].left``) from a Pydantic error location."""
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in KINDS:  # discriminated-union tags are not part of the path
+            out += f".{part}"
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCondition:
+    """An AST and, when it came from text, the text and each node's span."""
+
+    ast: Condition
+    source: str | None = None
+    spans: Mapping[int, Span] = field(default_factory=dict)
+
+    def span_of(self, node: object) -> Span | None:
+        return self.spans.get(id(node))
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    """A checked, compiled condition. Calling it on a context says whether it matches."""
+
+    ast: Condition
+    text: str
+    evaluator: Evaluator
+    types: TypeInfo = field(repr=False, compare=False)
+
+    def __call__(self, ctx: Mapping[str, Any]) -> bool:
+        """True only when the condition is true; unknown (missing values) does not match.
+
+        A context belongs to one thread at a time: quantifiers bind their variable in it
+        while they run (and remove it before returning).
+        """
+        return self.evaluator(ctx) is True  # type: ignore[arg-type]
+
+    def to_json(self) -> dict[str, Any]:
+        dumped: dict[str, Any] = condition_adapter.dump_python(self.ast, mode="json")
+        return dumped
+
+
+def _check_json_limits(obj: Any, limits: Limits) -> None:
+    """Reject JSON that is too deep, too large or too long before Pydantic walks it."""
+    stack: list[tuple[Any, int, str]] = [(obj, 1, "$")]
+    nodes = 0
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, dict):
+            nodes += 1
+            if depth > limits.max_depth:
+                raise RuleLimitError(
+                    [Diagnostic(f"condition is nested deeper than {limits.max_depth} levels", path)]
+                )
+            if nodes > limits.max_nodes:
+                raise RuleLimitError(
+                    [Diagnostic(f"condition has more than {limits.max_nodes} nodes", path)]
+                )
+            for key, child in value.items():
+                stack.append((child, depth + 1, f"{path}.{key}"))
+        elif isinstance(value, list):
+            if len(value) > limits.max_list_length:
+                raise RuleLimitError(
+                    [Diagnostic(f"list has more than {limits.max_list_length} items", path)]
+                )
+            for i, child in enumerate(value):
+                stack.append((child, depth, f"{path}[{i}]"))
+        elif isinstance(value, str) and len(value) > limits.max_text_length:
+            raise RuleLimitError(
+                [Diagnostic(f"text is longer than {limits.max_text_length} characters", path)]
+            )
+
+
+def _syntax_errors(exc: ValidationError) -> RuleSyntaxError:
+    diagnostics = []
+    for err in exc.errors(include_url=False):
+        message = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            message = f"unknown kind; expected one of {', '.join(sorted(KINDS))}"
+        elif err["type"] == "union_tag_not_found":
+            message = "missing 'kind'"
+        diagnostics.append(Diagnostic(message, json_path(tuple(err["loc"]))))
+    # An error on a list whose items already failed only repeats them: keep the deeper ones.
+    paths = [d.path for d in diagnostics]
+    kept = [
+        d
+        for d in diagnostics
+        if not any(p != d.path and (p.startswith(d.path + "[") or p.startswith(d.path + ".")) for p in paths)
+    ]
+    return RuleSyntaxError(kept)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The names and limits conditions are checked against.
+
+    ``offer_names=False`` is for rule triggers, which are evaluated before any offer is
+    chosen; offer conditions (eligibility, fit, match) may read ``offer.*``.
+    """
+
+    customer: CustomerSchema = field(default_factory=CustomerSchema)
+    offer: OfferSchema = field(default_factory=OfferSchema)
+    offer_names: bool = True
+    limits: Limits = DEFAULT_LIMITS
+    scope: Scope = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scope", Scope(self.customer, self.offer, self.offer_names))
+
+    def parse(self, text: str) -> LoadedCondition:
+        """Parse the text form."""
+        parsed = parse_text(text, self.limits)
+        return LoadedCondition(parsed.ast, parsed.source, parsed.spans)
+
+    def load(self, condition: str | Mapping[str, Any] | Condition) -> LoadedCondition:
+        """A condition from text, from its JSON form (a dict), or an AST already built."""
+        if isinstance(condition, str):
+            return self.parse(condition)
+        if isinstance(condition, Mapping):
+            _check_json_limits(condition, self.limits)
+            try:
+                ast = condition_adapter.validate_python(condition)
+            except ValidationError as exc:
+                raise _syntax_errors(exc) from None
+            return LoadedCondition(ast)
+        return LoadedCondition(condition)
+
+    def check(self, loaded: LoadedCondition) -> TypeInfo:
+        """The type of every node, or ``RuleTypeError`` listing every problem."""
+        return check(loaded.ast, self.scope, source=loaded.source, span_of=loaded.span_of)
+
+    def compile(self, condition: str | Mapping[str, Any] | Condition) -> CompiledCondition:
+        """Load, check and compile a condition."""
+        loaded = self.load(condition)
+        types = self.check(loaded)
+        return CompiledCondition(loaded.ast, to_text(loaded.ast), compile_ast(loaded.ast), types)
+
+    def validator(self) -> Callable[[str | Mapping[str, Any]], list[Diagnostic]]:
+        """A function that returns the diagnostics of a condition (empty when it is valid)."""
+
+        def diagnose(condition: str | Mapping[str, Any]) -> list[Diagnostic]:
+            try:
+                self.check(self.load(condition))
+            except RuleError as exc:
+                return exc.diagnostics
+            return []
+
+        return diagnose
