@@ -1,2 +1,18 @@
+"""The ``nextoffer`` command."""
+
+from __future__ import annotations
+
 import typer
-app = typer.Typer()
+
+from .demo import demo
+from .rules import rules_app
+
+app = typer.Typer(
+    name="nextoffer",
+    help="nextoffer: a self-hosted next-best-offer engine for cross-sell and upsell.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(rules_app, name="rules")
+app.command("demo")(demo)

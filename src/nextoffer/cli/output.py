@@ -1,0 +1,60 @@
+"""Printing for the command line: results to stdout, problems to stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+
+from ..core.rules import Diagnostic
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)
+
+
+def fail_validation(what: str, exc: ValidationError) -> NoReturn:
+    """Every field Pydantic rejected, by name, then exit 1."""
+    for e in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(top)"
+        err.print(f"[bold red]error:[/] {what}: {loc}: ", markup=True, end="")
+        err.print(e["msg"], markup=False)
+    raise typer.Exit(1)
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], prefix: str = "") -> None:
+    for d in diagnostics:
+        where = f"{prefix}{d.path}"
+        if d.line is not None:
+            err.print(f"[bold red]error:[/] {where}: ", markup=True, end="")
+            err.print(d.render(), markup=False)
+        else:
+            err.print(f"[bold red]error:[/] ", markup=True, end="")
+            err.print(f"{where}: {d.message}", markup=False)
+
+
+def read_document(path: Path, what: str) -> Any:
+    """A JSON or YAML file (by extension; YAML also reads JSON), or a clear error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"{what}: no such file {str(path)!r}")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{what}: cannot read {str(path)!r}: {exc}")
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{what}: {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
+    except yaml.YAMLError as exc:
+        fail(f"{what}: {path}: invalid YAML: {exc}")
