@@ -116,7 +116,7 @@ class _Checker:
         if isinstance(node, Contains):
             subject = self.visit(node.subject, f"{path}.subject")
             value = self.visit(node.value, f"{path}.value")
-            if subject is not None and subject != STRING and subject != list_of(STRING):
+            if subject is not None and subject != STRING and subject not in (list_of(STRING), list_of(ANY)):
                 self.error(node.subject, f"{path}.subject",
                            f"'contains' needs a string or a list of strings on its left, not {subject}")  # fmt: skip
             elif value is not None and value != STRING:

@@ -1,0 +1,81 @@
+"""The trigger index finds exactly the rules that evaluating every rule finds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nextoffer.core.rules import Environment, TriggerIndex, parse_text, requirement
+from nextoffer.core.rules.nodes import Condition
+
+from .strategies import ENV, conditions, contexts
+
+
+def _keys(text: str) -> set[tuple[str, Any]] | None:
+    found = requirement(parse_text(text).ast)
+    return None if found is None else set(found)
+
+
+def test_requirements_of_typical_triggers() -> None:
+    assert _keys('cart.has_sku("STEAK-01")') == {("cart.skus", "STEAK-01")}
+    assert _keys('cart.has_category("wine")') == {("cart.categories", "wine")}
+    assert _keys('any item in cart.items: item.category == "wine" and item.price > 30') == {
+        ("cart.categories", "wine")
+    }
+    assert _keys('any item in cart.items: item.sku in ["A", "B"]') == {
+        ("cart.skus", "A"),
+        ("cart.skus", "B"),
+    }
+    assert _keys('count(item in cart.items: item.sku == "A") >= 2') == {("cart.skus", "A")}
+    assert _keys('count(item in cart.items: item.sku == "A") >= 0') is None
+    # of an and's options, the most selective: a sku beats a category beats other names
+    assert _keys('channel == "in_app" and cart.has_category("wine") and cart.has_sku("X")') == {
+        ("cart.skus", "X")
+    }
+    assert _keys('store.id in ["S1", "S2"] and channel == "in_app"') == {("channel", "in_app")}
+    assert _keys('"VIP" in customer.segments') == {("customer.segments", "VIP")}
+    assert _keys("not customer.hasCreditCard") == {("customer.hasCreditCard", False)}
+    assert _keys('cart.has_sku("A") or cart.has_category("b")') == {
+        ("cart.skus", "A"),
+        ("cart.categories", "b"),
+    }
+    # no requirement: must always be checked
+    assert _keys('cart.has_sku("A") or cart.total > 10') is None
+    assert _keys("local_time.hour between 6 and 11") is None
+    assert _keys('not cart.has_sku("A")') is None
+    assert _keys('all item in cart.items: item.sku == "A"') is None
+
+
+def test_index_matches_in_rule_order_and_skips_rules_that_cannot_match() -> None:
+    env = Environment(offer_names=False)
+    texts = {
+        "steak": 'cart.has_sku("STEAK-01")',
+        "wine": 'any item in cart.items: item.category == "wine"',
+        "breakfast": "local_time.hour between 6 and 11",
+        "app": 'channel == "in_app"',
+    }
+    index = TriggerIndex([(k, env.compile(v)) for k, v in texts.items()])
+    assert index.always_checked == 1
+    ctx = {
+        "cart.skus": frozenset({"STEAK-01"}),
+        "cart.categories": frozenset({"main_course"}),
+        "cart.items": ({"sku": "STEAK-01", "category": "main_course", "quantity": 1, "price": 9.0},),
+        "channel": "in_app",
+        "local_time.hour": 12,
+    }
+    assert index.candidates(ctx) == [0, 2, 3]
+    assert index.match(ctx) == ["steak", "app"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(conditions(), min_size=1, max_size=12), st.lists(contexts(), min_size=1, max_size=4))
+def test_index_agrees_with_evaluating_every_rule(
+    rules: list[Condition], ctxs: list[dict[str, Any]]
+) -> None:
+    compiled = [(i, ENV.compile(rule)) for i, rule in enumerate(rules)]
+    index = TriggerIndex(compiled)
+    for ctx in ctxs:
+        brute = [i for i, c in compiled if c(dict(ctx))]
+        assert index.match(dict(ctx)) == brute
