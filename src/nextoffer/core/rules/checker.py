@@ -158,7 +158,8 @@ class _Checker:
     def unknown(
         self, node: Name, path: str, name: str, candidates: list[str], prefix: str = ""
     ) -> None:
-        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+        longer = sorted((c for c in candidates if c.startswith(name)), key=len)
+        close = longer[:1] or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
         if not close and "." in name:
             tail = name.rsplit(".", 1)[-1].lower()
             close = [c for c in candidates if c.rsplit(".", 1)[-1].lower() == tail][:1]
