@@ -47,7 +47,11 @@ def test_rules_eval_prints_true_or_false(context_file: Path, condition: str, pri
 
 
 def test_rules_eval_takes_the_json_form(context_file: Path) -> None:
-    ast = {"kind": "call", "function": "cart.has_sku", "args": [{"kind": "literal", "value": "STEAK-01"}]}
+    ast = {
+        "kind": "call",
+        "function": "cart.has_sku",
+        "args": [{"kind": "literal", "value": "STEAK-01"}],
+    }
     result = run("rules", "eval", json.dumps(ast), "--context", context_file)
     assert (result.returncode, result.stdout) == (0, "true\n")
 
@@ -86,16 +90,20 @@ def test_rules_eval_bad_context_names_the_field(tmp_path: Path) -> None:
     path.write_text(json.dumps(bad))
     result = run("rules", "eval", "true", "--context", path)
     assert result.returncode == 1
-    assert "store.timezone" in result.stderr and "unknown IANA time zone 'Mars/Olympus'" in result.stderr
+    assert "store.timezone" in result.stderr
+    assert "unknown IANA time zone 'Mars/Olympus'" in result.stderr
     naive = dict(ISSUE_REQUEST, at="2026-03-08T14:30:00")
     path.write_text(json.dumps(naive))
     result = run("rules", "eval", "true", "--context", path)
-    assert result.returncode == 1 and "at: Input should have timezone info" in result.stderr
+    assert result.returncode == 1
+    assert "at: Input should have timezone info" in result.stderr
     missing = run("rules", "eval", "true", "--context", tmp_path / "nope.json")
-    assert missing.returncode == 1 and "no such file" in missing.stderr
+    assert missing.returncode == 1
+    assert "no such file" in missing.stderr
     path.write_text("{not json")
     broken = run("rules", "eval", "true", "--context", path)
-    assert broken.returncode == 1 and "invalid JSON at line 1" in broken.stderr
+    assert broken.returncode == 1
+    assert "invalid JSON at line 1" in broken.stderr
 
 
 def test_rules_eval_wrong_attribute_type_for_schema(tmp_path: Path, context_file: Path) -> None:
@@ -158,7 +166,8 @@ def test_rules_parse_and_format_round_trip() -> None:
     parsed = run("rules", "parse", 'channel == "in_app"')
     assert parsed.returncode == 0
     ast = json.loads(parsed.stdout)
-    assert ast["kind"] == "compare" and ast["left"] == {"kind": "name", "path": "channel"}
+    assert ast["kind"] == "compare"
+    assert ast["left"] == {"kind": "name", "path": "channel"}
     formatted = run("rules", "format", json.dumps(ast))
     assert (formatted.returncode, formatted.stdout) == (0, 'channel == "in_app"\n')
 

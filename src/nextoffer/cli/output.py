@@ -38,7 +38,7 @@ def print_diagnostics(diagnostics: list[Diagnostic], prefix: str = "") -> None:
             err.print(f"[bold red]error:[/] {where}: ", markup=True, end="")
             err.print(d.render(), markup=False)
         else:
-            err.print(f"[bold red]error:[/] ", markup=True, end="")
+            err.print("[bold red]error:[/] ", markup=True, end="")
             err.print(f"{where}: {d.message}", markup=False)
 
 

@@ -134,7 +134,7 @@ class ThrowawayPostgres:
         kwargs: dict[str, object] = {}
         if self._runas is not None:
             kwargs = {"user": self._runas.pw_uid, "group": self._runas.pw_gid, "extra_groups": []}
-        proc = subprocess.run(
+        proc: subprocess.CompletedProcess[str] = subprocess.run(
             cmd,
             capture_output=True,
             text=True,

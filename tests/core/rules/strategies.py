@@ -58,7 +58,9 @@ numbers = st.sampled_from(NUMBERS) | st.integers(-50, 50) | st.floats(-100, 100,
 
 def _string_value(item: bool) -> st.SearchStrategy[Condition]:
     names = STRING_NAMES + (["item.sku", "item.category"] if item else [])
-    return st.one_of(st.builds(Constant, value=words), st.sampled_from(names).map(lambda p: Name(path=p)))
+    return st.one_of(
+        st.builds(Constant, value=words), st.sampled_from(names).map(lambda p: Name(path=p))
+    )
 
 
 def _number_value(item: bool) -> st.SearchStrategy[Condition]:
@@ -94,8 +96,11 @@ def _leaf(item: bool) -> st.SearchStrategy[Condition]:
         st.builds(Compare, op=ops, left=d, right=d),
         st.builds(Compare, op=eq_ops, left=bool_value, right=bool_value),
         st.builds(In, element=s, container=string_list),
-        st.builds(In, element=n, container=st.builds(
-            ListLiteral, values=st.lists(numbers, max_size=4).map(tuple))),  # fmt: skip
+        st.builds(
+            In,
+            element=n,
+            container=st.builds(ListLiteral, values=st.lists(numbers, max_size=4).map(tuple)),
+        ),
         st.builds(Between, value=n, low=n, high=n),
         st.builds(Between, value=d, low=d, high=d),
         st.builds(Contains, subject=s, value=s),
@@ -103,16 +108,20 @@ def _leaf(item: bool) -> st.SearchStrategy[Condition]:
         st.builds(StartsWith, subject=s, value=s),
         st.builds(Exists, subject=st.sampled_from(all_names).map(lambda p: Name(path=p))),
         bool_value,
-        st.builds(Call, function=st.sampled_from(["cart.has_sku", "cart.has_category"]),
-                  args=st.tuples(s)),  # fmt: skip
+        st.builds(
+            Call, function=st.sampled_from(["cart.has_sku", "cart.has_category"]), args=st.tuples(s)
+        ),
     )
 
 
 def conditions(item: bool = False) -> st.SearchStrategy[Condition]:
     def extend(children: st.SearchStrategy[Condition]) -> st.SearchStrategy[Condition]:
         return st.one_of(
-            st.builds(Logic, kind=st.sampled_from(["and", "or"]),
-                      operands=st.lists(children, min_size=2, max_size=4).map(tuple)),  # fmt: skip
+            st.builds(
+                Logic,
+                kind=st.sampled_from(["and", "or"]),
+                operands=st.lists(children, min_size=2, max_size=4).map(tuple),
+            ),
             st.builds(Not, operand=children),
         )
 
@@ -122,8 +131,13 @@ def conditions(item: bool = False) -> st.SearchStrategy[Condition]:
     items_body = st.deferred(lambda: conditions(item=True))
     collection = st.just(Name(path="cart.items"))
     quantified = st.one_of(
-        st.builds(Quantifier, kind=st.sampled_from(["any", "all"]), var=st.just("item"),
-                  collection=collection, condition=items_body),  # fmt: skip
+        st.builds(
+            Quantifier,
+            kind=st.sampled_from(["any", "all"]),
+            var=st.just("item"),
+            collection=collection,
+            condition=items_body,
+        ),
         st.builds(
             Compare,
             op=st.sampled_from(["==", ">=", ">", "<"]),

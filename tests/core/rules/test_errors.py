@@ -46,10 +46,18 @@ def test_every_type_error_is_reported_not_only_the_first(env: Environment) -> No
         ("cart.total > 1)", "unmatched ')'", 15),
         ("cart.total > 1 cart.count", "unexpected 'cart' after a complete condition", 16),
         ('channel == "open', "unterminated string", 12),
-        ("local_time.hour between 6 or 11", "expected 'and' between the two bounds, found 'or'", 27),
+        (
+            "local_time.hour between 6 or 11",
+            "expected 'and' between the two bounds, found 'or'",
+            27,
+        ),
         ("any item cart.items: true", "expected 'in', found 'cart'", 10),
         ('channel in ["a", channel]', "a list holds constants only, found 'channel'", 18),
-        ('local_time.date == date("2026-02-30")', "not a date: '2026-02-30' (expected YYYY-MM-DD)", 25),
+        (
+            'local_time.date == date("2026-02-30")',
+            "not a date: '2026-02-30' (expected YYYY-MM-DD)",
+            25,
+        ),
         ("", "empty condition", 1),
         ("cart.total > 1e999", "number is too large", 14),
         ("customer.tier && true", "unexpected '&' (did you mean 'and'?)", 15),
@@ -99,10 +107,14 @@ def test_json_errors_name_their_path(env: Environment) -> None:
                 "kind": "and",
                 "operands": [
                     {"kind": "name", "path": "customer.hasCreditCard"},
-                    {"kind": "compare", "op": ">", "left": {"kind": "name", "path": "cart.totl"},
-                     "right": {"kind": "literal", "value": 3}},
+                    {
+                        "kind": "compare",
+                        "op": ">",
+                        "left": {"kind": "name", "path": "cart.totl"},
+                        "right": {"kind": "literal", "value": 3},
+                    },
                 ],
-            }  # fmt: skip
+            }
         )
     (diag,) = info.value.diagnostics
     assert diag.path == "$.operands[1].left"
@@ -114,8 +126,10 @@ def test_json_errors_name_their_path(env: Environment) -> None:
 def test_malformed_json_names_every_bad_field(env: Environment) -> None:
     with pytest.raises(RuleSyntaxError) as info:
         env.load(
-            {"kind": "and", "operands": [{"kind": "nam", "path": "x"},
-                                          {"kind": "compare", "op": "=~"}]}  # fmt: skip
+            {
+                "kind": "and",
+                "operands": [{"kind": "nam", "path": "x"}, {"kind": "compare", "op": "=~"}],
+            }
         )
     found = {(d.path, d.message.split(";")[0]) for d in info.value.diagnostics}
     assert ("$.operands[0]", "unknown kind") in found

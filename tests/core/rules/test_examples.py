@@ -27,7 +27,7 @@ EXAMPLES = [
     ('session_id starts_with "s-"', True),
     ('store.timezone contains "York"', True),
     ('customer.segments contains "VIP"', True),
-    ('all item in cart.items: item.quantity >= 2', True),
+    ("all item in cart.items: item.quantity >= 2", True),
     ('local_time.weekday == "sun" and local_time.date == date("2026-03-08")', True),
     ('customer.tier not in ["basic", "silver"]', True),
     ('cart.distinct_skus == 1 and "main_course" in cart.categories', True),
@@ -76,4 +76,5 @@ def test_issue_request_is_the_decision_request_shape() -> None:
     from nextoffer.core.request import Request
 
     request = Request.model_validate(ISSUE_REQUEST)
-    assert request.cart is not None and request.cart.items[0].quantity == 2
+    assert request.cart is not None
+    assert request.cart.items[0].quantity == 2

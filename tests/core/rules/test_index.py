@@ -61,7 +61,9 @@ def test_index_matches_in_rule_order_and_skips_rules_that_cannot_match() -> None
     ctx = {
         "cart.skus": frozenset({"STEAK-01"}),
         "cart.categories": frozenset({"main_course"}),
-        "cart.items": ({"sku": "STEAK-01", "category": "main_course", "quantity": 1, "price": 9.0},),
+        "cart.items": (
+            {"sku": "STEAK-01", "category": "main_course", "quantity": 1, "price": 9.0},
+        ),
         "channel": "in_app",
         "local_time.hour": 12,
     }
@@ -70,7 +72,9 @@ def test_index_matches_in_rule_order_and_skips_rules_that_cannot_match() -> None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(conditions(), min_size=1, max_size=12), st.lists(contexts(), min_size=1, max_size=4))
+@given(
+    st.lists(conditions(), min_size=1, max_size=12), st.lists(contexts(), min_size=1, max_size=4)
+)
 def test_index_agrees_with_evaluating_every_rule(
     rules: list[Condition], ctxs: list[dict[str, Any]]
 ) -> None:

@@ -73,7 +73,7 @@ class _Checker:
         if kind is not None and kind != BOOL:
             self.error(node, path, f"{role} must be a condition (bool), not {kind}")
 
-    def _visit(self, node: Condition, path: str) -> Type | None:  # noqa: C901
+    def _visit(self, node: Condition, path: str) -> Type | None:
         if isinstance(node, Constant):
             return _scalar_type(node.value)
         if isinstance(node, DateLiteral):
@@ -108,24 +108,44 @@ class _Checker:
             for sub, kind, where in ((node.value, value, "value"), (node.low, low, "low"),
                                      (node.high, high, "high")):  # fmt: skip
                 if kind is not None and not kind.is_ordered:
-                    self.error(sub, f"{path}.{where}", f"'between' needs numbers or dates, not {kind}")
+                    self.error(
+                        sub, f"{path}.{where}", f"'between' needs numbers or dates, not {kind}"
+                    )
                     return BOOL
-            if value and low and high and not (value.comparable_with(low) and value.comparable_with(high)):
-                self.error(node, path, f"'between' bounds must match {value}, found {low} and {high}")
+            if (
+                value
+                and low
+                and high
+                and not (value.comparable_with(low) and value.comparable_with(high))
+            ):
+                self.error(
+                    node, path, f"'between' bounds must match {value}, found {low} and {high}"
+                )
             return BOOL
         if isinstance(node, Contains):
             subject = self.visit(node.subject, f"{path}.subject")
             value = self.visit(node.value, f"{path}.value")
-            if subject is not None and subject != STRING and subject not in (list_of(STRING), list_of(ANY)):
+            if (
+                subject is not None
+                and subject != STRING
+                and subject not in (list_of(STRING), list_of(ANY))
+            ):
                 self.error(node.subject, f"{path}.subject",
                            f"'contains' needs a string or a list of strings on its left, not {subject}")  # fmt: skip
             elif value is not None and value != STRING:
-                self.error(node.value, f"{path}.value", f"'contains' needs a string on its right, not {value}")
+                self.error(
+                    node.value,
+                    f"{path}.value",
+                    f"'contains' needs a string on its right, not {value}",
+                )
             return BOOL
         if isinstance(node, StartsWith):
             subject = self.visit(node.subject, f"{path}.subject")
             value = self.visit(node.value, f"{path}.value")
-            for sub, kind, where in ((node.subject, subject, "subject"), (node.value, value, "value")):
+            for sub, kind, where in (
+                (node.subject, subject, "subject"),
+                (node.value, value, "value"),
+            ):
                 if kind is not None and kind != STRING:
                     self.error(sub, f"{path}.{where}", f"'starts_with' needs strings, not {kind}")
             return BOOL
@@ -151,20 +171,22 @@ class _Checker:
         if kind is not None:
             return kind
         if node.path.startswith("offer.") and not self.scope.offer_names:
-            return self.error(node, path, "'offer.*' names are only for offer conditions, not triggers")
+            return self.error(
+                node, path, "'offer.*' names are only for offer conditions, not triggers"
+            )
         candidates = [*self.scope.names, *self.vars]
         return self.unknown(node, path, node.path, candidates)
 
     def unknown(
         self, node: Name, path: str, name: str, candidates: list[str], prefix: str = ""
-    ) -> None:
+    ) -> Type | None:
         longer = sorted((c for c in candidates if c.startswith(name)), key=len)
         close = longer[:1] or difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
         if not close and "." in name:
             tail = name.rsplit(".", 1)[-1].lower()
             close = [c for c in candidates if c.rsplit(".", 1)[-1].lower() == tail][:1]
         hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
-        self.error(node, path, f"unknown name '{prefix}{name}'{hint}")
+        return self.error(node, path, f"unknown name '{prefix}{name}'{hint}")
 
     def compare(self, node: Compare, path: str) -> Type:
         left = self.visit(node.left, f"{path}.left")
@@ -178,7 +200,9 @@ class _Checker:
             elif not left.comparable_with(right):
                 self.error(node, path, f"cannot compare {left} with {right}")
         elif not (left.is_ordered and right.is_ordered):
-            bad, where, sub = (left, "left", node.left) if not left.is_ordered else (right, "right", node.right)
+            bad, where, sub = (
+                (left, "left", node.left) if not left.is_ordered else (right, "right", node.right)
+            )
             self.error(sub, f"{path}.{where}", f"'{node.op}' needs numbers or dates, not {bad}")
         elif not left.comparable_with(right):
             self.error(node, path, f"cannot compare {left} with {right}")
@@ -189,11 +213,19 @@ class _Checker:
         container = self.visit(node.container, f"{path}.container")
         if container is not None and not container.is_list:
             hint = " (use 'contains' for text)" if container == STRING else ""
-            self.error(node.container, f"{path}.container", f"'in' needs a list on its right, not {container}{hint}")
+            self.error(
+                node.container,
+                f"{path}.container",
+                f"'in' needs a list on its right, not {container}{hint}",
+            )
         elif element is not None and container is not None:
             assert container.elem is not None
             if element.is_list or element in (ITEMS, ITEM):
-                self.error(node.element, f"{path}.element", f"'in' needs a single value on its left, not {element}")
+                self.error(
+                    node.element,
+                    f"{path}.element",
+                    f"'in' needs a single value on its left, not {element}",
+                )
             elif not element.comparable_with(container.elem):
                 self.error(node, path, f"cannot look for {element} in {container}")
         return BOOL
@@ -202,7 +234,11 @@ class _Checker:
         collection = self.visit(node.collection, f"{path}.collection")
         what = "count" if isinstance(node, Count) else node.kind
         if collection is not None and collection != ITEMS:
-            self.error(node.collection, f"{path}.collection", f"'{what}' ranges over cart.items, not {collection}")
+            self.error(
+                node.collection,
+                f"{path}.collection",
+                f"'{what}' ranges over cart.items, not {collection}",
+            )
         if node.var in self.vars or self.scope.lookup(node.var) is not None or node.var in (
             "customer", "cart", "store", "local_time", "offer",
         ):  # fmt: skip
@@ -222,11 +258,15 @@ class _Checker:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return self.error(node, path, f"unknown function '{node.function}'{hint}")
         if len(node.args) != len(fn.params):
-            return self.error(node, path, f"{fn.name}() takes {len(fn.params)} argument(s), got {len(node.args)}")
+            return self.error(
+                node, path, f"{fn.name}() takes {len(fn.params)} argument(s), got {len(node.args)}"
+            )
         for i, (arg, param) in enumerate(zip(node.args, fn.params, strict=True)):
             kind = self.visit(arg, f"{path}.args[{i}]")
             if kind is not None and not kind.comparable_with(param):
-                self.error(arg, f"{path}.args[{i}]", f"{fn.name}() needs a {param} argument, not {kind}")
+                self.error(
+                    arg, f"{path}.args[{i}]", f"{fn.name}() needs a {param} argument, not {kind}"
+                )
         return fn.result
 
 

@@ -122,7 +122,7 @@ class _Compiler:
             return node.path
         return None
 
-    def compile(self, node: Condition) -> Evaluator:  # noqa: C901
+    def compile(self, node: Condition) -> Evaluator:
         if is_constant(node):
             return _constant(interpret(node, {}))
         if isinstance(node, Name):
@@ -226,12 +226,12 @@ class _Compiler:
                 return None if v is None else v in members
 
             return in_list
-        key = self.plain_name(node.container)
-        if key is not None and is_constant(node.element):
+        holder = self.plain_name(node.container)
+        if holder is not None and is_constant(node.element):
             k = interpret(node.element, {})
 
             def const_in(c: dict[str, Any]) -> Any:
-                v = c.get(key)
+                v = c.get(holder)
                 return None if v is None else k in v
 
             return const_in

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from ..request import Request
 from .types import CustomerSchema, infer_attribute_type
 
-__all__ = ["Context", "ContextError", "WEEKDAYS", "build_context", "offer_context"]
+__all__ = ["WEEKDAYS", "Context", "ContextError", "build_context", "offer_context"]
 
 Context = dict[str, Any]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -48,9 +48,12 @@ def _coerce(field: str, kind: str, value: Any) -> Any:
                 return dt.date.fromisoformat(value)
             except ValueError:
                 raise ContextError(field, f"expected a date (YYYY-MM-DD), got {value!r}") from None
-    if kind == "list[string]" and isinstance(value, list | tuple | frozenset | set):
-        if all(isinstance(v, str) for v in value):
-            return frozenset(value)
+    if (
+        kind == "list[string]"
+        and isinstance(value, list | tuple | frozenset | set)
+        and all(isinstance(v, str) for v in value)
+    ):
+        return frozenset(value)
     raise ContextError(field, f"expected {kind}, got {type(value).__name__} {value!r}")
 
 

@@ -58,9 +58,12 @@ class Diagnostic:
         if self.span is None or self.source is None:
             return f"{self.path}: {self.message}"
         line, column = self.line, self.column
-        assert line is not None and column is not None
+        assert line is not None
+        assert column is not None
         text = self.source.split("\n")[line - 1]
-        width = max(1, min(self.span.end, self.span.start + len(text) - column + 1) - self.span.start)
+        width = max(
+            1, min(self.span.end, self.span.start + len(text) - column + 1) - self.span.start
+        )
         caret = " " * (column - 1) + "^" * width
         return f"line {line}, column {column}: {self.message}\n  {text}\n  {caret}"
 

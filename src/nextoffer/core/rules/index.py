@@ -87,7 +87,11 @@ def requirement(node: Condition, var: str | None = None) -> frozenset[Key] | Non
         ):
             return requirement(node.left.condition, node.left.var)
         return None
-    if isinstance(node, Call) and node.function in _CART_FUNCTIONS and _is_plain_const(node.args[0]):
+    if (
+        isinstance(node, Call)
+        and node.function in _CART_FUNCTIONS
+        and _is_plain_const(node.args[0])
+    ):
         arg = node.args[0]
         assert isinstance(arg, Constant)
         return frozenset({(_CART_FUNCTIONS[node.function], arg.value)})

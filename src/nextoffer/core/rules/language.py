@@ -124,7 +124,10 @@ def _syntax_errors(exc: ValidationError) -> RuleSyntaxError:
     kept = [
         d
         for d in diagnostics
-        if not any(p != d.path and (p.startswith(d.path + "[") or p.startswith(d.path + ".")) for p in paths)
+        if not any(
+            p != d.path and (p.startswith(d.path + "[") or p.startswith(d.path + "."))
+            for p in paths
+        )
     ]
     return RuleSyntaxError(kept)
 

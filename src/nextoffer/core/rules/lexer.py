@@ -64,9 +64,7 @@ def tokenize(source: str) -> list[Token]:
         m = match(source, pos)
         if m is None:
             ch = source[pos]
-            hint = (
-                "unterminated string" if ch in "\"'" else f"unexpected character {ch!r}"
-            )
+            hint = "unterminated string" if ch in "\"'" else f"unexpected character {ch!r}"
             if ch == "=":
                 hint = "unexpected '=' (did you mean '=='?)"
             elif ch in "&|!":

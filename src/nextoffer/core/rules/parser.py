@@ -182,7 +182,9 @@ class _Parser:
             raise self.fail(f"expected a variable name, found {self.describe(self.tok)}")
         self.expect("keyword", "in")
         if not self.at("name"):
-            raise self.fail(f"expected a collection such as cart.items, found {self.describe(self.tok)}")
+            raise self.fail(
+                f"expected a collection such as cart.items, found {self.describe(self.tok)}"
+            )
         collection = self.name()
         self.expect("op", ":")
         assert isinstance(var_tok.value, str)
@@ -359,8 +361,10 @@ class _Parser:
         close = self.expect("op", ")", "',' or ')'")
         start = self.start_of(name)
         if name.path == "date":
-            if len(args) != 1 or not isinstance(args[0], Constant) or not isinstance(
-                args[0].value, str
+            if (
+                len(args) != 1
+                or not isinstance(args[0], Constant)
+                or not isinstance(args[0].value, str)
             ):
                 raise RuleSyntaxError(
                     [

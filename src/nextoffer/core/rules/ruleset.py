@@ -48,7 +48,10 @@ def check_rules(document: Any, env: Environment) -> tuple[int, list[Diagnostic]]
             continue
         if rule.id in seen:
             problems.append(
-                Diagnostic(f"duplicate rule id {rule.id!r} (first at rules[{seen[rule.id]}])", f"{where}.id")
+                Diagnostic(
+                    f"duplicate rule id {rule.id!r} (first at rules[{seen[rule.id]}])",
+                    f"{where}.id",
+                )
             )
         seen.setdefault(rule.id, i)
         try:
