@@ -12,7 +12,7 @@ Run: ``.venv/bin/python bench/rules_bench.py [--quick]``
 3. Compiling: text → checked, compiled condition, per rule.
 
 Times are medians of repeated batches (``time.perf_counter_ns``) on one core.
-Goals (issue 2): evaluation median ≤ 1 µs and ≥ 2× zen-engine and ≥ 8× JSON Logic;
+Goals (issue 2): evaluation median ≤ 1 µs and ≥ 2x zen-engine and ≥ 8x JSON Logic;
 index median ≤ 50 µs; compile ≤ 20 µs per rule.
 """
 
