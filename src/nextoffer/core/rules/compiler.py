@@ -38,25 +38,33 @@ Evaluator = Callable[[dict[str, Any]], Any]
 """A compiled condition: takes the context, returns True, False or None (unknown)."""
 
 
-def is_constant(node: Condition) -> bool:
+def is_constant(node: Condition, memo: dict[int, bool] | None = None) -> bool:
     """True when ``node`` reads no name, so its value is known at compile time."""
+    if memo is not None:
+        known = memo.get(id(node))
+        if known is not None:
+            return known
     if isinstance(node, Constant | ListLiteral | DateLiteral):
-        return True
-    if isinstance(node, Name | Call | Count | Quantifier | Exists):
-        return False
-    if isinstance(node, Logic):
-        return all(is_constant(o) for o in node.operands)
-    if isinstance(node, Not):
-        return is_constant(node.operand)
-    if isinstance(node, Compare):
-        return is_constant(node.left) and is_constant(node.right)
-    if isinstance(node, In):
-        return is_constant(node.element) and is_constant(node.container)
-    if isinstance(node, Between):
-        return is_constant(node.value) and is_constant(node.low) and is_constant(node.high)
-    if isinstance(node, Contains | StartsWith):
-        return is_constant(node.subject) and is_constant(node.value)
-    raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
+        result = True
+    elif isinstance(node, Name | Call | Count | Quantifier | Exists):
+        result = False
+    elif isinstance(node, Logic):
+        result = all(is_constant(o, memo) for o in node.operands)
+    elif isinstance(node, Not):
+        result = is_constant(node.operand, memo)
+    elif isinstance(node, Compare):
+        result = is_constant(node.left, memo) and is_constant(node.right, memo)
+    elif isinstance(node, In):
+        result = is_constant(node.element, memo) and is_constant(node.container, memo)
+    elif isinstance(node, Between):
+        result = all(is_constant(n, memo) for n in (node.value, node.low, node.high))
+    elif isinstance(node, Contains | StartsWith):
+        result = is_constant(node.subject, memo) and is_constant(node.value, memo)
+    else:  # pragma: no cover
+        raise AssertionError(f"unknown node {node!r}")
+    if memo is not None:
+        memo[id(node)] = result
+    return result
 
 
 def _constant(value: Any) -> Evaluator:
@@ -115,6 +123,10 @@ def _reader(node: Name, bound: frozenset[str]) -> Evaluator:
 class _Compiler:
     def __init__(self) -> None:
         self.bound: frozenset[str] = frozenset()
+        self.memo: dict[int, bool] = {}
+
+    def constant(self, node: Condition) -> bool:
+        return is_constant(node, self.memo)
 
     def plain_name(self, node: Condition) -> str | None:
         """The context key of a top-level name (not a quantifier variable), else None."""
@@ -123,7 +135,7 @@ class _Compiler:
         return None
 
     def compile(self, node: Condition) -> Evaluator:
-        if is_constant(node):
+        if self.constant(node):
             return _constant(interpret(node, {}))
         if isinstance(node, Name):
             return _reader(node, self.bound)
@@ -205,9 +217,19 @@ class _Compiler:
 
     def compare(self, node: Compare) -> Evaluator:
         key = self.plain_name(node.left)
-        if key is not None and is_constant(node.right):
+        if key is not None and self.constant(node.right):
             return _compare_name_const(key, node.op, interpret(node.right, {}))
         op = COMPARE[node.op]
+        if isinstance(node.left, Name) and self.constant(node.right):
+            head, _, rest = node.left.path.partition(".")
+            k = interpret(node.right, {})
+            if head in self.bound and rest:
+
+                def compare_item(c: dict[str, Any]) -> Any:
+                    v = c[head].get(rest)
+                    return None if v is None else op(v, k)
+
+                return compare_item
         left, right = self.compile(node.left), self.compile(node.right)
 
         def compare(c: dict[str, Any]) -> Any:
@@ -227,7 +249,7 @@ class _Compiler:
 
             return in_list
         holder = self.plain_name(node.container)
-        if holder is not None and is_constant(node.element):
+        if holder is not None and self.constant(node.element):
             k = interpret(node.element, {})
 
             def const_in(c: dict[str, Any]) -> Any:
@@ -245,7 +267,7 @@ class _Compiler:
 
     def between(self, node: Between) -> Evaluator:
         key = self.plain_name(node.value)
-        if key is not None and is_constant(node.low) and is_constant(node.high):
+        if key is not None and self.constant(node.low) and self.constant(node.high):
             lo, hi = interpret(node.low, {}), interpret(node.high, {})
 
             def between_const(c: dict[str, Any]) -> Any:
@@ -321,7 +343,7 @@ class _Compiler:
 
     def call(self, node: Call) -> Evaluator:
         key = {"cart.has_sku": "cart.skus", "cart.has_category": "cart.categories"}[node.function]
-        if is_constant(node.args[0]):
+        if self.constant(node.args[0]):
             k = interpret(node.args[0], {})
 
             def has_const(c: dict[str, Any]) -> Any:

@@ -4,7 +4,8 @@ For each rule, ``requirement`` derives a set of *keys* ``(name, value)`` such th
 can only be true when the request has at least one of them: a sku or category in the cart
 (``cart.has_sku("STEAK-01")``, ``any item in cart.items: item.category == "wine"``), or an
 equality on a request name (``channel == "in_app"``, ``store.id in ["S1", "S2"]``,
-``"VIP" in customer.segments``, ``not customer.hasCreditCard``). Of the keys an ``and``
+``"VIP" in customer.segments``, ``not customer.hasCreditCard``), or a range on a name with
+a small domain (``local_time.hour between 6 and 11`` becomes the hours 6 to 11). Of the keys an ``and``
 offers, the most selective is kept (cart skus, then categories, then other names, then the
 fewest values); an ``or`` needs a key from every branch. Rules without a requirement are
 always checked. The index narrows; each candidate is still evaluated, so the answer is
@@ -17,9 +18,10 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .interpreter import interpret
+from .interpreter import COMPARE, interpret
 from .language import CompiledCondition
 from .nodes import (
+    Between,
     Call,
     Compare,
     Condition,
@@ -42,6 +44,8 @@ _CART_FIELDS = {"sku": "cart.skus", "category": "cart.categories"}
 _CART_FUNCTIONS = {"cart.has_sku": "cart.skus", "cart.has_category": "cart.categories"}
 # Names whose value the index reads from the context (scalars) or whose members it reads (lists).
 _LIST_NAMES = frozenset({"cart.skus", "cart.categories", "customer.segments", "customer.holdings"})
+# Names with a small known domain: a range test on them becomes a set of equality keys.
+_DOMAINS: dict[str, range] = {"local_time.hour": range(24), "local_time.minute": range(60)}
 
 
 def _rank(keys: frozenset[Key]) -> tuple[int, int]:
@@ -75,7 +79,7 @@ def requirement(node: Condition, var: str | None = None) -> frozenset[Key] | Non
         if node.kind == "any" and node.collection.path == "cart.items":
             return requirement(node.condition, node.var)
         return None
-    if isinstance(node, Compare) and node.op in (">=", ">"):
+    if isinstance(node, Compare) and node.op in (">=", ">") and isinstance(node.left, Count):
         # count(...) >= k with k >= 1, or count(...) > k with k >= 0: at least one item matches
         if (
             isinstance(node.left, Count)
@@ -111,7 +115,43 @@ def _target(node: Condition, var: str | None) -> str | None:
     return node.path
 
 
+def _is_number(node: Condition) -> bool:
+    return (
+        isinstance(node, Constant)
+        and isinstance(node.value, int | float)
+        and not isinstance(node.value, bool)
+    )
+
+
+def _range_key(node: Condition, var: str | None) -> frozenset[Key] | None:
+    """``local_time.hour between 6 and 11`` → the keys (local_time.hour, 6) … (…, 11)."""
+    if var is not None:
+        return None
+    if isinstance(node, Between) and isinstance(node.value, Name):
+        domain = _DOMAINS.get(node.value.path)
+        if domain is not None and _is_number(node.low) and _is_number(node.high):
+            lo, hi = interpret(node.low, {}), interpret(node.high, {})
+            return frozenset((node.value.path, v) for v in domain if lo <= v <= hi)
+    if isinstance(node, Compare) and node.op in ("<", "<=", ">", ">="):
+        for name_side, value_side, op in (
+            (node.left, node.right, node.op),
+            (node.right, node.left, _FLIPPED[node.op]),
+        ):
+            if isinstance(name_side, Name) and _is_number(value_side):
+                domain = _DOMAINS.get(name_side.path)
+                if domain is not None:
+                    k, test = interpret(value_side, {}), COMPARE[op]
+                    return frozenset((name_side.path, v) for v in domain if test(v, k))
+    return None
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
 def _name_key(node: Condition, var: str | None) -> frozenset[Key] | None:
+    ranged = _range_key(node, var)
+    if ranged is not None:
+        return ranged
     if isinstance(node, Compare) and node.op == "==":
         for name_side, value_side in ((node.left, node.right), (node.right, node.left)):
             target = _target(name_side, var)

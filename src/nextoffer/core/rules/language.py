@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,14 +58,18 @@ class LoadedCondition:
         return self.spans.get(id(node))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CompiledCondition:
     """A checked, compiled condition. Calling it on a context says whether it matches."""
 
     ast: Condition
-    text: str
-    evaluator: Evaluator
+    evaluator: Evaluator = field(repr=False, compare=False)
     types: TypeInfo = field(repr=False, compare=False)
+
+    @cached_property
+    def text(self) -> str:
+        """The canonical text form."""
+        return to_text(self.ast)
 
     def __call__(self, ctx: Mapping[str, Any]) -> bool:
         """True only when the condition is true; unknown (missing values) does not match.
@@ -175,7 +180,7 @@ class Environment:
         """Load, check and compile a condition."""
         loaded = self.load(condition)
         types = self.check(loaded)
-        return CompiledCondition(loaded.ast, to_text(loaded.ast), compile_ast(loaded.ast), types)
+        return CompiledCondition(loaded.ast, compile_ast(loaded.ast), types)
 
     def validator(self) -> Callable[[str | Mapping[str, Any]], list[Diagnostic]]:
         """A function that returns the diagnostics of a condition (empty when it is valid)."""
