@@ -42,7 +42,9 @@ def test_requirements_of_typical_triggers() -> None:
         ("cart.categories", "b"),
     }
     # a range on a small domain becomes its values
-    assert _keys("local_time.hour between 6 and 11") == {("local_time.hour", h) for h in range(6, 12)}
+    assert _keys("local_time.hour between 6 and 11") == {
+        ("local_time.hour", h) for h in range(6, 12)
+    }
     assert _keys("local_time.hour >= 22") == {("local_time.hour", 22), ("local_time.hour", 23)}
     assert _keys("20.5 < local_time.hour") == {("local_time.hour", h) for h in (21, 22, 23)}
     assert _keys("local_time.hour > 30") == set()  # can never be true

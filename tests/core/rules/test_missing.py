@@ -48,3 +48,34 @@ def test_all_over_an_empty_cart_is_true_and_any_is_false(env: Environment) -> No
     assert env.compile("all item in cart.items: item.price > 1000000")(ctx)
     assert not env.compile("any item in cart.items: item.price > 0")(ctx)
     assert env.compile("count(item in cart.items: item.price > 0) == 0")(ctx)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'any item in cart.items: item.category == "wine"',
+        'any item in cart.items: item.category == "wine" and item.price > 30',
+        'any item in cart.items: item.category == "wine" and item.price > 30 and item.quantity >= 1',
+        'any item in cart.items: item.sku == "A" or item.price > 30',
+    ],
+)
+@pytest.mark.parametrize(
+    "items",
+    [
+        (),
+        ({"sku": "A", "price": 40.0, "quantity": 1},),  # category missing, rest true
+        ({"sku": "A", "price": 10.0, "quantity": 1},),  # category missing, rest false
+        ({"sku": "A", "category": "wine", "quantity": 1},),  # price missing
+        (
+            {"sku": "A", "category": "beer", "price": 40.0, "quantity": 1},
+            {"sku": "B", "category": "wine", "price": 31.0, "quantity": 2},
+        ),
+        ({"sku": "B", "price": 40.0}, {"sku": "C", "category": "wine", "price": 5.0}),
+    ],
+)
+def test_item_fields_missing_follow_the_reference(
+    env: Environment, text: str, items: tuple[dict[str, object], ...]
+) -> None:
+    compiled = env.compile(text)
+    ctx = {"cart.items": items}
+    assert compiled.evaluator(dict(ctx)) is interpret(compiled.ast, ctx)

@@ -320,6 +320,10 @@ class _Compiler:
 
             return count
 
+        if node.kind == "any":
+            guarded = self.guarded_any(node, collection)
+            if guarded is not None:
+                return guarded
         want, other = (True, False) if node.kind == "any" else (False, True)
 
         def quantify(c: dict[str, Any]) -> Any:
@@ -340,6 +344,67 @@ class _Compiler:
             return None if unknown else other
 
         return quantify
+
+    def guarded_any(self, node: Quantifier, collection: Evaluator) -> Evaluator | None:
+        """``any item in cart.items: item.F == K and rest``: test ``F`` inline, no call per item."""
+        body = node.condition
+        first, others = (
+            (body.operands[0], body.operands[1:])
+            if isinstance(body, Logic) and (body.kind == "and")
+            else (body, ())
+        )
+        if not (
+            isinstance(first, Compare)
+            and first.op == "=="
+            and isinstance(first.left, Name)
+            and first.left.path.partition(".")[0] == node.var
+            and first.left.path.partition(".")[2]
+            and self.constant(first.right)
+        ):
+            return None
+        field_name = first.left.path.partition(".")[2]
+        k = interpret(first.right, {})
+        var = node.var
+        saved = self.bound
+        self.bound = saved | {var}
+        try:
+            rest: Evaluator | None = None
+            if len(others) == 1:
+                rest = self.compile(others[0])
+            elif others:
+                rest = self.compile(Logic.model_construct(kind="and", operands=others))
+        finally:
+            self.bound = saved
+
+        def any_guarded(c: dict[str, Any]) -> Any:
+            items = collection(c)
+            if items is None:
+                return None
+            unknown = False
+            try:
+                for item in items:
+                    v = item.get(field_name)
+                    if v is not None and v != k:
+                        continue  # this item's condition is false
+                    if rest is None:
+                        if v is None:
+                            unknown = True
+                            continue
+                        return True
+                    c[var] = item
+                    r = rest(c)
+                    if v is None:
+                        if r is not False:
+                            unknown = True  # unknown and (true or unknown) is unknown
+                    elif r is True:
+                        return True
+                    elif r is None:
+                        unknown = True
+            finally:
+                c.pop(var, None)
+            return None if unknown else False
+
+        return any_guarded
 
     def call(self, node: Call) -> Evaluator:
         key = {"cart.has_sku": "cart.skus", "cart.has_category": "cart.categories"}[node.function]
