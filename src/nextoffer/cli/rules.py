@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,20 +59,24 @@ def _load_condition(condition: str) -> str | dict[str, Any]:
     return condition
 
 
-def _load(env: Environment, condition: str) -> LoadedCondition:
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Print a rule error's diagnostics (with carets) and exit 1, instead of a traceback."""
     try:
-        return env.load(_load_condition(condition))
+        yield
     except RuleError as exc:
         print_diagnostics(exc.diagnostics, prefix="CONDITION ")
         raise typer.Exit(1) from None
+
+
+def _load(env: Environment, condition: str) -> LoadedCondition:
+    with _reported():
+        return env.load(_load_condition(condition))
 
 
 def _compile(env: Environment, condition: str) -> CompiledCondition:
-    try:
+    with _reported():
         return env.compile(_load_condition(condition))
-    except RuleError as exc:
-        print_diagnostics(exc.diagnostics, prefix="CONDITION ")
-        raise typer.Exit(1) from None
 
 
 @rules_app.command("eval")
@@ -125,11 +131,8 @@ def parse_(
     env = Environment(customer=customer_schema or CustomerSchema())
     loaded = _load(env, condition)
     if customer_schema is not None:
-        try:
+        with _reported():
             env.check(loaded)
-        except RuleError as exc:
-            print_diagnostics(exc.diagnostics, prefix="CONDITION ")
-            raise typer.Exit(1) from None
     out.print_json(data=condition_adapter.dump_python(loaded.ast, mode="json"))
 
 
