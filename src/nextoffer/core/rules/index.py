@@ -203,6 +203,8 @@ class TriggerIndex(Generic[R]):
             for name, value in keys:
                 self._postings.setdefault(name, {}).setdefault(value, []).append(order)
         self._names = tuple(self._postings.items())
+        self._evaluators = [entry.condition.evaluator for entry in self._entries]
+        self._rules = [entry.rule for entry in self._entries]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -232,10 +234,5 @@ class TriggerIndex(Generic[R]):
 
     def match(self, ctx: dict[str, Any]) -> list[R]:
         """The rules whose trigger is true for ``ctx``, in the order they were given."""
-        entries = self._entries
-        out: list[R] = []
-        for i in self.candidates(ctx):
-            entry = entries[i]
-            if entry.condition.evaluator(ctx) is True:
-                out.append(entry.rule)
-        return out
+        evaluators, rules = self._evaluators, self._rules
+        return [rules[i] for i in self.candidates(ctx) if evaluators[i](ctx) is True]
