@@ -12,7 +12,6 @@ The same shape is taken by ``nextoffer rules eval --context``, by the decision e
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -71,7 +70,3 @@ class Request(_Model):
     store: Store | None = None
     session_id: Key | None = None
     at: AwareDatetime | None = None
-
-    def moment(self, default: dt.datetime) -> dt.datetime:
-        """When the request happens: ``at`` when given, else ``default`` (must be aware)."""
-        return self.at if self.at is not None else default

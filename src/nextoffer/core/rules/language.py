@@ -16,7 +16,7 @@ reference meaning.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from .checker import TypeInfo, check
 from .compiler import Evaluator, compile_ast
-from .errors import Diagnostic, RuleError, RuleLimitError, RuleSyntaxError, Span
+from .errors import Diagnostic, RuleLimitError, RuleSyntaxError, Span
 from .limits import DEFAULT_LIMITS, Limits
 from .nodes import KINDS, Condition, condition_adapter
 from .parser import parse_text
@@ -181,15 +181,3 @@ class Environment:
         loaded = self.load(condition)
         types = self.check(loaded)
         return CompiledCondition(loaded.ast, compile_ast(loaded.ast), types)
-
-    def validator(self) -> Callable[[str | Mapping[str, Any]], list[Diagnostic]]:
-        """A function that returns the diagnostics of a condition (empty when it is valid)."""
-
-        def diagnose(condition: str | Mapping[str, Any]) -> list[Diagnostic]:
-            try:
-                self.check(self.load(condition))
-            except RuleError as exc:
-                return exc.diagnostics
-            return []
-
-        return diagnose

@@ -64,9 +64,6 @@ class ParsedText:
         self.source = source
         self.spans = spans
 
-    def span_of(self, node: object) -> Span | None:
-        return self.spans.get(id(node))
-
 
 class _Parser:
     def __init__(self, source: str, limits: Limits) -> None:
