@@ -15,7 +15,6 @@ exactly that of evaluating every rule.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .interpreter import COMPARE, interpret
@@ -99,10 +98,7 @@ def requirement(node: Condition, var: str | None = None) -> frozenset[Key] | Non
         arg = node.args[0]
         assert isinstance(arg, Constant)
         return frozenset({(_CART_FUNCTIONS[node.function], arg.value)})
-    key = _name_key(node, var)
-    if key is not None:
-        return key
-    return None
+    return _name_key(node, var)
 
 
 def _target(node: Condition, var: str | None) -> str | None:
@@ -180,22 +176,15 @@ def _name_key(node: Condition, var: str | None) -> frozenset[Key] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry(Generic[R]):
-    rule: R
-    condition: CompiledCondition
-    order: int
-
-
 class TriggerIndex(Generic[R]):
     """Rules by the keys they require; ``match(ctx)`` evaluates only the candidates."""
 
     def __init__(self, rules: Sequence[tuple[R, CompiledCondition]]) -> None:
-        self._entries: list[_Entry[R]] = []
+        self._rules: list[R] = [rule for rule, _ in rules]
+        self._evaluators = [condition.evaluator for _, condition in rules]
         self._postings: dict[str, dict[Any, list[int]]] = {}
         self._always: list[int] = []
-        for order, (rule, condition) in enumerate(rules):
-            self._entries.append(_Entry(rule, condition, order))
+        for order, (_, condition) in enumerate(rules):
             keys = requirement(condition.ast)
             if keys is None:
                 self._always.append(order)
@@ -203,11 +192,9 @@ class TriggerIndex(Generic[R]):
             for name, value in keys:
                 self._postings.setdefault(name, {}).setdefault(value, []).append(order)
         self._names = tuple(self._postings.items())
-        self._evaluators = [entry.condition.evaluator for entry in self._entries]
-        self._rules = [entry.rule for entry in self._entries]
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._rules)
 
     @property
     def always_checked(self) -> int:

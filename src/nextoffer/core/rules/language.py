@@ -25,10 +25,10 @@ from pydantic import ValidationError
 
 from .checker import TypeInfo, check
 from .compiler import Evaluator, compile_ast
-from .errors import Diagnostic, RuleLimitError, RuleSyntaxError, Span
+from .errors import Diagnostic, RuleLimitError, RuleSyntaxError
 from .limits import DEFAULT_LIMITS, Limits
 from .nodes import KINDS, Condition, condition_adapter
-from .parser import parse_text
+from .parser import LoadedCondition, parse_text
 from .printer import to_text
 from .types import CustomerSchema, OfferSchema, Scope
 
@@ -46,18 +46,6 @@ def json_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedCondition:
-    """An AST and, when it came from text, the text and each node's span."""
-
-    ast: Condition
-    source: str | None = None
-    spans: Mapping[int, Span] = field(default_factory=dict)
-
-    def span_of(self, node: object) -> Span | None:
-        return self.spans.get(id(node))
-
-
 @dataclass(frozen=True)
 class CompiledCondition:
     """A checked, compiled condition. Calling it on a context says whether it matches."""
@@ -71,13 +59,13 @@ class CompiledCondition:
         """The canonical text form."""
         return to_text(self.ast)
 
-    def __call__(self, ctx: Mapping[str, Any]) -> bool:
+    def __call__(self, ctx: dict[str, Any]) -> bool:
         """True only when the condition is true; unknown (missing values) does not match.
 
         A context belongs to one thread at a time: quantifiers bind their variable in it
         while they run (and remove it before returning).
         """
-        return self.evaluator(ctx) is True  # type: ignore[arg-type]
+        return self.evaluator(ctx) is True
 
     def to_json(self) -> dict[str, Any]:
         dumped: dict[str, Any] = condition_adapter.dump_python(self.ast, mode="json")
@@ -156,8 +144,7 @@ class Environment:
 
     def parse(self, text: str) -> LoadedCondition:
         """Parse the text form."""
-        parsed = parse_text(text, self.limits)
-        return LoadedCondition(parsed.ast, parsed.source, parsed.spans)
+        return parse_text(text, self.limits)
 
     def load(self, condition: str | Mapping[str, Any] | Condition) -> LoadedCondition:
         """A condition from text, from its JSON form (a dict), or an AST already built."""

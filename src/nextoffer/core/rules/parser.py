@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .errors import Diagnostic, RuleLimitError, RuleSyntaxError, Span
 from .lexer import Token, tokenize
@@ -49,20 +51,21 @@ from .nodes import (
     StartsWith,
 )
 
-__all__ = ["ParsedText", "parse_text"]
+__all__ = ["LoadedCondition", "parse_text"]
 
 _COMPARE_OPS: frozenset[str] = frozenset({"==", "!=", "<", "<=", ">", ">="})
 
 
-class ParsedText:
-    """A parsed condition with the source span of every node (for errors that point)."""
+@dataclass(frozen=True, slots=True)
+class LoadedCondition:
+    """An AST and, when it came from text, the text and each node's span (for errors)."""
 
-    __slots__ = ("ast", "source", "spans")
+    ast: Condition
+    source: str | None = None
+    spans: Mapping[int, Span] = field(default_factory=dict)
 
-    def __init__(self, ast: Condition, source: str, spans: dict[int, Span]) -> None:
-        self.ast = ast
-        self.source = source
-        self.spans = spans
+    def span_of(self, node: object) -> Span | None:
+        return self.spans.get(id(node))
 
 
 class _Parser:
@@ -397,7 +400,7 @@ class _Parser:
         return self.node(node, kw.start, close.end)
 
 
-def parse_text(source: str, limits: Limits = DEFAULT_LIMITS) -> ParsedText:
+def parse_text(source: str, limits: Limits = DEFAULT_LIMITS) -> LoadedCondition:
     """Parse the text form of a condition into its AST, keeping each node's source span."""
     if len(source) > limits.max_text_length:
         raise RuleLimitError(
@@ -405,4 +408,4 @@ def parse_text(source: str, limits: Limits = DEFAULT_LIMITS) -> ParsedText:
         )
     parser = _Parser(source, limits)
     ast = parser.parse()
-    return ParsedText(ast, source, parser.spans)
+    return LoadedCondition(ast, source, parser.spans)
