@@ -190,5 +190,9 @@ def contexts(draw: st.DrawFn) -> dict[str, Any]:
         "cart.categories": frozenset(i["category"] for i in items),
         "cart.distinct_skus": len({i["sku"] for i in items}),
     }
-    missing = draw(st.sets(st.sampled_from(sorted(full))))
+    # Any name may be missing, except that the cart's names come together (as build_context
+    # makes them): the trigger index reads cart.skus where a rule says "any item ...".
+    missing = draw(st.sets(st.sampled_from(sorted(k for k in full if not k.startswith("cart.")))))
+    if draw(st.booleans()):
+        missing |= {k for k in full if k.startswith("cart.")}
     return {k: v for k, v in full.items() if k not in missing}

@@ -90,3 +90,55 @@ def test_index_agrees_with_evaluating_every_rule(
     for ctx in ctxs:
         brute = [i for i, c in compiled if c(dict(ctx))]
         assert index.match(dict(ctx)) == brute
+
+
+_OPS = st.sampled_from([">", ">=", "<", "<="])
+_SKU = st.sampled_from(["STEAK-01", "WINE-1", "BREAD"])
+_CAT = st.sampled_from(["main_course", "wine", "dessert"])
+_NUM = st.sampled_from([0, 5, 29.5, 30, 42, 100, 2400])
+# The forms the index decides without evaluating the rule (lookups, a lookup and one more
+# lookup or threshold, item ladders), plus near misses that must still be evaluated.
+_DECIDED = st.one_of(
+    st.builds('cart.has_sku("{}")'.format, _SKU),
+    st.builds('cart.has_sku("{}") and cart.total {} {}'.format, _SKU, _OPS, _NUM),
+    st.builds('{2} {1} cart.total and cart.has_sku("{0}")'.format, _SKU, _OPS, _NUM),
+    st.builds('cart.has_category("{}") and channel == "{}"'.format, _CAT, st.sampled_from(["in_app", "email"])),
+    st.builds('cart.has_sku("{}") and cart.has_sku("{}")'.format, _SKU, _SKU),
+    st.builds('cart.has_sku("{}") and cart.has_sku("{}") and cart.count >= 2'.format, _SKU, _SKU),
+    st.builds("local_time.hour between {} and {} and cart.total {} {}".format,
+              st.integers(0, 23), st.integers(0, 23), _OPS, _NUM),
+    st.builds('any item in cart.items: item.category == "{}" and item.price {} {}'.format,
+              _CAT, _OPS, _NUM),
+    st.builds('any item in cart.items: {2} {1} item.quantity and "{0}" == item.sku'.format,
+              _SKU, _OPS, st.integers(0, 3)),
+    st.builds('any item in cart.items: item.sku == "{}"'.format, _SKU),
+    st.builds('any item in cart.items: item.category == "{}" and item.price > cart.total'.format, _CAT),
+    st.builds('"VIP" in customer.segments and customer.tier in ["gold", "{}"]'.format, st.sampled_from(["premium", "basic"])),
+    st.builds('not (cart.has_sku("{}") and cart.total > {})'.format, _SKU, _NUM),
+)  # fmt: skip
+
+
+@st.composite
+def _carts(draw: st.DrawFn) -> dict[str, Any]:
+    """A context whose items may lack a category or a price (unknown, not false)."""
+    ctx = draw(contexts())
+    items = []
+    for item in ctx.get("cart.items", ()):
+        dropped = draw(st.sets(st.sampled_from(["category", "price"]), max_size=1))
+        items.append({k: v for k, v in item.items() if k not in dropped})
+    if "cart.items" in ctx:
+        ctx["cart.items"] = tuple(items)
+        ctx["cart.categories"] = frozenset(i.get("category") for i in items)
+    return ctx
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_DECIDED, min_size=1, max_size=15), st.lists(_carts(), min_size=1, max_size=4))
+def test_index_decides_lookups_and_thresholds_like_evaluation(
+    texts: list[str], ctxs: list[dict[str, Any]]
+) -> None:
+    compiled = [(i, ENV.compile(text)) for i, text in enumerate(texts)]
+    index = TriggerIndex(compiled)
+    for ctx in ctxs:
+        brute = [i for i, c in compiled if c(dict(ctx))]
+        assert index.match(dict(ctx)) == brute

@@ -9,7 +9,7 @@ reference interpreter's (see ``interpreter.py``), which property tests check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .interpreter import COMPARE, interpret
@@ -376,10 +376,7 @@ class _Compiler:
         finally:
             self.bound = saved
 
-        def any_guarded(c: dict[str, Any]) -> Any:
-            items = collection(c)
-            if items is None:
-                return None
+        def scan(c: dict[str, Any], items: Iterable[dict[str, Any]]) -> Any:
             unknown = False
             try:
                 for item in items:
@@ -404,7 +401,28 @@ class _Compiler:
                 c.pop(var, None)
             return None if unknown else False
 
-        return any_guarded
+        if not (isinstance(node.collection, Name) and node.collection.path == "cart.items"):
+
+            def any_guarded(c: dict[str, Any]) -> Any:
+                items = collection(c)
+                return None if items is None else scan(c, items)
+
+            return any_guarded
+
+        # Over the cart's items, group them by the field once per context: the items an ``any``
+        # must look at are those whose field equals K or is missing (``v != k`` skips the rest).
+
+        def any_grouped(c: dict[str, Any]) -> Any:
+            groups = items_by(c, field_name)
+            if groups is None:
+                return None
+            missing = groups.get(None)
+            hits = groups.get(k)
+            if missing is None:
+                return False if hits is None else scan(c, hits)
+            return scan(c, missing if hits is None else (*hits, *missing))
+
+        return any_grouped
 
     def call(self, node: Call) -> Evaluator:
         key = {"cart.has_sku": "cart.skus", "cart.has_category": "cart.categories"}[node.function]
@@ -425,10 +443,26 @@ class _Compiler:
         return has
 
 
+def items_by(c: dict[str, Any], field_name: str) -> dict[Any, list[dict[str, Any]]] | None:
+    """The cart's items grouped by one field (missing values under None), cached in ``c``."""
+    key = f"#cart.items by {field_name}"
+    groups: dict[Any, list[dict[str, Any]]] | None = c.get(key)
+    if groups is None:
+        items = c.get("cart.items")
+        if items is None:
+            return None
+        groups = c[key] = {}
+        for item in items:
+            groups.setdefault(item.get(field_name), []).append(item)
+    return groups
+
+
 def compile_ast(node: Condition) -> Evaluator:
     """Compile a type-checked ``node`` into an evaluator.
 
     The evaluator may write quantifier variables into the context while it runs (and
-    removes them before returning), so give each thread its own context.
+    removes them before returning), and caches the cart's items grouped by sku or category
+    under keys starting with ``#`` (no rule name can), so give each thread its own context
+    and build a new context when the request changes.
     """
     return _Compiler().compile(node)

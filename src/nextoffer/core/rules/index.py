@@ -9,14 +9,18 @@ a small domain (``local_time.hour between 6 and 11`` becomes the hours 6 to 11).
 offers, the most selective is kept (cart skus, then categories, then other names, then the
 fewest values); an ``or`` needs a key from every branch. Rules without a requirement are
 always checked. The index narrows; each candidate is still evaluated, so the answer is
-exactly that of evaluating every rule.
+exactly that of evaluating every rule, for a context made by ``build_context`` (whose cart
+names, ``cart.items`` and the ``cart.skus`` and ``cart.categories`` drawn from them, are
+present together or not at all).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
+from .compiler import items_by
 from .interpreter import COMPARE, interpret
 from .language import CompiledCondition
 from .nodes import (
@@ -176,22 +180,220 @@ def _name_key(node: Condition, var: str | None) -> frozenset[Key] | None:
     return None
 
 
+def _conjuncts(node: Condition) -> tuple[Condition, ...]:
+    return node.operands if isinstance(node, Logic) and node.kind == "and" else (node,)
+
+
+def _exact_keys(node: Condition) -> frozenset[Key] | None:
+    """Keys of a conjunct that is true *exactly* when the request has one of them, or None.
+
+    These are the forms whose compiled meaning is a plain lookup: ``cart.has_sku(K)``,
+    ``name == K``, ``name in [...]``, ``K in list_name`` and ranges on the hour or minute.
+    (A bare bool name is left out: an odd value such as ``1`` would hit the key ``True``.)
+    """
+    if isinstance(node, Call) or (isinstance(node, Compare) and node.op == "=="):
+        return requirement(node)
+    if isinstance(node, In | Between) or (isinstance(node, Compare) and node.op in _FLIPPED):
+        return _name_key(node, None)
+    return None
+
+
+def _threshold(node: Condition) -> tuple[str, str, Any] | None:
+    """``name OP K`` for a numeric constant ``K`` and a plain request name, as (name, op, K)."""
+    if not (isinstance(node, Compare) and node.op in _FLIPPED):
+        return None
+    for name_side, value_side, op in (
+        (node.left, node.right, node.op),
+        (node.right, node.left, _FLIPPED[node.op]),
+    ):
+        if isinstance(name_side, Name) and _is_number(value_side):
+            return name_side.path, op, interpret(value_side, {})
+    return None
+
+
+_FIELD_OF = {name: field for field, name in _CART_FIELDS.items()}
+Plan = tuple[Any, ...] | None
+
+
+def _item_ladder(node: Condition) -> tuple[frozenset[Key], Plan] | None:
+    """``any item in cart.items: item.F == K [and item.G OP N]`` (F is sku or category).
+
+    True exactly when the cart has K among its F values (and one of those items has
+    ``G OP N``): the key (cart.Fs, K), then an item ladder on G.
+    """
+    if not (
+        isinstance(node, Quantifier) and node.kind == "any" and node.collection.path == "cart.items"
+    ):
+        return None
+    parts = _conjuncts(node.condition)
+    if len(parts) > 2:
+        return None
+    found: tuple[frozenset[Key], Plan] | None = None
+    for i, part in enumerate(parts):
+        if not (isinstance(part, Compare) and part.op == "=="):
+            continue
+        keys = requirement(part, node.var)
+        if keys is None or len(keys) != 1 or next(iter(keys))[0] not in _FIELD_OF:
+            continue  # not a test of the item's sku or category
+        if len(parts) == 1:
+            return keys, None
+        other = parts[1 - i]
+        test = _threshold(other)
+        head, _, item_field = test[0].partition(".") if test is not None else ("", "", "")
+        if test is not None and head == node.var and item_field in ("quantity", "price"):
+            found = keys, ("items", item_field, test[1], test[2])
+    return found
+
+
+def _plan(node: Condition) -> tuple[frozenset[Key] | None, Plan]:
+    """Where a rule goes in the index: its keys, and how a hit is decided.
+
+    ``None``: the key decides; ``("gate", name, values)`` or ``("ladder", name, op, K)``: the
+    key and one more lookup or threshold decide; ``("items", field, op, K)``: an item
+    ladder; ``("check",)``: evaluate the rule. No keys: evaluate it for every request.
+    """
+    parts = _conjuncts(node)
+    options = [_exact_keys(p) for p in parts]
+    items = [_item_ladder(p) for p in parts]
+    lookups = [o for o in options if o is not None]
+    if len(parts) == 1 and items[0] is not None:
+        return items[0]
+    if lookups:
+        keys = min(lookups, key=_rank)
+        rest = [i for i, o in enumerate(options) if o != keys]
+        if len(rest) == len(parts) - 1:
+            if not rest:
+                return keys, None
+            if len(rest) == 1:
+                last, last_keys = parts[rest[0]], options[rest[0]]
+                threshold = _threshold(last)
+                if threshold is not None:
+                    return keys, ("ladder", *threshold)
+                names = {name for name, _ in last_keys or ()}
+                if last_keys is not None and len(names) == 1:
+                    return keys, ("gate", names.pop(), [v for _, v in last_keys])
+        return keys, ("check",)
+    return requirement(node), ("check",)
+
+
+class _Ladder:
+    """Rules whose last test is ``name OP K``, sorted by ``K``: one bisect finds the true ones.
+
+    With ``group`` = (field, value), ``name`` is an item field and the test is ``any item
+    whose field equals value has name OP K``: each such item's value cuts the ladder and the
+    widest cut wins.
+    """
+
+    __slots__ = ("bounds", "group", "name", "op", "rules")
+
+    def __init__(
+        self,
+        name: str,
+        op: str,
+        entries: list[tuple[Any, int]],
+        group: tuple[str, Any] | None = None,
+    ) -> None:
+        entries.sort()
+        self.name, self.op, self.group = name, op, group
+        self.bounds = [k for k, _ in entries]
+        self.rules = [i for _, i in entries]
+
+    def passing(self, ctx: dict[str, Any]) -> list[int]:
+        if self.group is None:
+            v = ctx.get(self.name)
+            values = [] if v is None else [v]
+        else:
+            field_name, key = self.group
+            groups = items_by(ctx, field_name) or {}
+            values = [x for item in groups.get(key, ()) if (x := item.get(self.name)) is not None]
+        if not values:
+            return []
+        bounds = self.bounds
+        if self.op == ">":  # K < v
+            return self.rules[: max(bisect_left(bounds, v) for v in values)]
+        if self.op == ">=":  # K <= v
+            return self.rules[: max(bisect_right(bounds, v) for v in values)]
+        if self.op == "<":  # K > v
+            return self.rules[min(bisect_right(bounds, v) for v in values) :]
+        return self.rules[min(bisect_left(bounds, v) for v in values) :]  # "<=": K >= v
+
+
+class _Gate:
+    """Rules whose last test is a lookup on ``name``: the value (or members) pick the true ones."""
+
+    __slots__ = ("by_value", "name")
+
+    def __init__(self, name: str, entries: list[tuple[Any, int]]) -> None:
+        self.name = name
+        self.by_value: dict[Any, list[int]] = {}
+        for value, order in entries:
+            self.by_value.setdefault(value, []).append(order)
+
+    def passing(self, ctx: dict[str, Any]) -> list[int]:
+        v = ctx.get(self.name)
+        if v is None:
+            return []
+        if isinstance(v, frozenset):
+            return [i for value, ids in self.by_value.items() if value in v for i in ids]
+        return self.by_value.get(v, [])
+
+
+class _Posting:
+    """The rules posted under one key: decided by the key alone (``exact``), by the key and one
+    more lookup or numeric test (``tests``), or to be evaluated (``check``)."""
+
+    __slots__ = ("all", "check", "exact", "tests")
+
+    def __init__(self) -> None:
+        self.exact: list[int] = []
+        self.tests: list[_Ladder | _Gate] = []
+        self.check: list[int] = []
+        self.all: list[int] = []
+
+
 class TriggerIndex(Generic[R]):
-    """Rules by the keys they require; ``match(ctx)`` evaluates only the candidates."""
+    """Rules by the keys they require; ``match(ctx)`` evaluates only the candidates.
+
+    A rule that is a lookup (``cart.has_sku``, ``==``, ``in``, hour ranges), or a lookup ``and``
+    one more lookup or numeric threshold (``cart.total > 40``), is decided by the index alone:
+    it is posted under the keys of its most selective lookup, and the second test is one dict
+    lookup or one bisect over the rules that share that key. Every other rule is posted under its requirement and
+    evaluated when a key hits, and rules with no requirement are evaluated for every request.
+    """
 
     def __init__(self, rules: Sequence[tuple[R, CompiledCondition]]) -> None:
         self._rules: list[R] = [rule for rule, _ in rules]
         self._evaluators = [condition.evaluator for _, condition in rules]
-        self._postings: dict[str, dict[Any, list[int]]] = {}
+        postings: dict[str, dict[Any, _Posting]] = {}
+        tests: dict[tuple[str, Any, tuple[Any, ...]], list[tuple[Any, int]]] = {}
         self._always: list[int] = []
         for order, (_, condition) in enumerate(rules):
-            keys = requirement(condition.ast)
+            keys, plan = _plan(condition.ast)
             if keys is None:
                 self._always.append(order)
                 continue
             for name, value in keys:
-                self._postings.setdefault(name, {}).setdefault(value, []).append(order)
-        self._names = tuple(self._postings.items())
+                posting = postings.setdefault(name, {}).setdefault(value, _Posting())
+                posting.all.append(order)
+                if plan is None:
+                    posting.exact.append(order)
+                elif plan[0] == "check":
+                    posting.check.append(order)
+                elif plan[0] == "gate":
+                    entries = [(v, order) for v in plan[2]]
+                    tests.setdefault((name, value, plan[:2]), []).extend(entries)
+                else:
+                    tests.setdefault((name, value, plan[:3]), []).append((plan[3], order))
+        for (name, value, test), entries in tests.items():
+            posting = postings[name][value]
+            if test[0] == "gate":
+                posting.tests.append(_Gate(test[1], entries))
+            elif test[0] == "ladder":
+                posting.tests.append(_Ladder(test[1], test[2], entries))
+            else:  # an item ladder: the posting's key names the group of items
+                group = (_FIELD_OF[name], value)
+                posting.tests.append(_Ladder(test[1], test[2], entries, group))
+        self._names = tuple(postings.items())
 
     def __len__(self) -> int:
         return len(self._rules)
@@ -201,25 +403,43 @@ class TriggerIndex(Generic[R]):
         """How many rules have no requirement and are evaluated for every request."""
         return len(self._always)
 
-    def candidates(self, ctx: dict[str, Any]) -> list[int]:
-        """Positions of the rules that may match, in rule order."""
-        found: set[int] = set(self._always)
+    def _hits(self, ctx: dict[str, Any]) -> list[_Posting]:
+        hits: list[_Posting] = []
         for name, by_value in self._names:
             value = ctx.get(name)
             if value is None:
                 continue
             if isinstance(value, frozenset):
                 for member in value:
-                    hits = by_value.get(member)
-                    if hits:
-                        found.update(hits)
+                    posting = by_value.get(member)
+                    if posting is not None:
+                        hits.append(posting)
             else:
-                hits = by_value.get(value)
-                if hits:
-                    found.update(hits)
+                posting = by_value.get(value)
+                if posting is not None:
+                    hits.append(posting)
+        return hits
+
+    def candidates(self, ctx: dict[str, Any]) -> list[int]:
+        """Positions of the rules a key of ``ctx`` nominates (and those always checked)."""
+        found: set[int] = set(self._always)
+        for posting in self._hits(ctx):
+            found.update(posting.all)
         return sorted(found)
 
     def match(self, ctx: dict[str, Any]) -> list[R]:
         """The rules whose trigger is true for ``ctx``, in the order they were given."""
-        evaluators, rules = self._evaluators, self._rules
-        return [rules[i] for i in self.candidates(ctx) if evaluators[i](ctx) is True]
+        # A rule decided by the index is posted under the keys of one lookup, on a name that
+        # has one value per request or with a single key, so it is found at most once.
+        found: list[int] = []
+        check: set[int] = set(self._always)
+        for posting in self._hits(ctx):
+            found += posting.exact
+            for test in posting.tests:
+                found += test.passing(ctx)
+            check.update(posting.check)
+        evaluators = self._evaluators
+        found += [i for i in check if evaluators[i](ctx) is True]
+        found.sort()
+        rules = self._rules
+        return [rules[i] for i in found]
