@@ -38,30 +38,41 @@ Evaluator = Callable[[dict[str, Any]], Any]
 """A compiled condition: takes the context, returns True, False or None (unknown)."""
 
 
+_LEAVES: dict[type, bool] = {
+    Constant: True,
+    ListLiteral: True,
+    DateLiteral: True,
+    Name: False,
+    Call: False,
+    Count: False,
+    Quantifier: False,
+    Exists: False,
+}
+_CHILDREN: dict[type, Callable[[Any], tuple[Condition, ...]]] = {
+    Logic: lambda n: n.operands,
+    Not: lambda n: (n.operand,),
+    Compare: lambda n: (n.left, n.right),
+    In: lambda n: (n.element, n.container),
+    Between: lambda n: (n.value, n.low, n.high),
+    Contains: lambda n: (n.subject, n.value),
+    StartsWith: lambda n: (n.subject, n.value),
+}
+
+
 def is_constant(node: Condition, memo: dict[int, bool] | None = None) -> bool:
     """True when ``node`` reads no name, so its value is known at compile time."""
+    leaf = _LEAVES.get(type(node))
+    if leaf is not None:
+        return leaf
     if memo is not None:
         known = memo.get(id(node))
         if known is not None:
             return known
-    if isinstance(node, Constant | ListLiteral | DateLiteral):
-        result = True
-    elif isinstance(node, Name | Call | Count | Quantifier | Exists):
-        result = False
-    elif isinstance(node, Logic):
-        result = all(is_constant(o, memo) for o in node.operands)
-    elif isinstance(node, Not):
-        result = is_constant(node.operand, memo)
-    elif isinstance(node, Compare):
-        result = is_constant(node.left, memo) and is_constant(node.right, memo)
-    elif isinstance(node, In):
-        result = is_constant(node.element, memo) and is_constant(node.container, memo)
-    elif isinstance(node, Between):
-        result = all(is_constant(n, memo) for n in (node.value, node.low, node.high))
-    elif isinstance(node, Contains | StartsWith):
-        result = is_constant(node.subject, memo) and is_constant(node.value, memo)
-    else:  # pragma: no cover
-        raise AssertionError(f"unknown node {node!r}")
+    result = True
+    for child in _CHILDREN[type(node)](node):
+        if not is_constant(child, memo):
+            result = False
+            break
     if memo is not None:
         memo[id(node)] = result
     return result

@@ -73,34 +73,43 @@ class CompiledCondition:
 
 
 def _check_json_limits(obj: Any, limits: Limits) -> None:
-    """Reject JSON that is too deep, too large or too long before Pydantic walks it."""
-    stack: list[tuple[Any, int, str]] = [(obj, 1, "$")]
+    """Reject JSON that is too deep, too large or too long before Pydantic walks it.
+
+    Paths are kept as (parent, key) links and spelled out only for an error.
+    """
+    Link = tuple[Any, str | int] | None
+
+    def fail(message: str, link: Link) -> RuleLimitError:
+        keys: list[str | int] = []
+        while link is not None:
+            link, key = link
+            keys.append(key)
+        return RuleLimitError([Diagnostic(message, json_path(tuple(reversed(keys))))])
+
+    stack: list[tuple[Any, int, Link]] = [(obj, 1, None)]
     nodes = 0
+    max_depth, max_nodes = limits.max_depth, limits.max_nodes
+    max_list, max_text = limits.max_list_length, limits.max_text_length
     while stack:
-        value, depth, path = stack.pop()
-        if isinstance(value, dict):
+        value, depth, link = stack.pop()
+        if type(value) is dict:
             nodes += 1
-            if depth > limits.max_depth:
-                raise RuleLimitError(
-                    [Diagnostic(f"condition is nested deeper than {limits.max_depth} levels", path)]
-                )
-            if nodes > limits.max_nodes:
-                raise RuleLimitError(
-                    [Diagnostic(f"condition has more than {limits.max_nodes} nodes", path)]
-                )
+            if depth > max_depth:
+                raise fail(f"condition is nested deeper than {max_depth} levels", link)
+            if nodes > max_nodes:
+                raise fail(f"condition has more than {max_nodes} nodes", link)
             for key, child in value.items():
-                stack.append((child, depth + 1, f"{path}.{key}"))
-        elif isinstance(value, list):
-            if len(value) > limits.max_list_length:
-                raise RuleLimitError(
-                    [Diagnostic(f"list has more than {limits.max_list_length} items", path)]
-                )
+                if type(child) is not str or len(child) > max_text:
+                    stack.append((child, depth + 1, (link, key)))
+        elif type(value) is list:
+            if len(value) > max_list:
+                raise fail(f"list has more than {max_list} items", link)
             for i, child in enumerate(value):
-                stack.append((child, depth, f"{path}[{i}]"))
-        elif isinstance(value, str) and len(value) > limits.max_text_length:
-            raise RuleLimitError(
-                [Diagnostic(f"text is longer than {limits.max_text_length} characters", path)]
-            )
+                stack.append((child, depth, (link, i)))
+        elif isinstance(value, dict | list):  # subclasses: walk them like the plain types
+            stack.append((dict(value) if isinstance(value, dict) else list(value), depth, link))
+        elif isinstance(value, str) and len(value) > max_text:
+            raise fail(f"text is longer than {max_text} characters", link)
 
 
 def _syntax_errors(exc: ValidationError) -> RuleSyntaxError:
