@@ -8,6 +8,10 @@ The same shape is taken by ``nextoffer rules eval --context``, by the decision e
                          "quantity": 2, "price": 1200.0}]},
      "channel": "in_app", "store": {"id": "S1", "timezone": "America/New_York"},
      "session_id": "s-1", "at": "2026-03-08T14:30:00Z"}
+
+A decision request also names the ``placements`` to fill (``["email-hero"]`` or
+``[{"key": "email-hero", "slots": 2}]``; by default every placement of the channel) and may
+``limit`` the number of offers in the whole answer.
 """
 
 from __future__ import annotations
@@ -15,9 +19,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["Cart", "CartItem", "CustomerRef", "Request", "Store"]
+__all__ = ["Cart", "CartItem", "CustomerRef", "PlacementRequest", "Request", "Store"]
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -60,6 +64,18 @@ class Store(_Model):
         return value
 
 
+class PlacementRequest(_Model):
+    """A placement to fill, optionally with fewer slots than it has."""
+
+    key: Key
+    slots: Annotated[int, Field(ge=1, le=100)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_key(cls, value: Any) -> Any:
+        return {"key": value} if isinstance(value, str) else value
+
+
 class Request(_Model):
     """A request for offers (or a context for evaluating a condition)."""
 
@@ -70,3 +86,16 @@ class Request(_Model):
     store: Store | None = None
     session_id: Key | None = None
     at: AwareDatetime | None = None
+    placements: Annotated[tuple[PlacementRequest, ...], Field(max_length=50)] = ()
+    limit: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @field_validator("placements")
+    @classmethod
+    def _distinct_placements(
+        cls, value: tuple[PlacementRequest, ...]
+    ) -> tuple[PlacementRequest, ...]:
+        keys = [p.key for p in value]
+        for key in keys:
+            if keys.count(key) > 1:
+                raise ValueError(f"placement {key!r} is requested twice")
+        return value

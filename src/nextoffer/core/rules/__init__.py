@@ -7,7 +7,14 @@ schema before anything runs, and compiled into fast evaluators over a flat reque
 
 from .checker import TypeInfo, check
 from .compiler import Evaluator, compile_ast
-from .context import WEEKDAYS, Context, ContextError, build_context, offer_context
+from .context import (
+    WEEKDAYS,
+    Context,
+    ContextError,
+    build_context,
+    coerce_attribute,
+    offer_context,
+)
 from .errors import Diagnostic, RuleError, RuleLimitError, RuleSyntaxError, RuleTypeError, Span
 from .index import TriggerIndex, requirement
 from .interpreter import interpret
@@ -42,6 +49,7 @@ __all__ = [
     "TypeInfo",
     "build_context",
     "check",
+    "coerce_attribute",
     "compile_ast",
     "condition_adapter",
     "condition_json_schema",

@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 from ..request import Request
 from .types import CustomerSchema, infer_attribute_type
 
-__all__ = ["WEEKDAYS", "Context", "ContextError", "build_context", "offer_context"]
+__all__ = [
+    "WEEKDAYS",
+    "Context",
+    "ContextError",
+    "build_context",
+    "coerce_attribute",
+    "offer_context",
+]
 
 Context = dict[str, Any]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -31,7 +38,8 @@ class ContextError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-def _coerce(field: str, kind: str, value: Any) -> Any:
+def coerce_attribute(field: str, kind: str, value: Any) -> Any:
+    """``value`` as the declared attribute type ``kind``, or ``ContextError`` naming ``field``."""
     if kind == "string" and isinstance(value, str):
         return value
     if kind == "bool" and isinstance(value, bool):
@@ -82,7 +90,7 @@ def build_context(
             kind = declared.get(name) if declared is not None else infer_attribute_type(value)
             if kind is None:
                 continue
-            ctx[f"customer.{name}"] = _coerce(f"customer.attributes.{name}", kind, value)
+            ctx[f"customer.{name}"] = coerce_attribute(f"customer.attributes.{name}", kind, value)
     cart = request.cart
     if cart is not None:
         items = tuple(

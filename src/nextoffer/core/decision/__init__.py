@@ -1,0 +1,78 @@
+"""The decision engine: which offers to show where, for one request, and why.
+
+    snapshot = build_snapshot(data)          # validate and compile once
+    decision = decide(snapshot, request, state)
+
+The path is candidates → qualify → policies → score → gates → rank → place → holdout (see
+DESIGN.md, "The decision path"); ``decision.trace`` counts every stage and explains every drop.
+"""
+
+from .engine import assignment, decide
+from .result import (
+    STAGES,
+    Decision,
+    DecisionError,
+    Drop,
+    FiredRule,
+    PlacementResult,
+    Shown,
+    StageTrace,
+    Trace,
+)
+from .snapshot import Channel, Offer, Rule, Snapshot, SnapshotError, build_snapshot
+from .spec import (
+    AttachEstimate,
+    ChannelSpec,
+    Contact,
+    CustomerState,
+    Guardrails,
+    HoldoutSpec,
+    MatchSpec,
+    OfferSpec,
+    PlacementSpec,
+    PolicySpec,
+    ProductSpec,
+    RuleRevisionSpec,
+    Scope,
+    ScoringSpec,
+    SnapshotSpec,
+    UpliftEstimate,
+    Weights,
+)
+
+__all__ = [
+    "STAGES",
+    "AttachEstimate",
+    "Channel",
+    "ChannelSpec",
+    "Contact",
+    "CustomerState",
+    "Decision",
+    "DecisionError",
+    "Drop",
+    "FiredRule",
+    "Guardrails",
+    "HoldoutSpec",
+    "MatchSpec",
+    "Offer",
+    "OfferSpec",
+    "PlacementResult",
+    "PlacementSpec",
+    "PolicySpec",
+    "ProductSpec",
+    "Rule",
+    "RuleRevisionSpec",
+    "Scope",
+    "ScoringSpec",
+    "Shown",
+    "Snapshot",
+    "SnapshotError",
+    "SnapshotSpec",
+    "StageTrace",
+    "Trace",
+    "UpliftEstimate",
+    "Weights",
+    "assignment",
+    "build_snapshot",
+    "decide",
+]

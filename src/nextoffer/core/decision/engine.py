@@ -1,0 +1,498 @@
+"""The decision path: candidates → qualify → policies → score → gates → rank → place → holdout.
+
+``decide(snapshot, request, state)`` is pure: the same snapshot, state and request always
+give the same decision (only the stage timings in the trace differ). Every candidate that
+leaves says at which stage and why, when the trace is detailed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..request import Request
+from ..rules import ContextError, build_context, coerce_attribute
+from . import scoring
+from .policies import PolicyCheck
+from .result import (
+    Decision,
+    DecisionError,
+    Drop,
+    FiredRule,
+    PlacementResult,
+    Shown,
+    StageTrace,
+    Trace,
+)
+from .snapshot import Channel, Offer, Rule, Snapshot
+from .spec import CustomerState, PlacementSpec
+
+__all__ = ["assignment", "decide"]
+
+
+def assignment(experiment: str, customer_id: str) -> float:
+    """A deterministic number in [0, 1) from (experiment key, customer id).
+
+    The control group of an experiment with share s is every customer whose number is < s;
+    a customer keeps their group for as long as the experiment key stays the same.
+    """
+    digest = hashlib.blake2b(f"{experiment}\x1f{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(slots=True, eq=False)
+class _Candidate:
+    offer: Offer
+    rules: list[Rule] = field(default_factory=list)
+    priority: int = 0
+    match: float = 1.0
+    p: float = 0.0
+    tau: float | None = None
+    segment: str | None = None
+    ev: float = 0.0
+    score: float = 0.0
+
+
+def _ms(start: int) -> float:
+    return (time.perf_counter_ns() - start) / 1000
+
+
+def _truth(value: Any) -> str:
+    return "false" if value is False else "unknown (a value it reads is missing)"
+
+
+def decide(
+    snapshot: Snapshot,
+    request: Request,
+    state: CustomerState | None = None,
+    *,
+    now: Any = None,
+    detail: bool | None = None,
+) -> Decision:
+    """Decide which offers to show where for ``request``.
+
+    ``now`` is used when the request has no ``at``. ``detail`` forces the per-candidate
+    trace on or off; by default the snapshot's ``trace_sample_rate`` decides, per request.
+    Raises ``DecisionError`` (naming the field) for a request that cannot be decided.
+    """
+    return _Decider(snapshot, request, state, now, detail).run()
+
+
+class _Decider:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        request: Request,
+        state: CustomerState | None,
+        now: Any,
+        detail: bool | None,
+    ) -> None:
+        self.snapshot, self.request, self.state = snapshot, request, state
+        at = request.at if request.at is not None else now
+        if at is None:
+            raise DecisionError("at", "a decision needs the time of the request")
+        if at.tzinfo is None:
+            raise DecisionError("at", "needs a time zone offset, such as 2026-03-08T14:30:00Z")
+        self.at = at
+        if request.channel is None:
+            raise DecisionError("channel", "a decision needs the channel")
+        channel = snapshot.channels.get(request.channel)
+        if channel is None:
+            known = ", ".join(sorted(snapshot.channels)) or "none"
+            raise DecisionError("channel", f"unknown channel {request.channel!r} (known: {known})")
+        self.channel: Channel = channel
+        self.placements = self._placements()
+        customer = request.customer
+        self.customer_id = customer.id if customer is not None else None
+        if self.customer_id is None and state is not None:
+            self.customer_id = state.id
+        if detail is None:
+            rate = snapshot.trace_sample_rate
+            key = f"{self.customer_id}\x1f{request.session_id}\x1f{at.isoformat()}"
+            detail = rate >= 1.0 or (rate > 0.0 and assignment("trace", key) < rate)
+        self.detail = detail
+        self.drops: list[Drop] = []
+        self.stages: list[StageTrace] = []
+
+    def _placements(self) -> list[tuple[PlacementSpec, int]]:
+        channel, request = self.channel, self.request
+        if not request.placements:
+            if request.placement is not None:
+                wanted: list[tuple[str, int | None, str]] = [(request.placement, None, "placement")]
+            else:
+                return [(p, p.slots) for p in channel.placements]
+        else:
+            wanted = [
+                (p.key, p.slots, f"placements[{i}]") for i, p in enumerate(request.placements)
+            ]
+        out = []
+        for key, slots, where in wanted:
+            spec = channel.placement(key)
+            if spec is None:
+                known = ", ".join(p.id for p in channel.placements)
+                raise DecisionError(
+                    where, f"unknown placement {key!r} on channel {channel.id!r} (known: {known})"
+                )
+            if slots is not None and slots > spec.slots:
+                raise DecisionError(
+                    f"{where}.slots", f"placement {key!r} has {spec.slots} slots, asked for {slots}"
+                )
+            out.append((spec, slots or spec.slots))
+        return out
+
+    def drop(self, offer: str, stage: str, reason: str) -> None:
+        self.drops.append(Drop(offer, stage, reason))
+
+    def stage(self, name: str, entered: int, left: int, start: int) -> None:
+        self.stages.append(StageTrace(name, entered, left, _ms(start)))
+
+    # -- the context ------------------------------------------------------------------
+
+    def context(self) -> dict[str, Any]:
+        snapshot, state = self.snapshot, self.state
+        schema = snapshot.spec.customer_schema
+        try:
+            ctx = build_context(self.request, schema, now=self.at)
+        except ContextError as exc:
+            raise DecisionError(exc.field, str(exc).split(": ", 1)[1]) from None
+        if state is not None:
+            if state.id is not None:
+                ctx.setdefault("customer.id", state.id)
+            declared = schema.attributes
+            for name, value in state.attributes.items():
+                key = f"customer.{name}"
+                kind = declared.get(name)
+                if key in ctx or value is None or kind is None:
+                    continue
+                try:
+                    ctx[key] = coerce_attribute(f"state.attributes.{name}", kind, value)
+                except ContextError as exc:
+                    raise DecisionError(exc.field, str(exc).split(": ", 1)[1]) from None
+            for name, values in (("segments", state.segments), ("holdings", state.holdings)):
+                key = f"customer.{name}"
+                ctx[key] = ctx.get(key, frozenset()) | frozenset(values)
+        return ctx
+
+    # -- the stages ---------------------------------------------------------------------
+
+    def run(self) -> Decision:
+        started = time.perf_counter_ns()
+        ctx = self.context()
+        snapshot, channel, detail = self.snapshot, self.channel, self.detail
+
+        # 1. candidates: nominated by matching rules, plus offers open on the channel
+        start = time.perf_counter_ns()
+        fired = snapshot.index.match(ctx)
+        cands: dict[str, _Candidate] = {}
+        for rule in fired:
+            for offer_id in rule.offers:
+                cand = cands.get(offer_id)
+                if cand is None:
+                    cand = cands[offer_id] = _Candidate(snapshot.offers[offer_id])
+                cand.rules.append(rule)
+        for offer in snapshot.open_offers[channel.id]:
+            if offer.id not in cands:
+                cands[offer.id] = _Candidate(offer)
+        entered = len(cands)
+        in_cart = ctx.get("cart.skus", frozenset())
+        held = ctx.get("customer.holdings", frozenset())
+        kept: list[_Candidate] = []
+        for cand in cands.values():
+            offer = cand.offer
+            if offer.status != "active":
+                reason = f"offer is {offer.status}"
+            elif offer.channels is not None and channel.id not in offer.channels:
+                reason = f"not offered on channel {channel.id}"
+            elif offer.sku is not None and offer.sku in in_cart:
+                reason = f"{offer.sku} is already in the cart"
+            elif (offer.sku is not None and offer.sku in held) or offer.id in held:
+                reason = f"customer already holds {offer.sku or offer.id}"
+            else:
+                kept.append(cand)
+                continue
+            if detail:
+                self.drop(offer.id, "candidates", reason)
+        self.stage("candidates", entered, len(kept), start)
+
+        # 2. qualify: eligibility and fit are hard filters, match a soft multiplier
+        start, entered = time.perf_counter_ns(), len(kept)
+        qualified: list[_Candidate] = []
+        for cand in kept:
+            offer = cand.offer
+            if offer.reads_offer:
+                ctx.update(offer.offer_ctx)
+            failed = None
+            for label, cond in (("eligibility", offer.eligibility), ("fit", offer.fit)):
+                if cond is not None:
+                    value = cond.evaluator(ctx)
+                    if value is not True:
+                        failed = (label, cond, value)
+                        break
+            if failed is not None:
+                if detail:
+                    label, cond, value = failed
+                    self.drop(offer.id, "qualify", f"{label} is {_truth(value)}: {cond.text}")
+                continue
+            if offer.match:
+                hit = sum(w for cond, w in offer.match if cond.evaluator(ctx) is True)
+                cand.match = 0.1 + 0.9 * hit / offer.match_total
+            qualified.append(cand)
+        self.stage("qualify", entered, len(qualified), start)
+
+        # 3. policies
+        start, entered = time.perf_counter_ns(), len(qualified)
+        allowed: list[_Candidate] = []
+        if snapshot.policies:
+            check = PolicyCheck(
+                snapshot.policies,
+                self.state,
+                at=self.at,
+                channel=channel.id,
+                session_id=self.request.session_id,
+                categories={o.id: o.category for o in snapshot.offers.values()},
+            )
+            for cand in qualified:
+                blocked = check.blocked(cand.offer)
+                if blocked is None:
+                    allowed.append(cand)
+                elif detail:
+                    self.drop(cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}")
+        else:
+            allowed = qualified
+        self.stage("policies", entered, len(allowed), start)
+
+        # 4. score
+        start, entered = time.perf_counter_ns(), len(allowed)
+        scored = self.score(allowed)
+        self.stage("score", entered, len(scored), start)
+
+        # 5. gates: minimum score, price-delta cap
+        start, entered = time.perf_counter_ns(), len(scored)
+        passed: list[_Candidate] = []
+        min_score = channel.min_score
+        cap_share = snapshot.guardrails.max_price_share
+        total = ctx.get("cart.total") or 0.0
+        cap = cap_share * total if cap_share is not None and total > 0 else None
+        unit = "" if channel.scoring.strategy == "prie" else " (money)"
+        for cand in scored:
+            offer = cand.offer
+            if cand.score < min_score:
+                if detail:
+                    self.drop(
+                        offer.id,
+                        "gates",
+                        f"min_score: score {cand.score:.4g} < {min_score:g}{unit}",
+                    )
+            elif cap is not None and offer.price is not None and offer.price > cap:
+                if detail:
+                    self.drop(
+                        offer.id,
+                        "gates",
+                        f"price_delta_cap: price {offer.price:.2f} > {cap_share:.0%} of the "
+                        f"cart total {total:.2f} ({cap:.2f})",
+                    )
+            else:
+                passed.append(cand)
+        self.stage("gates", entered, len(passed), start)
+
+        # 6. rank: priority, then score, then attach rate, then offer id
+        start = time.perf_counter_ns()
+        passed.sort(key=lambda c: (-c.priority, -c.score, -c.p, c.offer.id))
+        self.stage("rank", len(passed), len(passed), start)
+
+        # 7. place
+        start = time.perf_counter_ns()
+        placements, cascade = self.place(passed)
+        placed = sum(len(p.offers) for p in placements)
+        self.stage("place", len(passed), placed, start)
+
+        # 8. holdout
+        start = time.perf_counter_ns()
+        control, experiment = False, None
+        counterfactual: tuple[PlacementResult, ...] = ()
+        holdout = snapshot.holdout
+        if (
+            holdout is not None
+            and self.customer_id is not None
+            and (not holdout.channels or channel.id in holdout.channels)
+        ):
+            experiment = holdout.experiment
+            if assignment(holdout.experiment, self.customer_id) < holdout.share:
+                control, counterfactual = True, placements
+                placements = self.control_fallback(holdout.fallback_offer)
+                if detail:
+                    for p in counterfactual:
+                        for s in p.offers:
+                            self.drop(
+                                s.offer,
+                                "holdout",
+                                f"customer is in the control group of {holdout.experiment} "
+                                f"({holdout.share:.0%}); logged as what they would have got",
+                            )
+        shown = sum(len(p.offers) for p in placements)
+        self.stage("holdout", placed, shown, start)
+        self.stages.append(StageTrace("total", entered=len(cands), left=shown, micros=_ms(started)))
+
+        return Decision(
+            snapshot_version=snapshot.version,
+            customer_id=self.customer_id,
+            channel=channel.id,
+            session_id=self.request.session_id,
+            placements=placements,
+            control=control,
+            experiment=experiment,
+            counterfactual=counterfactual,
+            rules_fired=tuple(FiredRule(r.id, r.revision) for r in fired),
+            cascade=cascade,
+            trace=Trace(tuple(self.stages), tuple(self.drops), detail),
+        )
+
+    def score(self, cands: list[_Candidate]) -> list[_Candidate]:
+        snapshot, state = self.snapshot, self.state
+        scoring_spec = self.channel.scoring
+        strategy = scoring_spec.strategy
+        attach, prior, uplift = snapshot.attach, snapshot.prior, snapshot.uplift
+        cate = state.cate if state is not None else {}
+        segments = state.uplift_segments if state is not None else {}
+        out: list[_Candidate] = []
+        for cand in cands:
+            offer = cand.offer
+            rules = sorted(cand.rules, key=lambda r: (-r.priority, r.id))
+            cand.priority = max([offer.priority, *(r.priority for r in rules)])
+            evidence = None
+            for rule in rules:
+                evidence = attach.get((rule.id, offer.id))
+                if evidence is not None:
+                    break
+            if evidence is None:
+                evidence = attach.get((None, offer.id), (0, 0))
+            cand.p = scoring.attach_rate(evidence[0], evidence[1], prior)
+            estimate = uplift.get(offer.id)
+            cand.tau = cate.get(offer.id, estimate.tau if estimate is not None else None)
+            cand.segment = segments.get(
+                offer.id, estimate.segment if estimate is not None else None
+            )
+            cand.ev = scoring.expected_value(cand.p, offer.margin, 1.0)
+            if strategy == "expected_value":
+                cand.score = scoring.expected_value(cand.p, offer.margin, cand.match)
+            elif strategy == "prie":
+                cand.score = scoring.prie(
+                    scoring_spec,
+                    p=cand.p,
+                    match=cand.match,
+                    impact=offer.impact,
+                    emphasis=offer.emphasis,
+                    tau=cand.tau,
+                )
+            elif cand.tau is None:
+                if self.detail:
+                    self.drop(offer.id, "score", "incremental_value: no uplift estimate (τ)")
+                continue
+            else:
+                cand.score = scoring.incremental_value(cand.tau, offer.margin, cand.match)
+            out.append(cand)
+        return out
+
+    def place(self, ranked: list[_Candidate]) -> tuple[tuple[PlacementResult, ...], str | None]:
+        snapshot, detail = self.snapshot, self.detail
+        limit = self.request.limit
+        groups: dict[str, list[str]] = {}
+        for policy in snapshot.policies:
+            if policy.type == "mutual_exclusion":
+                for offer_id in policy.offers:
+                    groups.setdefault(offer_id, []).append(policy.id)
+        taken_groups: dict[str, str] = {}
+        used: set[str] = set()
+        excluded: set[str] = set()
+        count = 0
+        results: list[PlacementResult] = []
+        for spec, slots in self.placements:
+            chosen: list[Shown] = []
+            for rank, cand in enumerate(ranked, start=1):
+                if len(chosen) >= slots or (limit is not None and count >= limit):
+                    break
+                offer = cand.offer
+                if offer.id in used or offer.id in excluded:
+                    continue
+                if offer.placements is not None and spec.id not in offer.placements:
+                    continue
+                clash = [g for g in groups.get(offer.id, ()) if g in taken_groups]
+                if clash:
+                    excluded.add(offer.id)
+                    if detail:
+                        self.drop(
+                            offer.id,
+                            "place",
+                            f"mutual_exclusion: {taken_groups[clash[0]]} is already offered "
+                            f"(policy {clash[0]})",
+                        )
+                    continue
+                for g in groups.get(offer.id, ()):
+                    taken_groups[g] = offer.id
+                used.add(offer.id)
+                count += 1
+                chosen.append(
+                    Shown(
+                        offer=offer.id,
+                        rank=rank,
+                        score=cand.score,
+                        ev=cand.ev,
+                        p=cand.p,
+                        tau=cand.tau,
+                        uplift_segment=cand.segment,
+                        probability=1.0,
+                        rules=tuple(r.id for r in cand.rules),
+                    )
+                )
+            fallback = spec.fallback_offer
+            if (
+                not chosen
+                and fallback is not None
+                and fallback not in used
+                and (limit is None or count < limit)
+            ):
+                used.add(fallback)
+                count += 1
+                chosen.append(_fallback(fallback))
+            results.append(PlacementResult(spec.id, tuple(chosen)))
+        if detail:
+            for cand in ranked:
+                if cand.offer.id not in used and cand.offer.id not in excluded:
+                    self.drop(cand.offer.id, "place", "no free slot in the requested placements")
+        cascade = None
+        if self.channel.coupling == "atomic":
+            empty = [r.placement for r in results if not r.offers]
+            if empty and any(r.offers for r in results):
+                cascade = (
+                    f"atomic coupling on channel {self.channel.id}: placement "
+                    f"{', '.join(empty)} stayed empty, so every placement is emptied"
+                )
+                if detail:
+                    for r in results:
+                        for s in r.offers:
+                            self.drop(s.offer, "place", cascade)
+                results = [PlacementResult(r.placement, ()) for r in results]
+        return tuple(results), cascade
+
+    def control_fallback(self, fallback: str | None) -> tuple[PlacementResult, ...]:
+        results = []
+        for i, (spec, _) in enumerate(self.placements):
+            offers = (_fallback(fallback),) if fallback is not None and i == 0 else ()
+            results.append(PlacementResult(spec.id, offers))
+        return tuple(results)
+
+
+def _fallback(offer_id: str) -> Shown:
+    return Shown(
+        offer=offer_id,
+        rank=0,
+        score=None,
+        ev=None,
+        p=None,
+        tau=None,
+        uplift_segment=None,
+        probability=1.0,
+        fallback=True,
+    )

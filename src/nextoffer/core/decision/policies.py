@@ -1,0 +1,147 @@
+"""Contact policies: caps, cooldowns, suppression after declines, back-off, opt-outs.
+
+``PolicyCheck`` is built once per decision from the customer's history; ``blocked(offer)``
+then answers, for one candidate, the first policy (by priority) that stops it and why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from .snapshot import Offer
+from .spec import PERIODS, Contact, CustomerState, PolicySpec, Scope
+
+__all__ = ["PolicyCheck"]
+
+_PERIOD_WORDS = {"day": "today", "week": "this week", "month": "this month"}
+
+
+def _in_scope(scope: Scope, offer: Offer, channel: str) -> bool:
+    if scope.level == "global":
+        return True
+    if scope.level == "channel":
+        return channel == scope.value
+    if scope.level == "category":
+        return offer.category == scope.value
+    return offer.id == scope.value
+
+
+class PolicyCheck:
+    """The policies of a snapshot, applied to one customer at one moment on one channel."""
+
+    def __init__(
+        self,
+        policies: tuple[PolicySpec, ...],
+        state: CustomerState | None,
+        *,
+        at: dt.datetime,
+        channel: str,
+        session_id: str | None,
+        categories: Mapping[str, str | None],
+    ) -> None:
+        self.policies = [p for p in policies if p.type != "mutual_exclusion"]
+        self.at, self.channel = at, channel
+        self.categories = categories
+        # Only what happened before the request counts, so a replayed decision is the same.
+        history = tuple(c for c in state.history if c.at <= at) if state is not None else ()
+        self.history = history
+        self.by_offer: dict[str, list[Contact]] = {}
+        for contact in history:
+            self.by_offer.setdefault(contact.offer, []).append(contact)
+        self.opt_outs = frozenset(state.opt_outs) if state is not None else frozenset()
+        self.session_declines = (
+            sum(1 for c in history if c.outcome == "declined" and c.session_id == session_id)
+            if session_id is not None
+            else 0
+        )
+        # Policies whose answer is the same for every candidate they apply to.
+        self._shared: dict[str, str | None] = {}
+        # Per-offer policies can only block offers that have a history.
+        self._per_offer = {"frequency_cap", "cooldown", "outcome_suppression"}
+
+    def blocked(self, offer: Offer) -> tuple[str, str] | None:
+        """``(policy type, reason)`` of the first policy that stops ``offer``, or None."""
+        mine = self.by_offer.get(offer.id)
+        for policy in self.policies:
+            if policy.type in self._per_offer and mine is None:
+                continue
+            if not _in_scope(policy.scope, offer, self.channel):
+                continue
+            reason = self._check(policy, offer, mine or [])
+            if reason is not None:
+                return policy.type, reason
+        return None
+
+    def _check(self, policy: PolicySpec, offer: Offer, mine: list[Contact]) -> str | None:
+        kind, scope = policy.type, policy.scope
+        if kind == "session_backoff":
+            assert policy.declines is not None
+            if self.session_declines >= policy.declines:
+                return (
+                    f"{self.session_declines} declines this session "
+                    f"(limit {policy.declines}; scope: {scope})"
+                )
+            return None
+        if kind == "do_not_contact":
+            hit = self.opt_outs & {"all", self.channel, offer.id, offer.category or ""}
+            if hit:
+                return f"customer opted out of {', '.join(sorted(hit))} (scope: {scope})"
+            return None
+        if kind == "total_cap":
+            if policy.id not in self._shared:
+                self._shared[policy.id] = self._total_cap(policy)
+            return self._shared[policy.id]
+        if kind == "frequency_cap":
+            assert policy.limit is not None
+            assert policy.period is not None
+            since = self.at - PERIODS[policy.period]
+            n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "shown" and c.at > since)
+            if n >= policy.limit:
+                return (
+                    f"{n} of {policy.limit} contacts with this offer "
+                    f"{_PERIOD_WORDS[policy.period]} (scope: {scope})"
+                )
+            return None
+        if kind == "cooldown":
+            assert policy.hours is not None
+            shown = [c.at for c in self._scoped(mine, scope) if c.outcome == "shown"]
+            if shown:
+                hours = (self.at - max(shown)).total_seconds() / 3600
+                if 0 <= hours < policy.hours:
+                    return (
+                        f"last contact {hours:.1f} h ago, needs {policy.hours:g} h (scope: {scope})"
+                    )
+            return None
+        # outcome_suppression
+        assert policy.declines is not None
+        assert policy.days is not None
+        since = self.at - dt.timedelta(days=policy.days)
+        n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "declined" and c.at > since)
+        if n >= policy.declines:
+            return f"declined {n} times in the last {policy.days:g} days (scope: {scope})"
+        return None
+
+    def _scoped(self, contacts: list[Contact], scope: Scope) -> list[Contact]:
+        if scope.level == "channel":
+            return [c for c in contacts if c.channel == scope.value]
+        return contacts
+
+    def _total_cap(self, policy: PolicySpec) -> str | None:
+        assert policy.limit is not None
+        assert policy.period is not None
+        since, scope = self.at - PERIODS[policy.period], policy.scope
+        n = 0
+        for c in self.history:
+            if c.outcome != "shown" or c.at <= since:
+                continue
+            if scope.level == "channel" and c.channel != scope.value:
+                continue
+            if scope.level == "category" and self.categories.get(c.offer) != scope.value:
+                continue
+            if scope.level == "offer" and c.offer != scope.value:
+                continue
+            n += 1
+        if n >= policy.limit:
+            return f"{n} of {policy.limit} contacts {_PERIOD_WORDS[policy.period]} (scope: {scope})"
+        return None

@@ -1,0 +1,129 @@
+"""What a decision returns: offers per placement, the control-group flag, and the trace."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "STAGES",
+    "Decision",
+    "DecisionError",
+    "Drop",
+    "FiredRule",
+    "PlacementResult",
+    "Shown",
+    "StageTrace",
+    "Trace",
+]
+
+STAGES = ("candidates", "qualify", "policies", "score", "gates", "rank", "place", "holdout")
+
+
+class DecisionError(ValueError):
+    """The request cannot be decided (unknown channel or placement, no time); names the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One offer in a placement.
+
+    ``score`` is in the channel strategy's unit (money for ``expected_value`` and
+    ``incremental_value``, [0, 1] for ``prie``); ``ev`` = p × margin; ``p`` the attach rate;
+    ``tau`` the uplift estimate where known. ``probability`` is the probability with which
+    this offer was chosen for this slot (1.0: the choice is deterministic). ``rules`` are the
+    rule revisions that nominated it (empty for an open offer or a fallback).
+    """
+
+    offer: str
+    rank: int
+    score: float | None
+    ev: float | None
+    p: float | None
+    tau: float | None
+    uplift_segment: str | None
+    probability: float
+    rules: tuple[str, ...] = ()
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementResult:
+    placement: str
+    offers: tuple[Shown, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A candidate that left the pipeline: at which stage, and why (for a person to read)."""
+
+    offer: str
+    stage: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageTrace:
+    stage: str
+    entered: int
+    left: int
+    micros: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Per stage, how many candidates came in and went out and how long it took; with
+    ``detailed``, also every drop with its reason (detail can be sampled down for speed)."""
+
+    stages: tuple[StageTrace, ...]
+    drops: tuple[Drop, ...]
+    detailed: bool
+
+    def reasons(self, offer: str) -> list[str]:
+        return [f"{d.stage}: {d.reason}" for d in self.drops if d.offer == offer]
+
+
+@dataclass(frozen=True, slots=True)
+class FiredRule:
+    id: str
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to one request.
+
+    ``control``: the customer is in the holdout's control group; ``placements`` then hold
+    the fallback and ``counterfactual`` what the customer would have been offered. ``cascade``
+    explains an atomic channel that was emptied.
+    """
+
+    snapshot_version: str
+    customer_id: str | None
+    channel: str
+    session_id: str | None
+    placements: tuple[PlacementResult, ...]
+    control: bool
+    experiment: str | None
+    counterfactual: tuple[PlacementResult, ...]
+    rules_fired: tuple[FiredRule, ...]
+    cascade: str | None
+    trace: Trace
+
+    def offers(self) -> list[str]:
+        """The offer ids shown, placement by placement, in order."""
+        return [s.offer for p in self.placements for s in p.offers]
+
+    def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
+        """Plain JSON-ready data; ``timings=False`` leaves out the stage timings."""
+        out = dataclasses.asdict(self)
+        if not timings:
+            for stage in out["trace"]["stages"]:
+                del stage["micros"]
+        return out

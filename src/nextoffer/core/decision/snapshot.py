@@ -1,0 +1,450 @@
+"""The snapshot: an immutable, precompiled view of catalog, rules, policies and channels.
+
+``build_snapshot(data)`` validates the plain data (a ``SnapshotSpec`` or its JSON form),
+checks every reference and every condition, and reports *every* problem with its place
+(``offers[3].eligibility``, ``rules[0].offers[1]``) in one ``SnapshotError``. What it
+returns holds compiled conditions, the trigger index and lookup tables, so a decision does
+no parsing and no validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..rules import (
+    CompiledCondition,
+    ContextError,
+    Diagnostic,
+    Environment,
+    RuleError,
+    TriggerIndex,
+    coerce_attribute,
+)
+from ..rules.nodes import Name
+from ..rules.types import OFFER_BUILTINS
+from .spec import (
+    ChannelSpec,
+    Guardrails,
+    HoldoutSpec,
+    OfferSpec,
+    PlacementSpec,
+    PolicySpec,
+    ScoringSpec,
+    SnapshotSpec,
+    UpliftEstimate,
+)
+
+__all__ = ["Channel", "Offer", "Rule", "Snapshot", "SnapshotError", "build_snapshot"]
+
+
+class SnapshotError(ValueError):
+    """The snapshot data is not usable; ``diagnostics`` lists every problem with its place."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        assert diagnostics
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(render(d) for d in diagnostics))
+
+
+def render(d: Diagnostic) -> str:
+    """``offers[3].eligibility: line 1, column 10: unknown name …`` with a caret, or
+    ``rules[0].offers[1]: unknown offer 'x'``."""
+    if d.span is not None and d.source is not None:
+        return f"{d.path}: {d.render()}"
+    return d.render()
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    """``offers[3].eligibility`` from a Pydantic error location (union member tags dropped)."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier() and part not in ("str", "dict"):
+            out += f".{part}" if out else part
+    return out or "$"
+
+
+def _names(node: Any) -> Iterator[str]:
+    """Every name a condition reads."""
+    if isinstance(node, Name):
+        yield node.path
+    for value in vars(node).values():
+        children = value if isinstance(value, tuple) else (value,)
+        for child in children:
+            if isinstance(child, BaseModel):
+                yield from _names(child)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Offer:
+    """A compiled offer. ``margin`` is price − cost for a product, ``value`` for an action."""
+
+    id: str
+    kind: str
+    sku: str | None
+    name: str
+    category: str | None
+    price: float | None
+    margin: float
+    impact: float
+    priority: int
+    emphasis: float
+    eligibility: CompiledCondition | None
+    fit: CompiledCondition | None
+    match: tuple[tuple[CompiledCondition, float], ...]
+    match_total: float
+    channels: frozenset[str] | None
+    placements: frozenset[str] | None
+    open: bool
+    status: str
+    offer_ctx: dict[str, Any] = field(repr=False)
+    reads_offer: bool = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rule:
+    id: str
+    revision: int
+    priority: int
+    offers: tuple[str, ...]
+    condition: CompiledCondition = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    id: str
+    coupling: str
+    placements: tuple[PlacementSpec, ...]
+    scoring: ScoringSpec
+    min_score: float
+
+    def placement(self, key: str) -> PlacementSpec | None:
+        for p in self.placements:
+            if p.id == key:
+                return p
+        return None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    spec: SnapshotSpec = field(repr=False)
+    offers: dict[str, Offer] = field(repr=False)
+    rules: dict[str, Rule] = field(repr=False)
+    index: TriggerIndex[Rule] = field(repr=False)
+    open_offers: dict[str, tuple[Offer, ...]] = field(repr=False)
+    channels: dict[str, Channel] = field(repr=False)
+    policies: tuple[PolicySpec, ...] = field(repr=False)
+    guardrails: Guardrails = field(repr=False)
+    holdout: HoldoutSpec | None = field(repr=False)
+    attach: dict[tuple[str | None, str], tuple[int, int]] = field(repr=False)
+    uplift: dict[str, UpliftEstimate] = field(repr=False)
+    prior: tuple[float, float] = field(repr=False)
+    trace_sample_rate: float = field(repr=False)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.found: list[Diagnostic] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.found.append(Diagnostic(message, path))
+
+    def from_rule_error(self, where: str, exc: RuleError) -> None:
+        for d in exc.diagnostics:
+            path = d.path.replace("$", where, 1)
+            self.found.append(Diagnostic(d.message, path, d.span, d.source))
+
+
+def _unique(problems: _Problems, items: list[tuple[str, str]], what: str) -> None:
+    seen: dict[str, str] = {}
+    for path, key in items:
+        if key in seen:
+            problems.add(path, f"duplicate {what} {key!r} (first at {seen[key]})")
+        else:
+            seen[key] = path
+
+
+def build_snapshot(data: SnapshotSpec | Mapping[str, Any]) -> Snapshot:
+    """Validate and compile snapshot data; ``SnapshotError`` lists every problem found."""
+    if isinstance(data, SnapshotSpec):
+        spec = data
+    else:
+        try:
+            spec = SnapshotSpec.model_validate(data)
+        except ValidationError as exc:
+            raise SnapshotError(
+                [
+                    Diagnostic(err["msg"].removeprefix("Value error, "), _loc_path(err["loc"]))
+                    for err in exc.errors(include_url=False)
+                ]
+            ) from None
+    return _Builder(spec).build()
+
+
+class _Builder:
+    def __init__(self, spec: SnapshotSpec) -> None:
+        self.spec = spec
+        self.problems = _Problems()
+        self.offer_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=True)
+        self.trigger_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=False)
+
+    def compile(self, where: str, env: Environment, condition: Any) -> CompiledCondition | None:
+        if condition is None:
+            return None
+        try:
+            return env.compile(condition)
+        except RuleError as exc:
+            self.problems.from_rule_error(where, exc)
+            return None
+
+    def build(self) -> Snapshot:
+        spec, problems = self.spec, self.problems
+        _unique(
+            problems, [(f"products[{i}].sku", p.sku) for i, p in enumerate(spec.products)], "sku"
+        )
+        _unique(
+            problems, [(f"offers[{i}].id", o.id) for i, o in enumerate(spec.offers)], "offer id"
+        )
+        _unique(problems, [(f"rules[{i}].id", r.id) for i, r in enumerate(spec.rules)], "rule id")
+        _unique(problems, [(f"policies[{i}].id", p.id) for i, p in enumerate(spec.policies)], "policy id")  # fmt: skip
+        _unique(problems, [(f"channels[{i}].id", c.id) for i, c in enumerate(spec.channels)], "channel id")  # fmt: skip
+        placements = [
+            (f"channels[{i}].placements[{j}].id", p.id)
+            for i, c in enumerate(spec.channels)
+            for j, p in enumerate(c.placements)
+        ]
+        _unique(problems, placements, "placement id")
+
+        products = {p.sku: p for p in spec.products}
+        offer_ids = {o.id for o in spec.offers}
+        channel_ids = {c.id for c in spec.channels}
+        placement_channel = {p.id: c.id for c in spec.channels for p in c.placements}
+        categories: set[str] = {p.category for p in spec.products}
+        categories |= {o.category for o in spec.offers if o.category}
+
+        margins: list[float] = []
+        for o in spec.offers:
+            if o.kind == "product" and o.sku in products:
+                product = products[o.sku]
+                margins.append(product.price - product.cost)
+            elif o.value is not None:
+                margins.append(o.value)
+        top_margin = max([m for m in margins if m > 0], default=1.0)
+
+        offers: dict[str, Offer] = {}
+        for i, o in enumerate(spec.offers):
+            offer = self.offer(i, o, products, channel_ids, placement_channel, top_margin)
+            if offer is not None:
+                offers.setdefault(offer.id, offer)
+
+        rules: dict[str, Rule] = {}
+        for i, r in enumerate(spec.rules):
+            for j, offer_id in enumerate(r.offers):
+                if offer_id not in offer_ids:
+                    problems.add(f"rules[{i}].offers[{j}]", f"unknown offer {offer_id!r}")
+            condition = self.compile(f"rules[{i}].trigger", self.trigger_env, r.trigger)
+            if condition is not None:
+                rules.setdefault(
+                    r.id,
+                    Rule(r.id, r.revision, r.priority, tuple(dict.fromkeys(r.offers)), condition),
+                )
+
+        for i, p in enumerate(spec.policies):
+            self.policy(i, p, offer_ids, channel_ids, categories)
+        for i, c in enumerate(spec.channels):
+            for j, pl in enumerate(c.placements):
+                if pl.fallback_offer is not None and pl.fallback_offer not in offer_ids:
+                    problems.add(
+                        f"channels[{i}].placements[{j}].fallback_offer",
+                        f"unknown offer {pl.fallback_offer!r}",
+                    )
+        if spec.holdout is not None:
+            h = spec.holdout
+            if h.fallback_offer is not None and h.fallback_offer not in offer_ids:
+                problems.add("holdout.fallback_offer", f"unknown offer {h.fallback_offer!r}")
+            for j, ch in enumerate(h.channels):
+                if ch not in channel_ids:
+                    problems.add(f"holdout.channels[{j}]", f"unknown channel {ch!r}")
+        attach: dict[tuple[str | None, str], tuple[int, int]] = {}
+        for i, a in enumerate(spec.attach):
+            if a.offer not in offer_ids:
+                problems.add(f"attach[{i}].offer", f"unknown offer {a.offer!r}")
+            if a.rule is not None and a.rule not in {r.id for r in spec.rules}:
+                problems.add(f"attach[{i}].rule", f"unknown rule {a.rule!r}")
+            if (a.rule, a.offer) in attach:
+                problems.add(f"attach[{i}]", f"duplicate estimate for {a.rule or '*'} → {a.offer}")
+            attach[(a.rule, a.offer)] = (a.shown, a.accepted)
+        uplift: dict[str, UpliftEstimate] = {}
+        for i, u in enumerate(spec.uplift):
+            if u.offer not in offer_ids:
+                problems.add(f"uplift[{i}].offer", f"unknown offer {u.offer!r}")
+            if u.offer in uplift:
+                problems.add(f"uplift[{i}].offer", f"duplicate estimate for {u.offer!r}")
+            uplift[u.offer] = u
+
+        if problems.found:
+            raise SnapshotError(problems.found)
+
+        channels = {c.id: self.channel(c) for c in spec.channels}
+        open_offers = {
+            ch: tuple(
+                o
+                for o in offers.values()
+                if o.open and o.status == "active" and (o.channels is None or ch in o.channels)
+            )
+            for ch in channels
+        }
+        live = list(rules.values())
+        index = TriggerIndex([(rule, rule.condition) for rule in live])
+        policies = tuple(sorted(spec.policies, key=lambda p: -p.priority))
+        strength = spec.attach_prior_strength
+        return Snapshot(
+            version=spec.version,
+            spec=spec,
+            offers=offers,
+            rules=rules,
+            index=index,
+            open_offers=open_offers,
+            channels=channels,
+            policies=policies,
+            guardrails=spec.guardrails,
+            holdout=spec.holdout,
+            attach=attach,
+            uplift=uplift,
+            prior=(spec.attach_prior * strength, (1 - spec.attach_prior) * strength),
+            trace_sample_rate=spec.trace_sample_rate,
+        )
+
+    def offer(
+        self,
+        i: int,
+        o: OfferSpec,
+        products: Mapping[str, Any],
+        channel_ids: set[str],
+        placement_channel: Mapping[str, str],
+        top_margin: float,
+    ) -> Offer | None:
+        problems, where = self.problems, f"offers[{i}]"
+        price: float | None = None
+        category = o.category
+        if o.kind == "product":
+            product = products.get(o.sku or "")
+            if product is None:
+                problems.add(f"{where}.sku", f"unknown product {o.sku!r}")
+                return None
+            if category is not None and category != product.category:
+                problems.add(
+                    f"{where}.category",
+                    f"{category!r} differs from product {o.sku}'s category {product.category!r}",
+                )
+            category, price = product.category, product.price
+            margin = product.price - product.cost if o.value is None else o.value
+        else:
+            margin = o.value or 0.0
+        for j, ch in enumerate(o.channels):
+            if ch not in channel_ids:
+                problems.add(f"{where}.channels[{j}]", f"unknown channel {ch!r}")
+        for j, pl in enumerate(o.placements):
+            owner = placement_channel.get(pl)
+            if owner is None:
+                problems.add(f"{where}.placements[{j}]", f"unknown placement {pl!r}")
+            elif o.channels and owner not in o.channels:
+                problems.add(
+                    f"{where}.placements[{j}]",
+                    f"placement {pl!r} belongs to channel {owner!r}, not one of the offer's channels",
+                )
+        offer_ctx: dict[str, Any] = {f"offer.{name}": None for name in OFFER_BUILTINS}
+        declared = self.spec.offer_schema.attributes
+        for name in declared:
+            offer_ctx[f"offer.{name}"] = None
+        for name, value in o.attributes.items():
+            kind = declared.get(name)
+            if kind is None:
+                problems.add(f"{where}.attributes.{name}", "not declared in offer_schema")
+                continue
+            if value is None:
+                continue
+            try:
+                offer_ctx[f"offer.{name}"] = coerce_attribute(
+                    f"{where}.attributes.{name}", kind, value
+                )
+            except ContextError as exc:
+                problems.add(exc.field, str(exc).split(": ", 1)[1])
+        offer_ctx.update(
+            {
+                "offer.id": o.id,
+                "offer.sku": o.sku,
+                "offer.category": category,
+                "offer.price": price,
+                "offer.cost": None if price is None else price - margin,
+                "offer.value": margin,
+                "offer.priority": o.priority,
+                "offer.emphasis": o.emphasis,
+                "offer.tags": frozenset(o.tags),
+            }
+        )
+        env = self.offer_env
+        eligibility = self.compile(f"{where}.eligibility", env, o.eligibility)
+        fit = self.compile(f"{where}.fit", env, o.fit)
+        match = []
+        for j, m in enumerate(o.match):
+            compiled = self.compile(f"{where}.match[{j}].condition", env, m.condition)
+            if compiled is not None:
+                match.append((compiled, m.weight))
+        conditions = [c for c in (eligibility, fit, *(c for c, _ in match)) if c is not None]
+        reads_offer = any(n.startswith("offer.") for c in conditions for n in _names(c.ast))
+        return Offer(
+            id=o.id,
+            kind=o.kind,
+            sku=o.sku,
+            name=o.name,
+            category=category,
+            price=price,
+            margin=margin,
+            impact=min(1.0, max(0.0, margin / top_margin)),
+            priority=o.priority,
+            emphasis=o.emphasis,
+            eligibility=eligibility,
+            fit=fit,
+            match=tuple(match),
+            match_total=sum(w for _, w in match),
+            channels=frozenset(o.channels) or None,
+            placements=frozenset(o.placements) or None,
+            open=o.open,
+            status=o.status,
+            offer_ctx=offer_ctx,
+            reads_offer=reads_offer,
+        )
+
+    def policy(
+        self,
+        i: int,
+        p: PolicySpec,
+        offer_ids: set[str],
+        channel_ids: set[str],
+        categories: set[str],
+    ) -> None:
+        where = f"policies[{i}]"
+        scope = p.scope
+        known: dict[str, set[str]] = {
+            "channel": channel_ids,
+            "offer": offer_ids,
+            "category": categories,
+        }
+        if scope.value is not None and scope.value not in known[scope.level]:
+            self.problems.add(f"{where}.scope.value", f"unknown {scope.level} {scope.value!r}")
+        for j, offer_id in enumerate(p.offers):
+            if offer_id not in offer_ids:
+                self.problems.add(f"{where}.offers[{j}]", f"unknown offer {offer_id!r}")
+
+    def channel(self, c: ChannelSpec) -> Channel:
+        min_score = c.scoring.min_score
+        if min_score is None:
+            min_score = self.spec.guardrails.min_score
+        return Channel(c.id, c.coupling, c.placements, c.scoring, min_score)

@@ -1,0 +1,337 @@
+"""The plain data a snapshot is built from, and one customer's state.
+
+Everything here is a Pydantic model that validates its own fields; ``build_snapshot`` then
+checks what spans several of them (references between offers, rules, products and
+placements; conditions against the customer schema) and compiles the conditions.
+
+Units and ranges:
+
+- ``priority``: 0–100, higher first. ``emphasis``: 0–1 (how much the business wants to push
+  the offer; 0.5 is neutral).
+- Money (``price``, ``cost``, ``value``) is in the shop's currency; scores of the
+  ``expected_value`` and ``incremental_value`` strategies are in that currency too, while
+  ``prie`` scores are in [0, 1].
+- Windows of policies are rolling: a ``day`` is the last 24 hours, a ``week`` the last 7 days,
+  a ``month`` the last 30 days before the request's ``at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..rules import CustomerSchema, OfferSchema
+
+__all__ = [
+    "PERIODS",
+    "AttachEstimate",
+    "ChannelSpec",
+    "Contact",
+    "CustomerState",
+    "Guardrails",
+    "HoldoutSpec",
+    "MatchSpec",
+    "OfferSpec",
+    "PlacementSpec",
+    "PolicySpec",
+    "ProductSpec",
+    "RuleRevisionSpec",
+    "Scope",
+    "ScoringSpec",
+    "SnapshotSpec",
+    "UpliftEstimate",
+    "Weights",
+]
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Priority = Annotated[int, Field(ge=0, le=100)]
+ConditionInput = str | dict[str, Any]
+
+PERIODS: dict[str, dt.timedelta] = {
+    "day": dt.timedelta(days=1),
+    "week": dt.timedelta(days=7),
+    "month": dt.timedelta(days=30),
+}
+Period = Literal["day", "week", "month"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ProductSpec(_Spec):
+    sku: Id
+    name: str = ""
+    category: Id
+    price: Money
+    cost: Money = 0.0
+
+
+class MatchSpec(_Spec):
+    """A soft condition: the matched share of weights lifts the multiplier from 0.1 to 1."""
+
+    condition: ConditionInput
+    weight: Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)] = 1.0
+
+
+class OfferSpec(_Spec):
+    """An offer: a product (``sku``) or an action (``value`` is what a taken action is worth).
+
+    ``channels`` and ``placements`` restrict where it may appear (empty: anywhere). An ``open``
+    offer is a candidate on its channels without a rule nominating it; otherwise only a rule
+    whose trigger matches brings it in.
+    """
+
+    id: Id
+    kind: Literal["product", "action"] = "product"
+    sku: Id | None = None
+    name: str = ""
+    category: Id | None = None
+    value: Money | None = None
+    priority: Priority = 50
+    emphasis: Share = 0.5
+    eligibility: ConditionInput | None = None
+    fit: ConditionInput | None = None
+    match: tuple[MatchSpec, ...] = ()
+    channels: tuple[Id, ...] = ()
+    placements: tuple[Id, ...] = ()
+    open: bool = False
+    status: Literal["active", "paused", "retired"] = "active"
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _product_or_action(self) -> OfferSpec:
+        if self.kind == "product" and self.sku is None:
+            raise ValueError("a product offer needs 'sku'")
+        if self.kind == "action" and self.value is None:
+            raise ValueError("an action offer needs 'value' (what a taken action is worth)")
+        if self.kind == "action" and self.sku is not None:
+            raise ValueError("an action offer has no 'sku'")
+        return self
+
+
+class RuleRevisionSpec(_Spec):
+    """The live revision of a rule: a trigger over the request that nominates offers."""
+
+    id: Id
+    revision: Annotated[int, Field(ge=1)] = 1
+    trigger: ConditionInput
+    offers: Annotated[tuple[Id, ...], Field(min_length=1)]
+    priority: Priority = 50
+    description: str = ""
+
+
+class Scope(_Spec):
+    """Which candidates a policy applies to: all (global), or one channel, category or offer."""
+
+    level: Literal["global", "channel", "category", "offer"] = "global"
+    value: Id | None = None
+
+    @model_validator(mode="after")
+    def _value_when_needed(self) -> Scope:
+        if (self.level == "global") != (self.value is None):
+            raise ValueError(
+                "a global scope has no 'value'; a channel, category or offer scope needs one"
+            )
+        return self
+
+    def __str__(self) -> str:
+        return "global" if self.value is None else f"{self.level} {self.value}"
+
+
+class PolicySpec(_Spec):
+    """A contact policy. Which fields apply depends on ``type``:
+
+    - ``frequency_cap``: each offer in scope at most ``limit`` contacts per ``period``;
+    - ``total_cap``: at most ``limit`` contacts per ``period`` across all offers in scope;
+    - ``cooldown``: at least ``hours`` since the last contact with the same offer;
+    - ``outcome_suppression``: after ``declines`` declines of an offer within ``days`` days,
+      suppress it (until fewer than that many fall in the window);
+    - ``session_backoff``: after ``declines`` declines in the request's session, offer
+      nothing more in that session;
+    - ``do_not_contact``: honour the customer's opt-outs (all, a channel, a category, an
+      offer) for candidates in scope;
+    - ``mutual_exclusion``: at most one of ``offers`` in one decision (the best ranked).
+
+    Policies are checked in order of ``priority`` (highest first); the first that blocks a
+    candidate is the reason recorded.
+    """
+
+    id: Id
+    type: Literal[
+        "frequency_cap",
+        "total_cap",
+        "cooldown",
+        "outcome_suppression",
+        "session_backoff",
+        "do_not_contact",
+        "mutual_exclusion",
+    ]
+    scope: Scope = Field(default_factory=Scope)
+    priority: Priority = 50
+    limit: Annotated[int, Field(ge=0)] | None = None
+    period: Period | None = None
+    hours: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    declines: Annotated[int, Field(ge=1)] | None = None
+    days: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    offers: tuple[Id, ...] = ()
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> PolicySpec:
+        needed = {
+            "frequency_cap": ("limit", "period"),
+            "total_cap": ("limit", "period"),
+            "cooldown": ("hours",),
+            "outcome_suppression": ("declines", "days"),
+            "session_backoff": ("declines",),
+            "do_not_contact": (),
+            "mutual_exclusion": ("offers",),
+        }[self.type]
+        missing = [name for name in needed if getattr(self, name) in (None, ())]
+        if missing:
+            raise ValueError(f"a {self.type} policy needs {', '.join(repr(m) for m in missing)}")
+        if self.type == "mutual_exclusion" and len(set(self.offers)) < 2:
+            raise ValueError("a mutual_exclusion policy needs at least two different offers")
+        return self
+
+
+class PlacementSpec(_Spec):
+    id: Id
+    slots: Annotated[int, Field(ge=1, le=100)] = 1
+    fallback_offer: Id | None = None
+
+
+class Weights(_Spec):
+    """PRIE weights: Wp, Wr, Wi, We must sum to 1; Wu weighs the uplift factor."""
+
+    propensity: Share = 0.4
+    relevance: Share = 0.2
+    impact: Share = 0.3
+    emphasis: Share = 0.1
+    uplift: Share = 0.0
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> Weights:
+        total = self.propensity + self.relevance + self.impact + self.emphasis
+        if not math.isclose(total, 1.0, abs_tol=1e-9):
+            raise ValueError(
+                f"propensity + relevance + impact + emphasis must sum to 1, got {total:g}"
+            )
+        return self
+
+
+class ScoringSpec(_Spec):
+    """How a channel scores candidates, and its minimum score (default: the guardrail's)."""
+
+    strategy: Literal["expected_value", "prie", "incremental_value"] = "expected_value"
+    weights: Weights = Field(default_factory=Weights)
+    uplift_scale: Annotated[float, Field(gt=0, le=1)] = 0.1
+    min_score: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class ChannelSpec(_Spec):
+    id: Id
+    placements: Annotated[tuple[PlacementSpec, ...], Field(min_length=1)]
+    coupling: Literal["partial", "atomic"] = "partial"
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+
+
+class Guardrails(_Spec):
+    """Gates: the minimum score (in the strategy's unit) and the price-delta cap."""
+
+    min_score: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.15
+    max_price_share: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = 0.35
+
+
+class HoldoutSpec(_Spec):
+    """A deterministic share of customers forms the control group of ``experiment``."""
+
+    experiment: Id = "holdout"
+    share: Share = 0.10
+    fallback_offer: Id | None = None
+    channels: tuple[Id, ...] = ()
+
+
+class AttachEstimate(_Spec):
+    """How often an offer was accepted when shown (optionally: when nominated by ``rule``)."""
+
+    offer: Id
+    rule: Id | None = None
+    shown: Annotated[int, Field(ge=0)]
+    accepted: Annotated[int, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _at_most_shown(self) -> AttachEstimate:
+        if self.accepted > self.shown:
+            raise ValueError("'accepted' cannot exceed 'shown'")
+        return self
+
+
+class UpliftEstimate(_Spec):
+    """The average effect τ of an offer on conversion (from an uplift model), per offer."""
+
+    offer: Id
+    tau: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
+    segment: str | None = None
+
+
+class SnapshotSpec(_Spec):
+    """Everything a decision needs, as plain data. ``build_snapshot`` compiles it."""
+
+    version: Id
+    customer_schema: CustomerSchema = Field(default_factory=CustomerSchema)
+    offer_schema: OfferSchema = Field(default_factory=OfferSchema)
+    products: tuple[ProductSpec, ...] = ()
+    offers: tuple[OfferSpec, ...] = ()
+    rules: tuple[RuleRevisionSpec, ...] = ()
+    policies: tuple[PolicySpec, ...] = ()
+    channels: tuple[ChannelSpec, ...] = ()
+    guardrails: Guardrails = Field(default_factory=Guardrails)
+    holdout: HoldoutSpec | None = None
+    attach_prior: Share = 0.05
+    attach_prior_strength: Annotated[float, Field(gt=0, le=1e6)] = 20.0
+    attach: tuple[AttachEstimate, ...] = ()
+    uplift: tuple[UpliftEstimate, ...] = ()
+    trace_sample_rate: Share = 1.0
+
+
+class Contact(_Spec):
+    """One entry of the customer's contact history (from the ledger)."""
+
+    offer: Id
+    channel: Id | None = None
+    at: AwareDatetime
+    outcome: Literal["shown", "accepted", "declined"] = "shown"
+    session_id: str | None = None
+
+
+class CustomerState(_Spec):
+    """What is known about one customer when a decision is made.
+
+    ``cate``: per-offer effect estimates τ for this customer (from an uplift model), which
+    override the snapshot's per-offer averages; ``uplift_segments`` names the customer's
+    uplift segment per offer where the model gives one. ``opt_outs``: ``"all"``, or channel,
+    category or offer ids the customer must not be contacted about.
+    """
+
+    id: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    holdings: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    history: tuple[Contact, ...] = ()
+    cate: dict[str, Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+    uplift_segments: dict[str, str] = Field(default_factory=dict)
+    opt_outs: tuple[str, ...] = ()
+
+    @field_validator("history")
+    @classmethod
+    def _sorted(cls, value: tuple[Contact, ...]) -> tuple[Contact, ...]:
+        return tuple(sorted(value, key=lambda c: c.at))
