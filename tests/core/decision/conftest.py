@@ -37,7 +37,9 @@ def premium_36(**extra: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def shown_history(n: int, *, days_ago: float = 1, offer: str = "savings-account") -> list[dict[str, Any]]:
+def shown_history(
+    n: int, *, days_ago: float = 1, offer: str = "savings-account"
+) -> list[dict[str, Any]]:
     return [
         {"offer": offer, "channel": "email", "outcome": "shown",
          "at": (AT - dt.timedelta(days=days_ago, hours=i)).isoformat()}

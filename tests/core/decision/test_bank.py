@@ -18,10 +18,14 @@ def test_worked_example_credit_card_first_savings_second(bank: Snapshot) -> None
     ]
     card, savings = d.placements[0].offers[0], d.placements[1].offers[0]
     # savings has the higher raw propensity, and is ranked down by its uplift estimate
-    assert savings.p is not None and card.p is not None and savings.p > card.p
+    assert savings.p is not None
+    assert card.p is not None
+    assert savings.p > card.p
     assert (savings.tau, card.tau) == (-0.04, 0.05)
     assert (savings.uplift_segment, card.uplift_segment) == ("sure_thing", "persuadable")
-    assert card.score is not None and savings.score is not None and card.score > savings.score
+    assert card.score is not None
+    assert savings.score is not None
+    assert card.score > savings.score
     assert card.probability == savings.probability == 1.0
     assert d.snapshot_version == "bank-1"
 

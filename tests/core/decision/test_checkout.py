@@ -9,7 +9,9 @@ from nextoffer.core.decision import Contact, CustomerState, Snapshot, decide
 
 from .conftest import request
 
-STEAK_CART = {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2, "price": 1200.0}]}
+STEAK_CART = {
+    "items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2, "price": 1200.0}]
+}
 NEW_YORK = {"id": "S1", "timezone": "America/New_York"}
 
 
@@ -32,7 +34,8 @@ def test_steak_triggers_wine_ranked_by_ev_with_stable_tie_breakers(checkout: Sna
     assert first.score == second.score
     assert first.p == second.p
     assert first.rules == ("steak-red-wine",)
-    assert first.ev is not None and abs(first.ev - first.p * (380 - 150)) < 1e-9  # type: ignore[operator]
+    assert first.ev is not None
+    assert abs(first.ev - first.p * (380 - 150)) < 1e-9
     # the dessert rule has a lower priority: it ranks after both wines and finds no slot
     assert d.trace.reasons("DESSERT-01") == ["place: no free slot in the requested placements"]
 
@@ -42,10 +45,13 @@ def test_price_delta_cap_drops_an_expensive_item(checkout: Snapshot) -> None:
     assert d.trace.reasons("PREMIUM-WINE-01") == [
         "gates: price_delta_cap: price 1500.00 > 35% of the cart total 2400.00 (840.00)"
     ]
-    big = {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 4, "price": 1200.0}]}
-    assert "PREMIUM-WINE-01" not in decide(checkout, checkout_request(cart=big)).trace.reasons(
+    big = {
+        "items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 4, "price": 1200.0}]
+    }
+    assert (
         "PREMIUM-WINE-01"
-    )[0]
+        not in decide(checkout, checkout_request(cart=big)).trace.reasons("PREMIUM-WINE-01")[0]
+    )
 
 
 def test_three_declines_in_a_session_empty_every_later_decision(checkout: Snapshot) -> None:
@@ -61,8 +67,12 @@ def test_three_declines_in_a_session_empty_every_later_decision(checkout: Snapsh
         )
         shown_counts.append(len(d.offers()))
         for offer in d.offers()[:1]:  # the guest declines the first pitch each time
-            history.append(Contact(offer=offer, channel="pos", at=moment, outcome="shown", session_id="s-1"))
-            history.append(Contact(offer=offer, channel="pos", at=moment, outcome="declined", session_id="s-1"))
+            history.append(
+                Contact(offer=offer, channel="pos", at=moment, outcome="shown", session_id="s-1")
+            )
+            history.append(
+                Contact(offer=offer, channel="pos", at=moment, outcome="declined", session_id="s-1")
+            )
     assert shown_counts[:3] == [2, 2, 2]
     assert shown_counts[3:] == [0, 0]
     last = decide(checkout, checkout_request(at=(at + dt.timedelta(minutes=9)).isoformat()),
@@ -71,7 +81,9 @@ def test_three_declines_in_a_session_empty_every_later_decision(checkout: Snapsh
         "policies: session_backoff: 3 declines this session (limit 3; scope: global)"
     ]
     # a new session starts afresh
-    fresh = decide(checkout, checkout_request(session_id="s-2"), CustomerState(history=tuple(history)))
+    fresh = decide(
+        checkout, checkout_request(session_id="s-2"), CustomerState(history=tuple(history))
+    )
     assert fresh.offers()
 
 
@@ -91,7 +103,9 @@ def test_breakfast_rule_follows_the_stores_clock_across_daylight_saving(checkout
 
 
 def test_items_already_in_the_cart_are_not_offered(checkout: Snapshot) -> None:
-    cart = {"items": [*STEAK_CART["items"], {"sku": "RED-WINE-01", "category": "wine", "price": 380.0}]}
+    cart = {
+        "items": [*STEAK_CART["items"], {"sku": "RED-WINE-01", "category": "wine", "price": 380.0}]
+    }
     d = decide(checkout, checkout_request(cart=cart))
     assert d.offers() == ["RED-WINE-02", "DESSERT-01"]
     assert d.trace.reasons("RED-WINE-01") == ["candidates: RED-WINE-01 is already in the cart"]

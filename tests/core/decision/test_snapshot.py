@@ -12,7 +12,11 @@ def test_scenarios_build() -> None:
     bank = build_snapshot(bank_snapshot())
     assert bank.version == "bank-1"
     assert sorted(bank.offers) == ["brokerage", "credit-card", "mortgage", "savings-account"]
-    assert [o.id for o in bank.open_offers["in_app"]] == ["savings-account", "credit-card", "brokerage"]
+    assert [o.id for o in bank.open_offers["in_app"]] == [
+        "savings-account",
+        "credit-card",
+        "brokerage",
+    ]
     shop = build_snapshot(checkout_snapshot())
     assert len(shop.index) == 3
     assert shop.open_offers["pos"] == ()
