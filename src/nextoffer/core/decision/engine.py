@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..request import Request
@@ -45,7 +45,7 @@ def assignment(experiment: str, customer_id: str) -> float:
 @dataclass(slots=True, eq=False)
 class _Candidate:
     offer: Offer
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[Rule]
     priority: int = 0
     match: float = 1.0
     p: float = 0.0
@@ -187,14 +187,14 @@ class _Decider:
         fired = snapshot.index.match(ctx)
         cands: dict[str, _Candidate] = {}
         for rule in fired:
-            for offer_id in rule.offers:
-                cand = cands.get(offer_id)
+            for target in rule.targets:
+                cand = cands.get(target.id)
                 if cand is None:
-                    cand = cands[offer_id] = _Candidate(snapshot.offers[offer_id])
+                    cand = cands[target.id] = _Candidate(target, [])
                 cand.rules.append(rule)
         for offer in snapshot.open_offers[channel.id]:
             if offer.id not in cands:
-                cands[offer.id] = _Candidate(offer)
+                cands[offer.id] = _Candidate(offer, [])
         entered = len(cands)
         in_cart = ctx.get("cart.skus", frozenset())
         held = ctx.get("customer.holdings", frozenset())
@@ -251,7 +251,7 @@ class _Decider:
                 at=self.at,
                 channel=channel.id,
                 session_id=self.request.session_id,
-                categories={o.id: o.category for o in snapshot.offers.values()},
+                categories=snapshot.categories,
             )
             for cand in qualified:
                 blocked = check.blocked(cand.offer)
@@ -350,37 +350,34 @@ class _Decider:
         )
 
     def score(self, cands: list[_Candidate]) -> list[_Candidate]:
-        snapshot, state = self.snapshot, self.state
+        state = self.state
         scoring_spec = self.channel.scoring
         strategy = scoring_spec.strategy
-        attach, prior, uplift = snapshot.attach, snapshot.prior, snapshot.uplift
         cate = state.cate if state is not None else {}
         segments = state.uplift_segments if state is not None else {}
         out: list[_Candidate] = []
         for cand in cands:
             offer = cand.offer
-            rules = sorted(cand.rules, key=lambda r: (-r.priority, r.id))
-            cand.priority = max([offer.priority, *(r.priority for r in rules)])
-            evidence = None
-            for rule in rules:
-                evidence = attach.get((rule.id, offer.id))
-                if evidence is not None:
-                    break
-            if evidence is None:
-                evidence = attach.get((None, offer.id), (0, 0))
-            cand.p = scoring.attach_rate(evidence[0], evidence[1], prior)
-            estimate = uplift.get(offer.id)
-            cand.tau = cate.get(offer.id, estimate.tau if estimate is not None else None)
-            cand.segment = segments.get(
-                offer.id, estimate.segment if estimate is not None else None
-            )
-            cand.ev = scoring.expected_value(cand.p, offer.margin, 1.0)
+            priority, p = offer.priority, offer.p
+            if cand.rules:
+                best: tuple[int, str] | None = None
+                for rule in cand.rules:
+                    if rule.priority > priority:
+                        priority = rule.priority
+                    if offer.rule_p and rule.id in offer.rule_p:
+                        key = (-rule.priority, rule.id)
+                        if best is None or key < best:
+                            best, p = key, offer.rule_p[rule.id]
+            cand.priority, cand.p = priority, p
+            cand.tau = cate.get(offer.id, offer.tau) if cate else offer.tau
+            cand.segment = segments.get(offer.id, offer.segment) if segments else offer.segment
+            cand.ev = p * offer.margin
             if strategy == "expected_value":
-                cand.score = scoring.expected_value(cand.p, offer.margin, cand.match)
+                cand.score = cand.ev * cand.match
             elif strategy == "prie":
                 cand.score = scoring.prie(
                     scoring_spec,
-                    p=cand.p,
+                    p=p,
                     match=cand.match,
                     impact=offer.impact,
                     emphasis=offer.emphasis,

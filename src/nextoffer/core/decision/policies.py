@@ -55,25 +55,49 @@ class PolicyCheck:
             if session_id is not None
             else 0
         )
-        # Policies whose answer is the same for every candidate they apply to.
+        # Policies whose answer does not depend on the offer's own history are "shared":
+        # decided once here. Only those that block someone stay in ``self.active``, with the
+        # per-offer policies, which can only block offers that have a history.
         self._shared: dict[str, str | None] = {}
-        # Per-offer policies can only block offers that have a history.
-        self._per_offer = {"frequency_cap", "cooldown", "outcome_suppression"}
+        per_offer = {"frequency_cap", "cooldown", "outcome_suppression"}
+        self.active: list[PolicySpec] = []
+        self.shared_block = False
+        for policy in self.policies:
+            if policy.type in per_offer:
+                self.active.append(policy)
+            elif policy.type == "do_not_contact":
+                if self.opt_outs:
+                    self.active.append(policy)
+                    self.shared_block = True
+            else:
+                if policy.type == "total_cap":
+                    self._shared[policy.id] = self._total_cap(policy)
+                else:
+                    self._shared[policy.id] = self._check(policy, None, [])
+                if self._shared[policy.id] is not None:
+                    self.active.append(policy)
+                    self.shared_block = True
+        self._per_offer = per_offer
 
     def blocked(self, offer: Offer) -> tuple[str, str] | None:
         """``(policy type, reason)`` of the first policy that stops ``offer``, or None."""
         mine = self.by_offer.get(offer.id)
-        for policy in self.policies:
+        if mine is None and not self.shared_block:
+            return None  # no history with this offer, and no shared policy blocks anyone
+        for policy in self.active:
             if policy.type in self._per_offer and mine is None:
                 continue
             if not _in_scope(policy.scope, offer, self.channel):
                 continue
-            reason = self._check(policy, offer, mine or [])
+            if policy.id in self._shared:
+                reason = self._shared[policy.id]
+            else:
+                reason = self._check(policy, offer, mine or [])
             if reason is not None:
                 return policy.type, reason
         return None
 
-    def _check(self, policy: PolicySpec, offer: Offer, mine: list[Contact]) -> str | None:
+    def _check(self, policy: PolicySpec, offer: Offer | None, mine: list[Contact]) -> str | None:
         kind, scope = policy.type, policy.scope
         if kind == "session_backoff":
             assert policy.declines is not None
@@ -84,14 +108,11 @@ class PolicyCheck:
                 )
             return None
         if kind == "do_not_contact":
+            assert offer is not None
             hit = self.opt_outs & {"all", self.channel, offer.id, offer.category or ""}
             if hit:
                 return f"customer opted out of {', '.join(sorted(hit))} (scope: {scope})"
             return None
-        if kind == "total_cap":
-            if policy.id not in self._shared:
-                self._shared[policy.id] = self._total_cap(policy)
-            return self._shared[policy.id]
         if kind == "frequency_cap":
             assert policy.limit is not None
             assert policy.period is not None

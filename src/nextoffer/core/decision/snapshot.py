@@ -9,6 +9,7 @@ no parsing and no validation.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from ..rules import (
 )
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
+from .scoring import attach_rate
 from .spec import (
     ChannelSpec,
     Guardrails,
@@ -104,6 +106,10 @@ class Offer:
     status: str
     offer_ctx: dict[str, Any] = field(repr=False)
     reads_offer: bool = field(repr=False)
+    p: float = 0.0
+    rule_p: dict[str, float] = field(default_factory=dict, repr=False)
+    tau: float | None = None
+    segment: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -113,6 +119,7 @@ class Rule:
     priority: int
     offers: tuple[str, ...]
     condition: CompiledCondition = field(repr=False)
+    targets: tuple[Offer, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +152,7 @@ class Snapshot:
     attach: dict[tuple[str | None, str], tuple[int, int]] = field(repr=False)
     uplift: dict[str, UpliftEstimate] = field(repr=False)
     prior: tuple[float, float] = field(repr=False)
+    categories: dict[str, str | None] = field(repr=False)
     trace_sample_rate: float = field(repr=False)
 
 
@@ -291,6 +299,26 @@ class _Builder:
         if problems.found:
             raise SnapshotError(problems.found)
 
+        strength = spec.attach_prior_strength
+        prior = (spec.attach_prior * strength, (1 - spec.attach_prior) * strength)
+        for offer_id, offer in offers.items():
+            shown, accepted = attach.get((None, offer_id), (0, 0))
+            estimate = uplift.get(offer_id)
+            offers[offer_id] = dataclasses.replace(
+                offer,
+                p=attach_rate(shown, accepted, prior),
+                rule_p={
+                    rule: attach_rate(n, k, prior)
+                    for (rule, o), (n, k) in attach.items()
+                    if o == offer_id and rule is not None
+                },
+                tau=estimate.tau if estimate is not None else None,
+                segment=estimate.segment if estimate is not None else None,
+            )
+        rules = {
+            rule_id: dataclasses.replace(rule, targets=tuple(offers[o] for o in rule.offers))
+            for rule_id, rule in rules.items()
+        }
         channels = {c.id: self.channel(c) for c in spec.channels}
         open_offers = {
             ch: tuple(
@@ -303,7 +331,6 @@ class _Builder:
         live = list(rules.values())
         index = TriggerIndex([(rule, rule.condition) for rule in live])
         policies = tuple(sorted(spec.policies, key=lambda p: -p.priority))
-        strength = spec.attach_prior_strength
         return Snapshot(
             version=spec.version,
             spec=spec,
@@ -317,7 +344,8 @@ class _Builder:
             holdout=spec.holdout,
             attach=attach,
             uplift=uplift,
-            prior=(spec.attach_prior * strength, (1 - spec.attach_prior) * strength),
+            prior=prior,
+            categories={o.id: o.category for o in offers.values()},
             trace_sample_rate=spec.trace_sample_rate,
         )
 
