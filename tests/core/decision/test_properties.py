@@ -95,7 +95,7 @@ def test_every_candidate_is_shown_or_explained(case: tuple[str, Request, Custome
         assert spec is not None
         assert len(p.offers) <= spec.slots
     stages = {s.stage: s for s in d.trace.stages}
-    explained = {drop.offer for drop in d.trace.drops}
+    explained = {drop.offer for drop in d.trace.drop_list()}
     assert stages["candidates"].entered == len(explained | set(placed)) or d.control
     for before, after in zip(d.trace.stages, d.trace.stages[1:-2], strict=False):
         assert after.entered == before.left

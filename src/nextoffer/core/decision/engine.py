@@ -8,8 +8,8 @@ leaves says at which stage and why, when the trace is detailed.
 from __future__ import annotations
 
 import hashlib
+import operator
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from ..request import Request
@@ -19,7 +19,6 @@ from .policies import PolicyCheck
 from .result import (
     Decision,
     DecisionError,
-    Drop,
     FiredRule,
     PlacementResult,
     Shown,
@@ -42,17 +41,22 @@ def assignment(experiment: str, customer_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-@dataclass(slots=True, eq=False)
+_UNSEEN: Any = object()
+
+
 class _Candidate:
-    offer: Offer
-    rules: list[Rule]
-    priority: int = 0
-    match: float = 1.0
-    p: float = 0.0
-    tau: float | None = None
-    segment: str | None = None
-    ev: float = 0.0
-    score: float = 0.0
+    """An offer on its way through the stages (scores are set by the score stage)."""
+
+    __slots__ = (
+        "ev", "key", "match", "offer", "p", "priority", "rules", "score", "segment", "tau",
+    )  # fmt: skip
+
+    def __init__(self, offer: Offer, rules: list[Rule]) -> None:
+        self.offer, self.rules, self.match = offer, rules, 1.0
+        self.priority, self.p, self.ev, self.score = 0, 0.0, 0.0, 0.0
+        self.tau: float | None = None
+        self.segment: str | None = None
+        self.key: tuple[int, float, float, str] = (0, 0.0, 0.0, "")
 
 
 def _ms(start: int) -> float:
@@ -113,7 +117,7 @@ class _Decider:
             key = f"{self.customer_id}\x1f{request.session_id}\x1f{at.isoformat()}"
             detail = rate >= 1.0 or (rate > 0.0 and assignment("trace", key) < rate)
         self.detail = detail
-        self.drops: list[Drop] = []
+        self.drops: list[tuple[str, str, str]] = []
         self.stages: list[StageTrace] = []
 
     def _placements(self) -> list[tuple[PlacementSpec, int]]:
@@ -143,7 +147,17 @@ class _Decider:
         return out
 
     def drop(self, offer: str, stage: str, reason: str) -> None:
-        self.drops.append(Drop(offer, stage, reason))
+        self.drops.append((offer, stage, reason))
+
+    def excluded(self, offer: Offer, in_cart: frozenset[str]) -> str:
+        """Why a nominated offer is not a candidate."""
+        if offer.status != "active":
+            return f"offer is {offer.status}"
+        if offer.channels is not None and self.channel.id not in offer.channels:
+            return f"not offered on channel {self.channel.id}"
+        if offer.sku is not None and offer.sku in in_cart:
+            return f"{offer.sku} is already in the cart"
+        return f"customer already holds {offer.sku or offer.id}"
 
     def stage(self, name: str, entered: int, left: int, start: int) -> None:
         self.stages.append(StageTrace(name, entered, left, _ms(start)))
@@ -185,65 +199,71 @@ class _Decider:
         # 1. candidates: nominated by matching rules, plus offers open on the channel
         start = time.perf_counter_ns()
         fired = snapshot.index.match(ctx)
-        cands: dict[str, _Candidate] = {}
+        allowed = snapshot.allowed[channel.id]  # active offers that may appear on the channel
+        in_cart: frozenset[str] = ctx.get("cart.skus", frozenset())
+        held: frozenset[str] = ctx.get("customer.holdings", frozenset())
+        cands: dict[str, _Candidate | None] = {}  # None: nominated, and excluded
         for rule in fired:
             for target in rule.targets:
-                cand = cands.get(target.id)
-                if cand is None:
-                    cand = cands[target.id] = _Candidate(target, [])
-                cand.rules.append(rule)
+                cand = cands.get(target.id, _UNSEEN)
+                if cand is _UNSEEN:
+                    if target.id in allowed and not (
+                        target.sku in in_cart
+                        or (held and (target.sku in held or target.id in held))
+                    ):
+                        cands[target.id] = _Candidate(target, [rule])
+                    else:
+                        cands[target.id] = None
+                        if detail:
+                            self.drop(target.id, "candidates", self.excluded(target, in_cart))
+                elif cand is not None:
+                    cand.rules.append(rule)
         for offer in snapshot.open_offers[channel.id]:
             if offer.id not in cands:
-                cands[offer.id] = _Candidate(offer, [])
+                if not (offer.sku in in_cart or (held and (offer.sku in held or offer.id in held))):
+                    cands[offer.id] = _Candidate(offer, [])
+                else:
+                    cands[offer.id] = None
+                    if detail:
+                        self.drop(offer.id, "candidates", self.excluded(offer, in_cart))
         entered = len(cands)
-        in_cart = ctx.get("cart.skus", frozenset())
-        held = ctx.get("customer.holdings", frozenset())
-        kept: list[_Candidate] = []
-        for cand in cands.values():
-            offer = cand.offer
-            if offer.status != "active":
-                reason = f"offer is {offer.status}"
-            elif offer.channels is not None and channel.id not in offer.channels:
-                reason = f"not offered on channel {channel.id}"
-            elif offer.sku is not None and offer.sku in in_cart:
-                reason = f"{offer.sku} is already in the cart"
-            elif (offer.sku is not None and offer.sku in held) or offer.id in held:
-                reason = f"customer already holds {offer.sku or offer.id}"
-            else:
-                kept.append(cand)
-                continue
-            if detail:
-                self.drop(offer.id, "candidates", reason)
+        kept = [c for c in cands.values() if c is not None]
         self.stage("candidates", entered, len(kept), start)
 
         # 2. qualify: eligibility and fit are hard filters, match a soft multiplier
         start, entered = time.perf_counter_ns(), len(kept)
         qualified: list[_Candidate] = []
+        keep = qualified.append
         for cand in kept:
             offer = cand.offer
+            if offer.unconditional:
+                keep(cand)
+                continue
             if offer.reads_offer:
                 ctx.update(offer.offer_ctx)
             failed = None
-            for label, cond in (("eligibility", offer.eligibility), ("fit", offer.fit)):
-                if cond is not None:
-                    value = cond.evaluator(ctx)
-                    if value is not True:
-                        failed = (label, cond, value)
-                        break
+            for label, cond in offer.checks:
+                value = cond.evaluator(ctx)
+                if value is not True:
+                    failed = (label, cond, value)
+                    break
             if failed is not None:
                 if detail:
                     label, cond, value = failed
                     self.drop(offer.id, "qualify", f"{label} is {_truth(value)}: {cond.text}")
                 continue
             if offer.match:
-                hit = sum(w for cond, w in offer.match if cond.evaluator(ctx) is True)
+                hit = 0.0
+                for cond, weight in offer.match:
+                    if cond.evaluator(ctx) is True:
+                        hit += weight
                 cand.match = 0.1 + 0.9 * hit / offer.match_total
-            qualified.append(cand)
+            keep(cand)
         self.stage("qualify", entered, len(qualified), start)
 
         # 3. policies
         start, entered = time.perf_counter_ns(), len(qualified)
-        allowed: list[_Candidate] = []
+        permitted: list[_Candidate] = []
         if snapshot.policies:
             check = PolicyCheck(
                 snapshot.policies,
@@ -253,19 +273,23 @@ class _Decider:
                 session_id=self.request.session_id,
                 categories=snapshot.categories,
             )
+            shared, by_offer = check.shared_block, check.by_offer
             for cand in qualified:
+                if not shared and cand.offer.id not in by_offer:
+                    permitted.append(cand)  # no history with the offer, nothing shared blocks
+                    continue
                 blocked = check.blocked(cand.offer)
                 if blocked is None:
-                    allowed.append(cand)
+                    permitted.append(cand)
                 elif detail:
                     self.drop(cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}")
         else:
-            allowed = qualified
-        self.stage("policies", entered, len(allowed), start)
+            permitted = qualified
+        self.stage("policies", entered, len(permitted), start)
 
         # 4. score
-        start, entered = time.perf_counter_ns(), len(allowed)
-        scored = self.score(allowed)
+        start, entered = time.perf_counter_ns(), len(permitted)
+        scored = self.score(permitted)
         self.stage("score", entered, len(scored), start)
 
         # 5. gates: minimum score, price-delta cap
@@ -299,7 +323,7 @@ class _Decider:
 
         # 6. rank: priority, then score, then attach rate, then offer id
         start = time.perf_counter_ns()
-        passed.sort(key=lambda c: (-c.priority, -c.score, -c.p, c.offer.id))
+        passed.sort(key=_RANK_KEY)
         self.stage("rank", len(passed), len(passed), start)
 
         # 7. place
@@ -389,6 +413,8 @@ class _Decider:
                 continue
             else:
                 cand.score = scoring.incremental_value(cand.tau, offer.margin, cand.match)
+            # rank: priority, then score, then attach rate, then offer id
+            cand.key = (-priority, -cand.score, -p, offer.id)
             out.append(cand)
         return out
 
@@ -455,9 +481,11 @@ class _Decider:
                 chosen.append(_fallback(fallback))
             results.append(PlacementResult(spec.id, tuple(chosen)))
         if detail:
+            append = self.drops.append
             for cand in ranked:
-                if cand.offer.id not in used and cand.offer.id not in excluded:
-                    self.drop(cand.offer.id, "place", "no free slot in the requested placements")
+                offer_id = cand.offer.id
+                if offer_id not in used and offer_id not in excluded:
+                    append((offer_id, "place", "no free slot in the requested placements"))
         cascade = None
         if self.channel.coupling == "atomic":
             empty = [r.placement for r in results if not r.offers]
@@ -479,6 +507,9 @@ class _Decider:
             offers = (_fallback(fallback),) if fallback is not None and i == 0 else ()
             results.append(PlacementResult(spec.id, offers))
         return tuple(results)
+
+
+_RANK_KEY = operator.attrgetter("key")
 
 
 def _fallback(offer_id: str) -> Shown:

@@ -7,10 +7,11 @@ then answers, for one candidate, the first policy (by priority) that stops it an
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections.abc import Mapping
 
 from .snapshot import Offer
-from .spec import PERIODS, Contact, CustomerState, PolicySpec, Scope
+from .spec import PERIODS, CustomerState, History, PolicySpec, Scope, Seen
 
 __all__ = ["PolicyCheck"]
 
@@ -41,19 +42,15 @@ class PolicyCheck:
         categories: Mapping[str, str | None],
     ) -> None:
         self.policies = [p for p in policies if p.type != "mutual_exclusion"]
-        self.at, self.channel = at, channel
+        self.now, self.channel = at.timestamp(), channel
         self.categories = categories
         # Only what happened before the request counts, so a replayed decision is the same.
-        history = tuple(c for c in state.history if c.at <= at) if state is not None else ()
+        history = (state.compact_history() if state is not None else History(())).until(self.now)
         self.history = history
-        self.by_offer: dict[str, list[Contact]] = {}
-        for contact in history:
-            self.by_offer.setdefault(contact.offer, []).append(contact)
+        self.by_offer = history.by_offer
         self.opt_outs = frozenset(state.opt_outs) if state is not None else frozenset()
         self.session_declines = (
-            sum(1 for c in history if c.outcome == "declined" and c.session_id == session_id)
-            if session_id is not None
-            else 0
+            history.declines_by_session.get(session_id, 0) if session_id is not None else 0
         )
         # Policies whose answer does not depend on the offer's own history are "shared":
         # decided once here. Only those that block someone stay in ``self.active``, with the
@@ -97,7 +94,7 @@ class PolicyCheck:
                 return policy.type, reason
         return None
 
-    def _check(self, policy: PolicySpec, offer: Offer | None, mine: list[Contact]) -> str | None:
+    def _check(self, policy: PolicySpec, offer: Offer | None, mine: list[Seen]) -> str | None:
         kind, scope = policy.type, policy.scope
         if kind == "session_backoff":
             assert policy.declines is not None
@@ -116,8 +113,8 @@ class PolicyCheck:
         if kind == "frequency_cap":
             assert policy.limit is not None
             assert policy.period is not None
-            since = self.at - PERIODS[policy.period]
-            n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "shown" and c.at > since)
+            since = self.now - PERIODS[policy.period].total_seconds()
+            n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "shown" and c.t > since)
             if n >= policy.limit:
                 return (
                     f"{n} of {policy.limit} contacts with this offer "
@@ -126,9 +123,9 @@ class PolicyCheck:
             return None
         if kind == "cooldown":
             assert policy.hours is not None
-            shown = [c.at for c in self._scoped(mine, scope) if c.outcome == "shown"]
+            shown = [c.t for c in self._scoped(mine, scope) if c.outcome == "shown"]
             if shown:
-                hours = (self.at - max(shown)).total_seconds() / 3600
+                hours = (self.now - max(shown)) / 3600
                 if 0 <= hours < policy.hours:
                     return (
                         f"last contact {hours:.1f} h ago, needs {policy.hours:g} h (scope: {scope})"
@@ -137,13 +134,13 @@ class PolicyCheck:
         # outcome_suppression
         assert policy.declines is not None
         assert policy.days is not None
-        since = self.at - dt.timedelta(days=policy.days)
-        n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "declined" and c.at > since)
+        since = self.now - policy.days * 86400
+        n = sum(1 for c in self._scoped(mine, scope) if c.outcome == "declined" and c.t > since)
         if n >= policy.declines:
             return f"declined {n} times in the last {policy.days:g} days (scope: {scope})"
         return None
 
-    def _scoped(self, contacts: list[Contact], scope: Scope) -> list[Contact]:
+    def _scoped(self, contacts: list[Seen], scope: Scope) -> list[Seen]:
         if scope.level == "channel":
             return [c for c in contacts if c.channel == scope.value]
         return contacts
@@ -151,10 +148,20 @@ class PolicyCheck:
     def _total_cap(self, policy: PolicySpec) -> str | None:
         assert policy.limit is not None
         assert policy.period is not None
-        since, scope = self.at - PERIODS[policy.period], policy.scope
+        since, scope = self.now - PERIODS[policy.period].total_seconds(), policy.scope
+        if scope.level == "global":
+            n = self.history.shown_since(since)
+        else:
+            n = self._count_shown(since, scope)
+        if n >= policy.limit:
+            return f"{n} of {policy.limit} contacts {_PERIOD_WORDS[policy.period]} (scope: {scope})"
+        return None
+
+    def _count_shown(self, since: float, scope: Scope) -> int:
         n = 0
-        for c in self.history:
-            if c.outcome != "shown" or c.at <= since:
+        history = self.history
+        for c in history.seen[bisect_right(history.times, since) :]:
+            if c.outcome != "shown":
                 continue
             if scope.level == "channel" and c.channel != scope.value:
                 continue
@@ -163,6 +170,4 @@ class PolicyCheck:
             if scope.level == "offer" and c.offer != scope.value:
                 continue
             n += 1
-        if n >= policy.limit:
-            return f"{n} of {policy.limit} contacts {_PERIOD_WORDS[policy.period]} (scope: {scope})"
-        return None
+        return n

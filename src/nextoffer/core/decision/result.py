@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "STAGES",
@@ -59,8 +59,7 @@ class PlacementResult:
     offers: tuple[Shown, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(NamedTuple):
     """A candidate that left the pipeline: at which stage, and why (for a person to read)."""
 
     offer: str
@@ -82,11 +81,15 @@ class Trace:
     ``detailed``, also every drop with its reason (detail can be sampled down for speed)."""
 
     stages: tuple[StageTrace, ...]
-    drops: tuple[Drop, ...]
+    drops: tuple[tuple[str, str, str], ...]  # (offer, stage, reason): see ``drop_list``
     detailed: bool
 
     def reasons(self, offer: str) -> list[str]:
-        return [f"{d.stage}: {d.reason}" for d in self.drops if d.offer == offer]
+        return [f"{stage}: {reason}" for who, stage, reason in self.drops if who == offer]
+
+    def drop_list(self) -> list[Drop]:
+        """The drops as ``Drop`` records."""
+        return [Drop._make(d) for d in self.drops]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class Decision:
     def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
         """Plain JSON-ready data; ``timings=False`` leaves out the stage timings."""
         out = dataclasses.asdict(self)
+        out["trace"]["drops"] = [d._asdict() for d in self.trace.drop_list()]
         if not timings:
             for stage in out["trace"]["stages"]:
                 del stage["micros"]

@@ -106,6 +106,8 @@ class Offer:
     status: str
     offer_ctx: dict[str, Any] = field(repr=False)
     reads_offer: bool = field(repr=False)
+    checks: tuple[tuple[str, CompiledCondition], ...] = field(default=(), repr=False)
+    unconditional: bool = False  # no eligibility, fit or match condition
     p: float = 0.0
     rule_p: dict[str, float] = field(default_factory=dict, repr=False)
     tau: float | None = None
@@ -153,6 +155,7 @@ class Snapshot:
     uplift: dict[str, UpliftEstimate] = field(repr=False)
     prior: tuple[float, float] = field(repr=False)
     categories: dict[str, str | None] = field(repr=False)
+    allowed: dict[str, frozenset[str]] = field(repr=False)
     trace_sample_rate: float = field(repr=False)
 
 
@@ -346,6 +349,14 @@ class _Builder:
             uplift=uplift,
             prior=prior,
             categories={o.id: o.category for o in offers.values()},
+            allowed={
+                ch: frozenset(
+                    o.id
+                    for o in offers.values()
+                    if o.status == "active" and (o.channels is None or ch in o.channels)
+                )
+                for ch in channels
+            },
             trace_sample_rate=spec.trace_sample_rate,
         )
 
@@ -448,6 +459,11 @@ class _Builder:
             status=o.status,
             offer_ctx=offer_ctx,
             reads_offer=reads_offer,
+            checks=tuple(
+                (label, c)
+                for label, c in (("eligibility", eligibility), ("fit", fit))
+                if c is not None
+            ),
         )
 
     def policy(

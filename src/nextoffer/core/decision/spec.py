@@ -19,9 +19,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Annotated, Any, Literal
+from bisect import bisect_right
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from ..rules import CustomerSchema, OfferSchema
 
@@ -32,6 +41,7 @@ __all__ = [
     "Contact",
     "CustomerState",
     "Guardrails",
+    "History",
     "HoldoutSpec",
     "MatchSpec",
     "OfferSpec",
@@ -41,6 +51,7 @@ __all__ = [
     "RuleRevisionSpec",
     "Scope",
     "ScoringSpec",
+    "Seen",
     "SnapshotSpec",
     "UpliftEstimate",
     "Weights",
@@ -331,7 +342,64 @@ class CustomerState(_Spec):
     uplift_segments: dict[str, str] = Field(default_factory=dict)
     opt_outs: tuple[str, ...] = ()
 
+    _history: History | None = PrivateAttr(default=None)
+
     @field_validator("history")
     @classmethod
     def _sorted(cls, value: tuple[Contact, ...]) -> tuple[Contact, ...]:
         return tuple(sorted(value, key=lambda c: c.at))
+
+    def model_post_init(self, context: Any, /) -> None:
+        # The compact history the policies read: built once with the state, not per decision.
+        self._history = History(
+            tuple(
+                Seen(c.offer, c.channel, c.outcome, c.session_id, c.at.timestamp())
+                for c in self.history
+            )
+        )
+
+    def compact_history(self) -> History:
+        """The history as ``Seen`` tuples (times in POSIX seconds) with lookup tables."""
+        assert self._history is not None
+        return self._history
+
+
+class Seen(NamedTuple):
+    """A contact from the history, its time as POSIX seconds."""
+
+    offer: str
+    channel: str | None
+    outcome: str
+    session_id: str | None
+    t: float
+
+
+class History:
+    """A customer's contacts, oldest first, with the tables the policies look things up in."""
+
+    __slots__ = ("by_offer", "declines_by_session", "seen", "shown_before", "times")
+
+    def __init__(self, seen: tuple[Seen, ...]) -> None:
+        self.seen = seen
+        self.times = [c.t for c in seen]
+        # shown_before[i]: how many of seen[:i] were shown (a prefix count, for windows)
+        self.shown_before = [0]
+        self.by_offer: dict[str, list[Seen]] = {}
+        self.declines_by_session: dict[str | None, int] = {}
+        for c in seen:
+            self.shown_before.append(self.shown_before[-1] + (c.outcome == "shown"))
+            self.by_offer.setdefault(c.offer, []).append(c)
+            if c.outcome == "declined":
+                self.declines_by_session[c.session_id] = (
+                    self.declines_by_session.get(c.session_id, 0) + 1
+                )
+
+    def until(self, t: float) -> History:
+        """The contacts up to time ``t`` (a replay must not see what came after)."""
+        if not self.seen or self.seen[-1].t <= t:
+            return self
+        return History(tuple(c for c in self.seen if c.t <= t))
+
+    def shown_since(self, t: float) -> int:
+        """How many contacts were shown after time ``t``."""
+        return self.shown_before[-1] - self.shown_before[bisect_right(self.times, t)]
