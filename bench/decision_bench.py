@@ -80,9 +80,7 @@ def snapshot_data(rng: random.Random, n_rules: int, n_offers: int) -> dict[str, 
                 f" and item.price > {rng.randrange(5, 60)}"
             )
         elif r < 0.93:
-            trigger = (
-                f'channel == "web" and cart.has_category("{rng.choice(categories)}")'
-            )
+            trigger = f'channel == "web" and cart.has_category("{rng.choice(categories)}")'
         else:
             lo = rng.randrange(0, 20)
             trigger = f"local_time.hour between {lo} and {lo + 2} and cart.total > 50"
@@ -149,8 +147,7 @@ def requests(
     for _ in range(n):
         skus = rng.sample(rule_skus, 4) + rng.sample(list(by_sku), 6)
         items = [
-            {"sku": s, "category": by_sku[s]["category"], "price": by_sku[s]["price"]}
-            for s in skus
+            {"sku": s, "category": by_sku[s]["category"], "price": by_sku[s]["price"]} for s in skus
         ]
         moment = at + dt.timedelta(minutes=rng.randrange(0, 60 * 24))
         request = Request.model_validate(
@@ -193,7 +190,9 @@ def without_index(snapshot: Snapshot) -> Snapshot:
     return dataclasses.replace(snapshot, index=EveryRule([]))
 
 
-def timings_us(snapshot: Snapshot, cases: list[tuple[Request, CustomerState]], detail: bool) -> list[float]:
+def timings_us(
+    snapshot: Snapshot, cases: list[tuple[Request, CustomerState]], detail: bool
+) -> list[float]:
     out = []
     for request, state in cases:
         t = time.perf_counter_ns()
@@ -212,8 +211,12 @@ def main() -> None:
     args = parser.parse_args()
     n = 300 if args.quick else 2_000
     rng = random.Random(7)
-    print("decision: candidates -> qualify -> policies -> score -> gates -> rank -> place -> holdout")
-    print(f"{'rules':>7} {'offers':>7} {'trace':>9} {'p50':>9} {'p99':>9} {'cands':>6} {'shown':>6}   every-rule p50   ratio")
+    print(
+        "decision: candidates -> qualify -> policies -> score -> gates -> rank -> place -> holdout"
+    )
+    print(
+        f"{'rules':>7} {'offers':>7} {'trace':>9} {'p50':>9} {'p99':>9} {'cands':>6} {'shown':>6}   every-rule p50   ratio"
+    )
     for n_rules, n_offers in [(1_000, 500), (10_000, 5_000)]:
         data = snapshot_data(rng, n_rules, n_offers)
         t = time.perf_counter()
@@ -222,7 +225,10 @@ def main() -> None:
         reference = without_index(snapshot)
         cases = requests(rng, data, n)
         for request, state in cases[:100]:
-            assert decide(snapshot, request, state).offers() == decide(reference, request, state).offers()
+            assert (
+                decide(snapshot, request, state).offers()
+                == decide(reference, request, state).offers()
+            )
         decisions = [decide(snapshot, r, s) for r, s in cases[:200]]
         cands = statistics.median(d.trace.stages[0].entered for d in decisions)
         shown = statistics.median(len(d.offers()) for d in decisions)
@@ -239,7 +245,9 @@ def main() -> None:
             label = "full" if detail else "sampled"
             print(f"{n_rules:>7} {n_offers:>7} {label:>9} {p50:>6.0f} us {p99:>6.0f} us {cands:>6.0f} {shown:>6.0f}"
                   f"   {ref_p50:>10.0f} us {ref_p50 / p50:>6.1f}x{flag}")  # fmt: skip
-        print(f"        (snapshot build: {build_s:.2f} s for {n_rules} rules and {n_offers} offers)")
+        print(
+            f"        (snapshot build: {build_s:.2f} s for {n_rules} rules and {n_offers} offers)"
+        )
 
 
 if __name__ == "__main__":
