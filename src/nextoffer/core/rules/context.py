@@ -93,15 +93,22 @@ def build_context(
             ctx[f"customer.{name}"] = coerce_attribute(f"customer.attributes.{name}", kind, value)
     cart = request.cart
     if cart is not None:
-        items = tuple(
-            {"sku": i.sku, "category": i.category, "quantity": i.quantity, "price": i.price}
-            for i in cart.items
-        )
-        skus = frozenset(i.sku for i in cart.items)
-        categories = frozenset(i.category for i in cart.items)
-        ctx["cart.items"] = items
-        ctx["cart.total"] = float(sum(i.price * i.quantity for i in cart.items))
-        ctx["cart.count"] = sum(i.quantity for i in cart.items)
+        rows: list[dict[str, Any]] = []
+        sku_set: set[str] = set()
+        category_set: set[str] = set()
+        total, count = 0.0, 0
+        for i in cart.items:  # one pass over the items
+            rows.append(
+                {"sku": i.sku, "category": i.category, "quantity": i.quantity, "price": i.price}
+            )
+            sku_set.add(i.sku)
+            category_set.add(i.category)
+            total += i.price * i.quantity
+            count += i.quantity
+        skus, categories = frozenset(sku_set), frozenset(category_set)
+        ctx["cart.items"] = tuple(rows)
+        ctx["cart.total"] = total
+        ctx["cart.count"] = count
         ctx["cart.skus"] = skus
         ctx["cart.categories"] = categories
         ctx["cart.distinct_skus"] = len(skus)
