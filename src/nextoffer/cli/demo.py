@@ -1,9 +1,10 @@
 """``nextoffer demo``: the two scenarios of DESIGN.md, as far as the product is built.
 
-Today this shows the rule language at work: the bank's offer conditions and the shop's
-upsell triggers are compiled against their customer schema, evaluated on sample requests
-(including a breakfast rule across the US daylight-saving change of 2026-03-08), matched
-through the trigger index, and a mistyped rule is rejected with an error that points.
+Today it runs the decision engine on both scenarios (the bank's worked example with and
+without the uplift term, the monthly contact cap, a checkout with EV ranking, the price cap
+and session back-off), shows upsell triggers matched through the trigger index (including a
+breakfast rule across the US daylight-saving change of 2026-03-08), and a mistyped rule
+rejected with an error that points.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..core.decision import CustomerState, build_snapshot, decide
 from ..core.request import Request
 from ..core.rules import (
     CompiledCondition,
@@ -22,6 +24,8 @@ from ..core.rules import (
     TriggerIndex,
     build_context,
 )
+from ..scenarios import bank_snapshot, checkout_snapshot
+from .decide import decision_table, print_trace
 from .output import out
 
 BANK_SCHEMA = CustomerSchema(
@@ -35,25 +39,6 @@ BANK_SCHEMA = CustomerSchema(
         "balance": "float",
     }
 )
-
-BANK_OFFERS = {
-    "credit-card": 'not customer.hasCreditCard and customer.tier in ["premium", "gold"]',
-    "savings-account": "not customer.hasSavings and customer.tenureMonths >= 6",
-    "mortgage": 'not customer.hasMortgage and customer.tier in ["premium", "gold"] '
-    "and customer.tenureMonths >= 24",
-    "brokerage": 'not customer.hasBrokerage and "VIP" in customer.segments',
-}
-
-BANK_CUSTOMERS = {
-    "demo-premium-36": {
-        "tier": "premium", "tenureMonths": 36, "hasCreditCard": False, "hasSavings": False,
-        "hasMortgage": True, "hasBrokerage": False, "balance": 18250.0,
-    },
-    "demo-basic-3": {
-        "tier": "basic", "tenureMonths": 3, "hasCreditCard": True, "hasSavings": False,
-        "hasMortgage": False, "hasBrokerage": False, "balance": 420.0,
-    },
-}  # fmt: skip
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -95,26 +80,61 @@ def _mark(value: bool) -> str:
 
 
 def _bank() -> None:
-    env = Environment(customer=BANK_SCHEMA)
-    offers = {offer: env.compile(text) for offer, text in BANK_OFFERS.items()}
-    table = Table(title="Bank cross-sell: offer eligibility (rule language)")
-    table.add_column("offer")
-    table.add_column("eligibility condition")
-    for customer_id in BANK_CUSTOMERS:
-        table.add_column(customer_id, justify="center")
-    contexts = []
-    for customer_id, attributes in BANK_CUSTOMERS.items():
-        request = Request.model_validate(
-            {
-                "customer": {"id": customer_id, "attributes": attributes, "segments": ["VIP"]},
-                "channel": "email",
-                "at": "2026-03-08T14:30:00Z",
-            }
-        )
-        contexts.append(build_context(request, BANK_SCHEMA))
-    for offer, condition in offers.items():
-        table.add_row(offer, condition.text, *(_mark(condition(ctx)) for ctx in contexts))
-    out.print(table)
+    """The worked example: credit card first, savings second, because of uplift."""
+    customer = {
+        "id": "c-1",
+        "attributes": {"tier": "premium", "tenureMonths": 36, "hasCreditCard": False, "balance": 12000.0},
+        "holdings": ["checking"],
+    }  # fmt: skip
+    request = Request.model_validate(
+        {"customer": customer, "channel": "email", "at": "2026-03-08T14:30:00Z"}
+    )
+    out.print("\n[bold]Bank cross-sell[/]: a 36-month premium customer without a credit card")
+    with_uplift = decide(build_snapshot(bank_snapshot()), request)
+    out.print(decision_table(with_uplift, "PRIE with uplift weight Wu = 0.2"))
+    plain = decide(build_snapshot(bank_snapshot(uplift_weight=0.0)), request)
+    out.print(decision_table(plain, "the same customer with Wu = 0: savings ranks first"))
+    history = [
+        {"offer": "savings-account", "channel": "email", "outcome": "shown",
+         "at": f"2026-03-0{day}T09:00:00Z"}
+        for day in (1, 3, 5, 7)
+    ]  # fmt: skip
+    capped = decide(
+        build_snapshot(bank_snapshot()),
+        request,
+        CustomerState.model_validate({"history": history}),
+    )
+    out.print("after 4 contacts this month, a fifth is stopped:")
+    print_trace(capped)
+
+
+def _checkout() -> None:
+    snapshot = build_snapshot(checkout_snapshot())
+    base = {
+        "customer": {"id": "guest-7"},
+        "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2, "price": 1200.0}]},
+        "channel": "pos",
+        "store": {"id": "S1", "timezone": "America/New_York"},
+        "session_id": "s-1",
+        "at": "2026-03-08T22:30:00Z",
+    }  # fmt: skip
+    out.print("\n[bold]Checkout upsell[/]: two steaks on the POS, ranked by expected value")
+    first = decide(snapshot, Request.model_validate(base))
+    out.print(
+        decision_table(first, "steak -> red wine (the premium bottle is over 35% of the cart)")
+    )
+    print_trace(first)
+    declines = [
+        {"offer": offer, "channel": "pos", "outcome": outcome, "session_id": "s-1",
+         "at": f"2026-03-08T22:2{i}:00Z"}
+        for i, offer in enumerate(["RED-WINE-01", "RED-WINE-02", "DESSERT-01"])
+        for outcome in ("shown", "declined")
+    ]  # fmt: skip
+    later = decide(
+        snapshot, Request.model_validate(base), CustomerState.model_validate({"history": declines})
+    )
+    out.print("after three declines in the session, nothing more is pitched:")
+    print_trace(later)
 
 
 def _shop() -> None:
@@ -164,5 +184,6 @@ def demo() -> None:
     out.rule("[bold]nextoffer demo[/]")
     out.print(f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
     _bank()
+    _checkout()
     _shop()
     _errors()

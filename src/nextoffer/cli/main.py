@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from .decide import decide
 from .demo import demo
 from .rules import rules_app
 
@@ -16,3 +17,4 @@ app = typer.Typer(
 )
 app.add_typer(rules_app, name="rules")
 app.command("demo")(demo)
+app.command("decide")(decide)

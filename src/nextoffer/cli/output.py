@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,7 +15,9 @@ from rich.console import Console
 
 from ..core.rules import Diagnostic
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output gets 120 columns (rich would assume 80), so tables keep whole ids.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -1,0 +1,85 @@
+"""``nextoffer decide`` and ``nextoffer demo`` end to end: the installed command, real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nextoffer.scenarios import checkout_snapshot
+
+from .test_rules_cli import run
+
+BANK_REQUEST = {
+    "customer": {"id": "c-1", "attributes": {"tier": "premium", "tenureMonths": 36,
+                 "hasCreditCard": False, "balance": 12000.0}, "holdings": ["checking"]},
+    "channel": "email",
+    "at": "2026-03-08T14:30:00Z",
+}  # fmt: skip
+
+
+def write(tmp_path: Path, name: str, data: object) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_decide_prints_the_offers_and_every_drop(tmp_path: Path) -> None:
+    result = run("decide", write(tmp_path, "req.json", BANK_REQUEST), "--snapshot", "bank")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    hero = next(line for line in lines if "email-hero" in line)
+    footer = next(line for line in lines if "email-footer" in line)
+    assert "credit-card" in hero
+    assert "savings-account" in footer
+    assert "mortgage left at gates: min_score" in result.stdout
+
+
+def test_decide_as_json_with_a_snapshot_file_and_state(tmp_path: Path) -> None:
+    snapshot = write(tmp_path, "shop.json", checkout_snapshot())
+    request = {
+        "customer": {"id": "guest-7"}, "channel": "pos", "session_id": "s-1",
+        "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2, "price": 1200.0}]},
+        "at": "2026-03-08T18:30:00Z",
+    }  # fmt: skip
+    state = {"history": [{"offer": "DESSERT-01", "outcome": o, "session_id": "s-1",
+                          "at": f"2026-03-08T18:0{i}:00Z"} for i, o in enumerate(["declined"] * 3)]}  # fmt: skip
+    result = run("decide", write(tmp_path, "r.json", request), "--snapshot", snapshot, "--json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert [o["offer"] for o in decision["placements"][0]["offers"]] == [
+        "RED-WINE-01",
+        "RED-WINE-02",
+    ]
+    assert decision["snapshot_version"] == "checkout-1"
+    backed_off = run("decide", write(tmp_path, "r.json", request), "--snapshot", snapshot,
+                     "--state", write(tmp_path, "s.json", state), "--json")  # fmt: skip
+    assert json.loads(backed_off.stdout)["placements"][0]["offers"] == []
+
+
+def test_decide_errors_name_the_field_without_a_traceback(tmp_path: Path) -> None:
+    bad_channel = run("decide", write(tmp_path, "r.json", {**BANK_REQUEST, "channel": "fax"}))
+    assert bad_channel.returncode == 1
+    assert "request: channel: unknown channel 'fax'" in bad_channel.stderr
+    bad_field = run("decide", write(tmp_path, "r.json", {**BANK_REQUEST, "limit": 0}))
+    assert bad_field.returncode == 1
+    assert "request: limit: Input should be greater than or equal to 1" in bad_field.stderr
+    broken = checkout_snapshot()
+    broken["rules"][0]["trigger"] = "cart.totl > 3"
+    bad_snapshot = run("decide", write(tmp_path, "r.json", BANK_REQUEST), "--snapshot",
+                       write(tmp_path, "s.json", broken))  # fmt: skip
+    assert bad_snapshot.returncode == 1
+    assert (
+        "rules[0].trigger.left: line 1, column 1: unknown name 'cart.totl'" in bad_snapshot.stderr
+    )
+    for result in (bad_channel, bad_field, bad_snapshot):
+        assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_and_shows_both_scenarios() -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "Bank cross-sell" in result.stdout
+    assert "total_cap: 4 of 4 contacts this month" in result.stdout
+    assert "price_delta_cap: price 1500.00" in result.stdout
+    assert "session_backoff: 3 declines this session" in result.stdout
+    assert "did you mean 'customer.tenureMonths'?" in result.stdout
