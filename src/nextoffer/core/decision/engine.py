@@ -19,7 +19,6 @@ from .policies import PolicyCheck
 from .result import (
     Decision,
     DecisionError,
-    FiredRule,
     PlacementResult,
     Shown,
     StageTrace,
@@ -42,6 +41,7 @@ def assignment(experiment: str, customer_id: str) -> float:
 
 
 _UNSEEN: Any = object()
+_NO_SLOT = "no free slot in the requested placements"
 
 
 class _Candidate:
@@ -51,12 +51,17 @@ class _Candidate:
         "ev", "key", "match", "offer", "p", "priority", "rules", "score", "segment", "tau",
     )  # fmt: skip
 
+    priority: int
+    p: float
+    ev: float
+    score: float
+    tau: float | None
+    segment: str | None
+    key: tuple[int, float, float, str]
+
     def __init__(self, offer: Offer, rules: list[Rule]) -> None:
+        # the other slots are set by the score stage, before anything reads them
         self.offer, self.rules, self.match = offer, rules, 1.0
-        self.priority, self.p, self.ev, self.score = 0, 0.0, 0.0, 0.0
-        self.tau: float | None = None
-        self.segment: str | None = None
-        self.key: tuple[int, float, float, str] = (0, 0.0, 0.0, "")
 
 
 def _ms(start: int) -> float:
@@ -263,7 +268,7 @@ class _Decider:
 
         # 3. policies
         start, entered = time.perf_counter_ns(), len(qualified)
-        permitted: list[_Candidate] = []
+        permitted: list[_Candidate]
         if snapshot.policies:
             check = PolicyCheck(
                 snapshot.policies,
@@ -273,16 +278,23 @@ class _Decider:
                 session_id=self.request.session_id,
                 categories=snapshot.categories,
             )
-            shared, by_offer = check.shared_block, check.by_offer
-            for cand in qualified:
-                if not shared and cand.offer.id not in by_offer:
-                    permitted.append(cand)  # no history with the offer, nothing shared blocks
-                    continue
+            by_offer = check.by_offer
+            # Without a shared block, only offers with a history can be stopped.
+            at_risk = (
+                qualified
+                if check.shared_block
+                else [c for c in qualified if c.offer.id in by_offer]
+            )
+            stopped: set[str] = set()
+            for cand in at_risk:
                 blocked = check.blocked(cand.offer)
-                if blocked is None:
-                    permitted.append(cand)
-                elif detail:
-                    self.drop(cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}")
+                if blocked is not None:
+                    stopped.add(cand.offer.id)
+                    if detail:
+                        self.drop(cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}")
+            permitted = (
+                [c for c in qualified if c.offer.id not in stopped] if stopped else qualified
+            )
         else:
             permitted = qualified
         self.stage("policies", entered, len(permitted), start)
@@ -368,7 +380,7 @@ class _Decider:
             control=control,
             experiment=experiment,
             counterfactual=counterfactual,
-            rules_fired=tuple(FiredRule(r.id, r.revision) for r in fired),
+            rules_fired=tuple(r.fired for r in fired),
             cascade=cascade,
             trace=Trace(tuple(self.stages), tuple(self.drops), detail),
         )
@@ -481,11 +493,11 @@ class _Decider:
                 chosen.append(_fallback(fallback))
             results.append(PlacementResult(spec.id, tuple(chosen)))
         if detail:
-            append = self.drops.append
-            for cand in ranked:
-                offer_id = cand.offer.id
-                if offer_id not in used and offer_id not in excluded:
-                    append((offer_id, "place", "no free slot in the requested placements"))
+            self.drops.extend(
+                (c.offer.id, "place", _NO_SLOT)
+                for c in ranked
+                if c.offer.id not in used and c.offer.id not in excluded
+            )
         cascade = None
         if self.channel.coupling == "atomic":
             empty = [r.placement for r in results if not r.offers]

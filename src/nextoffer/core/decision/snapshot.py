@@ -27,6 +27,7 @@ from ..rules import (
 )
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
+from .result import FiredRule
 from .scoring import attach_rate
 from .spec import (
     ChannelSpec,
@@ -122,6 +123,7 @@ class Rule:
     offers: tuple[str, ...]
     condition: CompiledCondition = field(repr=False)
     targets: tuple[Offer, ...] = field(default=(), repr=False)
+    fired: FiredRule = field(default=FiredRule("", 0), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +321,11 @@ class _Builder:
                 segment=estimate.segment if estimate is not None else None,
             )
         rules = {
-            rule_id: dataclasses.replace(rule, targets=tuple(offers[o] for o in rule.offers))
+            rule_id: dataclasses.replace(
+                rule,
+                targets=tuple(offers[o] for o in rule.offers),
+                fired=FiredRule(rule.id, rule.revision),
+            )
             for rule_id, rule in rules.items()
         }
         channels = {c.id: self.channel(c) for c in spec.channels}
