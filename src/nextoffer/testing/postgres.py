@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,15 @@ class ThrowawayPostgres:
     def dsn(self) -> str:
         """A plain libpq connection string."""
         return f"host=127.0.0.1 port={self.port} user={self.user} dbname={self.database}"
+
+    def new_database(self, prefix: str = "t") -> str:
+        """Create a fresh, empty database and return its SQLAlchemy URL."""
+        import psycopg
+
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert self._bindir is not None

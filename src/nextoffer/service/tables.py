@@ -1,0 +1,155 @@
+"""Every table, as SQLAlchemy Core metadata; the Alembic migrations create the same schema.
+
+Ledger tables (``events``, ``decisions``, ``erasures``) are append-only: the migrations add
+triggers that make the database itself reject UPDATE and DELETE on them. ``occurred_at`` is
+filled by the database server's clock (a server default the inserts never set).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+__all__ = [
+    "LEDGER_TABLES",
+    "api_keys",
+    "catalog_items",
+    "customers",
+    "decisions",
+    "erasures",
+    "events",
+    "metadata",
+    "outcome_types",
+    "personal_data",
+    "snapshots",
+]
+
+metadata = sa.MetaData()
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Time = sa.DateTime(timezone=True)
+
+
+def server_now() -> sa.TextClause:
+    """The database server's clock, in UTC, to the microsecond (SQLite: to the millisecond)."""
+    return sa.text("CURRENT_TIMESTAMP")
+
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # the key's public prefix
+    sa.Column("hash", sa.String(64), nullable=False),  # sha256 of the whole key
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+catalog_items = sa.Table(
+    "catalog_items",
+    metadata,
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("body", JSON, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+snapshots = sa.Table(
+    "snapshots",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.String(200), nullable=False, unique=True),
+    sa.Column("spec", JSON, nullable=False),
+    sa.Column("published_at", Time, nullable=False),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("attributes", JSON, nullable=False),
+    sa.Column("holdings", JSON, nullable=False),
+    sa.Column("segments", JSON, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+personal_data = sa.Table(
+    "personal_data",
+    metadata,
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(500)),
+    sa.Column("email", sa.String(500)),
+    sa.Column("phone", sa.String(100)),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Column("erase_after", Time, nullable=False),
+    sa.Index("ix_personal_data_erase_after", "erase_after"),
+)
+
+outcome_types = sa.Table(
+    "outcome_types",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("classification", sa.String(16), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("session_id", sa.String(200)),
+    sa.Column("decision_id", sa.String(36)),
+    sa.Column("offer_id", sa.String(200)),
+    sa.Column("channel", sa.String(200)),
+    sa.Column("placement", sa.String(200)),
+    sa.Column("value", sa.Float),
+    sa.Column("payload", JSON, nullable=False),
+    sa.Column("reported_at", Time),
+    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Index("ix_events_customer_time", "customer_id", "occurred_at"),
+    sa.Index("ix_events_decision", "decision_id"),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("id", sa.String(36), nullable=False, unique=True),
+    sa.Column("idempotency_key", sa.String(200), unique=True),
+    sa.Column("customer_id", sa.String(200)),
+    sa.Column("session_id", sa.String(200)),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("snapshot_version", sa.String(200), nullable=False),
+    sa.Column("control", sa.Boolean, nullable=False),
+    sa.Column("experiment", sa.String(200)),
+    sa.Column("shown", JSON, nullable=False),  # offer ids shown, in order
+    sa.Column("request", JSON, nullable=False),
+    sa.Column("decision", JSON, nullable=False),  # placements, counterfactual, rules, probabilities
+    sa.Column("trace", JSON),  # null when trace detail was sampled out
+    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Index("ix_decisions_customer_time", "customer_id", "occurred_at"),
+)
+
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),  # retention | request
+    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+)
+
+LEDGER_TABLES = ("events", "decisions", "erasures")

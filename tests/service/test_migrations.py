@@ -1,0 +1,80 @@
+"""The schema comes from the migrations, and the ledger is append-only in the database itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DatabaseError
+
+from nextoffer.service.db import Database
+from nextoffer.service.tables import LEDGER_TABLES
+
+
+def test_migrations_create_every_table(db: Database) -> None:
+    names = set(sa.inspect(db.engine).get_table_names())
+    assert {"events", "decisions", "erasures", "customers", "personal_data", "snapshots",
+            "catalog_items", "api_keys", "outcome_types", "alembic_version"} <= names  # fmt: skip
+
+
+def _insert_event(conn: sa.Connection, key: str) -> None:
+    conn.execute(
+        sa.text(
+            "INSERT INTO events (id, idempotency_key, type, payload) "
+            "VALUES (:id, :key, 'accept', '{}')"
+        ),
+        {"id": key, "key": key},
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET type = 'decline'",
+        "DELETE FROM events",
+        "UPDATE decisions SET control = NOT control",
+        "DELETE FROM decisions",
+        "DELETE FROM erasures",
+    ],
+)
+def test_the_database_rejects_update_and_delete_on_the_ledger(db: Database, statement: str) -> None:
+    with db.engine.begin() as conn:
+        _insert_event(conn, "e-1")
+        conn.execute(
+            sa.text(
+                "INSERT INTO decisions (id, channel, snapshot_version, control, shown, request, decision) "
+                "VALUES ('d-1', 'email', 'v1', false, '[]', '{}', '{}')"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO erasures (customer_id, reason) VALUES ('c-1', 'request')")
+        )
+    with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text(statement))
+    with db.engine.connect() as conn:
+        for table in LEDGER_TABLES:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+
+
+def test_occurred_at_is_the_database_servers_clock(db: Database) -> None:
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+    with db.engine.begin() as conn:
+        _insert_event(conn, "e-2")
+        stamp = conn.execute(sa.text("SELECT occurred_at FROM events")).scalar_one()
+    if isinstance(stamp, str):  # SQLite keeps text: UTC, to the millisecond
+        stamp = dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC)
+    assert before <= stamp <= dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+
+
+@pytest.mark.postgres
+def test_truncate_is_rejected_on_postgres(postgres: object) -> None:
+    from nextoffer.service.migrate import upgrade
+    from nextoffer.testing.postgres import ThrowawayPostgres
+
+    assert isinstance(postgres, ThrowawayPostgres)
+    database = Database(postgres.new_database())
+    upgrade(database)
+    with pytest.raises(DatabaseError, match="append-only"), database.engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE events"))
+    database.dispose()
