@@ -1,0 +1,1 @@
+"""API keys: stored hashed, each with a role."""

@@ -1,0 +1,64 @@
+"""API keys, stored as a SHA-256 hash, each with a role.
+
+A key looks like ``nxo_<id>_<secret>``: the id finds the row, the hash of the whole key is
+compared in constant time. Keys are random (256 bits), so a fast hash is enough.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..errors import Forbidden, Unauthorized
+from ..tables import api_keys
+
+__all__ = ["ROLES", "Role", "authenticate", "create_key", "require"]
+
+Role = Literal["client", "author", "approver", "admin"]
+ROLES: tuple[Role, ...] = ("client", "author", "approver", "admin")
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, role: Role, label: str = "") -> str:
+    """A new key with ``role``; the key itself is returned once and never stored."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    key_id = secrets.token_hex(6)
+    key = f"nxo_{key_id}_{secrets.token_urlsafe(32)}"
+    session.execute(
+        sa.insert(api_keys).values(
+            id=key_id, hash=_hash(key), role=role, label=label, created_at=dt.datetime.now(dt.UTC)
+        )
+    )
+    return key
+
+
+def authenticate(session: Session, key: str | None) -> Role:
+    """The role of ``key``, or ``Unauthorized``."""
+    if not key:
+        raise Unauthorized("missing API key (Authorization: Bearer KEY, or X-API-Key)")
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "nxo":
+        raise Unauthorized("invalid API key")
+    row = session.execute(
+        sa.select(api_keys.c.hash, api_keys.c.role).where(api_keys.c.id == parts[1])
+    ).first()
+    if row is None or not hmac.compare_digest(row.hash, _hash(key)):
+        raise Unauthorized("invalid API key")
+    role: Role = row.role
+    return role
+
+
+def require(role: Role, allowed: tuple[Role, ...]) -> None:
+    if role != "admin" and role not in allowed:
+        need = " or ".join(allowed)
+        raise Forbidden(f"this needs a key with role {need} (or admin); yours is {role}")

@@ -1,0 +1,50 @@
+"""Events as the API takes them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["BUILTIN_TYPES", "EventIn", "OutcomeTypeIn"]
+
+BUILTIN_TYPES = ("decision", "impression", "click", "accept", "decline", "convert")
+Key = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class EventIn(BaseModel):
+    """One event. ``type`` is a built-in type or a registered custom outcome type.
+
+    ``reported_at`` is the client's clock: kept, never used for ordering, windows or metrics
+    (``occurred_at`` is the database server's). ``idempotency_key`` may instead come in the
+    ``Idempotency-Key`` header (single events only).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    idempotency_key: Key | None = None
+    customer_id: Key | None = None
+    session_id: Key | None = None
+    decision_id: Key | None = None
+    offer_id: Key | None = None
+    channel: Key | None = None
+    placement: Key | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    reported_at: AwareDatetime | None = None
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> EventIn:
+        if self.type == "convert" and self.value is None:
+            raise ValueError("a convert event needs 'value'")
+        if self.type in ("impression", "click", "accept", "decline") and self.offer_id is None:
+            raise ValueError(f"a {self.type} event needs 'offer_id'")
+        return self
+
+
+class OutcomeTypeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    classification: Literal["positive", "negative", "neutral"]

@@ -1,0 +1,156 @@
+"""Ingesting events, and reading a customer's history back as the engine's contacts.
+
+**Batches are all or nothing.** The whole batch is validated first; if any event is invalid
+the response lists every error by position (``events[3].value``) and nothing is written.
+A client then fixes the batch and sends it again with the same idempotency keys, and knows
+exactly what is stored: writing the valid part would leave it guessing which events to
+resend. Events whose key was seen before are not written again (they count as duplicates).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ...core.decision import Contact
+from ..errors import InvalidInput
+from . import repository
+from .schemas import BUILTIN_TYPES, EventIn
+
+__all__ = ["MAX_BATCH", "contacts_of", "ingest", "utc"]
+
+MAX_BATCH = 10_000
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Database times as aware UTC (SQLite hands them back naive)."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _field(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or "body"
+
+
+def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[str, Any]:
+    """Validate and store one event (an object) or a batch (a list, or ``{"events": [...]}``)."""
+    single = isinstance(body, dict) and "events" not in body
+    items = [body] if single else body.get("events") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise InvalidInput.one(
+            "events", 'expected an event, a list of events, or {"events": [...]}'
+        )
+    if not items:
+        raise InvalidInput.one("events", "the batch is empty")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput.one("events", f"at most {MAX_BATCH} events per batch, got {len(items)}")
+    if header_key is not None and not single:
+        raise InvalidInput.one(
+            "Idempotency-Key", "the header is for a single event; give each event its own key"
+        )
+    custom = repository.outcome_classes(session)
+    errors: list[dict[str, str]] = []
+    parsed: list[EventIn] = []
+    for i, item in enumerate(items):
+        where = "" if single else f"events[{i}]"
+        try:
+            event = EventIn.model_validate(item)
+        except ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                errors.append(
+                    {
+                        "field": _field(where, err["loc"]),
+                        "message": err["msg"].removeprefix("Value error, "),
+                    }
+                )
+            continue
+        if event.type not in BUILTIN_TYPES and event.type not in custom:
+            errors.append({
+                "field": _field(where, ("type",)),
+                "message": f"unknown event type {event.type!r}; built in: {', '.join(BUILTIN_TYPES)}"
+                + (f"; registered: {', '.join(sorted(custom))}" if custom else ""),
+            })  # fmt: skip
+        key = event.idempotency_key or (header_key if single else None)
+        if key is None:
+            errors.append({"field": _field(where, ("idempotency_key",)),
+                           "message": "every event needs an idempotency key (or the Idempotency-Key header)"})  # fmt: skip
+        parsed.append(event)
+    if errors:
+        raise InvalidInput(errors)
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "idempotency_key": e.idempotency_key or header_key,
+            "type": e.type,
+            "customer_id": e.customer_id,
+            "session_id": e.session_id,
+            "decision_id": e.decision_id,
+            "offer_id": e.offer_id,
+            "channel": e.channel,
+            "placement": e.placement,
+            "value": e.value,
+            "payload": e.payload,
+            "reported_at": e.reported_at,
+        }
+        for e in parsed
+    ]
+    stored, duplicates = repository.insert_events(session, rows)
+    out = [_public(r) for r in stored]
+    if single:
+        return {**out[0], "duplicate": duplicates == 1}
+    return {"accepted": len(rows) - duplicates, "duplicates": duplicates, "events": out}
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "seq"}
+    for key in ("occurred_at", "reported_at"):
+        if out.get(key) is not None:
+            out[key] = utc(out[key]).isoformat()
+    return out
+
+
+def contacts_of(
+    session: Session, customer_id: str, since: dt.datetime
+) -> tuple[list[Contact], list[dict[str, Any]]]:
+    """The customer's contacts for the policies, and the same history for people to read.
+
+    A decision that showed offers is a contact per offer (``shown``); ``accept`` and
+    positive custom outcomes are ``accepted``, ``decline`` and negative ones ``declined``.
+    Times are the database's ``occurred_at``.
+    """
+    shown, outcomes = repository.customer_contacts(session, customer_id, since)
+    classes = {"accept": "accepted", "decline": "declined"}
+    for name, classification in repository.outcome_classes(session).items():
+        if classification in ("positive", "negative"):
+            classes[name] = "accepted" if classification == "positive" else "declined"
+    contacts: list[Contact] = []
+    readable: list[dict[str, Any]] = []
+    for d in shown:
+        at = utc(d.occurred_at)
+        readable.append({"kind": "decision", "decision_id": d.id, "channel": d.channel,
+                         "session_id": d.session_id, "shown": d.shown, "control": d.control,
+                         "occurred_at": at.isoformat()})  # fmt: skip
+        if d.control:
+            continue
+        for offer in d.shown:
+            contacts.append(Contact(offer=offer, channel=d.channel, at=at, outcome="shown",
+                                    session_id=d.session_id))  # fmt: skip
+    for e in outcomes:
+        at = utc(e.occurred_at)
+        readable.append({"kind": "event", "event_id": e.id, "type": e.type, "offer_id": e.offer_id,
+                         "channel": e.channel, "session_id": e.session_id,
+                         "decision_id": e.decision_id, "value": e.value,
+                         "occurred_at": at.isoformat(),
+                         "reported_at": None if e.reported_at is None else utc(e.reported_at).isoformat()})  # fmt: skip
+        outcome = classes.get(e.type)
+        if outcome is not None and e.offer_id is not None:
+            contacts.append(Contact(offer=e.offer_id, channel=e.channel, at=at,
+                                    outcome=outcome, session_id=e.session_id))  # fmt: skip
+    readable.sort(key=lambda r: r["occurred_at"])
+    return contacts, readable
