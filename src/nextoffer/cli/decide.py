@@ -70,22 +70,31 @@ def print_trace(decision: Decision) -> None:
 
 
 def decide(
-    request_file: Annotated[Path, typer.Argument(help="The request (JSON or YAML).")],
+    request_file: Annotated[Path, typer.Option("--request", help="The request (JSON or YAML).")],
     snapshot: Annotated[
-        str, typer.Option(help="Snapshot file (JSON or YAML), or a scenario: bank, checkout.")
-    ] = "bank",
-    state: Annotated[
-        Path | None, typer.Option(help="Customer state: attributes, holdings, history (JSON/YAML).")
+        str | None,
+        typer.Option(
+            help="Decide offline from a snapshot file or a scenario (bank, checkout) instead of "
+            "the configured database's live snapshot (which also writes the ledger)."
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the decision as JSON.")] = False,
+    state: Annotated[
+        Path | None, typer.Option(help="Offline only: the customer's state (JSON/YAML).")
+    ] = None,
+    table: Annotated[bool, typer.Option("--table", help="Print a table and the trace.")] = False,
 ) -> None:
-    """Decide which offers to show where for one request, and explain every drop."""
-    built = load_snapshot(snapshot)
+    """Decide which offers to show where for one request, and print the decision as JSON."""
     raw: Any = read_document(request_file, "request")
     try:
         request = Request.model_validate(raw)
     except ValidationError as exc:
         fail_validation("request", exc)
+    if snapshot is None:
+        if state is not None:
+            fail("--state is for offline decisions (with --snapshot); the database has the state")
+        _decide_from_database(request, table)
+        return
+    built = load_snapshot(snapshot)
     customer_state = None
     if state is not None:
         try:
@@ -96,7 +105,7 @@ def decide(
         decision = run_decision(built, request, customer_state)
     except DecisionError as exc:
         fail(f"request: {exc.field}: {exc.message}")
-    if as_json:
+    if not table:
         out.print(json.dumps(decision.to_dict(), indent=2, default=str), markup=False)
         return
     title = f"decision on {decision.channel} (snapshot {decision.snapshot_version})"
@@ -106,3 +115,29 @@ def decide(
     if decision.cascade:
         out.print(decision.cascade, markup=False)
     print_trace(decision)
+
+
+def _decide_from_database(request: Request, table: bool) -> None:
+    """The same code path as ``POST /v1/decisions``: live snapshot, ledger state, ledger write."""
+    from ..service.catalog.service import SnapshotCache
+    from ..service.decisions import service
+    from ..service.errors import ServiceError
+    from .service import open_database
+
+    db = open_database()
+    try:
+        with db.transaction() as session:
+            result = service.decide(session, SnapshotCache(db), request)
+    except ServiceError as exc:
+        fail(f"request: {exc.message}")
+    finally:
+        db.dispose()
+    if not table:
+        out.print(json.dumps(result, indent=2, default=str), markup=False)
+        return
+    shown = [(p["placement"], s["offer"]) for p in result["placements"] for s in p["offers"]]
+    out.print(
+        f"decision {result['id']} on {result['channel']} (snapshot {result['snapshot_version']})"
+    )
+    for placement, offer in shown:
+        out.print(f"  {placement}: {offer}", markup=False)

@@ -9,9 +9,14 @@ rejected with an error that points.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
+import os
+import random
+from pathlib import Path
+from typing import Annotated, Any
 
+import sqlalchemy as sa
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..core.decision import CustomerState, build_snapshot, decide
@@ -25,6 +30,17 @@ from ..core.rules import (
     build_context,
 )
 from ..scenarios import bank_snapshot, checkout_snapshot
+from ..scenarios.demo import BANK_CHANNELS, bank_customers, demo_snapshot, shop_requests
+from ..service.catalog import service as catalog
+from ..service.catalog.service import SnapshotCache
+from ..service.config import load_settings
+from ..service.customers import service as customers
+from ..service.db import Database
+from ..service.decisions import service as decisions_service
+from ..service.keys.service import create_key
+from ..service.ledger import service as ledger
+from ..service.migrate import upgrade
+from ..service.tables import snapshots
 from .decide import decision_table, print_trace
 from .output import out
 
@@ -179,11 +195,167 @@ def _errors() -> None:
         out.print(str(exc), markup=False)
 
 
-def demo() -> None:
-    """Run the demo: both scenarios of nextoffer, as far as they are built."""
-    out.rule("[bold]nextoffer demo[/]")
-    out.print(f"generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
+def _tour() -> None:
+    out.rule("[bold]the engine, in process[/]")
     _bank()
     _checkout()
     _shop()
     _errors()
+
+
+def _fresh_default_database() -> None:
+    """The demo starts from a fresh SQLite file unless a database is configured."""
+    if (
+        os.environ.get("NEXTOFFER_DATABASE_URL")
+        or Path(os.environ.get("NEXTOFFER_CONFIG", "nextoffer.toml")).is_file()
+    ):
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"nextoffer.db{suffix}").unlink(missing_ok=True)
+
+
+def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
+    rng = random.Random(2026)
+    task = progress.add_task("catalog and customers", total=None)
+    with db.transaction() as session:
+        catalog.load_spec(session, demo_snapshot())
+        existing = session.execute(sa.select(sa.func.count()).select_from(snapshots)).scalar_one()
+        published = catalog.publish(session, "demo-1" if existing == 0 else None)
+        schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
+        bank_ids = []
+        for c in bank_customers(rng, 250):
+            customers.upsert(
+                session, c["id"], {k: c[k] for k in ("attributes", "holdings", "segments")}, schema
+            )
+            bank_ids.append(c["id"])
+        customers.put_personal(session, "demo-premium-36",
+                               {"name": "Dana Demo", "email": "dana@example.com"}, 365)  # fmt: skip
+    progress.update(task, total=1, completed=1)
+    cache = SnapshotCache(db)
+    snapshot = cache.get()
+    base = {"savings-account": 0.30, "credit-card": 0.05, "mortgage": 0.01, "brokerage": 0.02}
+    counts = {"decisions": 0, "shown": 0, "events": 0, "control": 0}
+    task = progress.add_task("simulated traffic", total=decisions)
+    shop = shop_requests(rng, decisions)
+    for i in range(decisions):
+        if i % 2 == 0:
+            body: dict[str, Any] = {"customer": {"id": rng.choice(bank_ids)},
+                                    "channel": rng.choice(BANK_CHANNELS), "session_id": f"bank-s-{i}"}  # fmt: skip
+        else:
+            body = next(shop)
+        with db.transaction() as session:
+            result = decisions_service.decide(session, cache, body, f"demo-decision-{i}")
+        counts["decisions"] += 1
+        counts["control"] += result["control"]
+        events: list[dict[str, Any]] = []
+        customer_id = body["customer"]["id"]
+        offers = [s for p in result["placements"] for s in p["offers"]]
+        for shown in offers:
+            offer = snapshot.offers[shown["offer"]]
+            common = {"customer_id": customer_id, "offer_id": offer.id, "decision_id": result["id"],
+                      "channel": result["channel"], "session_id": result["session_id"]}  # fmt: skip
+            events.append(
+                {
+                    **common,
+                    "type": "impression",
+                    "idempotency_key": f"{result['id']}:{offer.id}:imp",
+                }
+            )
+            # treated customers: the base rate plus the offer's true effect
+            p = base.get(offer.id, offer.p) + (offer.tau or 0.0)
+            if rng.random() < p:
+                events.append(
+                    {
+                        **common,
+                        "type": "accept",
+                        "idempotency_key": f"{result['id']}:{offer.id}:acc",
+                    }
+                )
+                events.append({**common, "type": "convert", "value": offer.margin,
+                               "idempotency_key": f"{result['id']}:{offer.id}:conv"})  # fmt: skip
+            elif rng.random() < 0.5:
+                events.append(
+                    {
+                        **common,
+                        "type": "decline",
+                        "idempotency_key": f"{result['id']}:{offer.id}:dec",
+                    }
+                )
+        if result["control"]:  # the control group converts at the base rate, unprompted
+            for offer_id in [s["offer"] for p in result["counterfactual"] for s in p["offers"]]:
+                if rng.random() < base.get(offer_id, 0.05):
+                    events.append({"type": "convert", "customer_id": customer_id, "offer_id": offer_id,
+                                   "decision_id": result["id"], "value": snapshot.offers[offer_id].margin,
+                                   "idempotency_key": f"{result['id']}:{offer_id}:ctl"})  # fmt: skip
+        if events:
+            with db.transaction() as session:
+                ledger.ingest(session, {"events": events})
+        counts["shown"] += len(offers)
+        counts["events"] += len(events)
+        progress.advance(task)
+    return {**counts, "snapshot": published["version"]}
+
+
+def demo(
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after loading.")
+    ] = True,
+    port: Annotated[int, typer.Option(help="Port for the API.")] = 8000,
+    decisions: Annotated[
+        int, typer.Option(min=10, max=1_000_000, help="Simulated decisions.")
+    ] = 2000,
+    tour: Annotated[
+        bool, typer.Option("--tour/--no-tour", help="Show the engine tour first.")
+    ] = True,
+) -> None:
+    """Load both scenarios into the database, simulate traffic, then serve the API."""
+    out.rule("[bold]nextoffer demo[/]")
+    if tour:
+        _tour()
+    _fresh_default_database()
+    settings = load_settings()
+    db = Database(settings.database_url)
+    upgrade(db)
+    out.rule("[bold]the service[/]")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out) as progress:  # fmt: skip
+        counts = _load(db, progress, decisions)
+    with db.transaction() as session:
+        admin = create_key(session, "admin", "demo admin")
+        client = create_key(session, "client", "demo client")
+        cache = SnapshotCache(db)
+        example = decisions_service.decide(
+            session,
+            cache,
+            {
+                "customer": {"id": "demo-premium-36"},
+                "channel": "email",
+                "placements": ["email-hero"],
+            },
+        )
+    out.print(
+        f"database {db.engine.url.render_as_string(hide_password=True)}: snapshot {counts['snapshot']}, "
+        f"{counts['decisions']} decisions ({counts['control']} in the control group), "
+        f"{counts['shown']} offers shown, {counts['events']} events"
+    )
+    hero = [s["offer"] for p in example["placements"] for s in p["offers"]]
+    out.print(
+        f"demo-premium-36 on email-hero gets: {', '.join(hero) or 'nothing'} (decision {example['id']})"
+    )
+    db.dispose()
+    base = f"http://127.0.0.1:{port}"
+    out.print(f"\nadmin key:  {admin}\nclient key: {client}", markup=False)
+    out.print(
+        f"\nAPI docs: {base}/docs\n"
+        f"try: curl -s -X POST {base}/v1/decisions -H 'Authorization: Bearer {client}' "
+        "-H 'Content-Type: application/json' "
+        """-d '{"customer": {"id": "demo-premium-36"}, "channel": "email", "placements": ["email-hero"]}'""",
+        markup=False,
+    )
+    if serve:
+        import uvicorn
+
+        from ..service.app import create_app
+
+        out.print(f"serving on {base} (Ctrl-C stops)")
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

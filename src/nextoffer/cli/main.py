@@ -7,6 +7,7 @@ import typer
 from .decide import decide
 from .demo import demo
 from .rules import rules_app
+from .service import erase, keys_app, migrate, serve
 
 app = typer.Typer(
     name="nextoffer",
@@ -18,3 +19,7 @@ app = typer.Typer(
 app.add_typer(rules_app, name="rules")
 app.command("demo")(demo)
 app.command("decide")(decide)
+app.command("serve")(serve)
+app.command("migrate")(migrate)
+app.command("erase")(erase)
+app.add_typer(keys_app, name="keys")

@@ -33,12 +33,18 @@ class Database:
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: Engine = create_engine(url, **kwargs)
+        self.reader: Engine = self.engine
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-            # SQLite: take the write lock at the start, so concurrent writers queue up
-            # instead of failing when a reader upgrades (pysqlite's default is deferred).
+            # SQLite: a write transaction takes the write lock at the start, so concurrent
+            # writers queue up instead of failing when a reader upgrades. Reads (``read()``)
+            # use a second engine with plain BEGIN: under WAL they never wait for a writer.
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            self.reader = create_engine(url, **kwargs)
+            event.listen(self.reader, "connect", _sqlite_pragmas)
+            event.listen(self.reader, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -49,5 +55,12 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only transaction (it never waits for, or blocks, a writer)."""
+        with self.read_sessions() as session, session.begin():
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()

@@ -281,3 +281,20 @@ def test_trace_detail_can_be_sampled_down() -> None:
     assert d.offers() == decide(shop(), web(), detail=True).offers()
     sampled = shop(trace_sample_rate=0.0)
     assert not decide(sampled, web()).trace.detailed
+
+
+def test_a_scope_can_name_several_channels() -> None:
+    channels = [
+        {"id": "web", "placements": [{"id": "web-top"}, {"id": "web-side", "slots": 2}]},
+        {"id": "app", "placements": [{"id": "app-top"}]},
+        {"id": "kiosk", "placements": [{"id": "kiosk-top"}]},
+    ]
+    policies = [{"id": "tc", "type": "total_cap", "limit": 1, "period": "week",
+                 "scope": {"level": "channel", "values": ["web", "app"]}}]  # fmt: skip
+    snap = shop(channels=channels, policies=policies)
+    s = state(history=contacts("o1", "shown", [5], channel="app"))
+    assert decide(snap, web(), s).offers() == []
+    assert decide(snap, request(customer={"id": "c-1"}, channel="kiosk"), s).offers() == ["o3"]
+    with pytest.raises(Exception, match="give 'value' or 'values', not both"):
+        shop(policies=[{"id": "x", "type": "total_cap", "limit": 1, "period": "day",
+                        "scope": {"level": "channel", "value": "web", "values": ["app"]}}])  # fmt: skip

@@ -22,10 +22,10 @@ def _in_scope(scope: Scope, offer: Offer, channel: str) -> bool:
     if scope.level == "global":
         return True
     if scope.level == "channel":
-        return channel == scope.value
+        return channel in scope.members
     if scope.level == "category":
-        return offer.category == scope.value
-    return offer.id == scope.value
+        return offer.category in scope.members
+    return offer.id in scope.members
 
 
 class PolicyCheck:
@@ -142,7 +142,8 @@ class PolicyCheck:
 
     def _scoped(self, contacts: list[Seen], scope: Scope) -> list[Seen]:
         if scope.level == "channel":
-            return [c for c in contacts if c.channel == scope.value]
+            members = scope.members
+            return [c for c in contacts if c.channel in members]
         return contacts
 
     def _total_cap(self, policy: PolicySpec) -> str | None:
@@ -159,15 +160,15 @@ class PolicyCheck:
 
     def _count_shown(self, since: float, scope: Scope) -> int:
         n = 0
-        history = self.history
+        history, members = self.history, scope.members
         for c in history.seen[bisect_right(history.times, since) :]:
             if c.outcome != "shown":
                 continue
-            if scope.level == "channel" and c.channel != scope.value:
+            if scope.level == "channel" and c.channel not in members:
                 continue
-            if scope.level == "category" and self.categories.get(c.offer) != scope.value:
+            if scope.level == "category" and self.categories.get(c.offer) not in members:
                 continue
-            if scope.level == "offer" and c.offer != scope.value:
+            if scope.level == "offer" and c.offer not in members:
                 continue
             n += 1
         return n

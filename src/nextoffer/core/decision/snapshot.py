@@ -487,8 +487,10 @@ class _Builder:
             "offer": offer_ids,
             "category": categories,
         }
-        if scope.value is not None and scope.value not in known[scope.level]:
-            self.problems.add(f"{where}.scope.value", f"unknown {scope.level} {scope.value!r}")
+        field = "value" if scope.value is not None else "values"
+        for member in sorted(scope.members):
+            if member not in known[scope.level]:
+                self.problems.add(f"{where}.scope.{field}", f"unknown {scope.level} {member!r}")
         for j, offer_id in enumerate(p.offers):
             if offer_id not in offer_ids:
                 self.problems.add(f"{where}.offers[{j}]", f"unknown offer {offer_id!r}")

@@ -139,21 +139,33 @@ class RuleRevisionSpec(_Spec):
 
 
 class Scope(_Spec):
-    """Which candidates a policy applies to: all (global), or one channel, category or offer."""
+    """Which candidates a policy applies to: all (``global``), or those of a channel, category
+    or offer (``value``), or of any of several (``values``)."""
 
     level: Literal["global", "channel", "category", "offer"] = "global"
     value: Id | None = None
+    values: tuple[Id, ...] = ()
 
     @model_validator(mode="after")
     def _value_when_needed(self) -> Scope:
-        if (self.level == "global") != (self.value is None):
+        given = self.value is not None or bool(self.values)
+        if self.value is not None and self.values:
+            raise ValueError("give 'value' or 'values', not both")
+        if (self.level == "global") == given:
             raise ValueError(
                 "a global scope has no 'value'; a channel, category or offer scope needs one"
             )
         return self
 
+    @property
+    def members(self) -> frozenset[str]:
+        """The channels, categories or offers in scope (empty for global)."""
+        return frozenset(self.values) if self.values else frozenset(filter(None, [self.value]))
+
     def __str__(self) -> str:
-        return "global" if self.value is None else f"{self.level} {self.value}"
+        if self.level == "global":
+            return "global"
+        return f"{self.level} {', '.join(sorted(self.members))}"
 
 
 class PolicySpec(_Spec):

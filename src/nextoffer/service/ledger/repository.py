@@ -83,9 +83,8 @@ def register_outcome_type(session: Session, name: str, classification: str) -> b
 
 
 def outcome_classes(session: Session) -> dict[str, str]:
-    return dict(
-        session.execute(sa.select(outcome_types.c.name, outcome_types.c.classification)).tuples()
-    )
+    rows = session.execute(sa.select(outcome_types.c.name, outcome_types.c.classification))
+    return {name: classification for name, classification in rows.tuples()}
 
 
 def customer_contacts(

@@ -1,0 +1,98 @@
+"""Commands that run the service: ``serve``, ``migrate``, ``keys create``, ``erase``."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from ..service.config import load_settings
+from ..service.customers import service as customers
+from ..service.db import Database
+from ..service.keys.service import ROLES, Role, create_key
+from ..service.migrate import upgrade
+from .output import fail, out
+
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+
+def open_database() -> Database:
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        fail(str(exc))
+    db = Database(settings.database_url)
+    upgrade(db)
+    return db
+
+
+def migrate() -> None:
+    """Bring the configured database to the newest schema (Alembic)."""
+    db = open_database()
+    out.print(f"database is up to date: {db.engine.url.render_as_string(hide_password=True)}")
+    db.dispose()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API (migrating the database first). OpenAPI at /docs."""
+    import uvicorn
+
+    open_database().dispose()
+    settings = load_settings()
+    os.environ["NEXTOFFER_DATABASE_URL"] = settings.database_url  # the workers read it
+    uvicorn.run(
+        "nextoffer.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key and print it (once: only its hash is stored)."""
+    if role not in ROLES:
+        fail(f"--role: unknown role {role!r}; one of {', '.join(ROLES)}")
+    db = open_database()
+    with db.transaction() as session:
+        valid: Role = role
+        key = create_key(session, valid, label)
+    db.dispose()
+    out.print(key, markup=False)
+
+
+def erase(
+    due: Annotated[
+        bool, typer.Option("--due", help="Erase personal data past its retention.")
+    ] = False,
+    customer: Annotated[
+        str | None, typer.Option(help="Erase one customer's personal data now.")
+    ] = None,
+) -> None:
+    """Erase personal data (the ledger, which never holds it, stays whole)."""
+    if due == (customer is not None):
+        fail("give either --due or --customer ID")
+    db = open_database()
+    with db.transaction() as session:
+        if customer is not None:
+            from ..service.errors import NotFound
+
+            try:
+                customers.erase(session, customer, "request")
+            except NotFound as exc:
+                fail(exc.message)
+            out.print(f"erased the personal data of {customer}")
+        else:
+            n = customers.sweep(session)
+            out.print(f"erased the personal data of {n} customer(s) past retention")
+    db.dispose()

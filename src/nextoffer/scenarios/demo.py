@@ -1,0 +1,97 @@
+"""The demo's data: both scenarios in one catalog, generated customers and carts, and traffic.
+
+Nothing is read from files: customers, carts and outcomes are drawn from a seeded random
+generator, so every run of ``nextoffer demo`` makes the same data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from .bank import bank_snapshot
+from .checkout import checkout_snapshot
+
+__all__ = [
+    "BANK_CHANNELS",
+    "STORES",
+    "WORKED_EXAMPLE",
+    "bank_customers",
+    "demo_snapshot",
+    "shop_requests",
+]
+
+BANK_CHANNELS = ["email", "in_app", "branch"]
+STORES = [("S1", "America/New_York"), ("S2", "Europe/Paris"), ("S3", "Asia/Tokyo")]
+WORKED_EXAMPLE = {
+    "id": "demo-premium-36",
+    "attributes": {"tier": "premium", "tenureMonths": 36, "hasCreditCard": False, "balance": 12000.0},
+    "holdings": ["checking"],
+    "segments": [],
+}  # fmt: skip
+
+
+def demo_snapshot(version: str = "demo-1") -> dict[str, Any]:
+    """The bank and the shop in one snapshot: the bank's monthly cap and its holdout apply
+    to the bank's channels, the shop's session back-off to the shop's."""
+    bank, shop = bank_snapshot(), checkout_snapshot()
+    for p in bank["policies"]:
+        if p["type"] == "total_cap":
+            p["scope"] = {"level": "channel", "values": BANK_CHANNELS}
+    for p in shop["policies"]:
+        p["scope"] = {"level": "channel", "values": [c["id"] for c in shop["channels"]]}
+    bank["holdout"]["channels"] = BANK_CHANNELS
+    schema = {**bank["customer_schema"]["attributes"], **shop["customer_schema"]["attributes"]}
+    return {
+        "version": version,
+        "customer_schema": {"attributes": schema},
+        "products": bank["products"] + shop["products"],
+        "offers": bank["offers"] + shop["offers"],
+        "rules": shop["rules"],
+        "channels": bank["channels"] + shop["channels"],
+        "policies": bank["policies"] + shop["policies"],
+        "guardrails": shop["guardrails"],
+        "holdout": bank["holdout"],
+        "attach": bank["attach"] + shop["attach"],
+        "uplift": bank["uplift"],
+    }
+
+
+def bank_customers(rng: random.Random, n: int) -> Iterator[dict[str, Any]]:
+    """The worked-example customer, then ``n`` generated ones."""
+    yield WORKED_EXAMPLE
+    for i in range(n):
+        holdings = [
+            "checking",
+            *rng.sample(["savings-account", "credit-card", "mortgage"], rng.randrange(0, 2)),
+        ]
+        yield {
+            "id": f"bank-{i:04d}",
+            "attributes": {
+                "tier": rng.choice(["basic", "basic", "gold", "premium"]),
+                "tenureMonths": rng.randrange(1, 120),
+                "hasCreditCard": "credit-card" in holdings,
+                "balance": float(rng.randrange(100, 90_000)),
+            },
+            "holdings": holdings,
+            "segments": ["VIP"] if rng.random() < 0.1 else [],
+        }
+
+
+def shop_requests(rng: random.Random, n: int) -> Iterator[dict[str, Any]]:
+    """Carts at the three stores, at all hours (local time differs by store)."""
+    menu = [("STEAK-01", "main_course", 1200.0), ("DESSERT-01", "dessert", 220.0),
+            ("COFFEE-01", "drinks", 90.0), ("CROISSANT-01", "bakery", 120.0),
+            ("RED-WINE-01", "wine", 380.0)]  # fmt: skip
+    for i in range(n):
+        items = [{"sku": sku, "category": cat, "price": price, "quantity": rng.randrange(1, 3)}
+                 for sku, cat, price in rng.sample(menu, rng.randrange(1, 3))]  # fmt: skip
+        store, zone = rng.choice(STORES)
+        yield {
+            "customer": {"id": f"guest-{rng.randrange(300):03d}"},
+            "cart": {"items": items},
+            "channel": rng.choice(["pos", "kiosk"]),
+            "store": {"id": store, "timezone": zone},
+            "session_id": f"sess-{i // 3:05d}",
+        }

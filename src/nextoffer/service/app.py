@@ -1,0 +1,109 @@
+"""The HTTP API (FastAPI). OpenAPI at ``/docs`` and ``/openapi.json``.
+
+Errors have one shape, ``{"detail": "...", "errors": [{"field": ..., "message": ...}]}``:
+validation 422 (naming each field), 401 / 403 for keys and roles, 404, 409. Bad input never
+gives a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .catalog.endpoints import router as catalog_router
+from .catalog.service import SnapshotCache
+from .config import Settings, load_settings
+from .customers import service as customers
+from .customers.endpoints import router as customers_router
+from .db import Database
+from .decisions.endpoints import router as decisions_router
+from .errors import InvalidInput, NotFound, ServiceError
+from .ledger.endpoints import router as ledger_router
+
+__all__ = ["create_app"]
+log = logging.getLogger("nextoffer")
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+async def _sweeper(app: FastAPI) -> None:
+    """Erase personal data past its retention, every ``erase_every_seconds``."""
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            with app.state.db.transaction() as session:
+                erased = customers.sweep(session)
+            if erased:
+                log.info("erased personal data of %d customers (retention)", erased)
+        except Exception:  # keep sweeping; the next run retries
+            log.exception("erasure sweep failed")
+        await asyncio.sleep(settings.erase_every_seconds)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweeper(app))
+        yield
+        task.cancel()
+        app.state.db.dispose()
+
+    app = FastAPI(
+        title="nextoffer",
+        version="0.1.0",
+        summary="Next-best-offer decisions, an append-only ledger, and the catalog behind them.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings.database_url)
+    app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        body: dict[str, Any] = {"detail": exc.message}
+        if isinstance(exc, InvalidInput):
+            body["errors"] = exc.errors
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e["loc"])), "message": str(e["msg"]).removeprefix("Value error, ")}
+                  for e in exc.errors()]  # fmt: skip
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> dict[str, Any]:
+        """Liveness and the live snapshot version (no key needed)."""
+        with request.app.state.db.read() as session:
+            session.execute(sa.text("SELECT 1"))
+        try:
+            version: str | None = request.app.state.snapshots.get().version
+        except NotFound:
+            version = None
+        return {"status": "ok", "snapshot": version}
+
+    for router in (decisions_router, ledger_router, customers_router, catalog_router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""The catalog (products, offers, channels, policies, rules, settings) and publishing."""

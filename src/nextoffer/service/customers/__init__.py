@@ -1,0 +1,1 @@
+"""Customers (pseudonymous, typed attributes) and their personal data, kept apart and erasable."""

@@ -1,0 +1,1 @@
+"""Decisions: the engine behind ``POST /v1/decisions`` and ``nextoffer decide``."""

@@ -1,0 +1,32 @@
+"""``POST /v1/decisions`` and ``GET /v1/decisions/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+
+from ...core.request import Request as DecisionRequest
+from ..http import SessionDep, allow
+from . import service
+
+router = APIRouter(tags=["decisions"])
+
+
+@router.post("/v1/decisions", dependencies=[Depends(allow("client"))])
+def decide(
+    request: Request,
+    session: SessionDep,
+    body: DecisionRequest,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> dict[str, Any]:
+    """Which offers to show where, for one customer, now; written to the ledger with its id."""
+    return service.decide(session, request.app.state.snapshots, body, idempotency_key)
+
+
+@router.get(
+    "/v1/decisions/{decision_id}", dependencies=[Depends(allow("client", "author", "approver"))]
+)
+def get(session: SessionDep, decision_id: Annotated[str, Path(max_length=36)]) -> dict[str, Any]:
+    """A decision from the ledger, with its request and trace."""
+    return service.get(session, decision_id)

@@ -1,0 +1,124 @@
+"""One decision: the live snapshot, the customer's state from the ledger, the engine, the ledger.
+
+The customer's state is read per request: the stored customer (attributes, holdings,
+segments; the request's own values win) and the contacts within the longest policy window,
+through the ledger's (customer, occurred_at) indexes. The decision is then written to the
+ledger with what was shown, the control flag, the counterfactual, the snapshot version,
+the rule revisions that fired and the trace (when the request's trace was sampled in).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ...core.decision import CustomerState, DecisionError, Snapshot
+from ...core.decision import decide as run_decision
+from ...core.request import Request
+from ..catalog.service import SnapshotCache
+from ..customers.service import get_customer
+from ..errors import InvalidInput, NotFound
+from ..ledger import repository
+from ..ledger.service import contacts_of, utc
+
+__all__ = ["decide", "get", "lookback"]
+
+
+def lookback(snapshot: Snapshot) -> dt.timedelta:
+    """How far back the policies look (at least 30 days: sessions and monthly caps)."""
+    longest = dt.timedelta(days=30)
+    for p in snapshot.policies:
+        if p.days is not None:
+            longest = max(longest, dt.timedelta(days=p.days))
+        if p.hours is not None:
+            longest = max(longest, dt.timedelta(hours=p.hours))
+    return longest
+
+
+def _request(body: Any) -> Request:
+    if isinstance(body, Request):
+        return body
+    try:
+        return Request.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInput([
+            {"field": ".".join(str(p) for p in e["loc"]) or "body",
+             "message": e["msg"].removeprefix("Value error, ")}
+            for e in exc.errors(include_url=False)
+        ]) from None  # fmt: skip
+
+
+def decide(
+    session: Session,
+    cache: SnapshotCache,
+    body: Any,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    snapshot = cache.get()
+    request = _request(body)
+    now = dt.datetime.now(dt.UTC)
+    customer_id = request.customer.id if request.customer is not None else None
+    state = None
+    if customer_id is not None:
+        stored = get_customer(session, customer_id) or {}
+        history, _ = contacts_of(session, customer_id, now - lookback(snapshot))
+        try:
+            state = CustomerState(
+                id=customer_id,
+                attributes=stored.get("attributes", {}),
+                holdings=tuple(stored.get("holdings", ())),
+                segments=tuple(stored.get("segments", ())),
+                history=tuple(history),
+            )
+        except ValidationError as exc:  # pragma: no cover - stored data was validated on write
+            raise InvalidInput.one("customer", str(exc)) from None
+    try:
+        decision = run_decision(snapshot, request, state, now=now)
+    except DecisionError as exc:
+        raise InvalidInput.one(exc.field, exc.message) from None
+    out = decision.to_dict()
+    row = {
+        "id": str(uuid.uuid4()),
+        "idempotency_key": idempotency_key,
+        "customer_id": customer_id,
+        "session_id": request.session_id,
+        "channel": decision.channel,
+        "snapshot_version": decision.snapshot_version,
+        "control": decision.control,
+        "experiment": decision.experiment,
+        "shown": decision.offers(),
+        "request": request.model_dump(mode="json", exclude_none=True),
+        "decision": {k: out[k] for k in ("placements", "counterfactual", "rules_fired", "cascade")},
+        "trace": out["trace"] if decision.trace.detailed else None,
+    }
+    stored_row, _replay = repository.insert_decision(session, row)
+    return public(stored_row, with_trace=False)
+
+
+def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
+    out = {
+        "id": row["id"],
+        "snapshot_version": row["snapshot_version"],
+        "customer_id": row["customer_id"],
+        "channel": row["channel"],
+        "session_id": row["session_id"],
+        "control": row["control"],
+        "experiment": row["experiment"],
+        **row["decision"],
+        "occurred_at": utc(row["occurred_at"]).isoformat(),
+    }
+    if with_trace:
+        out["request"] = row["request"]
+        out["trace"] = row["trace"]
+    return out
+
+
+def get(session: Session, decision_id: str) -> dict[str, Any]:
+    row = repository.get_decision(session, decision_id)
+    if row is None:
+        raise NotFound(f"no decision {decision_id!r}")
+    return public(row, with_trace=True)

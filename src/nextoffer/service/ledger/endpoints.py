@@ -1,0 +1,76 @@
+"""``POST /v1/events``, ``GET /v1/customers/{id}/history``, outcome types."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Response
+
+from ..errors import Conflict
+from ..http import SessionDep, allow
+from . import repository, service
+from .schemas import BUILTIN_TYPES, EventIn, OutcomeTypeIn
+
+router = APIRouter(tags=["ledger"])
+
+_EVENT = EventIn.model_json_schema()
+_EVENTS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        _EVENT,
+                        {"type": "array", "items": _EVENT, "minItems": 1},
+                        {"type": "object", "required": ["events"], "additionalProperties": False,
+                         "properties": {"events": {"type": "array", "items": _EVENT, "minItems": 1}}},
+                    ]
+                }
+            }
+        },
+    }
+}  # fmt: skip
+
+
+@router.post("/v1/events", status_code=201, openapi_extra=_EVENTS_BODY,
+             dependencies=[Depends(allow("client"))])  # fmt: skip
+def post_events(
+    session: SessionDep,
+    response: Response,
+    body: Annotated[Any, Body(include_in_schema=False)],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    """Record one event or a batch (all or nothing); a repeated idempotency key is not written twice."""
+    result = service.ingest(session, body, idempotency_key)
+    if result.get("duplicate") or result.get("accepted") == 0:
+        response.status_code = 200
+    return result
+
+
+@router.get(
+    "/v1/customers/{customer_id}/history",
+    dependencies=[Depends(allow("client", "author", "approver"))],
+)
+def history(session: SessionDep, customer_id: str, days: int = 90) -> dict[str, Any]:
+    """The customer's decisions and outcomes, oldest first, by the database's clock."""
+    days = max(1, min(days, 3650))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    _, readable = service.contacts_of(session, customer_id, since)
+    return {"customer_id": customer_id, "days": days, "history": readable}
+
+
+@router.post("/v1/outcome-types", status_code=201, dependencies=[Depends(allow("admin"))])
+def register(session: SessionDep, body: OutcomeTypeIn, response: Response) -> dict[str, str]:
+    """Register a custom outcome type with a positive, negative or neutral classification."""
+    if body.name in BUILTIN_TYPES:
+        raise Conflict(f"{body.name!r} is a built-in event type")
+    if not repository.register_outcome_type(session, body.name, body.classification):
+        raise Conflict(f"outcome type {body.name!r} exists already")
+    return {"name": body.name, "classification": body.classification}
+
+
+@router.get("/v1/outcome-types", dependencies=[Depends(allow("client", "author", "approver"))])
+def outcome_types(session: SessionDep) -> dict[str, str]:
+    return repository.outcome_classes(session)
