@@ -24,7 +24,14 @@ def write(tmp_path: Path, name: str, data: object) -> Path:
 
 
 def test_decide_prints_the_offers_and_every_drop(tmp_path: Path) -> None:
-    result = run("decide", write(tmp_path, "req.json", BANK_REQUEST), "--snapshot", "bank")
+    result = run(
+        "decide",
+        "--request",
+        write(tmp_path, "req.json", BANK_REQUEST),
+        "--snapshot",
+        "bank",
+        "--table",
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     hero = next(line for line in lines if "email-hero" in line)
@@ -43,7 +50,7 @@ def test_decide_as_json_with_a_snapshot_file_and_state(tmp_path: Path) -> None:
     }  # fmt: skip
     state = {"history": [{"offer": "DESSERT-01", "outcome": o, "session_id": "s-1",
                           "at": f"2026-03-08T18:0{i}:00Z"} for i, o in enumerate(["declined"] * 3)]}  # fmt: skip
-    result = run("decide", write(tmp_path, "r.json", request), "--snapshot", snapshot, "--json")
+    result = run("decide", "--request", write(tmp_path, "r.json", request), "--snapshot", snapshot)
     assert result.returncode == 0, result.stderr
     decision = json.loads(result.stdout)
     assert [o["offer"] for o in decision["placements"][0]["offers"]] == [
@@ -51,21 +58,22 @@ def test_decide_as_json_with_a_snapshot_file_and_state(tmp_path: Path) -> None:
         "RED-WINE-02",
     ]
     assert decision["snapshot_version"] == "checkout-1"
-    backed_off = run("decide", write(tmp_path, "r.json", request), "--snapshot", snapshot,
-                     "--state", write(tmp_path, "s.json", state), "--json")  # fmt: skip
+    backed_off = run("decide", "--request", write(tmp_path, "r.json", request), "--snapshot", snapshot,
+                     "--state", write(tmp_path, "s.json", state))  # fmt: skip
     assert json.loads(backed_off.stdout)["placements"][0]["offers"] == []
 
 
 def test_decide_errors_name_the_field_without_a_traceback(tmp_path: Path) -> None:
-    bad_channel = run("decide", write(tmp_path, "r.json", {**BANK_REQUEST, "channel": "fax"}))
+    bad_channel = run("decide", "--request", write(tmp_path, "r.json", {**BANK_REQUEST, "channel": "fax"}),
+                      "--snapshot", "bank")  # fmt: skip
     assert bad_channel.returncode == 1
     assert "request: channel: unknown channel 'fax'" in bad_channel.stderr
-    bad_field = run("decide", write(tmp_path, "r.json", {**BANK_REQUEST, "limit": 0}))
+    bad_field = run("decide", "--request", write(tmp_path, "r.json", {**BANK_REQUEST, "limit": 0}))
     assert bad_field.returncode == 1
     assert "request: limit: Input should be greater than or equal to 1" in bad_field.stderr
     broken = checkout_snapshot()
     broken["rules"][0]["trigger"] = "cart.totl > 3"
-    bad_snapshot = run("decide", write(tmp_path, "r.json", BANK_REQUEST), "--snapshot",
+    bad_snapshot = run("decide", "--request", write(tmp_path, "r.json", BANK_REQUEST), "--snapshot",
                        write(tmp_path, "s.json", broken))  # fmt: skip
     assert bad_snapshot.returncode == 1
     assert (
@@ -75,11 +83,24 @@ def test_decide_errors_name_the_field_without_a_traceback(tmp_path: Path) -> Non
         assert "Traceback" not in result.stderr
 
 
-def test_demo_runs_and_shows_both_scenarios() -> None:
-    result = run("demo")
+def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Path) -> None:
+    result = run("demo", "--no-serve", "--decisions", "120", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "Bank cross-sell" in result.stdout
+    # the engine tour
     assert "total_cap: 4 of 4 contacts this month" in result.stdout
     assert "price_delta_cap: price 1500.00" in result.stdout
     assert "session_backoff: 3 declines this session" in result.stdout
     assert "did you mean 'customer.tenureMonths'?" in result.stdout
+    # the service part: a fresh SQLite file with both scenarios and simulated traffic
+    assert "snapshot demo-1, 120 decisions" in result.stdout
+    assert "demo-premium-36 on email-hero gets: credit-card" in result.stdout
+    assert (tmp_path / "nextoffer.db").is_file()
+    request = write(tmp_path, "r.json", {"customer": {"id": "demo-premium-36"}, "channel": "email",
+                                         "placements": ["email-hero"]})  # fmt: skip
+    decided = run("decide", "--request", request, cwd=tmp_path)
+    assert decided.returncode == 0, decided.stderr
+    decision = json.loads(decided.stdout)
+    assert decision["snapshot_version"] == "demo-1"
+    # the demo showed this customer the credit card a moment ago: its 72-hour cooldown holds
+    assert decision["placements"][0]["offers"][0]["offer"] == "savings-account"
+    assert len(decision["id"]) == 36

@@ -15,10 +15,16 @@ from tests.core.rules.conftest import ISSUE_REQUEST
 NEXTOFFER = Path(sys.executable).parent / "nextoffer"
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200"}  # wide enough that tables keep whole ids
+    env.pop("NEXTOFFER_DATABASE_URL", None)
     return subprocess.run(
-        [str(NEXTOFFER), *map(str, args)], capture_output=True, text=True, timeout=60, env=env
+        [str(NEXTOFFER), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=cwd,
     )
 
 
