@@ -1,0 +1,233 @@
+"""The HTTP API end to end: a real server process, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from nextoffer.scenarios.demo import WORKED_EXAMPLE, demo_snapshot
+from nextoffer.testing.postgres import ThrowawayPostgres
+
+from .server import Server
+
+PUT_ORDER = [("product", "products", "sku"), ("offer", "offers", "id"), ("channel", "channels", "id"),
+             ("policy", "policies", "id"), ("rule", "rules", "id")]  # fmt: skip
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
+    else:
+        pg: ThrowawayPostgres = request.getfixturevalue("postgres")
+        url = pg.new_database("api")
+    srv = Server(url).start()
+    load_catalog(srv)
+    yield srv
+    srv.stop()
+
+
+def load_catalog(srv: Server) -> None:
+    data = demo_snapshot()
+    with srv.client("author") as author:
+        for kind, plural, id_field in PUT_ORDER:
+            for item in data[plural]:
+                r = author.put(f"/v1/catalog/{kind}/{item[id_field]}", json=item)
+                assert r.status_code in (200, 201), r.text
+        settings = {
+            k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach", "uplift")
+        }
+        assert author.put("/v1/catalog/settings/default", json=settings).status_code in (200, 201)
+    with srv.client("approver") as approver:
+        r = approver.post("/v1/catalog/publish", json={"version": "demo-1"})
+        assert r.status_code == 201, r.text
+    with srv.client("client") as client:
+        body = {k: WORKED_EXAMPLE[k] for k in ("attributes", "holdings", "segments")}
+        assert client.put("/v1/customers/demo-premium-36", json=body).status_code == 200
+
+
+def test_healthz_needs_no_key(server: Server) -> None:
+    r = httpx.get(f"{server.url}/healthz")
+    assert r.json() == {"status": "ok", "snapshot": "demo-1"}
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "status"),
+    [
+        (None, "post", "/v1/decisions", 401),
+        ("wrong", "post", "/v1/decisions", 401),
+        ("client", "put", "/v1/catalog/product/X-1", 403),
+        ("author", "post", "/v1/catalog/publish", 403),
+        ("client", "post", "/v1/outcome-types", 403),
+        ("approver", "post", "/v1/events", 403),
+        ("author", "delete", "/v1/customers/demo-premium-36/personal-data", 403),
+    ],
+)
+def test_every_endpoint_checks_the_key_and_its_role(
+    server: Server, role: str | None, method: str, path: str, status: int
+) -> None:
+    headers = {}
+    if role == "wrong":
+        headers = {"Authorization": "Bearer nxo_000000000000_not-a-real-key"}
+    elif role is not None:
+        headers = {"Authorization": f"Bearer {server.keys[role]}"}
+    r = httpx.request(method, f"{server.url}{path}", headers=headers, json={})
+    assert r.status_code == status, r.text
+    assert "detail" in r.json()
+
+
+def test_worked_example_decision_is_in_the_ledger_with_its_trace(server: Server) -> None:
+    with server.client("client") as client:
+        r = client.post(
+            "/v1/decisions", json={"customer": {"id": "demo-premium-36"}, "channel": "email"}
+        )
+        assert r.status_code == 200, r.text
+        decision = r.json()
+        assert [(p["placement"], [o["offer"] for o in p["offers"]]) for p in decision["placements"]] == [
+            ("email-hero", ["credit-card"]), ("email-footer", ["savings-account"])]  # fmt: skip
+        assert decision["control"] is False
+        assert decision["snapshot_version"] == "demo-1"
+        stored = client.get(f"/v1/decisions/{decision['id']}").json()
+        assert stored["placements"] == decision["placements"]
+        assert stored["trace"]["stages"][0]["stage"] == "candidates"
+        assert stored["request"]["channel"] == "email"
+        history = client.get("/v1/customers/demo-premium-36/history").json()["history"]
+        assert [h["decision_id"] for h in history if h["kind"] == "decision"][-1] == decision["id"]
+
+
+def test_a_decision_retry_with_the_same_key_returns_the_original(server: Server) -> None:
+    body = {"customer": {"id": "retry-1"}, "channel": "pos", "session_id": "s-9",
+            "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "price": 1200.0}]}}  # fmt: skip
+    with server.client("client") as client:
+        first = client.post(
+            "/v1/decisions", json=body, headers={"Idempotency-Key": "dec-retry-1"}
+        ).json()
+        again = client.post(
+            "/v1/decisions", json=body, headers={"Idempotency-Key": "dec-retry-1"}
+        ).json()
+    assert again["id"] == first["id"]
+    assert again["placements"] == first["placements"]
+
+
+def test_events_are_idempotent_and_keep_the_clients_clock_apart(server: Server) -> None:
+    event = {"type": "accept", "customer_id": "ev-1", "offer_id": "credit-card", "channel": "email",
+             "reported_at": "2020-01-01T00:00:00Z"}  # fmt: skip
+    with server.client("client") as client:
+        first = client.post("/v1/events", json=event, headers={"Idempotency-Key": "ev-1-accept"})
+        assert first.status_code == 201, first.text
+        retry = client.post("/v1/events", json=event, headers={"Idempotency-Key": "ev-1-accept"})
+        assert retry.status_code == 200
+        assert retry.json()["id"] == first.json()["id"]
+        assert retry.json()["duplicate"] is True
+        assert first.json()["reported_at"].startswith("2020-01-01")
+        assert first.json()["occurred_at"] > "2026"  # the database's clock, not the client's
+        history = client.get("/v1/customers/ev-1/history").json()["history"]
+        assert len(history) == 1
+
+
+def test_a_batch_with_an_invalid_event_writes_nothing_and_names_each_position(
+    server: Server,
+) -> None:
+    good = {
+        "type": "click",
+        "customer_id": "batch-1",
+        "offer_id": "mortgage",
+        "idempotency_key": "b-1",
+    }
+    bad_value = {"type": "convert", "customer_id": "batch-1", "idempotency_key": "b-2"}
+    bad_type = {
+        "type": "refund",
+        "customer_id": "batch-1",
+        "offer_id": "x",
+        "idempotency_key": "b-3",
+    }
+    no_key = {"type": "click", "customer_id": "batch-1", "offer_id": "mortgage"}
+    with server.client("client") as client:
+        r = client.post("/v1/events", json={"events": [good, bad_value, bad_type, no_key]})
+        assert r.status_code == 422
+        fields = {e["field"]: e["message"] for e in r.json()["errors"]}
+        assert fields["events[1]"] == "a convert event needs 'value'"
+        assert fields["events[2].type"].startswith("unknown event type 'refund'")
+        assert "idempotency key" in fields["events[3].idempotency_key"]
+        assert client.get("/v1/customers/batch-1/history").json()["history"] == []
+        ok = client.post("/v1/events", json=[good, {**good, "idempotency_key": "b-4"}, good])
+        assert ok.status_code == 201
+        assert (ok.json()["accepted"], ok.json()["duplicates"]) == (2, 1)
+    with server.client("admin") as admin:
+        r = admin.post("/v1/outcome-types", json={"name": "refund", "classification": "negative"})
+        assert r.status_code == 201
+        assert (
+            admin.post(
+                "/v1/outcome-types", json={"name": "refund", "classification": "negative"}
+            ).status_code
+            == 409
+        )
+    with server.client("client") as client:
+        assert client.post("/v1/events", json=bad_type).status_code == 201
+
+
+def test_errors_name_the_field(server: Server) -> None:
+    with server.client("client") as client:
+        r = client.post("/v1/decisions", json={"customer": {"id": "c"}, "channel": "fax"})
+        assert r.status_code == 422
+        assert r.json()["errors"] == [{"field": "channel", "message": "unknown channel 'fax' (known: branch, email, in_app, kiosk, pos)"}]  # fmt: skip
+        r = client.post("/v1/decisions", json={"channel": "email", "limit": 0, "colour": "red"})
+        fields = {e["field"] for e in r.json()["errors"]}
+        assert r.status_code == 422
+        assert fields == {"limit", "colour"}
+        assert client.get("/v1/decisions/nope").status_code == 404
+        r = client.put(
+            "/v1/customers/c-9", json={"attributes": {"tenureMonths": "long", "shoeSize": 9}}
+        )
+        assert r.status_code == 422
+        assert {e["field"] for e in r.json()["errors"]} == {
+            "attributes.tenureMonths",
+            "attributes.shoeSize",
+        }
+    with server.client("approver") as approver:
+        assert approver.post("/v1/catalog/publish", json={"version": "demo-1"}).status_code == 409
+    with server.client("author") as author:
+        r = author.put(
+            "/v1/catalog/offer/bad", json={"id": "bad", "sku": "credit-card", "priority": 300}
+        )
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "priority"
+
+
+def test_personal_data_is_erased_and_the_ledger_stays_whole(server: Server) -> None:
+    with server.client("admin") as admin:
+        r = admin.put(
+            "/v1/customers/pd-1/personal-data", json={"name": "Ada", "email": "ada@example.com"}
+        )
+        assert r.status_code == 200
+        assert (
+            admin.post(
+                "/v1/decisions", json={"customer": {"id": "pd-1"}, "channel": "email"}
+            ).status_code
+            == 200
+        )
+        assert admin.delete("/v1/customers/pd-1/personal-data").status_code == 204
+        assert admin.delete("/v1/customers/pd-1/personal-data").status_code == 404
+        history = admin.get("/v1/customers/pd-1/history").json()["history"]
+        assert len(history) == 1
+
+
+def test_publishing_a_broken_catalog_is_refused_with_places(server: Server) -> None:
+    with server.client("author") as author:
+        rule = {"id": "broken", "trigger": "cart.totl > 3", "offers": ["DESSERT-01"]}
+        assert author.put("/v1/catalog/rule/broken", json=rule).status_code == 201
+    with server.client("approver") as approver:
+        r = approver.post("/v1/catalog/publish", json={})
+        assert r.status_code == 422
+        assert any(
+            e["field"].startswith("rules[") and "cart.totl" in e["message"]
+            for e in r.json()["errors"]
+        )
+    with server.client("author") as author:
+        assert author.delete("/v1/catalog/rule/broken").status_code == 204
