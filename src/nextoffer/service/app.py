@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -87,11 +88,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
+    @app.exception_handler(sa.exc.DataError)
+    async def data_error(_: Request, exc: sa.exc.DataError) -> JSONResponse:
+        # e.g. a NUL character, which PostgreSQL text and JSON cannot hold; nothing was written
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+        detail = f"a value cannot be stored: {reason}"
+        return JSONResponse(
+            {"detail": detail, "errors": [{"field": "body", "message": detail}]}, status_code=422
+        )
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def integrity_error(_: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+        # two requests created the same thing at once: the later one conflicts
+        return JSONResponse(
+            {"detail": "conflicts with a concurrent change; retry"}, status_code=409
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.middleware("http")
+    async def worker_header(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["X-Worker"] = str(os.getpid())  # which worker process answered
+        return response
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+"""Publishing swaps the snapshot in every worker process within a second, without a restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .server import Server
+from .test_api import load_catalog
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[Server]:
+    srv = Server(f"sqlite:///{tmp_path / 'workers.db'}", workers=2).start()
+    load_catalog(srv)
+    yield srv
+    srv.stop()
+
+
+def test_every_worker_swaps_to_a_new_snapshot_within_a_second(two_workers: Server) -> None:
+    with two_workers.client("client") as client:
+        # warm both workers on demo-1 (new connections spread over the two processes)
+        seen = {client.get("/v1/snapshots/live").json()["version"] for _ in range(20)}
+        assert seen == {"demo-1"}
+    with two_workers.client("approver") as approver:
+        assert approver.post("/v1/catalog/publish", json={"version": "demo-2"}).status_code == 201
+    published = time.monotonic()
+    time.sleep(1.0)
+    versions = []
+    pids = set()
+    for _ in range(40):  # a new connection each time, so both workers answer
+        with two_workers.client("client") as client:
+            r = client.get("/v1/snapshots/live")
+            versions.append(r.json()["version"])
+            pids.add(r.headers.get("x-worker"))
+    assert time.monotonic() - published < 5
+    assert set(versions) == {"demo-2"}
+    assert len(pids) == 2, "both worker processes answered"
