@@ -84,7 +84,9 @@ def register_outcome_type(session: Session, name: str, classification: str) -> b
 
 def outcome_classes(session: Session) -> dict[str, str]:
     rows = session.execute(sa.select(outcome_types.c.name, outcome_types.c.classification))
-    return dict(rows.tuples().all())  # a list of pairs (a Result has keys(), dict() would misread it)
+    return dict(
+        rows.tuples().all()
+    )  # a list of pairs (a Result has keys(), dict() would misread it)
 
 
 def customer_contacts(
