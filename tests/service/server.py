@@ -32,6 +32,7 @@ def free_port() -> int:
 class Server:
     database_url: str
     workers: int = 1
+    new_session: bool = False  # its own process group, so it can be killed whole
     port: int = field(default_factory=free_port)
     keys: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -46,7 +47,7 @@ class Server:
         upgrade(db)
         with db.transaction() as session:
             for role in ("client", "author", "approver", "admin"):
-                self.keys[role] = create_key(session, role)  # type: ignore[arg-type]
+                self.keys[role] = create_key(session, role)
         db.dispose()
         env = {**os.environ, "NEXTOFFER_DATABASE_URL": self.database_url}
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop())
@@ -57,6 +58,7 @@ class Server:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self.log,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
