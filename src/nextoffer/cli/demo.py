@@ -227,7 +227,8 @@ def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
             customers.upsert(
                 session, c["id"], {k: c[k] for k in ("attributes", "holdings", "segments")}, schema
             )
-            bank_ids.append(c["id"])
+            if c["id"] != "demo-premium-36":  # kept out of the traffic: the tour starts with it
+                bank_ids.append(c["id"])
         customers.put_personal(session, "demo-premium-36",
                                {"name": "Dana Demo", "email": "dana@example.com"}, 365)  # fmt: skip
     progress.update(task, total=1, completed=1)
@@ -323,16 +324,20 @@ def demo(
     with db.transaction() as session:
         admin = create_key(session, "admin", "demo admin")
         client = create_key(session, "client", "demo client")
-        cache = SnapshotCache(db)
+    # a preview of the worked example: decided as the API would, then rolled back, so the
+    # tour's first request is this customer's first contact
+    with db.sessions() as session:
+        session.begin()
         example = decisions_service.decide(
             session,
-            cache,
+            SnapshotCache(db),
             {
                 "customer": {"id": "demo-premium-36"},
                 "channel": "email",
                 "placements": ["email-hero"],
             },
         )
+        session.rollback()
     out.print(
         f"database {db.engine.url.render_as_string(hide_password=True)}: snapshot {counts['snapshot']}, "
         f"{counts['decisions']} decisions ({counts['control']} in the control group), "
@@ -340,7 +345,7 @@ def demo(
     )
     hero = [s["offer"] for p in example["placements"] for s in p["offers"]]
     out.print(
-        f"demo-premium-36 on email-hero gets: {', '.join(hero) or 'nothing'} (decision {example['id']})"
+        f"demo-premium-36 on email-hero gets: {', '.join(hero) or 'nothing'} (a preview, not recorded)"
     )
     db.dispose()
     base = f"http://127.0.0.1:{port}"
