@@ -243,3 +243,35 @@ def test_regression_nul_character_is_never_a_server_error(server: Server) -> Non
         r = admin.post("/v1/events", json={"type": "click", "offer_id": "x", "idempotency_key": "nul-2",
                                            "payload": {"note": "\x00"}})  # fmt: skip
         assert r.status_code in (201, 422)
+
+
+def test_concurrent_retries_lose_nothing_and_duplicate_nothing(server: Server) -> None:
+    """The same 600 events sent twice, by 6 clients at once, in shuffled batches of 40."""
+    import random
+    from concurrent.futures import ThreadPoolExecutor
+
+    sends = [i for i in range(600) for _ in range(2)]
+    random.Random(5).shuffle(sends)
+    chunks = [sends[s : s + 40] for s in range(0, len(sends), 40)]
+
+    def post(mine: list[list[int]]) -> list[int]:
+        with server.client("client") as client:
+            statuses = []
+            for chunk in mine:
+                events = [
+                    {"type": "click", "offer_id": "o", "idempotency_key": f"conc-{i}"}
+                    for i in chunk
+                ]
+                statuses.append(client.post("/v1/events", json={"events": events}).status_code)
+            return statuses
+
+    with ThreadPoolExecutor(6) as pool:
+        statuses = [s for part in pool.map(post, [chunks[k::6] for k in range(6)]) for s in part]
+    assert set(statuses) <= {200, 201}
+    with server.client("client") as client:
+        # every key is there once: a replay of all of them writes nothing new
+        everything = [
+            {"type": "click", "offer_id": "o", "idempotency_key": f"conc-{i}"} for i in range(600)
+        ]
+        r = client.post("/v1/events", json={"events": everything})
+        assert (r.json()["accepted"], r.json()["duplicates"]) == (0, 600)

@@ -33,37 +33,65 @@ def insert_events(
     """Insert ``rows``; a row whose idempotency key exists already is not written again.
 
     Returns every row as stored (new or original), in the order given, and how many were
-    duplicates. ``INSERT … ON CONFLICT DO NOTHING`` makes concurrent retries safe.
+    duplicates. ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent retries safe;
+    the rows go as parameters of one statement (SQLAlchemy's "insertmanyvalues"), so it is
+    compiled once and sent in large batches.
     """
     if not rows:
         return [], 0
+    dialect = session.get_bind().dialect.name
+    stmt = _EVENT_INSERT.get(dialect)
+    if stmt is None:
+        stmt = _EVENT_INSERT[dialect] = (
+            _insert(session, events)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*events.c)
+        )
+    columns = [c.name for c in events.c if c.name not in ("seq", "occurred_at")]
+    # In key order: concurrent batches that share keys then take their locks in the same
+    # order and wait for each other instead of deadlocking.
+    ordered = sorted(rows, key=lambda r: r["idempotency_key"])
+    params = [{name: r.get(name) for name in columns} for r in ordered]
+    stored = {r.idempotency_key: r._asdict() for r in session.execute(stmt, params)}
+    written = len(stored)
     keys = [r["idempotency_key"] for r in rows]
-    stmt = _insert(session, events).values(list(rows))
-    stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(events.c.id)
-    written = len(session.execute(stmt).all())
-    stored = {
-        row.idempotency_key: row._asdict()
-        for row in session.execute(sa.select(events).where(events.c.idempotency_key.in_(keys)))
-    }
+    seen_before = sorted({k for k in keys if k not in stored})
+    for start in range(0, len(seen_before), 1000):
+        chunk = seen_before[start : start + 1000]
+        for row in session.execute(sa.select(events).where(events.c.idempotency_key.in_(chunk))):
+            stored[row.idempotency_key] = row._asdict()
     # a key repeated inside one batch counts as a duplicate of its first occurrence
     return [stored[k] for k in keys], len(rows) - written
+
+
+_EVENT_INSERT: dict[str, Any] = {}
 
 
 def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Insert a decision row; with an idempotency key seen before, return the original.
 
-    Returns the stored row and whether it was a replay of an earlier request.
+    Returns the stored row and whether it was a replay of an earlier request. The statement
+    is built once per dialect and takes the row as parameters, so it is compiled once.
     """
-    stmt = _insert(session, decisions).values(row)
-    if row.get("idempotency_key") is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-    inserted = session.execute(stmt.returning(*decisions.c)).first()
+    dialect = session.get_bind().dialect.name
+    stmt = _DECISION_INSERT.get(dialect)
+    if stmt is None:
+        stmt = _DECISION_INSERT[dialect] = (
+            _insert(session, decisions)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*decisions.c)
+        )
+    full = {c.name: row.get(c.name) for c in decisions.c if c.name not in ("seq", "occurred_at")}
+    inserted = session.execute(stmt, full).first()
     if inserted is not None:
         return inserted._asdict(), False
     stored = session.execute(
         sa.select(decisions).where(decisions.c.idempotency_key == row["idempotency_key"])
     ).one()
     return stored._asdict(), True
+
+
+_DECISION_INSERT: dict[str, Any] = {}
 
 
 def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:

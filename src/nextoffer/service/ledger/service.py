@@ -126,7 +126,12 @@ def contacts_of(
     """
     shown, outcomes = repository.customer_contacts(session, customer_id, since)
     classes = {"accept": "accepted", "decline": "declined"}
-    for name, classification in repository.outcome_classes(session).items():
+    custom = (
+        repository.outcome_classes(session)
+        if any(e.type not in BUILTIN_TYPES for e in outcomes)
+        else {}
+    )  # only read the registered types when the history has a custom one
+    for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
     contacts: list[Contact] = []
