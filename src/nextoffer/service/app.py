@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -56,10 +55,6 @@ async def _sweeper(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
-    # Endpoints run in threads and wait on the database several times per request; with
-    # the default 5 ms GIL switch interval a thread that got its answer waits for another
-    # thread's CPU work each time (the "convoy effect"). 0.5 ms keeps that wait short.
-    sys.setswitchinterval(0.0005)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

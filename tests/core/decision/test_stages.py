@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from nextoffer.core.decision import (
+    STAGES,
     DecisionError,
     Snapshot,
     assignment,
@@ -275,9 +276,17 @@ def test_trace_detail_can_be_sampled_down() -> None:
     d = decide(shop(), web(), detail=False)
     assert not d.trace.detailed
     assert d.trace.drops == ()
-    assert [s.stage for s in d.trace.stages] == [
-        "candidates", "qualify", "policies", "score", "gates", "rank", "place", "holdout", "total",
-    ]  # fmt: skip
+    assert [s.stage for s in d.trace.stages] == [*STAGES, "total"]
+    assert STAGES == (
+        "candidates",
+        "qualify",
+        "policies",
+        "score",
+        "gates",
+        "rank",
+        "place",
+        "holdout",
+    )
     assert d.offers() == decide(shop(), web(), detail=True).offers()
     sampled = shop(trace_sample_rate=0.0)
     assert not decide(sampled, web()).trace.detailed

@@ -407,7 +407,7 @@ class _Decider:
             cand.priority, cand.p = priority, p
             cand.tau = cate.get(offer.id, offer.tau) if cate else offer.tau
             cand.segment = segments.get(offer.id, offer.segment) if segments else offer.segment
-            cand.ev = p * offer.margin
+            cand.ev = p * offer.margin  # expected value: attach rate × margin
             if strategy == "expected_value":
                 cand.score = cand.ev * cand.match
             elif strategy == "prie":

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from .spec import ScoringSpec
 
-__all__ = ["attach_rate", "expected_value", "incremental_value", "prie", "uplift_factor"]
+__all__ = ["attach_rate", "incremental_value", "prie", "uplift_factor"]
 
 _FLOOR = 0.01
 
@@ -36,10 +36,6 @@ def _clip(x: float) -> float:
 def attach_rate(shown: int, accepted: int, prior: tuple[float, float]) -> float:
     a, b = prior
     return (accepted + a) / (shown + a + b)
-
-
-def expected_value(p: float, margin: float, match: float) -> float:
-    return p * margin * match
 
 
 def incremental_value(tau: float, margin: float, match: float) -> float:
