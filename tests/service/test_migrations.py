@@ -53,8 +53,35 @@ def test_the_database_rejects_update_and_delete_on_the_ledger(db: Database, stat
     with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
         conn.execute(sa.text(statement))
     with db.engine.connect() as conn:
-        for table in LEDGER_TABLES:
+        for table in ("events", "decisions", "erasures"):
             assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one() == 1
+
+
+_ONE_ROW = {
+    "events": "INSERT INTO events (id, idempotency_key, type, payload) VALUES ('e', 'e', 'click', '{}')",
+    "decisions": "INSERT INTO decisions (id, channel, snapshot_version, control, shown, request, decision)"
+                 " VALUES ('d', 'email', 'v1', false, '[]', '{}', '{}')",
+    "erasures": "INSERT INTO erasures (customer_id, reason) VALUES ('c', 'request')",
+    "audit": "INSERT INTO audit (action, actor, subject, details) VALUES ('a', 'b', 'c', '{}')",
+    "rule_revisions": "INSERT INTO rule_revisions (rule_id, revision, trigger, text, offers, priority,"
+                      " description, author, reason, source, created_at) VALUES ('r', 1, '{}', 't', '[]',"
+                      " 1, '', 'a', '', '{}', CURRENT_TIMESTAMP)",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("table", LEDGER_TABLES)
+@pytest.mark.parametrize("action", ["UPDATE", "DELETE"])
+def test_every_append_only_table_rejects_update_and_delete(
+    db: Database, table: str, action: str
+) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.text(_ONE_ROW[table]))
+    column = "revision" if table == "rule_revisions" else "seq"
+    statement = (
+        f"UPDATE {table} SET {column} = {column}" if action == "UPDATE" else f"DELETE FROM {table}"
+    )
+    with pytest.raises(DatabaseError, match="append-only"), db.engine.begin() as conn:
+        conn.execute(sa.text(statement))
 
 
 def test_occurred_at_is_the_database_servers_clock(db: Database) -> None:

@@ -10,7 +10,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from .db import Database
-from .keys.service import Role, authenticate, require
+from .keys.service import Principal, Role, authenticate, require
 
 __all__ = ["SessionDep", "allow", "database", "session"]
 
@@ -30,10 +30,10 @@ SessionDep = Annotated[Session, Depends(session)]
 
 
 _KEY_TTL = 10.0  # seconds a worker remembers a verified key's role
-_verified: dict[str, tuple[Role, float]] = {}
+_verified: dict[str, tuple[Principal, float]] = {}
 
 
-def allow(*roles: Role) -> Callable[..., Role]:
+def allow(*roles: Role) -> Callable[..., Principal]:
     """A dependency that checks the API key and that its role may call the endpoint.
 
     A verified key's role is remembered for 10 seconds per worker, which saves a database
@@ -44,21 +44,21 @@ def allow(*roles: Role) -> Callable[..., Role]:
         db: Annotated[Database, Depends(database)],
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
-    ) -> Role:
+    ) -> Principal:
         key = x_api_key
         if authorization and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
         cached = _verified.get(key) if key else None
         if cached is not None and time.monotonic() < cached[1]:
-            role = cached[0]
+            who = cached[0]
         else:
             with db.read() as s:
-                role = authenticate(s, key)
+                who = authenticate(s, key)
             if len(_verified) > 10_000:
                 _verified.clear()
             assert key is not None
-            _verified[key] = (role, time.monotonic() + _KEY_TTL)
-        require(role, roles)
-        return role
+            _verified[key] = (who, time.monotonic() + _KEY_TTL)
+        require(who.role, roles)
+        return who
 
     return check

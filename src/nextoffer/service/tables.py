@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 __all__ = [
     "LEDGER_TABLES",
     "api_keys",
+    "audit",
     "catalog_items",
     "customers",
     "decisions",
@@ -21,6 +22,9 @@ __all__ = [
     "metadata",
     "outcome_types",
     "personal_data",
+    "proposals",
+    "rule_revisions",
+    "rules",
     "snapshots",
 ]
 
@@ -152,4 +156,59 @@ erasures = sa.Table(
     sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
 )
 
-LEDGER_TABLES = ("events", "decisions", "erasures")
+rules = sa.Table(
+    "rules",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("live_revision", sa.Integer),  # null: the rule is inactive
+    sa.Column("stats", JSON),  # the latest mining statistics, updated by re-mining
+    sa.Column("created_at", Time, nullable=False),
+)
+
+rule_revisions = sa.Table(
+    "rule_revisions",
+    metadata,
+    sa.Column("rule_id", sa.String(200), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("trigger", JSON, nullable=False),  # the condition's JSON form
+    sa.Column("text", sa.Text, nullable=False),  # its canonical text, for people and diffs
+    sa.Column("offers", JSON, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", JSON, nullable=False),  # where it came from: a proposal, a restore, ...
+    sa.Column("created_at", Time, nullable=False),
+)
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),  # trigger + offers
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("trigger", JSON, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("offers", JSON, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("stats", JSON),
+    sa.Column("status", sa.String(16), nullable=False),  # open | approved | rejected
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("details", JSON, nullable=False),
+    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Index("ix_audit_subject", "subject", "seq"),
+)
+
+LEDGER_TABLES = ("events", "decisions", "erasures", "audit", "rule_revisions")

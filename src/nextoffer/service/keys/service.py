@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Literal
 
 import sqlalchemy as sa
@@ -18,10 +19,19 @@ from sqlalchemy.orm import Session
 from ..errors import Forbidden, Unauthorized
 from ..tables import api_keys
 
-__all__ = ["ROLES", "Role", "authenticate", "create_key", "require"]
+__all__ = ["ROLES", "Principal", "Role", "authenticate", "create_key", "require"]
 
 Role = Literal["client", "author", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("client", "author", "approver", "admin")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's public id (an actor in audit records), role and label."""
+
+    id: str
+    role: Role
+    label: str = ""
 
 
 def _hash(key: str) -> str:
@@ -42,20 +52,21 @@ def create_key(session: Session, role: Role, label: str = "") -> str:
     return key
 
 
-def authenticate(session: Session, key: str | None) -> Role:
-    """The role of ``key``, or ``Unauthorized``."""
+def authenticate(session: Session, key: str | None) -> Principal:
+    """Who holds ``key``, or ``Unauthorized``."""
     if not key:
         raise Unauthorized("missing API key (Authorization: Bearer KEY, or X-API-Key)")
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "nxo":
         raise Unauthorized("invalid API key")
     row = session.execute(
-        sa.select(api_keys.c.hash, api_keys.c.role).where(api_keys.c.id == parts[1])
+        sa.select(api_keys.c.hash, api_keys.c.role, api_keys.c.label).where(
+            api_keys.c.id == parts[1]
+        )
     ).first()
     if row is None or not hmac.compare_digest(row.hash, _hash(key)):
         raise Unauthorized("invalid API key")
-    role: Role = row.role
-    return role
+    return Principal(parts[1], row.role, row.label)
 
 
 def require(role: Role, allowed: tuple[Role, ...]) -> None:
