@@ -36,8 +36,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.service.server import Server
-from tests.service.test_api import load_catalog
+from tests.service.server import Server, load_catalog
 
 from nextoffer.scenarios.demo import WORKED_EXAMPLE, bank_customers
 from nextoffer.service.db import Database

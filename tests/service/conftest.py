@@ -11,6 +11,8 @@ from nextoffer.service.db import Database
 from nextoffer.service.migrate import upgrade
 from nextoffer.testing.postgres import ThrowawayPostgres
 
+from .server import Server, load_catalog
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
@@ -26,3 +28,21 @@ def db(database_url: str) -> Iterator[Database]:
     upgrade(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A real ``nextoffer serve`` with the demo's catalog and rules, one per test module."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}"
+    else:
+        pg: ThrowawayPostgres = request.getfixturevalue("postgres")
+        url = pg.new_database("api")
+    srv = Server(url).start()
+    load_catalog(srv)
+    yield srv
+    srv.stop()

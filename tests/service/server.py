@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from nextoffer.scenarios.demo import WORKED_EXAMPLE, demo_snapshot
 from nextoffer.service.db import Database
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
@@ -91,3 +92,38 @@ class Server:
                 self.process.wait(timeout=10)
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+PUT_ORDER = [("product", "products", "sku"), ("offer", "offers", "id"), ("channel", "channels", "id"),
+             ("policy", "policies", "id")]  # fmt: skip
+
+
+def load_catalog(srv: Server) -> None:
+    """The demo's catalog through the API; its rules through review (propose, approve)."""
+    data = demo_snapshot()
+    with srv.client("author") as author:
+        for kind, plural, id_field in PUT_ORDER:
+            for item in data[plural]:
+                r = author.put(f"/v1/catalog/{kind}/{item[id_field]}", json=item)
+                assert r.status_code in (200, 201), r.text
+        settings = {
+            k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach", "uplift")
+        }
+        assert author.put("/v1/catalog/settings/default", json=settings).status_code in (200, 201)
+    with srv.client("approver") as approver:
+        r = approver.post("/v1/catalog/publish", json={"version": "demo-1"})
+        assert r.status_code == 201, r.text
+    for rule in data["rules"]:
+        with srv.client("author") as author:
+            body = {"rule_id": rule["id"], "trigger": rule["trigger"], "offers": rule["offers"],
+                    "priority": rule["priority"]}  # fmt: skip
+            proposal = author.post("/v1/proposals", json=body)
+            assert proposal.status_code == 201, proposal.text
+        with srv.client("approver") as approver:
+            r = approver.post(
+                f"/v1/proposals/{proposal.json()['id']}/approve", json={"reason": "seed"}
+            )
+            assert r.status_code == 200, r.text
+    with srv.client("client") as client:
+        body = {k: WORKED_EXAMPLE[k] for k in ("attributes", "holdings", "segments")}
+        assert client.put("/v1/customers/demo-premium-36", json=body).status_code == 200

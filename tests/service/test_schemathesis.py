@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from nextoffer.testing.postgres import ThrowawayPostgres
 
-from .server import Server
-from .test_api import load_catalog
+from .server import Server, load_catalog
 
 
 @pytest.fixture(

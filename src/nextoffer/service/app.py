@@ -29,6 +29,7 @@ from .db import Database
 from .decisions.endpoints import router as decisions_router
 from .errors import InvalidInput, NotFound, ServiceError
 from .ledger.endpoints import router as ledger_router
+from .rules.endpoints import router as rules_router
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
@@ -127,6 +128,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version = None
         return {"status": "ok", "snapshot": version}
 
-    for router in (decisions_router, ledger_router, customers_router, catalog_router):
+    for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router):
         app.include_router(router)
     return app

@@ -27,6 +27,8 @@ class Settings:
     retention_days: int = 365
     # how often `serve` runs the erasure sweeper (seconds)
     erase_every_seconds: float = 3600.0
+    # four eyes: a proposal's author may not approve it; a one-person install can relax this
+    allow_self_approval: bool = False
 
 
 def load_settings() -> Settings:
@@ -38,6 +40,7 @@ def load_settings() -> Settings:
     env = {
         "database_url": os.environ.get("NEXTOFFER_DATABASE_URL"),
         "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
+        "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
     }
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
@@ -46,4 +49,10 @@ def load_settings() -> Settings:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
+    if isinstance(values.get("allow_self_approval"), str):
+        values["allow_self_approval"] = str(values["allow_self_approval"]).lower() in (
+            "1",
+            "true",
+            "yes",
+        )
     return Settings(**values)  # type: ignore[arg-type]

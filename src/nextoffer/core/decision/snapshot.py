@@ -288,8 +288,8 @@ class _Builder:
         for i, a in enumerate(spec.attach):
             if a.offer not in offer_ids:
                 problems.add(f"attach[{i}].offer", f"unknown offer {a.offer!r}")
-            if a.rule is not None and a.rule not in {r.id for r in spec.rules}:
-                problems.add(f"attach[{i}].rule", f"unknown rule {a.rule!r}")
+            # an estimate for a rule that is not live (deactivated, not yet approved) is
+            # kept but unused: learning does not have to follow every activation
             if (a.rule, a.offer) in attach:
                 problems.add(f"attach[{i}]", f"duplicate estimate for {a.rule or '*'} → {a.offer}")
             attach[(a.rule, a.offer)] = (a.shown, a.accepted)

@@ -11,7 +11,7 @@ from ..http import SessionDep, allow
 from . import service
 
 router = APIRouter(tags=["catalog"])
-Kind = Literal["product", "offer", "channel", "policy", "rule", "settings"]
+Kind = Literal["product", "offer", "channel", "policy", "settings"]
 ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 

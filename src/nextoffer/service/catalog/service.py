@@ -2,9 +2,9 @@
 
 Each item is stored as the JSON the core's spec model validates: ``product`` →
 ``ProductSpec``, ``offer`` → ``OfferSpec``, ``channel`` → ``ChannelSpec`` (with its
-placements, coupling and scoring), ``policy`` → ``PolicySpec``, ``rule`` → a live rule
-revision, and one ``settings`` item (customer and offer schemas, guardrails, holdout, attach
-priors, estimates, trace sampling). **Publishing** assembles them into a ``SnapshotSpec``,
+placements, coupling and scoring), ``policy`` → ``PolicySpec``, and one ``settings`` item (customer and offer schemas, guardrails, holdout, attach
+priors, estimates, trace sampling). **Publishing** assembles them, with the live revision of every active rule (the rules
+domain governs those), into a ``SnapshotSpec``,
 builds it (which checks every reference and condition) and stores it as a new, numbered
 snapshot version; API workers pick it up within a second.
 """
@@ -28,7 +28,6 @@ from ...core.decision import (
     OfferSpec,
     PolicySpec,
     ProductSpec,
-    RuleRevisionSpec,
     Snapshot,
     SnapshotError,
     UpliftEstimate,
@@ -65,11 +64,9 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
     "offer": (OfferSpec, "id"),
     "channel": (ChannelSpec, "id"),
     "policy": (PolicySpec, "id"),
-    "rule": (RuleRevisionSpec, "id"),
     "settings": (SettingsSpec, ""),
 }
-_PLURAL = {"product": "products", "offer": "offers", "channel": "channels", "policy": "policies",
-           "rule": "rules"}  # fmt: skip
+_PLURAL = {"product": "products", "offer": "offers", "channel": "channels", "policy": "policies"}
 
 
 def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
@@ -148,21 +145,29 @@ def delete_item(session: Session, kind: str, item_id: str) -> None:
         raise NotFound(f"no {kind} {item_id!r}")
 
 
-def load_spec(session: Session, data: dict[str, Any]) -> None:
-    """Put every item of a snapshot's plain data (as the scenarios provide it)."""
+def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> None:
+    """Put every item of a snapshot's plain data (as the scenarios provide it); its rules
+    become live revision 1 of each rule (recorded in the audit log)."""
+    from ..rules.service import seed_rule  # the rules domain builds on the catalog
+
     for kind, plural in _PLURAL.items():
         id_field = KINDS[kind][1]
         for item in data.get(plural, ()):
             put_item(session, kind, item[id_field], item)
     settings = {k: v for k, v in data.items() if k in SettingsSpec.model_fields}
     put_item(session, "settings", "default", settings)
+    for rule in data.get("rules", ()):
+        seed_rule(session, actor, rule)
 
 
 def publish(session: Session, version: str | None = None) -> dict[str, Any]:
     """Assemble, build (validating everything) and store a new snapshot version."""
+    from ..rules.service import live_rules
+
     spec: dict[str, Any] = dict(get_item(session, "settings", "default", missing_ok=True) or {})
     for kind, plural in _PLURAL.items():
         spec[plural] = list_items(session, kind)
+    spec["rules"] = live_rules(session)
     seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar() or 0
     spec["version"] = version or f"v{seq + 1}"
     try:

@@ -1,0 +1,1 @@
+"""Rule governance: proposals, review (four eyes), immutable revisions, activation, audit."""

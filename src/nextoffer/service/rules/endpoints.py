@@ -1,0 +1,97 @@
+"""Rule governance over HTTP: ``/v1/proposals`` and ``/v1/rules``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..http import SessionDep, allow
+from ..keys.service import Principal
+from . import service
+
+router = APIRouter(tags=["rules"])
+RuleId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+ProposalId = Annotated[str, Path(min_length=1, max_length=36)]
+Author = Annotated[Principal, Depends(allow("author"))]
+Approver = Annotated[Principal, Depends(allow("approver"))]
+
+
+class RestoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: Annotated[int, Field(ge=1, le=1_000_000)]
+    reason: Annotated[str, Field(max_length=2000)] = ""
+
+
+class ActivateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+
+
+@router.post("/v1/proposals", status_code=201)
+def propose(
+    session: SessionDep, who: Author, body: service.ProposalIn, response: Response
+) -> dict[str, Any]:
+    """Propose a rule (mined or written); the same trigger and offers again update its statistics."""
+    result = service.propose(session, who.id, body.model_dump())
+    if result.get("updated"):
+        response.status_code = 200
+    return result
+
+
+@router.get("/v1/proposals", dependencies=[Depends(allow("author", "approver"))])
+def proposals(session: SessionDep,
+              status: Literal["open", "approved", "rejected", "all"] = "open") -> list[dict[str, Any]]:  # fmt: skip
+    return service.list_proposals(session, None if status == "all" else status)
+
+
+@router.post("/v1/proposals/{proposal_id}/approve")
+def approve(request: Request, session: SessionDep, who: Approver, proposal_id: ProposalId,
+            body: Annotated[service.ReviewIn | None, Body()] = None) -> dict[str, Any]:  # fmt: skip
+    """Approve (optionally with edits): the rule's new revision goes live within a second."""
+    allow_self = request.app.state.settings.allow_self_approval
+    payload = body.model_dump(exclude_none=True) if body else {}
+    return service.approve(session, who.id, proposal_id, payload, allow_self=allow_self)
+
+
+@router.post("/v1/proposals/{proposal_id}/reject")
+def reject(session: SessionDep, who: Approver, proposal_id: ProposalId,
+           body: service.ReviewIn) -> dict[str, Any]:  # fmt: skip
+    return service.reject(session, who.id, proposal_id, body.model_dump(exclude_none=True))
+
+
+@router.get("/v1/rules", dependencies=[Depends(allow("author", "approver"))])
+def rules(session: SessionDep) -> list[dict[str, Any]]:
+    return service.list_rules(session)
+
+
+@router.get("/v1/rules/{rule_id}/history", dependencies=[Depends(allow("author", "approver"))])
+def history(session: SessionDep, rule_id: RuleId) -> dict[str, Any]:
+    """Every revision (author, time, reason) and every governance action on the rule."""
+    return service.history(session, rule_id)
+
+
+@router.get("/v1/rules/{rule_id}/diff", dependencies=[Depends(allow("author", "approver"))])
+def diff(session: SessionDep, rule_id: RuleId, a: Annotated[int, Query(ge=1, le=1_000_000)],
+         b: Annotated[int, Query(ge=1, le=1_000_000)]) -> dict[str, Any]:  # fmt: skip
+    return service.diff(session, rule_id, a, b)
+
+
+@router.post("/v1/rules/{rule_id}/restore")
+def restore(session: SessionDep, who: Approver, rule_id: RuleId, body: RestoreIn) -> dict[str, Any]:
+    """A new revision equal to an old one, live within a second."""
+    return service.restore(session, who.id, rule_id, body.revision, body.reason)
+
+
+@router.post("/v1/rules/{rule_id}/activate")
+def activate(session: SessionDep, who: Approver, rule_id: RuleId,
+             body: Annotated[ActivateIn | None, Body()] = None) -> dict[str, Any]:  # fmt: skip
+    return service.activate(session, who.id, rule_id, body.revision if body else None, on=True)
+
+
+@router.post("/v1/rules/{rule_id}/deactivate")
+def deactivate(session: SessionDep, who: Approver, rule_id: RuleId) -> dict[str, Any]:
+    return service.activate(session, who.id, rule_id, None, on=False)

@@ -1,0 +1,412 @@
+"""Proposals, reviews, revisions and the audit log.
+
+- A **proposal** is a draft rule (a trigger and the offers it nominates) with where it came
+  from: mining statistics (support, confidence, lift, counts, example baskets) or its author.
+  Proposing the same trigger and offers again (re-mining) updates the statistics of the open
+  proposal, or of the rule already live with them, instead of making a duplicate.
+- **Review**: an approver approves a proposal (optionally with edits, recorded as such) or
+  rejects it with a reason. **Four eyes**: nobody approves what they proposed, unless the
+  install relaxes it (``allow_self_approval``).
+- **Revisions** are immutable (v1, v2, ...); exactly one is live, or none when the rule is
+  deactivated. Restoring revision n creates a new revision equal to it. Approving,
+  restoring, activating and deactivating publish a new snapshot, which every worker serves
+  within a second.
+- Every action is written to the append-only ``audit`` table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import json
+import re
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from ...core.rules import CustomerSchema, Environment, RuleError
+from ..catalog import service as catalog
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..tables import audit, proposals, rule_revisions, rules
+
+__all__ = [
+    "ProposalIn",
+    "ReviewIn",
+    "activate",
+    "approve",
+    "diff",
+    "history",
+    "list_proposals",
+    "list_rules",
+    "live_rules",
+    "propose",
+    "reject",
+    "restore",
+    "seed_rule",
+]
+
+RuleId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class ProposalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule_id: RuleId | None = None
+    trigger: str | dict[str, Any]
+    offers: Annotated[list[RuleId], Field(min_length=1, max_length=50)]
+    priority: Annotated[int, Field(ge=0, le=100)] = 50
+    description: Annotated[str, Field(max_length=2000)] = ""
+    stats: dict[str, Any] | None = None
+
+
+class Edits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    trigger: str | dict[str, Any] | None = None
+    offers: Annotated[list[RuleId], Field(min_length=1, max_length=50)] | None = None
+    priority: Annotated[int, Field(ge=0, le=100)] | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    edits: Edits | None = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _record(session: Session, action: str, actor: str, subject: str, **details: Any) -> None:
+    session.execute(
+        sa.insert(audit).values(action=action, actor=actor, subject=subject, details=details)
+    )
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    return InvalidInput([
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"].removeprefix("Value error, ")}
+        for e in exc.errors(include_url=False)
+    ])  # fmt: skip
+
+
+def _checked(
+    session: Session, trigger: Any, offers: list[str], where: str = ""
+) -> tuple[dict[str, Any], str]:
+    """The trigger's JSON form and canonical text, checked against the customer schema; and
+    every offer known to the catalog. Errors name the field."""
+    settings = catalog.get_item(session, "settings", "default", missing_ok=True) or {}
+    schema = CustomerSchema.model_validate(settings.get("customer_schema", {}))
+    env = Environment(schema, offer_names=False)
+    errors: list[dict[str, str]] = []
+    compiled = None
+    try:
+        compiled = env.compile(trigger)
+    except RuleError as exc:
+        for d in exc.diagnostics:
+            place = (
+                f" (line {d.line}, column {d.column})" if d.line is not None else f" at {d.path}"
+            )
+            errors.append({"field": f"{where}trigger", "message": d.message + place})
+    known = {o["id"] for o in catalog.list_items(session, "offer")}
+    for i, offer in enumerate(offers):
+        if offer not in known:
+            errors.append({"field": f"{where}offers[{i}]", "message": f"unknown offer {offer!r}"})
+    if errors or compiled is None:
+        raise InvalidInput(errors)
+    return compiled.to_json(), compiled.text
+
+
+def _fingerprint(text: str, offers: list[str]) -> str:
+    return hashlib.sha256(json.dumps([text, sorted(offers)]).encode()).hexdigest()
+
+
+def _slug(text: str, offers: list[str]) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", " ".join([*offers[:1], text]))[:6]
+    return "-".join(w.lower() for w in words)[:60] + "-" + _fingerprint(text, offers)[:6]
+
+
+def _proposal(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    for key in ("created_at", "updated_at"):
+        out[key] = catalog_time(out[key])
+    out.pop("fingerprint", None)
+    return out
+
+
+def catalog_time(value: dt.datetime) -> str:
+    return (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value).isoformat()
+
+
+def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
+    try:
+        data = ProposalIn.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    trigger, text = _checked(session, data.trigger, data.offers)
+    fp = _fingerprint(text, data.offers)
+    now = _now()
+    # re-mining the trigger of a live rule updates that rule's statistics
+    live = session.execute(
+        sa.select(rules.c.id)
+        .join(
+            rule_revisions,
+            sa.and_(
+                rule_revisions.c.rule_id == rules.c.id,
+                rule_revisions.c.revision == rules.c.live_revision,
+            ),
+        )
+        .where(rule_revisions.c.text == text)
+    ).all()
+    for (rule_id,) in live:
+        revision = session.execute(sa.select(rule_revisions.c.offers).where(
+            rule_revisions.c.rule_id == rule_id, rule_revisions.c.text == text)).first()  # fmt: skip
+        if (
+            revision is not None
+            and sorted(revision.offers) == sorted(data.offers)
+            and data.stats is not None
+        ):
+            session.execute(sa.update(rules).where(rules.c.id == rule_id).values(stats=data.stats))
+            _record(session, "restat", actor, rule_id, stats=data.stats)
+            return {"rule_id": rule_id, "updated": True, "status": "live"}
+    existing = session.execute(sa.select(proposals).where(proposals.c.fingerprint == fp)).first()
+    if existing is not None:
+        if existing.status == "open" and data.stats is not None:
+            session.execute(sa.update(proposals).where(proposals.c.id == existing.id)
+                            .values(stats=data.stats, updated_at=now))  # fmt: skip
+            _record(session, "restat", actor, existing.id, stats=data.stats)
+        row = session.execute(sa.select(proposals).where(proposals.c.id == existing.id)).one()
+        return {**_proposal(row), "updated": True}
+    rule_id = data.rule_id or _slug(text, data.offers)
+    proposal_id = str(uuid.uuid4())
+    values: dict[str, Any] = {"id": proposal_id, "fingerprint": fp, "rule_id": rule_id, "trigger": trigger,
+              "text": text, "offers": data.offers, "priority": data.priority,
+              "description": data.description, "author": actor, "stats": data.stats,
+              "status": "open", "created_at": now, "updated_at": now}  # fmt: skip
+    session.execute(sa.insert(proposals).values(values))
+    _record(session, "propose", actor, proposal_id, rule_id=rule_id, text=text, offers=data.offers)
+    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
+    return {**_proposal(row), "updated": False}
+
+
+def list_proposals(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
+    query = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.id)
+    if status:
+        query = query.where(proposals.c.status == status)
+    return [_proposal(r) for r in session.execute(query)]
+
+
+def _open_proposal(session: Session, proposal_id: str) -> Any:
+    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+    if row is None:
+        raise NotFound(f"no proposal {proposal_id!r}")
+    if row.status != "open":
+        raise Conflict(f"proposal {proposal_id} is {row.status} already")
+    return row
+
+
+def _next_revision(session: Session, rule_id: str) -> int:
+    top = session.execute(sa.select(sa.func.max(rule_revisions.c.revision)).where(
+        rule_revisions.c.rule_id == rule_id)).scalar()  # fmt: skip
+    return (top or 0) + 1
+
+
+def _add_revision(session: Session, rule_id: str, content: dict[str, Any], author: str,
+                  reason: str, source: dict[str, Any]) -> int:  # fmt: skip
+    if session.execute(sa.select(rules.c.id).where(rules.c.id == rule_id)).first() is None:
+        session.execute(sa.insert(rules).values(id=rule_id, live_revision=None, created_at=_now()))
+    number = _next_revision(session, rule_id)
+    session.execute(sa.insert(rule_revisions).values(
+        rule_id=rule_id, revision=number, author=author, reason=reason, source=source,
+        created_at=_now(), **{k: content[k] for k in ("trigger", "text", "offers", "priority", "description")}))  # fmt: skip
+    return number
+
+
+def _go_live(session: Session, rule_id: str, revision: int | None) -> str:
+    session.execute(sa.update(rules).where(rules.c.id == rule_id).values(live_revision=revision))
+    version: str = catalog.publish(session)["version"]
+    return version
+
+
+def approve(
+    session: Session, actor: str, proposal_id: str, body: Any, *, allow_self: bool
+) -> dict[str, Any]:
+    try:
+        review = ReviewIn.model_validate(body or {})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    row = _open_proposal(session, proposal_id)
+    if row.author == actor and not allow_self:
+        raise Forbidden("four eyes: a proposal cannot be approved by its own author")
+    content = {"trigger": row.trigger, "text": row.text, "offers": row.offers,
+               "priority": row.priority, "description": row.description}  # fmt: skip
+    edits = review.edits.model_dump(exclude_none=True) if review.edits else {}
+    if edits:
+        offers = edits.get("offers", row.offers)
+        trigger, text = _checked(session, edits.get("trigger", row.trigger), offers, "edits.")
+        content.update({"trigger": trigger, "text": text, "offers": offers,
+                        "priority": edits.get("priority", row.priority),
+                        "description": edits.get("description", row.description)})  # fmt: skip
+    source = {"proposal": proposal_id, "stats": row.stats, "approved_by": actor,
+              **({"edited_by": actor, "edits": sorted(edits)} if edits else {})}  # fmt: skip
+    number = _add_revision(session, row.rule_id, content, row.author, review.reason, source)
+    session.execute(
+        sa.update(proposals)
+        .where(proposals.c.id == proposal_id)
+        .values(status="approved", updated_at=_now())
+    )
+    if row.stats is not None:
+        session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
+    version = _go_live(session, row.rule_id, number)
+    _record(session, "approve", actor, row.rule_id, proposal=proposal_id, revision=number,
+            edited=sorted(edits), reason=review.reason, snapshot=version)  # fmt: skip
+    return {"rule_id": row.rule_id, "revision": number, "live": True, "snapshot": version}
+
+
+def reject(session: Session, actor: str, proposal_id: str, body: Any) -> dict[str, Any]:
+    try:
+        review = ReviewIn.model_validate(body or {})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if not review.reason.strip():
+        raise InvalidInput.one("reason", "a rejection needs a reason")
+    row = _open_proposal(session, proposal_id)
+    session.execute(
+        sa.update(proposals)
+        .where(proposals.c.id == proposal_id)
+        .values(status="rejected", updated_at=_now())
+    )
+    _record(session, "reject", actor, row.rule_id, proposal=proposal_id, reason=review.reason)
+    return {"proposal": proposal_id, "status": "rejected"}
+
+
+def _revision(session: Session, rule_id: str, number: int) -> Any:
+    row = session.execute(sa.select(rule_revisions).where(
+        rule_revisions.c.rule_id == rule_id, rule_revisions.c.revision == number)).first()  # fmt: skip
+    if row is None:
+        raise NotFound(f"rule {rule_id!r} has no revision {number}")
+    return row
+
+
+def restore(
+    session: Session, actor: str, rule_id: str, number: int, reason: str = ""
+) -> dict[str, Any]:
+    old = _revision(session, rule_id, number)
+    content = {k: getattr(old, k) for k in ("trigger", "text", "offers", "priority", "description")}
+    new = _add_revision(session, rule_id, content, actor, reason or f"restore v{number}",
+                        {"restored_from": number})  # fmt: skip
+    version = _go_live(session, rule_id, new)
+    _record(
+        session, "restore", actor, rule_id, restored_from=number, revision=new, snapshot=version
+    )
+    return {"rule_id": rule_id, "revision": new, "restored_from": number, "snapshot": version}
+
+
+def activate(
+    session: Session, actor: str, rule_id: str, number: int | None, *, on: bool
+) -> dict[str, Any]:
+    """Make ``number`` (default: the newest revision) live, or deactivate the rule."""
+    if session.execute(sa.select(rules.c.id).where(rules.c.id == rule_id)).first() is None:
+        raise NotFound(f"no rule {rule_id!r}")
+    target = None
+    if on:
+        target = number or _next_revision(session, rule_id) - 1
+        _revision(session, rule_id, target)
+    version = _go_live(session, rule_id, target)
+    _record(
+        session,
+        "activate" if on else "deactivate",
+        actor,
+        rule_id,
+        revision=target,
+        snapshot=version,
+    )
+    return {"rule_id": rule_id, "live_revision": target, "snapshot": version}
+
+
+def list_rules(session: Session) -> list[dict[str, Any]]:
+    out = []
+    for r in session.execute(sa.select(rules).order_by(rules.c.id)):
+        latest = _next_revision(session, r.id) - 1
+        row = _revision(session, r.id, r.live_revision or latest)
+        out.append({"id": r.id, "live_revision": r.live_revision, "latest_revision": latest,
+                    "trigger": row.text, "offers": row.offers, "priority": row.priority,
+                    "stats": r.stats})  # fmt: skip
+    return out
+
+
+def history(session: Session, rule_id: str) -> dict[str, Any]:
+    rule = session.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    if rule is None:
+        raise NotFound(f"no rule {rule_id!r}")
+    revisions = [
+        {"revision": r.revision, "trigger": r.text, "offers": r.offers, "priority": r.priority,
+         "description": r.description, "author": r.author, "reason": r.reason, "source": r.source,
+         "created_at": catalog_time(r.created_at), "live": r.revision == rule.live_revision}
+        for r in session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
+                                 .order_by(rule_revisions.c.revision))
+    ]  # fmt: skip
+    proposal_ids = [
+        p.id
+        for p in session.execute(sa.select(proposals.c.id).where(proposals.c.rule_id == rule_id))
+    ]
+    actions = [
+        {"action": a.action, "actor": a.actor, "details": a.details, "occurred_at": catalog_time(a.occurred_at)}
+        for a in session.execute(sa.select(audit).where(audit.c.subject.in_([rule_id, *proposal_ids]))
+                                 .order_by(audit.c.seq))
+    ]  # fmt: skip
+    return {
+        "rule_id": rule_id,
+        "live_revision": rule.live_revision,
+        "revisions": revisions,
+        "audit": actions,
+    }
+
+
+def diff(session: Session, rule_id: str, a: int, b: int) -> dict[str, Any]:
+    """A readable diff of two revisions (trigger text, offers, priority, description)."""
+
+    def lines(row: Any) -> list[str]:
+        return [f"trigger: {row.text}", f"offers: {', '.join(row.offers)}",
+                f"priority: {row.priority}", f"description: {row.description}"]  # fmt: skip
+
+    old, new = _revision(session, rule_id, a), _revision(session, rule_id, b)
+    text = "\n".join(
+        difflib.unified_diff(
+            lines(old), lines(new), f"{rule_id} v{a}", f"{rule_id} v{b}", lineterm=""
+        )
+    )
+    return {"rule_id": rule_id, "from": a, "to": b, "diff": text}
+
+
+def seed_rule(session: Session, actor: str, spec: dict[str, Any]) -> None:
+    """Load a rule as it stands (a scenario being loaded): revision 1, live, audited."""
+    trigger, text = _checked(session, spec["trigger"], list(spec["offers"]))
+    content = {"trigger": trigger, "text": text, "offers": list(spec["offers"]),
+               "priority": spec.get("priority", 50), "description": spec.get("description", "")}  # fmt: skip
+    number = _add_revision(session, spec["id"], content, actor, "loaded", {"loaded": True})
+    session.execute(sa.update(rules).where(rules.c.id == spec["id"]).values(live_revision=number))
+    _record(session, "load", actor, spec["id"], revision=number)
+
+
+def live_rules(session: Session) -> list[dict[str, Any]]:
+    """The live revision of every active rule, as snapshot data."""
+    rows = session.execute(
+        sa.select(rule_revisions)
+        .join(
+            rules,
+            sa.and_(
+                rules.c.id == rule_revisions.c.rule_id,
+                rules.c.live_revision == rule_revisions.c.revision,
+            ),
+        )
+        .order_by(rule_revisions.c.rule_id)
+    )
+    return [{"id": r.rule_id, "revision": r.revision, "trigger": r.trigger, "offers": r.offers,
+             "priority": r.priority, "description": r.description} for r in rows]  # fmt: skip

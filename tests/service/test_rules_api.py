@@ -1,0 +1,137 @@
+"""Rule governance end to end on the demo shop: propose, review (four eyes), revisions, restore."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .server import Server
+
+CART = {"customer": {"id": "gov-guest"}, "channel": "pos", "session_id": "gov-s",
+        "store": {"id": "S1", "timezone": "America/New_York"},
+        "cart": {"items": [{"sku": "COFFEE-01", "category": "drinks", "price": 90.0, "quantity": 1}]}}  # fmt: skip
+MINED = {"trigger": 'cart.has_sku("COFFEE-01")', "offers": ["CROISSANT-01"], "rule_id": "coffee-croissant",
+         "stats": {"support": 0.04, "confidence": 0.31, "lift": 2.4, "count": 120, "antecedent_count": 387}}  # fmt: skip
+
+
+def fired(srv: Server, body: dict[str, Any] = CART) -> list[str]:
+    with srv.client("client") as client:
+        r = client.post("/v1/decisions", json=body)
+        assert r.status_code == 200, r.text
+        return [f["id"] for f in r.json()["rules_fired"]]
+
+
+def wait_until(check: Any, seconds: float = 2.0) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError("not within the time limit")
+
+
+def test_a_mined_proposal_is_reviewed_goes_live_is_restored_and_every_step_is_kept(
+    server: Server,
+) -> None:
+    assert "coffee-croissant" not in fired(server)
+    # proposals are listed with their statistics; re-mining updates them, no duplicate
+    with server.client("admin") as admin:
+        first = admin.post("/v1/proposals", json=MINED)
+        assert first.status_code == 201, first.text
+        again = admin.post(
+            "/v1/proposals", json={**MINED, "stats": {**MINED["stats"], "count": 130}}
+        )
+        assert again.status_code == 200
+        assert again.json()["id"] == first.json()["id"]
+        listed = [
+            p for p in admin.get("/v1/proposals").json() if p["rule_id"] == "coffee-croissant"
+        ]
+        assert len(listed) == 1
+        assert listed[0]["stats"]["count"] == 130
+        assert listed[0]["stats"]["lift"] == 2.4
+        # four eyes: its author cannot approve it
+        own = admin.post(f"/v1/proposals/{first.json()['id']}/approve", json={})
+        assert own.status_code == 403
+        assert "four eyes" in own.json()["detail"]
+    # a manager edits (priority) and approves: live in decisions within a second
+    with server.client("approver") as approver:
+        r = approver.post(f"/v1/proposals/{first.json()['id']}/approve",
+                          json={"reason": "breakfast pairing", "edits": {"priority": 70}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["revision"] == 1
+    took = wait_until(lambda: "coffee-croissant" in fired(server))
+    assert took < 1.0
+    # a second revision changes the trigger; then v1 is restored as v3
+    with server.client("author") as author:
+        change = author.post("/v1/proposals", json={**MINED, "trigger": 'cart.has_sku("COFFEE-01") and cart.count >= 3',
+                                                     "stats": None})  # fmt: skip
+        assert change.status_code == 201
+    with server.client("approver") as approver:
+        assert (
+            approver.post(f"/v1/proposals/{change.json()['id']}/approve", json={}).json()[
+                "revision"
+            ]
+            == 2
+        )
+    wait_until(lambda: "coffee-croissant" not in fired(server))  # one coffee is not three items
+    with server.client("approver") as approver:
+        restored = approver.post(
+            "/v1/rules/coffee-croissant/restore", json={"revision": 1, "reason": "too strict"}
+        )
+        assert restored.json()["revision"] == 3
+    wait_until(lambda: "coffee-croissant" in fired(server))
+    with server.client("approver") as approver:
+        history = approver.get("/v1/rules/coffee-croissant/history").json()
+        diff = approver.get("/v1/rules/coffee-croissant/diff", params={"a": 1, "b": 2}).json()[
+            "diff"
+        ]
+    revisions = history["revisions"]
+    assert [r["revision"] for r in revisions] == [1, 2, 3]
+    assert revisions[0]["trigger"] == revisions[2]["trigger"] == 'cart.has_sku("COFFEE-01")'
+    assert revisions[0]["priority"] == 70
+    assert revisions[0]["source"]["edited_by"] == server.keys["approver"].split("_")[1]
+    assert revisions[2]["source"] == {"restored_from": 1}
+    assert history["live_revision"] == 3
+    actions = [(a["action"], a["actor"]) for a in history["audit"]]
+    admin_id, approver_id = (
+        server.keys["admin"].split("_")[1],
+        server.keys["approver"].split("_")[1],
+    )
+    assert actions[:2] == [("propose", admin_id), ("restat", admin_id)]
+    assert ("approve", approver_id) in actions
+    assert actions[-1] == ("restore", approver_id)
+    assert '-trigger: cart.has_sku("COFFEE-01")' in diff
+    assert '+trigger: cart.has_sku("COFFEE-01") and cart.count >= 3' in diff
+
+
+def test_deactivate_and_activate_take_effect_within_a_second(server: Server) -> None:
+    body = {
+        **CART,
+        "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "price": 1200.0}]},
+    }
+    assert "steak-red-wine" in fired(server, body)
+    with server.client("approver") as approver:
+        assert approver.post("/v1/rules/steak-red-wine/deactivate").status_code == 200
+    assert wait_until(lambda: "steak-red-wine" not in fired(server, body)) < 1.0
+    with server.client("approver") as approver:
+        assert approver.post("/v1/rules/steak-red-wine/activate", json={}).status_code == 200
+    assert wait_until(lambda: "steak-red-wine" in fired(server, body)) < 1.0
+
+
+def test_review_errors(server: Server) -> None:
+    with server.client("author") as author:
+        bad = author.post("/v1/proposals", json={"trigger": "cart.totl > 3", "offers": ["GHOST"]})
+        assert bad.status_code == 422
+        fields = {e["field"]: e["message"] for e in bad.json()["errors"]}
+        assert fields["trigger"].startswith("unknown name 'cart.totl' (did you mean 'cart.total'?)")
+        assert fields["offers[0]"] == "unknown offer 'GHOST'"
+        p = author.post(
+            "/v1/proposals", json={"trigger": "cart.count >= 9", "offers": ["DESSERT-01"]}
+        ).json()
+        assert author.post(f"/v1/proposals/{p['id']}/approve", json={}).status_code == 403  # role
+    with server.client("approver") as approver:
+        assert approver.post(f"/v1/proposals/{p['id']}/reject", json={}).status_code == 422
+        r = approver.post(f"/v1/proposals/{p['id']}/reject", json={"reason": "too broad"})
+        assert r.json()["status"] == "rejected"
+        assert approver.post(f"/v1/proposals/{p['id']}/approve", json={}).status_code == 409
+        assert approver.post("/v1/rules/nope/restore", json={"revision": 1}).status_code == 404
