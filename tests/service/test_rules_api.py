@@ -135,3 +135,35 @@ def test_review_errors(server: Server) -> None:
         assert r.json()["status"] == "rejected"
         assert approver.post(f"/v1/proposals/{p['id']}/approve", json={}).status_code == 409
         assert approver.post("/v1/rules/nope/restore", json={"revision": 1}).status_code == 404
+
+
+def test_backtest_and_dry_run_of_a_draft(server: Server) -> None:
+    tea = {**CART, "customer": {"id": "bt-guest"},
+           "cart": {"items": [{"sku": "DESSERT-01", "category": "dessert", "price": 220.0, "quantity": 3}]}}  # fmt: skip
+    for i in range(12):  # past requests: 12 dessert carts, 6 of them with a coffee too
+        body = dict(tea, session_id=f"bt-{i}")
+        if i % 2:
+            body["cart"] = {
+                "items": [
+                    *tea["cart"]["items"],
+                    {"sku": "COFFEE-01", "category": "drinks", "price": 90.0},
+                ]
+            }
+        fired(server, body)
+    with server.client("author") as author:
+        draft = {"rule_id": "dessert-coffee-bt", "trigger": 'cart.has_category("dessert")',
+                 "offers": ["COFFEE-01"], "priority": 90}  # fmt: skip
+        proposal = author.post("/v1/proposals", json=draft).json()
+        report = author.post(f"/v1/proposals/{proposal['id']}/backtest", params={"days": 1}).json()
+        assert report["requests"] >= 12
+        assert report["fires"] >= 12  # every dessert cart
+        assert report["added"].get("COFFEE-01", 0) >= 6  # not where the cart has a coffee already
+        ci = report["ev_change_per_request"]
+        assert ci["low"] <= ci["mean"] <= ci["high"]
+        assert ci["confidence"] == 0.95
+        dry = author.post(f"/v1/proposals/{proposal['id']}/dry-run", json=tea)
+        assert dry.status_code == 200, dry.text
+        assert "dessert-coffee-bt" in [r["id"] for r in dry.json()["rules_fired"]]
+        assert dry.json()["trace"]["detailed"] is True
+    # nothing of it went live
+    assert "dessert-coffee-bt" not in fired(server, tea)

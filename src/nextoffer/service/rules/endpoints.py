@@ -63,6 +63,37 @@ def reject(session: SessionDep, who: Approver, proposal_id: ProposalId,
     return service.reject(session, who.id, proposal_id, body.model_dump(exclude_none=True))
 
 
+Days = Annotated[int, Query(ge=1, le=3650)]
+
+
+@router.post(
+    "/v1/proposals/{proposal_id}/backtest", dependencies=[Depends(allow("author", "approver"))]
+)
+def backtest_proposal(request: Request, session: SessionDep, proposal_id: ProposalId,
+                      days: Days = 30) -> dict[str, Any]:  # fmt: skip
+    """Replay the last ``days`` of requests with the proposal in place: fires, offers added and
+    pushed out, change in expected value per request with a 95% bootstrap interval."""
+    live = request.app.state.snapshots.get()
+    return service.backtest_draft(session, live, proposal_id=proposal_id, days=days)
+
+
+@router.post("/v1/rules/{rule_id}/revisions/{revision}/backtest",
+             dependencies=[Depends(allow("author", "approver"))])  # fmt: skip
+def backtest_revision(request: Request, session: SessionDep, rule_id: RuleId,
+                      revision: Annotated[int, Path(ge=1, le=1_000_000)], days: Days = 30) -> dict[str, Any]:  # fmt: skip
+    live = request.app.state.snapshots.get()
+    return service.backtest_draft(session, live, rule_id=rule_id, revision=revision, days=days)
+
+
+@router.post(
+    "/v1/proposals/{proposal_id}/dry-run", dependencies=[Depends(allow("author", "approver"))]
+)
+def dry_run(request: Request, session: SessionDep, proposal_id: ProposalId,
+            body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:  # fmt: skip
+    """One decision with the proposal in place, with its trace; nothing is recorded."""
+    return service.dry_run(session, request.app.state.snapshots.get(), proposal_id, body)
+
+
 @router.get("/v1/rules", dependencies=[Depends(allow("author", "approver"))])
 def rules(session: SessionDep) -> list[dict[str, Any]]:
     return service.list_rules(session)

@@ -28,17 +28,29 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
+from ...core.decision import (
+    DecisionError,
+    RuleRevisionSpec,
+    Snapshot,
+    SnapshotError,
+    build_snapshot,
+    decide,
+)
+from ...core.decision.backtest import backtest
+from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
 from ..catalog import service as catalog
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..tables import audit, proposals, rule_revisions, rules
+from ..tables import audit, decisions, proposals, rule_revisions, rules
 
 __all__ = [
     "ProposalIn",
     "ReviewIn",
     "activate",
     "approve",
+    "backtest_draft",
     "diff",
+    "dry_run",
     "history",
     "list_proposals",
     "list_rules",
@@ -410,3 +422,79 @@ def live_rules(session: Session) -> list[dict[str, Any]]:
     )
     return [{"id": r.rule_id, "revision": r.revision, "trigger": r.trigger, "offers": r.offers,
              "priority": r.priority, "description": r.description} for r in rows]  # fmt: skip
+
+
+def _draft(
+    session: Session, proposal_id: str | None, rule_id: str | None, revision: int | None
+) -> dict[str, Any]:
+    """A proposal's or a revision's content as a snapshot rule."""
+    if proposal_id is not None:
+        row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+        if row is None:
+            raise NotFound(f"no proposal {proposal_id!r}")
+        rule_id = row.rule_id
+    else:
+        assert rule_id is not None
+        assert revision is not None
+        row = _revision(session, rule_id, revision)
+    return {"id": rule_id, "trigger": row.trigger, "offers": row.offers, "priority": row.priority,
+            "description": row.description}  # fmt: skip
+
+
+def _with_draft(live: Snapshot, draft: dict[str, Any]) -> Snapshot:
+    rules_ = [r for r in live.spec.rules if r.id != draft["id"]]
+    spec = live.spec.model_copy(update={"rules": (*rules_, RuleRevisionSpec.model_validate(draft))})
+    try:
+        return build_snapshot(spec)
+    except SnapshotError as exc:
+        raise InvalidInput(
+            [{"field": d.path, "message": d.message} for d in exc.diagnostics]
+        ) from None
+
+
+def backtest_draft(
+    session: Session,
+    live: Snapshot,
+    *,
+    proposal_id: str | None = None,
+    rule_id: str | None = None,
+    revision: int | None = None,
+    days: int = 30,
+    limit: int = 5000,
+) -> dict[str, Any]:
+    """Replay the last ``days`` of decision requests from the ledger with the draft in place."""
+    draft = _draft(session, proposal_id, rule_id, revision)
+    candidate = _with_draft(live, draft)
+    since = _now() - dt.timedelta(days=days)
+    rows = session.execute(
+        sa.select(decisions.c.request, decisions.c.occurred_at)
+        .where(decisions.c.occurred_at >= since)
+        .order_by(decisions.c.seq.desc())
+        .limit(limit)
+    ).all()
+    requests = []
+    for request, occurred_at in rows:
+        at = (
+            occurred_at.replace(tzinfo=dt.UTC) if occurred_at.tzinfo is None else occurred_at
+        ).isoformat()
+        requests.append(Request.model_validate({**request, "at": request.get("at") or at}))
+    report = backtest(live, candidate, draft["id"], requests)
+    return {"rule_id": draft["id"], "days": days, "requests": report.requests, "skipped": report.skipped,
+            "fires": report.fires, "fire_rate": report.fire_rate, "changed": report.changed,
+            "added": report.added, "pushed_out": report.pushed_out,
+            "ev_change_per_request": {"mean": report.ev_change_mean, "low": report.ev_change_low,
+                                      "high": report.ev_change_high, "confidence": report.confidence}}  # fmt: skip
+
+
+def dry_run(session: Session, live: Snapshot, proposal_id: str, body: Any) -> dict[str, Any]:
+    """One decision with the proposal's draft in place, with its full trace; nothing recorded."""
+    candidate = _with_draft(live, _draft(session, proposal_id, None, None))
+    try:
+        request = Request.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    try:
+        decision = decide(candidate, request, now=_now(), detail=True)
+    except DecisionError as exc:
+        raise InvalidInput.one(exc.field, exc.message) from None
+    return decision.to_dict()
