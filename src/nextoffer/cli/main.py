@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from . import governance  # noqa: F401  (adds the governance commands to `nextoffer rules`)
 from .decide import decide
 from .demo import demo
 from .rules import rules_app

@@ -1,0 +1,226 @@
+"""``nextoffer rules propose | list | show | review | approve | reject | history | diff |
+restore | activate | deactivate | backtest``: rule governance on the configured database.
+
+The same service code as the API. Who acts is the holder of ``--key`` (or the
+``NEXTOFFER_API_KEY`` environment variable), so four eyes and roles hold here too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..service.catalog.service import SnapshotCache
+from ..service.config import load_settings
+from ..service.errors import ServiceError
+from ..service.keys.service import Principal, Role, authenticate, require
+from ..service.rules import service
+from .output import fail, out, read_document
+from .rules import rules_app
+from .service import open_database
+
+KeyOption = Annotated[
+    str | None, typer.Option("--key", envvar="NEXTOFFER_API_KEY", help="Your API key.")
+]
+
+
+@contextmanager
+def _acting(key: str | None, *roles: Role) -> Iterator[tuple[Any, Principal, Any]]:
+    db = open_database()
+    try:
+        with db.transaction() as session:
+            try:
+                who = authenticate(session, key)
+                require(who.role, roles)
+                yield session, who, db
+            except ServiceError as exc:
+                fail(exc.message)
+    finally:
+        db.dispose()
+
+
+def _print(data: Any) -> None:
+    out.print(json.dumps(data, indent=2, default=str), markup=False)
+
+
+def _run(
+    key: str | None, roles: tuple[Role, ...], action: Callable[[Any, Principal, Any], Any]
+) -> None:
+    with _acting(key, *roles) as (session, who, db):
+        _print(action(session, who, db))
+
+
+@rules_app.command("propose")
+def propose(
+    file: Annotated[
+        Path, typer.Argument(help="The proposal (JSON/YAML): trigger, offers, priority, stats.")
+    ],
+    key: KeyOption = None,
+) -> None:
+    """Propose a rule for review (the same trigger and offers again update its statistics)."""
+    body = read_document(file, "proposal")
+    _run(key, ("author",), lambda s, who, _: service.propose(s, who.id, body))
+
+
+@rules_app.command("list")
+def list_(
+    status: Annotated[str, typer.Option(help="open, approved, rejected or all.")] = "open",
+    key: KeyOption = None,
+) -> None:
+    """Proposals with their statistics, and the rules with their live revision."""
+    with _acting(key, "author", "approver") as (session, _, _db):
+        table = Table(title=f"proposals ({status})")
+        for column in (
+            "id",
+            "rule",
+            "trigger",
+            "offers",
+            "support",
+            "confidence",
+            "lift",
+            "author",
+        ):
+            table.add_column(column, overflow="fold")
+        for p in service.list_proposals(session, None if status == "all" else status):
+            stats = p["stats"] or {}
+            table.add_row(p["id"][:8], p["rule_id"], p["text"], ", ".join(p["offers"]),
+                          *(f"{stats[k]:.3g}" if k in stats else "" for k in ("support", "confidence", "lift")),
+                          p["author"])  # fmt: skip
+        out.print(table)
+        rules = Table(title="rules")
+        for column in ("rule", "live", "latest", "trigger", "offers"):
+            rules.add_column(column, overflow="fold")
+        for r in service.list_rules(session):
+            rules.add_row(r["id"], str(r["live_revision"] or "off"), str(r["latest_revision"]),
+                          r["trigger"], ", ".join(r["offers"]))  # fmt: skip
+        out.print(rules)
+
+
+def _proposal_id(session: Any, prefix: str) -> str:
+    matches: list[str] = [
+        str(p["id"])
+        for p in service.list_proposals(session, None)
+        if str(p["id"]).startswith(prefix)
+    ]
+    if len(matches) != 1:
+        fail(
+            f"proposal: {'no' if not matches else 'more than one'} proposal starts with {prefix!r}"
+        )
+    return matches[0]
+
+
+@rules_app.command("show")
+def show(rule_or_proposal: str, key: KeyOption = None) -> None:
+    """A rule's revisions and audit trail, or a proposal (by id or id prefix)."""
+    with _acting(key, "author", "approver") as (session, _, _db):
+        try:
+            _print(service.history(session, rule_or_proposal))
+        except ServiceError:
+            pid = _proposal_id(session, rule_or_proposal)
+            _print(next(p for p in service.list_proposals(session, None) if p["id"] == pid))
+
+
+@rules_app.command("review")
+def review(proposal: str, days: int = 30, key: KeyOption = None) -> None:
+    """A proposal with its backtest on the last DAYS of requests, to decide on it."""
+    with _acting(key, "author", "approver") as (session, _, db):
+        pid = _proposal_id(session, proposal)
+        _print({"proposal": next(p for p in service.list_proposals(session, None) if p["id"] == pid),
+                "backtest": service.backtest_draft(session, SnapshotCache(db).get(), proposal_id=pid, days=days)})  # fmt: skip
+
+
+@rules_app.command("approve")
+def approve(
+    proposal: str,
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+    edits: Annotated[
+        Path | None,
+        typer.Option(help="Edits to apply (JSON/YAML): trigger, offers, priority, description."),
+    ] = None,
+    key: KeyOption = None,
+) -> None:
+    """Approve a proposal (optionally edited): its new revision goes live."""
+    body: dict[str, Any] = {"reason": reason}
+    if edits is not None:
+        body["edits"] = read_document(edits, "edits")
+    allow_self = load_settings().allow_self_approval
+    _run(
+        key,
+        ("approver",),
+        lambda s, who, _: service.approve(
+            s, who.id, _proposal_id(s, proposal), body, allow_self=allow_self
+        ),
+    )
+
+
+@rules_app.command("reject")
+def reject(
+    proposal: str,
+    reason: Annotated[str, typer.Option(help="Why (required).")] = "",
+    key: KeyOption = None,
+) -> None:
+    """Reject a proposal, with a reason."""
+    _run(
+        key,
+        ("approver",),
+        lambda s, who, _: service.reject(s, who.id, _proposal_id(s, proposal), {"reason": reason}),
+    )
+
+
+@rules_app.command("history")
+def history(rule: str, key: KeyOption = None) -> None:
+    """Every revision of a rule (author, time, reason) and every action on it."""
+    _run(key, ("author", "approver"), lambda s, _who, _: service.history(s, rule))
+
+
+@rules_app.command("diff")
+def diff(rule: str, a: int, b: int, key: KeyOption = None) -> None:
+    """A readable diff between two revisions of a rule."""
+    with _acting(key, "author", "approver") as (session, _, _db):
+        out.print(service.diff(session, rule, a, b)["diff"], markup=False)
+
+
+@rules_app.command("restore")
+def restore(rule: str, revision: int, reason: str = "", key: KeyOption = None) -> None:
+    """Restore an old revision: a new revision equal to it goes live."""
+    _run(key, ("approver",), lambda s, who, _: service.restore(s, who.id, rule, revision, reason))
+
+
+@rules_app.command("activate")
+def activate(rule: str, revision: Annotated[int | None, typer.Option(help="Default: the newest.")] = None,
+             key: KeyOption = None) -> None:  # fmt: skip
+    """Make a revision of a rule live."""
+    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, revision, on=True))
+
+
+@rules_app.command("deactivate")
+def deactivate(rule: str, key: KeyOption = None) -> None:
+    """Take a rule out of live decisions (its revisions stay)."""
+    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, None, on=False))
+
+
+@rules_app.command("backtest")
+def backtest(
+    proposal_or_rule: str,
+    revision: Annotated[int | None, typer.Option(help="Backtest this revision of a rule.")] = None,
+    days: int = 30,
+    key: KeyOption = None,
+) -> None:
+    """Replay recent requests with a proposal (or a rule's revision) in place."""
+    with _acting(key, "author", "approver") as (session, _, db):
+        live = SnapshotCache(db).get()
+        if revision is not None:
+            _print(
+                service.backtest_draft(
+                    session, live, rule_id=proposal_or_rule, revision=revision, days=days
+                )
+            )
+        else:
+            pid = _proposal_id(session, proposal_or_rule)
+            _print(service.backtest_draft(session, live, proposal_id=pid, days=days))
