@@ -143,7 +143,13 @@ def sweep(session: Session, now: dt.datetime | None = None) -> int:
         .scalars()
         .all()
     )
+    erased = 0
     for customer_id in due:
-        session.execute(sa.delete(personal_data).where(personal_data.c.customer_id == customer_id))
-        session.execute(sa.insert(erasures).values(customer_id=customer_id, reason="retention"))
-    return len(due)
+        # another worker's sweep may have erased it meanwhile: record only what this one did
+        gone = session.execute(
+            sa.delete(personal_data).where(personal_data.c.customer_id == customer_id)
+        )
+        if gone.rowcount:  # type: ignore[attr-defined]
+            session.execute(sa.insert(erasures).values(customer_id=customer_id, reason="retention"))
+            erased += 1
+    return erased
