@@ -41,6 +41,7 @@ from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
 from ..catalog import service as catalog
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..ledger.service import utc
 from ..tables import audit, decisions, proposals, rule_revisions, rules
 
 __all__ = [
@@ -147,13 +148,9 @@ def _slug(text: str, offers: list[str]) -> str:
 def _proposal(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
     for key in ("created_at", "updated_at"):
-        out[key] = catalog_time(out[key])
+        out[key] = utc(out[key]).isoformat()
     out.pop("fingerprint", None)
     return out
-
-
-def catalog_time(value: dt.datetime) -> str:
-    return (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value).isoformat()
 
 
 def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
@@ -360,7 +357,7 @@ def history(session: Session, rule_id: str) -> dict[str, Any]:
     revisions = [
         {"revision": r.revision, "trigger": r.text, "offers": r.offers, "priority": r.priority,
          "description": r.description, "author": r.author, "reason": r.reason, "source": r.source,
-         "created_at": catalog_time(r.created_at), "live": r.revision == rule.live_revision}
+         "created_at": utc(r.created_at).isoformat(), "live": r.revision == rule.live_revision}
         for r in session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
                                  .order_by(rule_revisions.c.revision))
     ]  # fmt: skip
@@ -369,7 +366,7 @@ def history(session: Session, rule_id: str) -> dict[str, Any]:
         for p in session.execute(sa.select(proposals.c.id).where(proposals.c.rule_id == rule_id))
     ]
     actions = [
-        {"action": a.action, "actor": a.actor, "details": a.details, "occurred_at": catalog_time(a.occurred_at)}
+        {"action": a.action, "actor": a.actor, "details": a.details, "occurred_at": utc(a.occurred_at).isoformat()}
         for a in session.execute(sa.select(audit).where(audit.c.subject.in_([rule_id, *proposal_ids]))
                                  .order_by(audit.c.seq))
     ]  # fmt: skip
