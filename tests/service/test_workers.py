@@ -41,3 +41,25 @@ def test_every_worker_swaps_to_a_new_snapshot_within_a_second(two_workers: Serve
     assert time.monotonic() - published < 5
     assert set(versions) == {"swap-test"}
     assert len(pids) == 2, "both worker processes answered"
+
+
+def test_deactivating_a_rule_reaches_every_worker_within_a_second(two_workers: Server) -> None:
+    body = {"customer": {"id": "w-guest"}, "channel": "pos", "session_id": "w-s",
+            "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "price": 1200.0}]}}  # fmt: skip
+
+    def fired_everywhere() -> tuple[set[bool], set[str | None]]:
+        seen, pids = set(), set()
+        for _ in range(30):  # a new connection each time, so both workers answer
+            with two_workers.client("client") as client:
+                r = client.post("/v1/decisions", json=body)
+                seen.add("steak-red-wine" in [f["id"] for f in r.json()["rules_fired"]])
+                pids.add(r.headers.get("x-worker"))
+        return seen, pids
+
+    assert fired_everywhere()[0] == {True}
+    with two_workers.client("approver") as approver:
+        assert approver.post("/v1/rules/steak-red-wine/deactivate").status_code == 200
+    time.sleep(1.0)
+    seen, pids = fired_everywhere()
+    assert seen == {False}
+    assert len(pids) == 2
