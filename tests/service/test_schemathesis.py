@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from nextoffer.testing.postgres import ThrowawayPostgres
-
-from .server import Server, load_catalog
+from .server import Server
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def running(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-    else:
-        pg: ThrowawayPostgres = request.getfixturevalue("postgres")
-        url = pg.new_database("fuzz")
-    srv = Server(url).start()
-    load_catalog(srv)
-    yield srv
-    srv.stop()
-
-
-def test_no_input_gives_a_server_error(running: Server) -> None:
+def test_no_input_gives_a_server_error(server: Server) -> None:
     """Every operation, up to 30 generated requests each (valid and invalid), with an admin
     key (which reaches every endpoint; the role checks have their own tests)."""
-    schema = schemathesis.openapi.from_url(f"{running.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {running.keys['admin']}"}
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {server.keys['admin']}"}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
     failures: list[str] = []

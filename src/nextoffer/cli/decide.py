@@ -19,6 +19,7 @@ from ..core.decision import (
     build_snapshot,
 )
 from ..core.decision import decide as run_decision
+from ..core.decision.snapshot import render
 from ..core.request import Request
 from ..scenarios import bank_snapshot, checkout_snapshot
 from .output import err, fail, fail_validation, out, read_document
@@ -34,7 +35,7 @@ def load_snapshot(source: str) -> Snapshot:
     except SnapshotError as exc:
         for d in exc.diagnostics:
             err.print("[bold red]error:[/] snapshot: ", markup=True, end="")
-            err.print(d.render() if d.span is None else f"{d.path}: {d.render()}", markup=False)
+            err.print(render(d), markup=False)
         raise typer.Exit(1) from None
 
 

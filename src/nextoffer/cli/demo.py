@@ -30,6 +30,7 @@ from ..core.rules import (
     build_context,
 )
 from ..scenarios import bank_snapshot, checkout_snapshot
+from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import BANK_CHANNELS, bank_customers, demo_snapshot, shop_requests
 from ..service.catalog import service as catalog
 from ..service.catalog.service import SnapshotCache
@@ -43,18 +44,6 @@ from ..service.migrate import upgrade
 from ..service.tables import snapshots
 from .decide import decision_table, print_trace
 from .output import out
-
-BANK_SCHEMA = CustomerSchema(
-    attributes={
-        "tier": "string",
-        "tenureMonths": "int",
-        "hasCreditCard": "bool",
-        "hasSavings": "bool",
-        "hasMortgage": "bool",
-        "hasBrokerage": "bool",
-        "balance": "float",
-    }
-)
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -186,7 +175,7 @@ def _shop() -> None:
 
 
 def _errors() -> None:
-    env = Environment(customer=BANK_SCHEMA)
+    env = Environment(customer=CustomerSchema.model_validate({"attributes": BANK_SCHEMA}))
     mistyped = 'customer.tenureMonth >= 36 and customer.tier == "premium"'
     out.print("\nA mistyped condition is rejected before anything runs:")
     try:

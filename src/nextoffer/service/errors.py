@@ -10,6 +10,13 @@ ServiceError                 -- anything the caller did that we refuse
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from ..core.rules import Diagnostic
+
 __all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized"]
 
 
@@ -31,6 +38,20 @@ class InvalidInput(ServiceError):
     @classmethod
     def one(cls, field: str, message: str) -> InvalidInput:
         return cls([{"field": field, "message": message}])
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> InvalidInput:
+        """Every field Pydantic rejected, by its dotted location."""
+        return cls([
+            {"field": ".".join(str(p) for p in e["loc"]) or "body",
+             "message": e["msg"].removeprefix("Value error, ")}
+            for e in exc.errors(include_url=False)
+        ])  # fmt: skip
+
+    @classmethod
+    def from_diagnostics(cls, diagnostics: list[Diagnostic]) -> InvalidInput:
+        """Every problem a snapshot build found, at its place."""
+        return cls([{"field": d.path, "message": d.message} for d in diagnostics])
 
 
 class NotFound(ServiceError):

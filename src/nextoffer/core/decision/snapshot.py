@@ -41,7 +41,7 @@ from .spec import (
     UpliftEstimate,
 )
 
-__all__ = ["Channel", "Offer", "Rule", "Snapshot", "SnapshotError", "build_snapshot"]
+__all__ = ["Channel", "Offer", "Rule", "Snapshot", "SnapshotError", "build_snapshot", "render"]
 
 
 class SnapshotError(ValueError):

@@ -88,11 +88,7 @@ def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
             {id_field: item_id} if id_field else {}
         )
     except ValidationError as exc:
-        raise InvalidInput([
-            {"field": ".".join(str(p) for p in err["loc"]) or "body",
-             "message": err["msg"].removeprefix("Value error, ")}
-            for err in exc.errors(include_url=False)
-        ]) from None  # fmt: skip
+        raise InvalidInput.from_validation(exc) from None
 
 
 def put_item(session: Session, kind: str, item_id: str, body: Any) -> tuple[dict[str, Any], bool]:
@@ -173,9 +169,7 @@ def publish(session: Session, version: str | None = None) -> dict[str, Any]:
     try:
         build_snapshot(spec)
     except SnapshotError as exc:
-        raise InvalidInput(
-            [{"field": d.path, "message": d.message} for d in exc.diagnostics]
-        ) from None
+        raise InvalidInput.from_diagnostics(exc.diagnostics) from None
     exists = session.execute(
         sa.select(snapshots.c.seq).where(snapshots.c.version == spec["version"])
     ).first()

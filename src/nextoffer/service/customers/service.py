@@ -14,10 +14,10 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ...core.rules import ContextError, CustomerSchema, coerce_attribute
+from ..db import dialect_insert
 from ..errors import InvalidInput, NotFound
 from ..tables import customers, erasures, personal_data
 
@@ -52,16 +52,8 @@ class PersonalDataIn(BaseModel):
     phone: Annotated[str, Field(max_length=100)] | None = None
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    return InvalidInput([
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors(include_url=False)
-    ])  # fmt: skip
-
-
 def _upsert(session: Session, table: sa.Table, key: str, values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table).values(values)
+    stmt = dialect_insert(session, table).values(values)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[key], set_={k: v for k, v in values.items() if k != key}
@@ -73,7 +65,7 @@ def upsert(session: Session, customer_id: str, body: Any, schema: CustomerSchema
     try:
         data = CustomerIn.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     errors = []
     for name, value in data.attributes.items():
         kind = schema.attributes.get(name)
@@ -115,7 +107,7 @@ def put_personal(
     try:
         data = PersonalDataIn.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     now = dt.datetime.now(dt.UTC)
     erase_after = now + dt.timedelta(days=retention_days)
     _upsert(session, personal_data, "customer_id",

@@ -45,11 +45,7 @@ def _request(body: Any) -> Request:
     try:
         return Request.model_validate(body)
     except ValidationError as exc:
-        raise InvalidInput([
-            {"field": ".".join(str(p) for p in e["loc"]) or "body",
-             "message": e["msg"].removeprefix("Value error, ")}
-            for e in exc.errors(include_url=False)
-        ]) from None  # fmt: skip
+        raise InvalidInput.from_validation(exc) from None
 
 
 def decide(
@@ -65,7 +61,7 @@ def decide(
     state = None
     if customer_id is not None:
         stored = get_customer(session, customer_id) or {}
-        history, _ = contacts_of(session, customer_id, now - lookback(snapshot))
+        history = contacts_of(session, customer_id, now - lookback(snapshot))
         try:
             state = CustomerState(
                 id=customer_id,

@@ -57,7 +57,7 @@ def history(session: SessionDep, customer_id: str, days: int = 90) -> dict[str, 
     """The customer's decisions and outcomes, oldest first, by the database's clock."""
     days = max(1, min(days, 3650))
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
-    _, readable = service.contacts_of(session, customer_id, since)
+    readable = service.history_of(session, customer_id, since)
     return {"customer_id": customer_id, "days": days, "history": readable}
 
 

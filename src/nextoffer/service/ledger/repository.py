@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..db import dialect_insert
 from ..tables import decisions, events, outcome_types
 
 __all__ = [
@@ -22,9 +22,22 @@ __all__ = [
 ]
 
 
-def _insert(session: Session, table: sa.Table) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+_IDEMPOTENT: dict[tuple[str, str], Any] = {}
+
+
+def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str]]:
+    """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`` for ``table``, built
+    once per dialect and taking its rows as parameters (so it is compiled once), and the
+    columns a row must give (all but those the database fills)."""
+    key = (table.name, session.get_bind().dialect.name)
+    stmt = _IDEMPOTENT.get(key)
+    if stmt is None:
+        stmt = _IDEMPOTENT[key] = (
+            dialect_insert(session, table)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(*table.c)
+        )
+    return stmt, [c.name for c in table.c if c.name not in ("seq", "occurred_at")]
 
 
 def insert_events(
@@ -39,15 +52,7 @@ def insert_events(
     """
     if not rows:
         return [], 0
-    dialect = session.get_bind().dialect.name
-    stmt = _EVENT_INSERT.get(dialect)
-    if stmt is None:
-        stmt = _EVENT_INSERT[dialect] = (
-            _insert(session, events)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(*events.c)
-        )
-    columns = [c.name for c in events.c if c.name not in ("seq", "occurred_at")]
+    stmt, columns = _idempotent_insert(session, events)
     # In key order: concurrent batches that share keys then take their locks in the same
     # order and wait for each other instead of deadlocking.
     ordered = sorted(rows, key=lambda r: r["idempotency_key"])
@@ -64,24 +69,14 @@ def insert_events(
     return [stored[k] for k in keys], len(rows) - written
 
 
-_EVENT_INSERT: dict[str, Any] = {}
-
-
 def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Insert a decision row; with an idempotency key seen before, return the original.
 
     Returns the stored row and whether it was a replay of an earlier request. The statement
     is built once per dialect and takes the row as parameters, so it is compiled once.
     """
-    dialect = session.get_bind().dialect.name
-    stmt = _DECISION_INSERT.get(dialect)
-    if stmt is None:
-        stmt = _DECISION_INSERT[dialect] = (
-            _insert(session, decisions)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(*decisions.c)
-        )
-    full = {c.name: row.get(c.name) for c in decisions.c if c.name not in ("seq", "occurred_at")}
+    stmt, columns = _idempotent_insert(session, decisions)
+    full = {name: row.get(name) for name in columns}
     inserted = session.execute(stmt, full).first()
     if inserted is not None:
         return inserted._asdict(), False
@@ -91,9 +86,6 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
     return stored._asdict(), True
 
 
-_DECISION_INSERT: dict[str, Any] = {}
-
-
 def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:
     row = session.execute(sa.select(decisions).where(decisions.c.id == decision_id)).first()
     return None if row is None else row._asdict()
@@ -101,7 +93,7 @@ def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:
 
 def register_outcome_type(session: Session, name: str, classification: str) -> bool:
     """Register a custom outcome type; False when it exists already."""
-    stmt = _insert(session, outcome_types).values(
+    stmt = dialect_insert(session, outcome_types).values(
         name=name, classification=classification, created_at=dt.datetime.now(dt.UTC)
     )
     result = session.execute(

@@ -21,7 +21,7 @@ from ..errors import InvalidInput
 from . import repository
 from .schemas import BUILTIN_TYPES, EventIn
 
-__all__ = ["MAX_BATCH", "contacts_of", "ingest", "utc"]
+__all__ = ["MAX_BATCH", "contacts_of", "history_of", "ingest", "utc"]
 
 MAX_BATCH = 10_000
 
@@ -115,10 +115,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def contacts_of(
-    session: Session, customer_id: str, since: dt.datetime
-) -> tuple[list[Contact], list[dict[str, Any]]]:
-    """The customer's contacts for the policies, and the same history for people to read.
+def contacts_of(session: Session, customer_id: str, since: dt.datetime) -> list[Contact]:
+    """The customer's contacts since ``since``, for the policies.
 
     A decision that showed offers is a contact per offer (``shown``); ``accept`` and
     positive custom outcomes are ``accepted``, ``decline`` and negative ones ``declined``.
@@ -135,27 +133,35 @@ def contacts_of(
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
     contacts: list[Contact] = []
-    readable: list[dict[str, Any]] = []
     for d in shown:
-        at = utc(d.occurred_at)
-        readable.append({"kind": "decision", "decision_id": d.id, "channel": d.channel,
-                         "session_id": d.session_id, "shown": d.shown, "control": d.control,
-                         "occurred_at": at.isoformat()})  # fmt: skip
         if d.control:
             continue
+        at = utc(d.occurred_at)
         for offer in d.shown:
             contacts.append(Contact(offer=offer, channel=d.channel, at=at, outcome="shown",
                                     session_id=d.session_id))  # fmt: skip
     for e in outcomes:
-        at = utc(e.occurred_at)
-        readable.append({"kind": "event", "event_id": e.id, "type": e.type, "offer_id": e.offer_id,
-                         "channel": e.channel, "session_id": e.session_id,
-                         "decision_id": e.decision_id, "value": e.value,
-                         "occurred_at": at.isoformat(),
-                         "reported_at": None if e.reported_at is None else utc(e.reported_at).isoformat()})  # fmt: skip
         outcome = classes.get(e.type)
         if outcome is not None and e.offer_id is not None:
-            contacts.append(Contact(offer=e.offer_id, channel=e.channel, at=at,
+            contacts.append(Contact(offer=e.offer_id, channel=e.channel, at=utc(e.occurred_at),
                                     outcome=outcome, session_id=e.session_id))  # fmt: skip
+    return contacts
+
+
+def history_of(session: Session, customer_id: str, since: dt.datetime) -> list[dict[str, Any]]:
+    """The customer's decisions and outcome events since ``since``, for people, oldest first."""
+    shown, outcomes = repository.customer_contacts(session, customer_id, since)
+    readable: list[dict[str, Any]] = [
+        {"kind": "decision", "decision_id": d.id, "channel": d.channel, "session_id": d.session_id,
+         "shown": d.shown, "control": d.control, "occurred_at": utc(d.occurred_at).isoformat()}
+        for d in shown
+    ]  # fmt: skip
+    readable += [
+        {"kind": "event", "event_id": e.id, "type": e.type, "offer_id": e.offer_id,
+         "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,
+         "value": e.value, "occurred_at": utc(e.occurred_at).isoformat(),
+         "reported_at": None if e.reported_at is None else utc(e.reported_at).isoformat()}
+        for e in outcomes
+    ]  # fmt: skip
     readable.sort(key=lambda r: r["occurred_at"])
-    return contacts, readable
+    return readable

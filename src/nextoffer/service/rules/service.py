@@ -102,13 +102,6 @@ def _record(session: Session, action: str, actor: str, subject: str, **details: 
     )
 
 
-def _invalid(exc: ValidationError) -> InvalidInput:
-    return InvalidInput([
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"].removeprefix("Value error, ")}
-        for e in exc.errors(include_url=False)
-    ])  # fmt: skip
-
-
 def _checked(
     session: Session, trigger: Any, offers: list[str], where: str = ""
 ) -> tuple[dict[str, Any], str]:
@@ -157,13 +150,13 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
     try:
         data = ProposalIn.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     trigger, text = _checked(session, data.trigger, data.offers)
     fp = _fingerprint(text, data.offers)
     now = _now()
     # re-mining the trigger of a live rule updates that rule's statistics
     live = session.execute(
-        sa.select(rules.c.id)
+        sa.select(rules.c.id, rule_revisions.c.offers)
         .join(
             rule_revisions,
             sa.and_(
@@ -173,14 +166,8 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
         )
         .where(rule_revisions.c.text == text)
     ).all()
-    for (rule_id,) in live:
-        revision = session.execute(sa.select(rule_revisions.c.offers).where(
-            rule_revisions.c.rule_id == rule_id, rule_revisions.c.text == text)).first()  # fmt: skip
-        if (
-            revision is not None
-            and sorted(revision.offers) == sorted(data.offers)
-            and data.stats is not None
-        ):
+    for rule_id, offers in live:
+        if sorted(offers) == sorted(data.offers) and data.stats is not None:
             session.execute(sa.update(rules).where(rules.c.id == rule_id).values(stats=data.stats))
             _record(session, "restat", actor, rule_id, stats=data.stats)
             return {"rule_id": rule_id, "updated": True, "status": "live"}
@@ -249,7 +236,7 @@ def approve(
     try:
         review = ReviewIn.model_validate(body or {})
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     row = _open_proposal(session, proposal_id)
     if row.author == actor and not allow_self:
         raise Forbidden("four eyes: a proposal cannot be approved by its own author")
@@ -282,7 +269,7 @@ def reject(session: Session, actor: str, proposal_id: str, body: Any) -> dict[st
     try:
         review = ReviewIn.model_validate(body or {})
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     if not review.reason.strip():
         raise InvalidInput.one("reason", "a rejection needs a reason")
     row = _open_proposal(session, proposal_id)
@@ -444,9 +431,7 @@ def _with_draft(live: Snapshot, draft: dict[str, Any]) -> Snapshot:
     try:
         return build_snapshot(spec)
     except SnapshotError as exc:
-        raise InvalidInput(
-            [{"field": d.path, "message": d.message} for d in exc.diagnostics]
-        ) from None
+        raise InvalidInput.from_diagnostics(exc.diagnostics) from None
 
 
 def backtest_draft(
@@ -489,7 +474,7 @@ def dry_run(session: Session, live: Snapshot, proposal_id: str, body: Any) -> di
     try:
         request = Request.model_validate(body)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise InvalidInput.from_validation(exc) from None
     try:
         decision = decide(candidate, request, now=_now(), detail=True)
     except DecisionError as exc:
