@@ -1,26 +1,59 @@
-"""The ``nextoffer`` command."""
+"""The ``nextoffer`` command.
+
+Each command lives in its own module and is imported only when it runs (click's lazily
+loaded subcommands), so that ``nextoffer mine`` does not pay for the web framework and the
+database layer it does not use.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
 
-from . import governance  # noqa: F401  (adds the governance commands to `nextoffer rules`)
-from .decide import decide
-from .demo import demo
-from .rules import rules_app
-from .service import erase, keys_app, migrate, serve
+import click
+import typer
+from typer.core import TyperGroup
+
+# name: (module, attribute) — a typer app (a group of commands) or a command function
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("nextoffer.cli.demo", "demo"),
+    "decide": ("nextoffer.cli.decide", "decide"),
+    "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
+    "serve": ("nextoffer.cli.service", "serve"),
+    "migrate": ("nextoffer.cli.service", "migrate"),
+    "erase": ("nextoffer.cli.service", "erase"),
+    "keys": ("nextoffer.cli.service", "keys_app"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[cmd_name]
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            command: click.Command = typer.main.get_group(target)
+        else:
+            single = typer.Typer()
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
 
 app = typer.Typer(
     name="nextoffer",
     help="nextoffer: a self-hosted next-best-offer engine for cross-sell and upsell.",
+    cls=_LazyGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(rules_app, name="rules")
-app.command("demo")(demo)
-app.command("decide")(decide)
-app.command("serve")(serve)
-app.command("migrate")(migrate)
-app.command("erase")(erase)
-app.add_typer(keys_app, name="keys")
+
+
+@app.callback()
+def _main() -> None:
+    """nextoffer: a self-hosted next-best-offer engine for cross-sell and upsell."""

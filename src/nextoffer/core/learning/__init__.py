@@ -1,0 +1,1 @@
+"""Learning from history: association-rule mining, significance, attach rates."""

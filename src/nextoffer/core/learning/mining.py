@@ -1,0 +1,331 @@
+"""Association-rule mining: frequent itemsets and rules with a single-item consequent.
+
+The convention of arules, pyfim and Spark: the support of a rule ``A → c`` is the share of
+baskets holding every item of ``A ∪ {c}``; the confidence is ``count(A ∪ {c}) ÷ count(A)``.
+
+Both thresholds are applied exactly. The support threshold is a count, ``⌈min_support ×
+N⌉``, and the confidence test ``count(A ∪ {c}) ÷ count(A) ≥ min_confidence`` is done in
+integers with the threshold read as the decimal it was written as (0.8 is 4/5, not the
+double closest to it), so no rule is won or lost to floating-point rounding at the edge.
+
+The search is Eclat over bit sets: one bit per basket for every frequent item, pair counts
+from one sparse matrix product, then a depth-first walk in which every node counts all its
+extensions with one vectorised AND and population count.
+
+>>> result = mine([["beer", "chips"], ["beer", "chips", "salsa"], ["beer"], ["salsa"]],
+...               min_support=0.5, min_confidence=0.6)
+>>> [(r.antecedent, r.consequent, r.count, round(r.confidence, 3)) for r in result.rules]
+[(('chips',), 'beer', 2, 1.0), (('beer',), 'chips', 2, 0.667)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+
+__all__ = ["Bitsets", "MinedRule", "MiningError", "MiningResult", "exact", "mine", "min_count"]
+
+Progress = Callable[[int, int], None]
+_Bits = npt.NDArray[np.uint64]
+
+
+class MiningError(ValueError):
+    """A threshold or the input is unusable; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+@dataclass(frozen=True, slots=True)
+class MinedRule:
+    """``antecedent → consequent`` with its counts over ``n`` baskets.
+
+    ``count`` holds both sides, ``antecedent_count`` the antecedent,
+    ``consequent_count`` the consequent. The statistics derive from them: support
+    (count ÷ n), confidence (count ÷ antecedent_count), lift (confidence ÷ the
+    consequent's support), leverage (support − the product of both sides' supports) and
+    conviction ((1 − the consequent's support) ÷ (1 − confidence); infinite when the
+    confidence is 1).
+    """
+
+    antecedent: tuple[str, ...]
+    consequent: str
+    count: int
+    antecedent_count: int
+    consequent_count: int
+    n: int
+
+    @property
+    def support(self) -> float:
+        return self.count / self.n
+
+    @property
+    def confidence(self) -> float:
+        return self.count / self.antecedent_count
+
+    @property
+    def lift(self) -> float:
+        return self.count * self.n / (self.antecedent_count * self.consequent_count)
+
+    @property
+    def leverage(self) -> float:
+        return self.count / self.n - (self.antecedent_count / self.n) * (
+            self.consequent_count / self.n
+        )
+
+    @property
+    def conviction(self) -> float:
+        if self.count == self.antecedent_count:
+            return math.inf
+        return (1 - self.consequent_count / self.n) / (1 - self.confidence)
+
+    @property
+    def items(self) -> int:
+        return len(self.antecedent) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class MiningResult:
+    n: int  # baskets
+    min_count: int  # ⌈min_support × n⌉
+    min_confidence: Fraction
+    itemsets: dict[tuple[str, ...], int]  # every frequent itemset (items sorted) → count
+    rules: tuple[MinedRule, ...]  # by lift, then confidence, then count (highest first)
+    bits: Bitsets
+
+    def baskets_with(self, items: Iterable[str], limit: int) -> list[int]:
+        """The positions of the first ``limit`` baskets holding every one of ``items``."""
+        return self.bits.baskets_with(items, limit)
+
+
+class Bitsets:
+    """One bit per basket for each item: which baskets hold it."""
+
+    def __init__(self, names: Sequence[str], bits: _Bits) -> None:
+        self.index = {name: i for i, name in enumerate(names)}
+        self.bits = bits
+
+    @classmethod
+    def of(cls, baskets: Sequence[Iterable[str]], items: Iterable[str]) -> Bitsets:
+        names = sorted(set(items))
+        index = {name: i for i, name in enumerate(names)}
+        rows: list[int] = []
+        cols: list[int] = []
+        for t, basket in enumerate(baskets):
+            ids = [index[item] for item in set(basket) if item in index]
+            rows.extend([t] * len(ids))
+            cols.extend(ids)
+        return cls(names, _pack(np.asarray(rows, np.int64), np.asarray(cols, np.int64),
+                                len(names), len(baskets)))  # fmt: skip
+
+    def _joint(self, items: Iterable[str]) -> _Bits | None:
+        ids = []
+        for item in items:
+            if item not in self.index:
+                return None
+            ids.append(self.index[item])
+        joined: _Bits = np.bitwise_and.reduce(self.bits[ids], axis=0)
+        return joined
+
+    def count(self, items: Iterable[str]) -> int:
+        """How many baskets hold every one of ``items``."""
+        joined = self._joint(items)
+        return 0 if joined is None else int(np.bitwise_count(joined).sum())
+
+    def baskets_with(self, items: Iterable[str], limit: int) -> list[int]:
+        joined = self._joint(items)
+        if joined is None:
+            return []
+        found: list[int] = []
+        for word in np.flatnonzero(joined).tolist():
+            value = int(joined[word])
+            while value and len(found) < limit:
+                low = value & -value
+                found.append(word * 64 + low.bit_length() - 1)
+                value ^= low
+            if len(found) >= limit:
+                break
+        return found
+
+
+def _pack(rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], k: int, n: int) -> _Bits:
+    bits: _Bits = np.zeros((k, (n + 63) // 64), dtype=np.uint64)
+    np.bitwise_or.at(bits, (cols, rows >> 6), np.left_shift(np.uint64(1), (rows & 63).astype(np.uint64)))
+    return bits
+
+
+def exact(value: float | str | Fraction, field: str) -> Fraction:
+    """A threshold as the exact decimal it was written as (0.1 is 1/10), within [0, 1]."""
+    try:
+        frac = value if isinstance(value, Fraction) else Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise MiningError(field, f"{value!r} is not a number") from None
+    if not 0 <= frac <= 1:
+        raise MiningError(field, f"must be between 0 and 1, got {value}")
+    return frac
+
+
+def min_count(min_support: float | str | Fraction, n: int) -> int:
+    """The support threshold as a count: ⌈min_support × n⌉, at least 1."""
+    return max(1, math.ceil(exact(min_support, "min_support") * n))
+
+
+def mine(
+    baskets: Iterable[Iterable[str]],
+    *,
+    min_support: float | str | Fraction,
+    min_confidence: float | str | Fraction,
+    max_len: int | None = None,
+    progress: Progress | None = None,
+) -> MiningResult:
+    """Frequent itemsets and the rules ``A → c`` (``A`` not empty) that meet both thresholds.
+
+    ``max_len`` bounds the items of a rule (antecedent and consequent together), and with it
+    the itemsets. ``progress(done, total)`` is called as the first items' subtrees finish.
+    """
+    support = exact(min_support, "min_support")
+    confidence = exact(min_confidence, "min_confidence")
+    if support == 0:
+        raise MiningError("min_support", "must be above 0")
+    if max_len is not None and max_len < 2:
+        raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
+    baskets = [b if isinstance(b, set | frozenset) else set(b) for b in baskets]
+    n = len(baskets)
+    if n == 0:
+        raise MiningError("transactions", "there are no baskets")
+    minc = max(1, math.ceil(support * n))
+    limit = max_len if max_len is not None else 1 << 30
+
+    names, counts, bits, pairs = _frequent_items(baskets, minc)
+    k = len(names)
+    found: dict[tuple[int, ...], int] = {(i,): int(counts[i]) for i in range(k)}
+    if limit >= 2 and k > 1:
+        _walk(k, bits, pairs, minc, limit, found, progress)
+    elif progress is not None:
+        progress(k, k)
+
+    rules = _rules(found, names, n, confidence)
+    itemsets = {tuple(sorted(names[i] for i in key)): c for key, c in found.items()}
+    return MiningResult(n, minc, confidence, itemsets, rules, Bitsets(names, bits))
+
+
+def _frequent_items(
+    baskets: Sequence[set[str] | frozenset[str]], minc: int
+) -> tuple[list[str], npt.NDArray[np.int64], _Bits, sparse.coo_matrix]:
+    """The frequent items (rarest first), their counts, one bit set per item, pair counts."""
+    counter: Counter[str] = Counter()
+    for basket in baskets:
+        counter.update(basket)
+    names = sorted((item for item, c in counter.items() if c >= minc), key=lambda i: (counter[i], i))
+    index = {name: i for i, name in enumerate(names)}
+    rows: list[int] = []
+    cols: list[int] = []
+    for t, basket in enumerate(baskets):
+        ids = [index[item] for item in basket if item in index]
+        rows.extend([t] * len(ids))
+        cols.extend(ids)
+    k, n = len(names), len(baskets)
+    r = np.asarray(rows, dtype=np.int64)
+    c = np.asarray(cols, dtype=np.int64)
+    incidence = sparse.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n, k))
+    pairs = sparse.triu(incidence.T @ incidence, k=1).tocoo()
+
+    bits = _pack(r, c, k, n)
+    item_counts = np.asarray([counter[name] for name in names], dtype=np.int64)
+    return names, item_counts, bits, pairs
+
+
+def _walk(
+    k: int,
+    bits: _Bits,
+    pairs: sparse.coo_matrix,
+    minc: int,
+    limit: int,
+    found: dict[tuple[int, ...], int],
+    progress: Progress | None,
+) -> None:
+    """Depth-first Eclat from the frequent pairs; fills ``found`` with every itemset."""
+    keep = pairs.data >= minc
+    first, second, pair_counts = pairs.row[keep], pairs.col[keep], pairs.data[keep]
+    order = np.lexsort((second, first))
+    first, second, pair_counts = first[order], second[order], pair_counts[order]
+    starts = np.searchsorted(first, np.arange(k + 1))
+    frequent_pair = set(zip(first.tolist(), second.tolist(), strict=True))
+
+    for a in range(k):
+        lo, hi = starts[a], starts[a + 1]
+        if lo < hi:
+            ext = second[lo:hi]
+            ext_counts = pair_counts[lo:hi].tolist()
+            ext_ids = ext.tolist()
+            for j, c in zip(ext_ids, ext_counts, strict=True):
+                found[(a, j)] = int(c)
+            if limit > 2 and len(ext_ids) > 1:
+                _extend((a,), bits[a] & bits[ext], ext_ids, minc, limit, found, frequent_pair)
+        if progress is not None:
+            progress(a + 1, k)
+
+
+def _extend(
+    prefix: tuple[int, ...],
+    tidsets: _Bits,
+    items: list[int],
+    minc: int,
+    limit: int,
+    found: dict[tuple[int, ...], int],
+    frequent_pair: set[tuple[int, int]],
+) -> None:
+    """``tidsets[i]`` holds the baskets of ``prefix + (items[i],)``, every one frequent."""
+    depth = len(prefix) + 2
+    for i in range(len(items) - 1):
+        head = items[i]
+        tail = [j for j in range(i + 1, len(items)) if (head, items[j]) in frequent_pair]
+        if not tail:
+            continue
+        joined = tidsets[tail] & tidsets[i]
+        counts = np.bitwise_count(joined).sum(axis=1, dtype=np.int64)
+        ok = np.flatnonzero(counts >= minc)
+        if len(ok) == 0:
+            continue
+        node = (*prefix, head)
+        next_items = [items[tail[j]] for j in ok.tolist()]
+        for item, c in zip(next_items, counts[ok].tolist(), strict=True):
+            found[(*node, item)] = int(c)
+        if depth < limit and len(next_items) > 1:
+            _extend(node, joined[ok], next_items, minc, limit, found, frequent_pair)
+
+
+def _rules(
+    found: dict[tuple[int, ...], int], names: list[str], n: int, confidence: Fraction
+) -> tuple[MinedRule, ...]:
+    p, q = confidence.numerator, confidence.denominator
+    out: list[MinedRule] = []
+    for itemset, count in found.items():
+        size = len(itemset)
+        if size < 2:
+            continue
+        for pos in range(size):
+            antecedent = itemset[:pos] + itemset[pos + 1 :]
+            a_count = found[antecedent]
+            if count * q >= p * a_count:  # count / a_count ≥ p / q, in integers
+                c = itemset[pos]
+                out.append(
+                    MinedRule(
+                        tuple(sorted(names[i] for i in antecedent)),
+                        names[c],
+                        count,
+                        a_count,
+                        found[(c,)],
+                        n,
+                    )
+                )
+    out.sort(key=lambda r: (-r.lift, -r.confidence, -r.count, r.antecedent, r.consequent))
+    return tuple(out)
