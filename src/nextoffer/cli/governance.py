@@ -31,7 +31,7 @@ KeyOption = Annotated[
 
 
 @contextmanager
-def _acting(key: str | None, *roles: Role) -> Iterator[tuple[Any, Principal, Any]]:
+def acting(key: str | None, *roles: Role) -> Iterator[tuple[Any, Principal, Any]]:
     db = open_database()
     try:
         with db.transaction() as session:
@@ -52,7 +52,7 @@ def _print(data: Any) -> None:
 def _run(
     key: str | None, roles: tuple[Role, ...], action: Callable[[Any, Principal, Any], Any]
 ) -> None:
-    with _acting(key, *roles) as (session, who, db):
+    with acting(key, *roles) as (session, who, db):
         _print(action(session, who, db))
 
 
@@ -74,7 +74,7 @@ def list_(
     key: KeyOption = None,
 ) -> None:
     """Proposals with their statistics, and the rules with their live revision."""
-    with _acting(key, "author", "approver") as (session, _, _db):
+    with acting(key, "author", "approver") as (session, _, _db):
         table = Table(title=f"proposals ({status})")
         for column in (
             "id",
@@ -118,7 +118,7 @@ def _proposal_id(session: Any, prefix: str) -> str:
 @rules_app.command("show")
 def show(rule_or_proposal: str, key: KeyOption = None) -> None:
     """A rule's revisions and audit trail, or a proposal (by id or id prefix)."""
-    with _acting(key, "author", "approver") as (session, _, _db):
+    with acting(key, "author", "approver") as (session, _, _db):
         try:
             _print(service.history(session, rule_or_proposal))
         except ServiceError:
@@ -129,7 +129,7 @@ def show(rule_or_proposal: str, key: KeyOption = None) -> None:
 @rules_app.command("review")
 def review(proposal: str, days: int = 30, key: KeyOption = None) -> None:
     """A proposal with its backtest on the last DAYS of requests, to decide on it."""
-    with _acting(key, "author", "approver") as (session, _, db):
+    with acting(key, "author", "approver") as (session, _, db):
         pid = _proposal_id(session, proposal)
         _print({"proposal": next(p for p in service.list_proposals(session, None) if p["id"] == pid),
                 "backtest": service.backtest_draft(session, SnapshotCache(db).get(), proposal_id=pid, days=days)})  # fmt: skip
@@ -182,7 +182,7 @@ def history(rule: str, key: KeyOption = None) -> None:
 @rules_app.command("diff")
 def diff(rule: str, a: int, b: int, key: KeyOption = None) -> None:
     """A readable diff between two revisions of a rule."""
-    with _acting(key, "author", "approver") as (session, _, _db):
+    with acting(key, "author", "approver") as (session, _, _db):
         out.print(service.diff(session, rule, a, b)["diff"], markup=False)
 
 
@@ -213,7 +213,7 @@ def backtest(
     key: KeyOption = None,
 ) -> None:
     """Replay recent requests with a proposal (or a rule's revision) in place."""
-    with _acting(key, "author", "approver") as (session, _, db):
+    with acting(key, "author", "approver") as (session, _, db):
         live = SnapshotCache(db).get()
         if revision is not None:
             _print(

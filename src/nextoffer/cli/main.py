@@ -8,8 +8,8 @@ database layer it does not use.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nextoffer.cli.demo", "demo"),
     "decide": ("nextoffer.cli.decide", "decide"),
+    "mine": ("nextoffer.cli.mine", "mine"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "serve": ("nextoffer.cli.service", "serve"),
     "migrate": ("nextoffer.cli.service", "migrate"),
@@ -26,16 +27,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class _LazyGroup(TyperGroup):
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
             return None
         module, attribute = COMMANDS[cmd_name]
         target = getattr(importlib.import_module(module), attribute)
         if isinstance(target, typer.Typer):
-            command: click.Command = typer.main.get_group(target)
+            command: Any = typer.main.get_group(target)
         else:
             single = typer.Typer()
             single.command(cmd_name)(target)

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 
-__all__ = ["Bitsets", "MinedRule", "MiningError", "MiningResult", "exact", "mine", "min_count"]
+__all__ = ["Bitsets", "MinedRule", "MiningError", "MiningResult", "exact", "min_count", "mine"]
 
 Progress = Callable[[int, int], None]
 _Bits = npt.NDArray[np.uint64]
@@ -158,7 +158,9 @@ class Bitsets:
 
 def _pack(rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], k: int, n: int) -> _Bits:
     bits: _Bits = np.zeros((k, (n + 63) // 64), dtype=np.uint64)
-    np.bitwise_or.at(bits, (cols, rows >> 6), np.left_shift(np.uint64(1), (rows & 63).astype(np.uint64)))
+    np.bitwise_or.at(
+        bits, (cols, rows >> 6), np.left_shift(np.uint64(1), (rows & 63).astype(np.uint64))
+    )
     return bits
 
 
@@ -197,14 +199,14 @@ def mine(
         raise MiningError("min_support", "must be above 0")
     if max_len is not None and max_len < 2:
         raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
-    baskets = [b if isinstance(b, set | frozenset) else set(b) for b in baskets]
-    n = len(baskets)
+    sets = [b if isinstance(b, set | frozenset) else set(b) for b in baskets]
+    n = len(sets)
     if n == 0:
         raise MiningError("transactions", "there are no baskets")
     minc = max(1, math.ceil(support * n))
     limit = max_len if max_len is not None else 1 << 30
 
-    names, counts, bits, pairs = _frequent_items(baskets, minc)
+    names, counts, bits, pairs = _frequent_items(sets, minc)
     k = len(names)
     found: dict[tuple[int, ...], int] = {(i,): int(counts[i]) for i in range(k)}
     if limit >= 2 and k > 1:
@@ -224,7 +226,9 @@ def _frequent_items(
     counter: Counter[str] = Counter()
     for basket in baskets:
         counter.update(basket)
-    names = sorted((item for item, c in counter.items() if c >= minc), key=lambda i: (counter[i], i))
+    names = sorted(
+        (item for item, c in counter.items() if c >= minc), key=lambda i: (counter[i], i)
+    )
     index = {name: i for i, name in enumerate(names)}
     rows: list[int] = []
     cols: list[int] = []

@@ -26,7 +26,7 @@ import numpy as np
 
 from .mining import Bitsets, MiningError, MiningResult, mine
 
-__all__ = ["Significance", "test_rules"]
+__all__ = ["Significance", "benjamini_hochberg", "fisher_greater", "holdout_test"]
 
 Rule = tuple[tuple[str, ...], str]  # (antecedent, consequent)
 
@@ -45,7 +45,7 @@ class Significance:
         return q is not None and q <= self.fdr
 
 
-def test_rules(
+def holdout_test(
     baskets: Sequence[frozenset[str] | set[str]],
     *,
     min_support: float | str | Fraction,
@@ -77,7 +77,7 @@ def test_rules(
     left = np.array([bits.count(a) for a, _ in rules], dtype=np.int64)
     right = np.array([bits.count((c,)) for _, c in rules], dtype=np.int64)
     p = fisher_greater(both, left, right, n)
-    q = _bh(p)
+    q = benjamini_hochberg(p)
     return Significance(
         fdr,
         len(rules),
@@ -86,16 +86,15 @@ def test_rules(
     )
 
 
-def fisher_greater(
-    both: np.ndarray, left: np.ndarray, right: np.ndarray, n: int
-) -> np.ndarray:
+def fisher_greater(both: np.ndarray, left: np.ndarray, right: np.ndarray, n: int) -> np.ndarray:
     """One-sided Fisher exact test: P(X ≥ both), X ~ hypergeometric(n, right, left)."""
     from scipy.stats import hypergeom
 
     return np.asarray(hypergeom.sf(both - 1, n, right, left), dtype=np.float64)
 
 
-def _bh(p: np.ndarray) -> np.ndarray:
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """BH-adjusted p-values (q-values): reject every hypothesis with q ≤ the FDR."""
     from scipy.stats import false_discovery_control
 
     return np.asarray(false_discovery_control(p, method="bh"), dtype=np.float64)

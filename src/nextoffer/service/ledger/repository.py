@@ -13,6 +13,7 @@ from ..db import dialect_insert
 from ..tables import decisions, events, outcome_types
 
 __all__ = [
+    "conversions",
     "customer_contacts",
     "get_decision",
     "insert_decision",
@@ -132,3 +133,14 @@ def customer_contacts(
         .order_by(events.c.occurred_at, events.c.seq)
     ).all()  # fmt: skip
     return list(shown), list(outcomes)
+
+
+def conversions(session: Session) -> list[Any]:
+    """Every convert event's session, offer and payload, oldest first."""
+    return list(
+        session.execute(
+            sa.select(events.c.id, events.c.session_id, events.c.offer_id, events.c.payload)
+            .where(events.c.type == "convert")
+            .order_by(events.c.seq)
+        )
+    )
