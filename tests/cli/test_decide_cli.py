@@ -92,7 +92,8 @@ def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Pat
     assert "session_backoff: 3 declines this session" in result.stdout
     assert "did you mean 'customer.tenureMonths'?" in result.stdout
     # the service part: a fresh SQLite file with both scenarios and simulated traffic
-    assert "snapshot demo-1, 120 decisions" in result.stdout
+    # attach rates recounted from the simulated traffic: published as v2
+    assert "snapshot v2, 120 decisions" in result.stdout
     assert "demo-premium-36 on email-hero gets: credit-card" in result.stdout
     assert (tmp_path / "nextoffer.db").is_file()
     request = write(tmp_path, "r.json", {"customer": {"id": "demo-premium-36"}, "channel": "email",
@@ -100,7 +101,7 @@ def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Pat
     decided = run("decide", "--request", request, cwd=tmp_path)
     assert decided.returncode == 0, decided.stderr
     decision = json.loads(decided.stdout)
-    assert decision["snapshot_version"] == "demo-1"
+    assert decision["snapshot_version"] == "v2"
     assert decision["placements"][0]["offers"][0]["offer"] == "credit-card"
     # now recorded: the card's 72-hour cooldown holds for the next decision
     again = json.loads(run("decide", "--request", request, cwd=tmp_path).stdout)

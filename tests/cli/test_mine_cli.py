@@ -170,3 +170,31 @@ def test_propose_stores_significant_rules_with_statistics(tmp_path: Path) -> Non
     assert 'cart.has_sku("STEAK-01")' in listed.stdout
     again = run(*args, "--key", author, cwd=tmp_path)  # the same rule again: statistics updated
     assert "0 proposals created, 4 updated" in again.stdout
+
+
+def test_the_demo_ledger_is_mined_and_its_attach_rates_listed(tmp_path: Path) -> None:
+    demo = run("demo", "--no-serve", "--no-tour", "--decisions", "400", cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert "checkouts from the ledger" in demo.stdout
+    out = tmp_path / "ledger-rules.json"
+    mined = run("mine", "--ledger", "--min-support", "0.02", "--min-confidence", "0.2",
+                "--out", out, cwd=tmp_path)  # fmt: skip
+    assert mined.returncode == 0, mined.stderr
+    # 200 checkouts (one basket each) and the bank's conversions, a basket per session
+    baskets = int(mined.stdout.split(" baskets (ledger)")[0].replace(",", ""))
+    assert baskets > 200
+    rules = json.loads(out.read_text())["rules"]
+    assert any(
+        r["antecedent"] == ["STEAK-01"] and r["consequent"].startswith("RED-WINE") for r in rules
+    )
+    rates = run("attach-rates", "--refresh", "--level", "rule", "--out", "rates.csv", cwd=tmp_path)
+    assert rates.returncode == 0, rates.stderr
+    assert "no change" in rates.stdout  # the demo refreshed them already
+    rows = _rows(tmp_path / "rates.csv")
+    wine = next(r for r in rows if r["rule"] == "steak-red-wine" and r["offer"] == "RED-WINE-01")
+    assert int(wine["shown"]) > 200  # the scenario's history and the demo's traffic
+    assert wine["maturity"] in ("maturing", "mature")
+    assert float(wine["low"]) < float(wine["p"]) < float(wine["high"])
+    bad = run("attach-rates", "--level", "planet", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "--level: expected one of" in bad.stderr

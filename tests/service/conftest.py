@@ -42,7 +42,8 @@ def server(
     else:
         pg: ThrowawayPostgres = request.getfixturevalue("postgres")
         url = pg.new_database("api")
-    srv = Server(url).start()
+    env = getattr(request.module, "SERVER_ENV", None)  # a module may set the server's environment
+    srv = (Server(url, env=env) if env is not None else Server(url)).start()
     load_catalog(srv)
     yield srv
     srv.stop()

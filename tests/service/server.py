@@ -36,6 +36,8 @@ class Server:
     new_session: bool = False  # its own process group, so it can be killed whole
     port: int = field(default_factory=free_port)
     keys: dict[str, str] = field(default_factory=dict)
+    # the background attach-rate refresh publishes new snapshots: off unless a test wants it
+    env: dict[str, str] = field(default_factory=lambda: {"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0"})
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
 
@@ -50,7 +52,7 @@ class Server:
             for role in ("client", "author", "approver", "admin"):
                 self.keys[role] = create_key(session, role)
         db.dispose()
-        env = {**os.environ, "NEXTOFFER_DATABASE_URL": self.database_url}
+        env = {**os.environ, **self.env, "NEXTOFFER_DATABASE_URL": self.database_url}
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in stop())
             prefix="nextoffer-serve-", suffix=".log", delete=False
         )

@@ -20,6 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..core.decision import CustomerState, build_snapshot, decide
+from ..core.learning.mining import mine
+from ..core.learning.significance import holdout_test
 from ..core.request import Request
 from ..core.rules import (
     CompiledCondition,
@@ -29,9 +31,11 @@ from ..core.rules import (
     TriggerIndex,
     build_context,
 )
+from ..jobs.mining import ledger_transactions, propose_rules
 from ..scenarios import bank_snapshot, checkout_snapshot
 from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import BANK_CHANNELS, bank_customers, demo_snapshot, shop_requests
+from ..service.attach import service as attach
 from ..service.catalog import service as catalog
 from ..service.catalog.service import SnapshotCache
 from ..service.config import load_settings
@@ -223,8 +227,9 @@ def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
     progress.update(task, total=1, completed=1)
     cache = SnapshotCache(db)
     snapshot = cache.get()
-    base = {"savings-account": 0.30, "credit-card": 0.05, "mortgage": 0.01, "brokerage": 0.02}
-    counts = {"decisions": 0, "shown": 0, "events": 0, "control": 0}
+    # the untreated rates: with the offers' effects (τ) they give the scenario's attach rates
+    base = {"savings-account": 0.32, "credit-card": 0.15, "mortgage": 0.0, "brokerage": 0.0}
+    counts: dict[str, Any] = {"decisions": 0, "shown": 0, "events": 0, "control": 0}
     task = progress.add_task("simulated traffic", total=decisions)
     shop = shop_requests(rng, decisions)
     for i in range(decisions):
@@ -271,6 +276,16 @@ def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
                         "idempotency_key": f"{result['id']}:{offer.id}:dec",
                     }
                 )
+        if i % 2 == 1:  # the shop's checkout: the cart and the upsells taken, as one basket
+            taken = [e["offer_id"] for e in events if e["type"] == "accept"]
+            cart = body["cart"]["items"]
+            events.append({"type": "convert", "customer_id": customer_id,
+                           "session_id": result["session_id"], "decision_id": result["id"],
+                           "value": sum(it["price"] * it["quantity"] for it in cart)
+                           + sum(snapshot.offers[o].price or 0 for o in taken),
+                           "payload": {"items": [it["sku"] for it in cart]
+                                       + [snapshot.offers[o].sku or o for o in taken]},
+                           "idempotency_key": f"{result['id']}:checkout"})  # fmt: skip
         if result["control"]:  # the control group converts at the base rate, unprompted
             for offer_id in [s["offer"] for p in result["counterfactual"] for s in p["offers"]]:
                 if rng.random() < base.get(offer_id, 0.05):
@@ -283,7 +298,22 @@ def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
         counts["shown"] += len(offers)
         counts["events"] += len(events)
         progress.advance(task)
-    return {**counts, "snapshot": published["version"]}
+    task = progress.add_task("attach rates and mined rules", total=None)
+    with db.transaction() as session:
+        refreshed = attach.refresh(session)
+        counts["mined"] = _mine_the_ledger(session)
+    progress.update(task, total=1, completed=1)
+    return {**counts, "snapshot": refreshed["snapshot"] or published["version"]}
+
+
+def _mine_the_ledger(session: Any) -> dict[str, int]:
+    """The shop's checkouts in the ledger, mined; significant rules become proposals."""
+    data = ledger_transactions(session)
+    support, confidence = "0.02", "0.2"
+    result = mine(data.baskets, min_support=support, min_confidence=confidence)
+    significance = holdout_test(data.baskets, min_support=support, min_confidence=confidence)
+    done = propose_rules(session, "demo-miner", data, result, significance)
+    return {"baskets": result.n, "rules": len(result.rules), **done}
 
 
 def demo(
@@ -331,6 +361,12 @@ def demo(
         f"database {db.engine.url.render_as_string(hide_password=True)}: snapshot {counts['snapshot']}, "
         f"{counts['decisions']} decisions ({counts['control']} in the control group), "
         f"{counts['shown']} offers shown, {counts['events']} events"
+    )
+    mined = counts["mined"]
+    out.print(
+        f"mined {mined['baskets']} checkouts from the ledger: {mined['rules']} rules, "
+        f"{mined['significant']} significant (FDR 5%), {mined['created']} new proposals for "
+        "review (nextoffer rules list --key …)"
     )
     hero = [s["offer"] for p in example["placements"] for s in p["offers"]]
     out.print(

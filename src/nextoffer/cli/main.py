@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nextoffer.cli.demo", "demo"),
     "decide": ("nextoffer.cli.decide", "decide"),
     "mine": ("nextoffer.cli.mine", "mine"),
+    "attach-rates": ("nextoffer.cli.attach", "attach_rates"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "serve": ("nextoffer.cli.service", "serve"),
     "migrate": ("nextoffer.cli.service", "migrate"),

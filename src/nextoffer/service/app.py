@@ -20,6 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .attach import service as attach
+from .attach.endpoints import router as attach_router
 from .catalog.endpoints import router as catalog_router
 from .catalog.service import SnapshotCache
 from .config import Settings, load_settings
@@ -54,14 +56,31 @@ async def _sweeper(app: FastAPI) -> None:
         await asyncio.sleep(settings.erase_every_seconds)
 
 
+async def _attach_refresher(app: FastAPI) -> None:
+    """Recount attach rates from the ledger every ``attach_refresh_seconds``."""
+    settings: Settings = app.state.settings
+    while True:
+        await asyncio.sleep(settings.attach_refresh_seconds)
+        try:
+            with app.state.db.transaction() as session:
+                done = attach.refresh(session)
+            if done["snapshot"]:
+                log.info("attach rates refreshed: published %s", done["snapshot"])
+        except Exception:  # keep refreshing; the next run retries
+            log.exception("attach-rate refresh failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweeper(app))
+        tasks = [asyncio.create_task(_sweeper(app))]
+        if settings.attach_refresh_seconds > 0:
+            tasks.append(asyncio.create_task(_attach_refresher(app)))
         yield
-        task.cancel()
+        for task in tasks:
+            task.cancel()
         app.state.db.dispose()
 
     app = FastAPI(
@@ -128,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version = None
         return {"status": "ok", "snapshot": version}
 
-    for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router):
+    for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router,
+                   attach_router):  # fmt: skip
         app.include_router(router)
     return app

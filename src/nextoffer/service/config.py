@@ -27,6 +27,8 @@ class Settings:
     retention_days: int = 365
     # how often `serve` runs the erasure sweeper (seconds)
     erase_every_seconds: float = 3600.0
+    # how often `serve` recounts attach rates from the ledger (seconds; 0: never)
+    attach_refresh_seconds: float = 60.0
     # four eyes: a proposal's author may not approve it; a one-person install can relax this
     allow_self_approval: bool = False
 
@@ -41,12 +43,15 @@ def load_settings() -> Settings:
         "database_url": os.environ.get("NEXTOFFER_DATABASE_URL"),
         "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
         "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
+        "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
     }
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+    if "attach_refresh_seconds" in values:
+        values["attach_refresh_seconds"] = float(str(values["attach_refresh_seconds"]))
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
     if isinstance(values.get("allow_self_approval"), str):

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql
 __all__ = [
     "LEDGER_TABLES",
     "api_keys",
+    "attach_counts",
     "audit",
     "catalog_items",
     "customers",
@@ -212,3 +213,14 @@ audit = sa.Table(
 )
 
 LEDGER_TABLES = ("events", "decisions", "erasures", "audit", "rule_revisions")
+
+attach_counts = sa.Table(
+    "attach_counts",
+    metadata,
+    sa.Column("offer_id", sa.String(200), primary_key=True),
+    sa.Column("rule_id", sa.String(200), primary_key=True),  # "" when no rule nominated it
+    sa.Column("channel", sa.String(200), primary_key=True),
+    sa.Column("shown", sa.BigInteger, nullable=False),
+    sa.Column("accepted", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)

@@ -16,7 +16,7 @@ from nextoffer.core.decision import (
     build_snapshot,
     decide,
 )
-from nextoffer.core.decision.scoring import attach_rate, prie
+from nextoffer.core.decision.scoring import prie
 from nextoffer.core.decision.spec import ScoringSpec
 
 from .conftest import AT, request, state
@@ -197,7 +197,7 @@ def test_min_score_gate_is_in_the_strategys_unit() -> None:
     d = decide(shop(guardrails={"min_score": 2.5}), web())
     # EV = p × margin with p = (10 + 1) / (100 + 20) = 0.0917: margins 10..40 give 0.92..3.67
     assert d.offers() == ["o3", "o2"]
-    assert d.trace.reasons("o1") == ["gates: min_score: score 1.833 < 2.5 (money)"]
+    assert d.trace.reasons("o1") == ["gates: min_score: score 1.999 < 2.5 (money)"]
 
 
 def test_incremental_value_needs_tau() -> None:
@@ -230,11 +230,15 @@ def test_prie_with_zero_uplift_weight_is_plain_prie() -> None:
     )
 
 
-def test_attach_rate_cold_start_prior() -> None:
-    prior = (0.05 * 20, 0.95 * 20)
-    assert attach_rate(0, 0, prior) == 0.05
-    assert attach_rate(1000, 300, prior) == pytest.approx(301 / 1020)
-    assert attach_rate(2, 2, prior) == pytest.approx(3 / 22)  # two lucky showings do not make p = 1
+def test_attach_rate_for_the_rule_then_the_channel_then_the_offer() -> None:
+    snapshot = shop(attach=[
+        {"offer": "o0", "shown": 1000, "accepted": 100},
+        {"offer": "o0", "channel": "web", "shown": 1000, "accepted": 400},
+    ])  # fmt: skip
+    o0 = snapshot.offers["o0"]
+    assert o0.p == pytest.approx(snapshot.attach.offer["o0"].p)
+    assert o0.channel_p["web"] == pytest.approx(snapshot.attach.channel[("o0", "web")].p)
+    assert o0.channel_p["web"] > 0.39 > 0.26 > o0.p > 0.24  # 500 of 2000 overall
 
 
 def test_match_conditions_are_a_soft_multiplier() -> None:
@@ -248,7 +252,7 @@ def test_match_conditions_are_a_soft_multiplier() -> None:
     reader = decide(snap, request(customer={"id": "c-1", "segments": ["readers"]}, channel="web"))
     assert reader.placements[0].offers[0].offer == "o3"
     assert reader.placements[0].offers[0].score == pytest.approx(
-        (0.1 + 0.9 * 3 / 4) * 40 * 11 / 120
+        (0.1 + 0.9 * 3 / 4) * 40 * snap.offers["o3"].p
     )
 
 

@@ -392,9 +392,11 @@ class _Decider:
         cate = state.cate if state is not None else {}
         segments = state.uplift_segments if state is not None else {}
         out: list[_Candidate] = []
+        channel_id = self.channel.id
         for cand in cands:
             offer = cand.offer
-            priority, p = offer.priority, offer.p
+            priority = offer.priority
+            p = offer.channel_p.get(channel_id, offer.p) if offer.channel_p else offer.p
             if cand.rules:
                 best: tuple[int, str] | None = None
                 for rule in cand.rules:

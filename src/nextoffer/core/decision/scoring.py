@@ -1,10 +1,9 @@
 """Scoring strategies and the attach-rate estimate.
 
-**Attach rate** p: the share of times an offer was accepted when shown, with a Beta prior
-for the cold start: ``p = (accepted + a) / (shown + a + b)`` where ``a = prior × strength``
-and ``b = (1 − prior) × strength`` (defaults: prior 0.05, strength 20, so an offer with no
-evidence has p = 0.05 and 20 showings weigh as much as the prior). An estimate for the
-nominating rule and the offer is preferred to one for the offer alone.
+**Attach rate** p: the share of times an offer was accepted when shown, estimated with
+hierarchical shrinkage (global ← category ← offer ← rule × offer or offer × channel; see
+``core.learning.attach``). The engine takes the estimate for the nominating rule and the
+offer when there is one, else the offer on the request's channel, else the offer.
 
 **Strategies** (per channel):
 
@@ -24,18 +23,13 @@ from __future__ import annotations
 
 from .spec import ScoringSpec
 
-__all__ = ["attach_rate", "incremental_value", "prie", "uplift_factor"]
+__all__ = ["incremental_value", "prie", "uplift_factor"]
 
 _FLOOR = 0.01
 
 
 def _clip(x: float) -> float:
     return _FLOOR if x < _FLOOR else 1.0 if x > 1.0 else x
-
-
-def attach_rate(shown: int, accepted: int, prior: tuple[float, float]) -> float:
-    a, b = prior
-    return (accepted + a) / (shown + a + b)
 
 
 def incremental_value(tau: float, margin: float, match: float) -> float:

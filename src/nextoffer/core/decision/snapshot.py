@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..learning.attach import AttachRates, Cell
+from ..learning.attach import estimate as estimate_attach
 from ..rules import (
     CompiledCondition,
     ContextError,
@@ -28,7 +30,6 @@ from ..rules import (
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
 from .result import FiredRule
-from .scoring import attach_rate
 from .spec import (
     ChannelSpec,
     Guardrails,
@@ -111,6 +112,7 @@ class Offer:
     unconditional: bool = False  # no eligibility, fit or match condition
     p: float = 0.0
     rule_p: dict[str, float] = field(default_factory=dict, repr=False)
+    channel_p: dict[str, float] = field(default_factory=dict, repr=False)
     tau: float | None = None
     segment: str | None = None
 
@@ -153,9 +155,8 @@ class Snapshot:
     policies: tuple[PolicySpec, ...] = field(repr=False)
     guardrails: Guardrails = field(repr=False)
     holdout: HoldoutSpec | None = field(repr=False)
-    attach: dict[tuple[str | None, str], tuple[int, int]] = field(repr=False)
+    attach: AttachRates = field(repr=False)
     uplift: dict[str, UpliftEstimate] = field(repr=False)
-    prior: tuple[float, float] = field(repr=False)
     categories: dict[str, str | None] = field(repr=False)
     allowed: dict[str, frozenset[str]] = field(repr=False)
     trace_sample_rate: float = field(repr=False)
@@ -284,15 +285,20 @@ class _Builder:
             for j, ch in enumerate(h.channels):
                 if ch not in channel_ids:
                     problems.add(f"holdout.channels[{j}]", f"unknown channel {ch!r}")
-        attach: dict[tuple[str | None, str], tuple[int, int]] = {}
+        cells: dict[tuple[str | None, str | None, str], Cell] = {}
         for i, a in enumerate(spec.attach):
             if a.offer not in offer_ids:
                 problems.add(f"attach[{i}].offer", f"unknown offer {a.offer!r}")
+            if a.channel is not None and a.channel not in channel_ids:
+                problems.add(f"attach[{i}].channel", f"unknown channel {a.channel!r}")
             # an estimate for a rule that is not live (deactivated, not yet approved) is
             # kept but unused: learning does not have to follow every activation
-            if (a.rule, a.offer) in attach:
-                problems.add(f"attach[{i}]", f"duplicate estimate for {a.rule or '*'} → {a.offer}")
-            attach[(a.rule, a.offer)] = (a.shown, a.accepted)
+            if (a.rule, a.channel, a.offer) in cells:
+                problems.add(f"attach[{i}]", f"duplicate counts for {a.rule or '*'} → {a.offer}"
+                             f" on {a.channel or 'any channel'}")  # fmt: skip
+            cells[(a.rule, a.channel, a.offer)] = Cell(
+                a.offer, a.rule, a.channel, a.shown, a.accepted
+            )
         uplift: dict[str, UpliftEstimate] = {}
         for i, u in enumerate(spec.uplift):
             if u.offer not in offer_ids:
@@ -304,19 +310,25 @@ class _Builder:
         if problems.found:
             raise SnapshotError(problems.found)
 
-        strength = spec.attach_prior_strength
-        prior = (spec.attach_prior * strength, (1 - spec.attach_prior) * strength)
+        attach = estimate_attach(
+            cells.values(),
+            {o.id: o.category for o in offers.values()},
+            prior=spec.attach_prior,
+            strength=spec.attach_prior_strength,
+        )
+        rule_p: dict[str, dict[str, float]] = {}
+        for (rule_id, offer_id), rate in attach.rule.items():
+            rule_p.setdefault(offer_id, {})[rule_id] = rate.p
+        channel_p: dict[str, dict[str, float]] = {}
+        for (offer_id, channel_id), rate in attach.channel.items():
+            channel_p.setdefault(offer_id, {})[channel_id] = rate.p
         for offer_id, offer in offers.items():
-            shown, accepted = attach.get((None, offer_id), (0, 0))
             estimate = uplift.get(offer_id)
             offers[offer_id] = dataclasses.replace(
                 offer,
-                p=attach_rate(shown, accepted, prior),
-                rule_p={
-                    rule: attach_rate(n, k, prior)
-                    for (rule, o), (n, k) in attach.items()
-                    if o == offer_id and rule is not None
-                },
+                p=attach.offer[offer_id].p,
+                rule_p=rule_p.get(offer_id, {}),
+                channel_p=channel_p.get(offer_id, {}),
                 tau=estimate.tau if estimate is not None else None,
                 segment=estimate.segment if estimate is not None else None,
             )
@@ -353,7 +365,6 @@ class _Builder:
             holdout=spec.holdout,
             attach=attach,
             uplift=uplift,
-            prior=prior,
             categories={o.id: o.category for o in offers.values()},
             allowed={
                 ch: frozenset(

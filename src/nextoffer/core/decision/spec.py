@@ -282,10 +282,13 @@ class HoldoutSpec(_Spec):
 
 
 class AttachEstimate(_Spec):
-    """How often an offer was accepted when shown (optionally: when nominated by ``rule``)."""
+    """How often an offer was accepted when shown: when nominated by ``rule`` (or by no
+    rule, or whatever nominated it) on ``channel`` (or on any). The engine's attach rates
+    are estimated from these counts with hierarchical shrinkage (``core.learning.attach``)."""
 
     offer: Id
     rule: Id | None = None
+    channel: Id | None = None
     shown: Annotated[int, Field(ge=0)]
     accepted: Annotated[int, Field(ge=0)]
 

@@ -158,12 +158,19 @@ def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> 
 
 def publish(session: Session, version: str | None = None) -> dict[str, Any]:
     """Assemble, build (validating everything) and store a new snapshot version."""
+    from ..attach.service import merged_counts
     from ..rules.service import live_rules
 
     spec: dict[str, Any] = dict(get_item(session, "settings", "default", missing_ok=True) or {})
     for kind, plural in _PLURAL.items():
         spec[plural] = list_items(session, kind)
     spec["rules"] = live_rules(session)
+    spec["attach"] = merged_counts(
+        session,
+        spec.get("attach", []),
+        {o["id"] for o in spec["offers"]},
+        {c["id"] for c in spec["channels"]},
+    )
     seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar() or 0
     spec["version"] = version or f"v{seq + 1}"
     try:

@@ -1,0 +1,94 @@
+"""``nextoffer attach-rates``: the attach rates the engine uses, recounted from the ledger."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from .output import fail, out
+
+LEVELS = ("all", "global", "category", "offer", "rule", "channel")
+
+
+def attach_rates(
+    refresh: Annotated[
+        bool,
+        typer.Option("--refresh", help="Recount the ledger first (publishes when changed)."),
+    ] = False,
+    level: Annotated[
+        str, typer.Option(help="all, global, category, offer, rule or channel.")
+    ] = "all",
+    interval: Annotated[float, typer.Option(help="Credible interval level.")] = 0.9,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write them here: CSV, or JSON (.json).")
+    ] = None,
+) -> None:
+    """Attach rates per pitch: counts, shrunk estimate, credible interval and maturity."""
+    from ..service.attach import service
+    from ..service.catalog.service import SnapshotCache
+    from ..service.errors import ServiceError
+    from .service import open_database
+
+    if level not in LEVELS:
+        fail(f"--level: expected one of {', '.join(LEVELS)}, got {level!r}")
+    if not 0 < interval < 1:
+        fail(f"--interval: must be between 0 and 1 (exclusive), got {interval}")
+    if out_file is not None and out_file.suffix.lower() not in (".csv", ".json"):
+        fail(f"--out: expected a .csv or .json file, got {str(out_file)!r}")
+    db = open_database()
+    try:
+        if refresh:
+            with db.transaction() as session:
+                done = service.refresh(session)
+            out.print(
+                f"recounted {done['pitches']:,} pitches ({done['shown']:,} shown, "
+                f"{done['accepted']:,} accepted); "
+                + (f"published {done['snapshot']}" if done["snapshot"] else "no change"),
+                markup=False,
+            )
+        try:
+            report = service.rates(SnapshotCache(db, 0).get(), interval)
+        except ServiceError as exc:
+            fail(exc.message)
+    finally:
+        db.dispose()
+    rows = [r for r in report["rates"] if level == "all" or r["level"] == level]
+    _print(rows, report)
+    if out_file is not None:
+        _write(out_file, rows, report)
+        out.print(f"wrote {len(rows):,} attach rates to {out_file}", markup=False)
+
+
+def _print(rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+    pct = f"{report['interval']:.0%}"
+    table = Table(title=f"attach rates (snapshot {report['snapshot_version']}, shrinkage strength "
+                        f"{report['strength']:g}, {pct} credible intervals)")  # fmt: skip
+    for column in ("level", "offer", "rule", "channel", "category", "shown", "accepted", "raw",
+                   "p", f"{pct} interval", "maturity"):  # fmt: skip
+        table.add_column(
+            column, justify="right" if column in ("shown", "accepted", "raw", "p") else "left"
+        )
+    for r in rows:
+        raw = "–" if r["raw"] is None else f"{r['raw']:.3f}"
+        table.add_row(r["level"], r["offer"] or "", r["rule"] or "", r["channel"] or "",
+                      r["category"] or "", f"{r['shown']:,}", f"{r['accepted']:,}", raw,
+                      f"{r['p']:.3f}", f"{r['low']:.3f}–{r['high']:.3f}", r["maturity"])  # fmt: skip
+    out.print(table)
+
+
+def _write(path: Path, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+    try:
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps({**report, "rates": rows}, indent=1) + "\n")
+            return
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, list(rows[0]) if rows else ["level"], lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        fail(f"--out: cannot write {str(path)!r}: {exc}")

@@ -1,0 +1,95 @@
+"""Attach rates: the ledger recounted into ``attach_counts``, published into the snapshot.
+
+**Refresh** (a frequent job: ``serve`` runs it every ``attach_refresh_seconds``, and
+``nextoffer attach-rates --refresh`` or ``POST /v1/attach-rates/refresh`` run it at once)
+recounts impressions and accepts per pitch from the whole ledger; when the counts changed it
+stores them and publishes a new snapshot, whose build estimates every attach rate with
+hierarchical shrinkage (``core.learning.attach``) for the engine to use as p.
+
+The counts a publish uses are the catalog settings' ``attach`` (history from before
+nextoffer, entered by hand) plus the ledger's; for the same pitch the ledger's replace them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ...core.decision import Snapshot
+from ...core.learning.attach import AttachRate
+from ..tables import snapshots
+from . import repository
+
+__all__ = ["merged_counts", "rates", "refresh"]
+
+
+def merged_counts(
+    session: Session, manual: list[dict[str, Any]], offers: set[str], channels: set[str]
+) -> list[dict[str, Any]]:
+    """The settings' counts with the ledger's (for offers and channels still in the catalog)."""
+    cells: dict[tuple[str | None, str | None, str], dict[str, Any]] = {
+        (m.get("rule"), m.get("channel"), m["offer"]): m for m in manual
+    }
+    for (offer, rule, channel), (shown, accepted) in repository.stored_counts(session).items():
+        if offer not in offers or (channel and channel not in channels):
+            continue
+        cell: dict[str, Any] = {"offer": offer, "shown": shown, "accepted": accepted}
+        if rule:
+            cell["rule"] = rule
+        if channel:
+            cell["channel"] = channel
+        cells[(rule or None, channel or None, offer)] = cell
+    return list(cells.values())
+
+
+def refresh(session: Session) -> dict[str, Any]:
+    """Recount the ledger; store and publish when the counts changed."""
+    from ..catalog.service import publish
+
+    counts = repository.count_ledger(session)
+    changed = counts != repository.stored_counts(session)
+    published = None
+    if changed:
+        repository.replace_counts(session, counts)
+        if session.execute(sa.select(sa.func.count()).select_from(snapshots)).scalar_one():
+            published = publish(session)["version"]
+    return {
+        "pitches": len(counts),
+        "shown": sum(c[0] for c in counts.values()),
+        "accepted": sum(c[1] for c in counts.values()),
+        "changed": changed,
+        "snapshot": published,
+    }
+
+
+def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> dict[str, Any]:
+    offer = rule = channel = category = None
+    if rate.level == "category":
+        (category,) = rate.key
+    elif rate.level == "offer":
+        (offer,) = rate.key
+    elif rate.level == "rule":
+        rule, offer = rate.key
+    elif rate.level == "channel":
+        offer, channel = rate.key
+    if offer is not None and offer in snapshot.offers:
+        category = snapshot.offers[offer].category
+    low, high = rate.interval(level)
+    return {
+        "level": rate.level, "offer": offer, "rule": rule, "channel": channel,
+        "category": category, "shown": rate.shown, "accepted": rate.accepted, "raw": rate.raw,
+        "p": rate.p, "parent": rate.parent, "low": low, "high": high,
+        "maturity": rate.maturity,
+    }  # fmt: skip
+
+
+def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
+    """Every attach rate the live snapshot's engine uses, with its interval and maturity."""
+    return {
+        "snapshot_version": snapshot.version,
+        "interval": level,
+        "strength": snapshot.attach.overall.strength,
+        "rates": [_row(rate, snapshot, level) for rate in snapshot.attach.all()],
+    }

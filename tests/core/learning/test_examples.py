@@ -1,0 +1,16 @@
+"""The examples in the learning modules' docstrings run and give what they show."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from nextoffer.core.learning import attach, mining
+
+
+@pytest.mark.parametrize("module", [attach, mining])
+def test_docstring_examples(module: object) -> None:
+    result = doctest.testmod(module)  # type: ignore[arg-type]
+    assert result.attempted > 0
+    assert result.failed == 0
