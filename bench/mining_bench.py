@@ -15,7 +15,8 @@ with a single-item consequent, compared as (antecedent set, consequent).
    (``time.perf_counter``), the peak resident set (VmHWM, over the whole process: interpreter,
    imports, data and mining) and the peak increase over the resident set before mining.
 
-   - nextoffer: ``mine(baskets, min_support, min_confidence)`` on a list of frozensets.
+   - nextoffer: ``mine(baskets, min_support, min_confidence)`` on the baskets as
+     ``nextoffer mine`` reads them (tuples of distinct items).
    - pyfim (C): ``fim.arules(baskets, supp=-⌈S × N⌉, conf=100 × C, zmin=2, report="a",
      mode="o")`` on the lists read: a negative ``supp`` is an absolute count, worked out
      exactly (``Fraction(str(S)) × N``, rounded up), ``conf`` is a percentage, ``zmin=2``
@@ -128,18 +129,19 @@ def percent(min_confidence: str) -> int | float:
 
 def prepare(lib: str, path: Path, min_support: str, min_confidence: str) -> Step:
     """Import ``lib``, read ``path`` into its input, return the (untimed-setup) mining step."""
-    rows = read_rows(path)
     s, c = float(min_support), float(min_confidence)
     if lib == "nextoffer":
         from nextoffer.core.learning.mining import mine
+        from nextoffer.jobs.transactions import read_transactions
 
-        baskets = [frozenset(row) for row in rows]
+        baskets = read_transactions(path).baskets  # as `nextoffer mine` reads them
 
         def ours() -> Mined:
             result = mine(baskets, min_support=s, min_confidence=c)
             return [(list(r.antecedent), r.consequent) for r in result.rules], len(result.rules)
 
         return ours
+    rows = read_rows(path)
     if lib == "pyfim":
         import fim
 

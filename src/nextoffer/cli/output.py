@@ -6,14 +6,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
 
-from ..core.rules import Diagnostic
+if TYPE_CHECKING:
+    from ..core.rules import Diagnostic
 
 # Piped output gets 120 columns (rich would assume 80), so tables keep whole ids.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120

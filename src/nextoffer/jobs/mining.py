@@ -21,7 +21,7 @@ from ..core.learning.significance import Significance
 from ..service.catalog import service as catalog
 from ..service.ledger import repository as ledger
 from ..service.rules import service as governance
-from .transactions import Filters, Transactions
+from .transactions import Basket, Filters, Transactions, basket_of
 
 __all__ = ["ledger_transactions", "proposal_for", "propose_rules"]
 
@@ -111,14 +111,14 @@ def ledger_transactions(session: Session, filters: Filters | None = None) -> Tra
     """
     keep = (filters or Filters()).item_filter()
     sku = {o["id"]: o.get("sku") or o["id"] for o in catalog.list_items(session, "offer")}
-    baskets: list[frozenset[str]] = []
-    sessions: dict[str, set[str]] = {}
+    baskets: list[Basket] = []
+    sessions: dict[str, dict[str, None]] = {}
     out = Transactions([], "ledger")
     for row in ledger.conversions(session):
         payload = row.payload or {}
         items = payload.get("items")
         if isinstance(items, list):
-            basket = frozenset(str(i) for i in items if isinstance(i, str | int) and keep(str(i)))
+            basket = basket_of(str(i) for i in items if isinstance(i, str | int) and keep(str(i)))
             if basket:
                 baskets.append(basket)
             else:
@@ -126,8 +126,8 @@ def ledger_transactions(session: Session, filters: Filters | None = None) -> Tra
         elif row.session_id is not None and row.offer_id is not None:
             item = sku.get(row.offer_id, row.offer_id)
             if keep(item):
-                sessions.setdefault(row.session_id, set()).add(item)
+                sessions.setdefault(row.session_id, {})[item] = None
         else:
             out.dropped["conversions without items or session"] += 1
-    out.baskets = baskets + [frozenset(s) for s in sessions.values()]
+    out.baskets = baskets + [tuple(s) for s in sessions.values()]
     return out

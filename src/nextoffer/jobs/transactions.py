@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["COLUMN_NAMES", "Filters", "Transactions", "TransactionsError", "read_transactions"]
+__all__ = [
+    "COLUMN_NAMES",
+    "Basket",
+    "Filters",
+    "Transactions",
+    "TransactionsError",
+    "basket_of",
+    "read_transactions",
+]
 
 Format = Literal["auto", "baskets", "lines"]
 
@@ -75,9 +83,16 @@ class Filters:
         return keep
 
 
+Basket = tuple[str, ...]  # distinct items, in the order first listed
+
+
+def basket_of(items: Iterable[str]) -> Basket:
+    return tuple(dict.fromkeys(items))
+
+
 @dataclass
 class Transactions:
-    baskets: list[frozenset[str]]
+    baskets: list[Basket]
     source: str
     dropped: Counter[str] = field(default_factory=Counter)  # reason → count
 
@@ -138,9 +153,11 @@ def _csv(rows: Iterator[list[str]], source: str, format: Format, filters: Filter
     out = Transactions([], source)
     plain = not filters.exclude_items and not filters.exclude_pattern
     for row in _chain(first, rows):
-        items = frozenset(i.strip() for i in row if i.strip())
+        unique = dict.fromkeys(map(str.strip, row))
+        unique.pop("", None)
+        items = tuple(unique)
         if not plain:
-            kept = frozenset(i for i in items if keep(i))
+            kept = tuple(i for i in items if keep(i))
             out.dropped["excluded items"] += len(items) - len(kept)
             items = kept
         if items:
@@ -165,7 +182,7 @@ def _group_lines(
     keep = filters.item_filter()
     order_at, item_at = roles["order"], roles["item"]
     quantity_at = roles.get("quantity")
-    orders: dict[str, set[str]] = {}
+    orders: dict[str, dict[str, None]] = {}
     out = Transactions([], source)
     width = max(roles.values()) + 1
     for line, row in enumerate(rows, start=start):
@@ -194,8 +211,8 @@ def _group_lines(
         if not keep(item):
             out.dropped["excluded items"] += 1
             continue
-        orders.setdefault(order, set()).add(item)
-    out.baskets = [frozenset(items) for items in orders.values()]
+        orders.setdefault(order, {})[item] = None
+    out.baskets = [tuple(items) for items in orders.values()]
     return out
 
 
@@ -218,8 +235,8 @@ def _parquet(path: Path, format: Format, filters: Filters) -> Transactions:
             raise TransactionsError("transactions", f"{path} has no list column of items")
         keep = filters.item_filter()
         out = Transactions([], str(path))
-        for basket in table.column(lists[0]).to_pylist():
-            items = frozenset(str(i) for i in basket or () if i is not None and keep(str(i)))
+        for chosen in table.column(lists[0]).to_pylist():
+            items = basket_of(str(i) for i in chosen or () if i is not None and keep(str(i)))
             if items:
                 out.baskets.append(items)
             else:

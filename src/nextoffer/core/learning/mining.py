@@ -9,8 +9,9 @@ integers with the threshold read as the decimal it was written as (0.8 is 4/5, n
 double closest to it), so no rule is won or lost to floating-point rounding at the edge.
 
 The search is Eclat over bit sets: one bit per basket for every frequent item, pair counts
-from one sparse matrix product, then a depth-first walk in which every node counts all its
-extensions with one vectorised AND and population count.
+from the upper triangles of the baskets' items (baskets of one length at a time), then a
+depth-first walk in which every node counts all its extensions with one vectorised AND and
+population count.
 
 >>> result = mine([["beer", "chips"], ["beer", "chips", "salsa"], ["beer"], ["salsa"]],
 ...               min_support=0.5, min_confidence=0.6)
@@ -21,14 +22,13 @@ extensions with one vectorised AND and population count.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 __all__ = ["Bitsets", "MinedRule", "MiningError", "MiningResult", "exact", "min_count", "mine"]
 
@@ -181,7 +181,7 @@ def min_count(min_support: float | str | Fraction, n: int) -> int:
 
 
 def mine(
-    baskets: Iterable[Iterable[str]],
+    baskets: Iterable[Collection[str]],
     *,
     min_support: float | str | Fraction,
     min_confidence: float | str | Fraction,
@@ -199,7 +199,7 @@ def mine(
         raise MiningError("min_support", "must be above 0")
     if max_len is not None and max_len < 2:
         raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
-    sets = [b if isinstance(b, set | frozenset) else set(b) for b in baskets]
+    sets = baskets if isinstance(baskets, list | tuple) else list(baskets)
     n = len(sets)
     if n == 0:
         raise MiningError("transactions", "there are no baskets")
@@ -220,47 +220,86 @@ def mine(
 
 
 def _frequent_items(
-    baskets: Sequence[set[str] | frozenset[str]], minc: int
-) -> tuple[list[str], npt.NDArray[np.int64], _Bits, sparse.coo_matrix]:
-    """The frequent items (rarest first), their counts, one bit set per item, pair counts."""
-    counter: Counter[str] = Counter()
-    for basket in baskets:
-        counter.update(basket)
-    names = sorted(
-        (item for item, c in counter.items() if c >= minc), key=lambda i: (counter[i], i)
-    )
-    index = {name: i for i, name in enumerate(names)}
-    rows: list[int] = []
-    cols: list[int] = []
-    for t, basket in enumerate(baskets):
-        ids = [index[item] for item in basket if item in index]
-        rows.extend([t] * len(ids))
-        cols.extend(ids)
-    k, n = len(names), len(baskets)
-    r = np.asarray(rows, dtype=np.int64)
-    c = np.asarray(cols, dtype=np.int64)
-    incidence = sparse.csr_matrix((np.ones(len(r), dtype=np.int32), (r, c)), shape=(n, k))
-    pairs = sparse.triu(incidence.T @ incidence, k=1).tocoo()
+    baskets: Sequence[Collection[str]], minc: int
+) -> tuple[list[str], npt.NDArray[np.int64], _Bits, _Pairs]:
+    """The frequent items (rarest first), their counts, one bit set per item, and the
+    frequent pairs ``(first, second, count)`` with ``first < second``."""
+    lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
+    flat = list(chain.from_iterable(baskets))
+    index = {item: i for i, item in enumerate(dict.fromkeys(flat))}
+    m = len(index)
+    codes = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+    n = len(baskets)
+    # (basket, item) once each, however often a basket lists the item
+    keys = np.sort(np.repeat(np.arange(n, dtype=np.int64), lengths) * m + codes)
+    if len(keys):
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    del flat
+    rows, codes = np.divmod(keys, m)
+    del keys
+    counts = np.bincount(codes, minlength=m)
+    items = list(index)
+    frequent = np.flatnonzero(counts >= minc)
+    order = sorted(frequent.tolist(), key=lambda i: (counts[i], items[i]))
+    names = [items[i] for i in order]
+    k = len(names)
+    rank = np.full(m, -1, dtype=np.int64)
+    rank[order] = np.arange(k)
+    cols = rank[codes]
+    kept = cols >= 0
+    rows, cols = rows[kept], cols[kept]
+    del codes, kept
+    ordered = np.argsort(rows * k + cols, kind="stable")
+    rows, cols = rows[ordered], cols[ordered]
+    bits = _pack(rows, cols, k, n)
+    return names, counts[order].astype(np.int64), bits, _pairs(rows, cols, k, n, minc)
 
-    bits = _pack(r, c, k, n)
-    item_counts = np.asarray([counter[name] for name in names], dtype=np.int64)
-    return names, item_counts, bits, pairs
+
+_Pairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+_BATCH = 1 << 19  # pair codes counted at once
+
+
+def _pairs(
+    rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], k: int, n: int, minc: int
+) -> _Pairs:
+    """Count every pair of frequent items that share a basket: baskets of the same length
+    side by side, each one's pairs from the upper triangle of its items, counted in the
+    packed upper triangle of a k × k matrix."""
+    lengths = np.bincount(rows, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    a = np.arange(k, dtype=np.int64)
+    offsets = a * (2 * k - a - 1) // 2  # where row a of the packed triangle starts
+    shifted = offsets - a - 1  # pair (a, b), a < b, is at shifted[a] + b
+    cells = k * (k - 1) // 2
+    total = np.zeros(cells, dtype=np.int64)
+    pending: list[npt.NDArray[np.int64]] = []
+    size = 0
+    for length in np.unique(lengths[lengths >= 2]).tolist():
+        members = cols[starts[lengths == length][:, None] + np.arange(length)]
+        upper, lower = np.triu_indices(length, 1)
+        pending.append((shifted[members[:, upper]] + members[:, lower]).ravel())
+        size += pending[-1].size
+        if size >= _BATCH:
+            total += np.bincount(np.concatenate(pending), minlength=cells)
+            pending, size = [], 0
+    if pending:
+        total += np.bincount(np.concatenate(pending), minlength=cells)
+    codes = np.flatnonzero(total >= minc)
+    first = np.searchsorted(offsets, codes, side="right") - 1
+    return first, codes - shifted[first], total[codes]
 
 
 def _walk(
     k: int,
     bits: _Bits,
-    pairs: sparse.coo_matrix,
+    pairs: _Pairs,
     minc: int,
     limit: int,
     found: dict[tuple[int, ...], int],
     progress: Progress | None,
 ) -> None:
     """Depth-first Eclat from the frequent pairs; fills ``found`` with every itemset."""
-    keep = pairs.data >= minc
-    first, second, pair_counts = pairs.row[keep], pairs.col[keep], pairs.data[keep]
-    order = np.lexsort((second, first))
-    first, second, pair_counts = first[order], second[order], pair_counts[order]
+    first, second, pair_counts = pairs  # frequent, ordered by (first, second)
     starts = np.searchsorted(first, np.arange(k + 1))
     frequent_pair = set(zip(first.tolist(), second.tolist(), strict=True))
 

@@ -46,7 +46,7 @@ class Significance:
 
 
 def holdout_test(
-    baskets: Sequence[frozenset[str] | set[str]],
+    baskets: Sequence[Sequence[str] | frozenset[str] | set[str]],
     *,
     min_support: float | str | Fraction,
     min_confidence: float | str | Fraction,
