@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections import Counter
 from fractions import Fraction
 
@@ -178,3 +179,15 @@ def test_agrees_with_brute_force(
     got = {(r.antecedent, r.consequent, r.count, r.antecedent_count) for r in result.rules}
     expected = _reference(baskets, min_count(support, len(baskets)), Fraction(confidence), max_len)
     assert got == expected
+
+
+def test_long_baskets_counted_densely_agree_with_counting_by_hand() -> None:
+    # baskets longer than 32 frequent items take the dense (matrix product) path
+    rng = random.Random(11)
+    items = [f"i{j:02d}" for j in range(60)]
+    baskets = [set(rng.sample(items, rng.choice([2, 3, 40, 50, 58]))) for _ in range(300)]
+    result = mine(baskets, min_support=0.05, min_confidence=0, max_len=2)
+    by_hand = Counter(pair for b in baskets for pair in itertools.combinations(sorted(b), 2))
+    assert {k: v for k, v in result.itemsets.items() if len(k) == 2} == {
+        pair: c for pair, c in by_hand.items() if c >= min_count(0.05, 300)
+    }

@@ -271,13 +271,31 @@ def _pairs(
     offsets = a * (2 * k - a - 1) // 2  # where row a of the packed triangle starts
     shifted = offsets - a - 1  # pair (a, b), a < b, is at shifted[a] + b
     cells = k * (k - 1) // 2
+    small = np.int32 if cells < 2**31 else np.int64  # halves the memory the pairs pass through
+    cols32, shifted32 = cols.astype(small), shifted.astype(small)
     total = np.zeros(cells, dtype=np.int64)
     pending: list[npt.NDArray[np.int64]] = []
     size = 0
+    # long baskets: one dense product of their 0/1 rows (BLAS; exact in float32 below 2**24)
+    dense = max(32, k // 10)
+    long = np.flatnonzero(lengths > dense)
+    if len(long) and len(long) < 1 << 24:
+        matrix = np.zeros((len(long), k), dtype=np.float32)
+        which = np.repeat(np.arange(len(long)), lengths[long])
+        spans = np.concatenate(
+            [np.arange(starts[b], starts[b] + lengths[b]) for b in long.tolist()]
+        )
+        matrix[which, cols[spans]] = 1.0
+        product = matrix.T @ matrix
+        upper_a, upper_b = np.triu_indices(k, 1)
+        total += product[upper_a, upper_b].astype(np.int64)
+        del matrix, product, upper_a, upper_b
+        lengths = lengths.copy()
+        lengths[long] = 0
     for length in np.unique(lengths[lengths >= 2]).tolist():
-        members = cols[starts[lengths == length][:, None] + np.arange(length)]
+        members = cols32[starts[lengths == length][:, None] + np.arange(length)]
         upper, lower = np.triu_indices(length, 1)
-        pending.append((shifted[members[:, upper]] + members[:, lower]).ravel())
+        pending.append((shifted32[members][:, upper] + members[:, lower]).ravel())
         size += pending[-1].size
         if size >= _BATCH:
             total += np.bincount(np.concatenate(pending), minlength=cells)
