@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from .output import fail, out
+from .output import check_table_file, fail, out, write_table
 
 LEVELS = ("all", "global", "category", "offer", "rule", "channel")
 
@@ -38,8 +36,7 @@ def attach_rates(
         fail(f"--level: expected one of {', '.join(LEVELS)}, got {level!r}")
     if not 0 < interval < 1:
         fail(f"--interval: must be between 0 and 1 (exclusive), got {interval}")
-    if out_file is not None and out_file.suffix.lower() not in (".csv", ".json"):
-        fail(f"--out: expected a .csv or .json file, got {str(out_file)!r}")
+    check_table_file(out_file)
     db = open_database()
     try:
         if refresh:
@@ -82,13 +79,4 @@ def _print(rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
 
 
 def _write(path: Path, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
-    try:
-        if path.suffix.lower() == ".json":
-            path.write_text(json.dumps({**report, "rates": rows}, indent=1) + "\n")
-            return
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, list(rows[0]) if rows else ["level"], lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
-    except OSError as exc:
-        fail(f"--out: cannot write {str(path)!r}: {exc}")
+    write_table(path, rows, list(rows[0]) if rows else ["level"], {**report, "rates": rows})

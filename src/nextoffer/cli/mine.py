@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 import time
 from collections import Counter
@@ -17,7 +15,7 @@ from rich.table import Table
 from ..core.learning.mining import MinedRule, MiningError, MiningResult
 from ..core.learning.mining import mine as run_mining
 from ..jobs.transactions import Filters, Transactions, TransactionsError, read_transactions
-from .output import err, fail, out
+from .output import check_table_file, err, fail, out, write_table
 
 if TYPE_CHECKING:
     from ..core.learning.significance import Significance
@@ -51,21 +49,16 @@ def rule_row(rule: MinedRule, significance: Significance | None = None) -> dict[
 
 def _write(path: Path, result: MiningResult, significance: Significance | None) -> None:
     rows = [rule_row(r, significance) for r in result.rules]
-    if path.suffix.lower() == ".json":
-        for row, rule in zip(rows, result.rules, strict=True):
-            row["antecedent"] = list(rule.antecedent)
-            if math.isinf(row["conviction"]):
-                row["conviction"] = None  # JSON has no infinity: null means "confidence 1"
-        document = {"baskets": result.n, "min_count": result.min_count,
-                    "min_confidence": str(result.min_confidence),
-                    "itemsets": len(result.itemsets), "rules": rows}  # fmt: skip
-        path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        return
-    columns = list(rows[0]) if rows else list(rule_row(_EMPTY))
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+    columns = list(rows[0]) if rows else list(rule_row(_EMPTY, significance))
+    json_rows = []
+    for row, rule in zip(rows, result.rules, strict=True):
+        conviction = None if math.isinf(row["conviction"]) else row["conviction"]
+        # JSON has no infinity: a null conviction means confidence 1
+        json_rows.append({**row, "antecedent": list(rule.antecedent), "conviction": conviction})
+    document = {"baskets": result.n, "min_count": result.min_count,
+                "min_confidence": str(result.min_confidence),
+                "itemsets": len(result.itemsets), "rules": json_rows}  # fmt: skip
+    write_table(path, rows, columns, document)
 
 
 _EMPTY = MinedRule(("a",), "b", 1, 1, 1, 1)
@@ -150,8 +143,7 @@ def mine(
         fail("give either --transactions FILE or --ledger")
     if format not in FORMATS:
         fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
-    if out_file is not None and out_file.suffix.lower() not in (".csv", ".json"):
-        fail(f"--out: expected a .csv or .json file, got {str(out_file)!r}")
+    check_table_file(out_file)
     started = time.perf_counter()
     try:
         filters = Filters(frozenset(exclude or ()), exclude_pattern, cancel_prefix)
@@ -186,10 +178,7 @@ def mine(
             significance = _significance(data, min_support, min_confidence, max_len, fdr, seed)
     _summary(data, result, time.perf_counter() - started)
     if out_file is not None:
-        try:
-            _write(out_file, result, significance)
-        except OSError as exc:
-            fail(f"--out: cannot write {str(out_file)!r}: {exc}")
+        _write(out_file, result, significance)
         out.print(f"wrote {len(result.rules):,} rules to {out_file}", markup=False)
     if propose and significance is not None:
         from ..jobs.mining import propose_rules

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -63,3 +64,32 @@ def read_document(path: Path, what: str) -> Any:
         fail(f"{what}: {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
     except yaml.YAMLError as exc:
         fail(f"{what}: {path}: invalid YAML: {exc}")
+
+
+TABLE_SUFFIXES = (".csv", ".json")
+
+
+def check_table_file(path: Path | None, option: str = "--out") -> None:
+    """A results file must end in .csv or .json (checked before any work is done)."""
+    if path is not None and path.suffix.lower() not in TABLE_SUFFIXES:
+        fail(f"{option}: expected a .csv or .json file, got {str(path)!r}")
+
+
+def write_table(
+    path: Path,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    document: dict[str, Any],
+    option: str = "--out",
+) -> None:
+    """``rows`` as CSV (``columns``), or, for a .json file, ``document`` as JSON."""
+    try:
+        if path.suffix.lower() == ".json":
+            path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+            return
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        fail(f"{option}: cannot write {str(path)!r}: {exc}")
