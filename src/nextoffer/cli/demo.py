@@ -14,7 +14,6 @@ import random
 from pathlib import Path
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -45,7 +44,6 @@ from ..service.decisions import service as decisions_service
 from ..service.keys.service import create_key
 from ..service.ledger import service as ledger
 from ..service.migrate import upgrade
-from ..service.tables import snapshots
 from .decide import decision_table, print_trace
 from .output import out
 
@@ -212,8 +210,7 @@ def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
     task = progress.add_task("catalog and customers", total=None)
     with db.transaction() as session:
         catalog.load_spec(session, demo_snapshot())
-        existing = session.execute(sa.select(sa.func.count()).select_from(snapshots)).scalar_one()
-        published = catalog.publish(session, "demo-1" if existing == 0 else None)
+        published = catalog.publish(session, None if catalog.published_any(session) else "demo-1")
         schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
         bank_ids = []
         for c in bank_customers(rng, 250):

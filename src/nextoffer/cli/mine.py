@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..core.learning.mining import MinedRule, MiningError, MiningResult
+from ..core.learning.mining import STATISTICS, MinedRule, MiningError, MiningResult
 from ..core.learning.mining import mine as run_mining
 from ..jobs.transactions import Filters, Transactions, TransactionsError, read_transactions
 from .output import check_table_file, err, fail, out, write_table
@@ -25,19 +24,15 @@ __all__ = ["mine", "rule_row"]
 FORMATS = ("auto", "baskets", "lines")
 
 
-def rule_row(rule: MinedRule, significance: Significance | None = None) -> dict[str, Any]:
-    """One rule as a flat record (the CSV's row; conviction is ``inf`` at confidence 1)."""
+def rule_row(
+    rule: MinedRule, significance: Significance | None = None, *, finite: bool = False
+) -> dict[str, Any]:
+    """One rule as a flat record: the CSV's row (conviction ``inf`` at confidence 1, or None
+    when ``finite``)."""
     row: dict[str, Any] = {
         "antecedent": " & ".join(rule.antecedent),
         "consequent": rule.consequent,
-        "support": rule.support,
-        "confidence": rule.confidence,
-        "lift": rule.lift,
-        "count": rule.count,
-        "leverage": rule.leverage,
-        "conviction": rule.conviction,
-        "antecedent_count": rule.antecedent_count,
-        "consequent_count": rule.consequent_count,
+        **rule.statistics(finite=finite),
     }
     if significance is not None:
         key = (rule.antecedent, rule.consequent)
@@ -48,20 +43,16 @@ def rule_row(rule: MinedRule, significance: Significance | None = None) -> dict[
 
 
 def _write(path: Path, result: MiningResult, significance: Significance | None) -> None:
+    columns = ["antecedent", "consequent", *STATISTICS]
+    if significance is not None:
+        columns += ["p_value", "q_value", "significant"]
     rows = [rule_row(r, significance) for r in result.rules]
-    columns = list(rows[0]) if rows else list(rule_row(_EMPTY, significance))
-    json_rows = []
-    for row, rule in zip(rows, result.rules, strict=True):
-        conviction = None if math.isinf(row["conviction"]) else row["conviction"]
-        # JSON has no infinity: a null conviction means confidence 1
-        json_rows.append({**row, "antecedent": list(rule.antecedent), "conviction": conviction})
+    json_rows = [{**rule_row(r, significance, finite=True), "antecedent": list(r.antecedent)}
+                 for r in result.rules]  # fmt: skip
     document = {"baskets": result.n, "min_count": result.min_count,
                 "min_confidence": str(result.min_confidence),
                 "itemsets": len(result.itemsets), "rules": json_rows}  # fmt: skip
     write_table(path, rows, columns, document)
-
-
-_EMPTY = MinedRule(("a",), "b", 1, 1, 1, 1)
 
 
 def _summary(transactions: Transactions, result: MiningResult, seconds: float) -> None:

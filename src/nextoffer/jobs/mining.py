@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -46,14 +45,7 @@ def proposal_for(
         basket = sorted(data.baskets[position])
         examples.append(basket[:EXAMPLE_ITEMS] + (["…"] if len(basket) > EXAMPLE_ITEMS else []))
     stats = {
-        "support": rule.support,
-        "confidence": rule.confidence,
-        "lift": rule.lift,
-        "leverage": rule.leverage,
-        "conviction": None if math.isinf(rule.conviction) else rule.conviction,
-        "count": rule.count,
-        "antecedent_count": rule.antecedent_count,
-        "consequent_count": rule.consequent_count,
+        **rule.statistics(finite=True),
         "baskets": rule.n,
         "p_value": significance.p_values[key],
         "q_value": significance.q_values[key],

@@ -20,8 +20,9 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -73,7 +74,7 @@ class Filters:
                     "exclude_pattern", f"not a regular expression: {exc}"
                 ) from None
 
-    def item_filter(self) -> Any:
+    def item_filter(self) -> Callable[[str], bool]:
         pattern = re.compile(self.exclude_pattern) if self.exclude_pattern else None
         excluded = self.exclude_items
 
@@ -152,7 +153,7 @@ def _csv(rows: Iterator[list[str]], source: str, format: Format, filters: Filter
     keep = filters.item_filter()
     out = Transactions([], source)
     plain = not filters.exclude_items and not filters.exclude_pattern
-    for row in _chain(first, rows):
+    for row in chain([first], rows):
         unique = dict.fromkeys(map(str.strip, row))
         unique.pop("", None)
         items = tuple(unique)
@@ -165,11 +166,6 @@ def _csv(rows: Iterator[list[str]], source: str, format: Format, filters: Filter
         else:
             out.dropped["empty baskets"] += 1
     return out
-
-
-def _chain(first: list[str], rows: Iterator[list[str]]) -> Iterator[list[str]]:
-    yield first
-    yield from rows
 
 
 def _group_lines(

@@ -310,9 +310,10 @@ class _Builder:
         if problems.found:
             raise SnapshotError(problems.found)
 
+        offer_categories = {o.id: o.category for o in offers.values()}
         attach = estimate_attach(
             cells.values(),
-            {o.id: o.category for o in offers.values()},
+            offer_categories,
             prior=spec.attach_prior,
             strength=spec.attach_prior_strength,
         )
@@ -365,7 +366,7 @@ class _Builder:
             holdout=spec.holdout,
             attach=attach,
             uplift=uplift,
-            categories={o.id: o.category for o in offers.values()},
+            categories=offer_categories,
             allowed={
                 ch: frozenset(
                     o.id

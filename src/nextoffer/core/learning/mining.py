@@ -30,7 +30,16 @@ from itertools import chain
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Bitsets", "MinedRule", "MiningError", "MiningResult", "exact", "min_count", "mine"]
+__all__ = [
+    "STATISTICS",
+    "Bitsets",
+    "MinedRule",
+    "MiningError",
+    "MiningResult",
+    "exact",
+    "min_count",
+    "mine",
+]
 
 Progress = Callable[[int, int], None]
 _Bits = npt.NDArray[np.uint64]
@@ -91,6 +100,18 @@ class MinedRule:
     def items(self) -> int:
         return len(self.antecedent) + 1
 
+    def statistics(self, *, finite: bool = False) -> dict[str, float | int | None]:
+        """Every statistic by name, in the order of ``STATISTICS``; ``finite``: an infinite
+        conviction as None (JSON has no infinity)."""
+        out: dict[str, float | int | None] = {name: getattr(self, name) for name in STATISTICS}
+        if finite and math.isinf(self.conviction):
+            out["conviction"] = None
+        return out
+
+
+STATISTICS = ("support", "confidence", "lift", "count", "leverage", "conviction",
+              "antecedent_count", "consequent_count")  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class MiningResult:
@@ -114,17 +135,13 @@ class Bitsets:
         self.bits = bits
 
     @classmethod
-    def of(cls, baskets: Sequence[Iterable[str]], items: Iterable[str]) -> Bitsets:
-        names = sorted(set(items))
-        index = {name: i for i, name in enumerate(names)}
-        rows: list[int] = []
-        cols: list[int] = []
-        for t, basket in enumerate(baskets):
-            ids = [index[item] for item in set(basket) if item in index]
-            rows.extend([t] * len(ids))
-            cols.extend(ids)
-        return cls(names, _pack(np.asarray(rows, np.int64), np.asarray(cols, np.int64),
-                                len(names), len(baskets)))  # fmt: skip
+    def of(cls, baskets: Sequence[Collection[str]], items: Iterable[str]) -> Bitsets:
+        """The bit sets of ``items`` (those that occur) over ``baskets``."""
+        known, rows, codes = _incidence(baskets)
+        position = {item: i for i, item in enumerate(known)}
+        chosen = sorted(position[item] for item in set(items) if item in position)
+        rows, cols = _select(rows, codes, chosen, len(known))
+        return cls([known[i] for i in chosen], _pack(rows, cols, len(chosen), len(baskets)))
 
     def _joint(self, items: Iterable[str]) -> _Bits | None:
         ids = []
@@ -199,14 +216,14 @@ def mine(
         raise MiningError("min_support", "must be above 0")
     if max_len is not None and max_len < 2:
         raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
-    sets = baskets if isinstance(baskets, list | tuple) else list(baskets)
-    n = len(sets)
+    listed = baskets if isinstance(baskets, list | tuple) else list(baskets)
+    n = len(listed)
     if n == 0:
         raise MiningError("transactions", "there are no baskets")
-    minc = max(1, math.ceil(support * n))
+    minc = min_count(support, n)
     limit = max_len if max_len is not None else 1 << 30
 
-    names, counts, bits, pairs = _frequent_items(sets, minc)
+    names, counts, bits, pairs = _frequent_items(listed, minc)
     k = len(names)
     found: dict[tuple[int, ...], int] = {(i,): int(counts[i]) for i in range(k)}
     if limit >= 2 and k > 1:
@@ -219,38 +236,52 @@ def mine(
     return MiningResult(n, minc, confidence, itemsets, rules, Bitsets(names, bits))
 
 
-def _frequent_items(
-    baskets: Sequence[Collection[str]], minc: int
-) -> tuple[list[str], npt.NDArray[np.int64], _Bits, _Pairs]:
-    """The frequent items (rarest first), their counts, one bit set per item, and the
-    frequent pairs ``(first, second, count)`` with ``first < second``."""
+def _incidence(
+    baskets: Sequence[Collection[str]],
+) -> tuple[list[str], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every item (in order of first appearance) and the (basket, item code) pairs, each
+    once however often a basket lists the item, sorted by basket then code."""
     lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
     flat = list(chain.from_iterable(baskets))
     index = {item: i for i, item in enumerate(dict.fromkeys(flat))}
     m = len(index)
     codes = np.fromiter(map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
-    n = len(baskets)
-    # (basket, item) once each, however often a basket lists the item
-    keys = np.sort(np.repeat(np.arange(n, dtype=np.int64), lengths) * m + codes)
+    del flat
+    keys = np.sort(np.repeat(np.arange(len(baskets), dtype=np.int64), lengths) * m + codes)
     if len(keys):
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    del flat
     rows, codes = np.divmod(keys, m)
-    del keys
-    counts = np.bincount(codes, minlength=m)
-    items = list(index)
-    frequent = np.flatnonzero(counts >= minc)
-    order = sorted(frequent.tolist(), key=lambda i: (counts[i], items[i]))
-    names = [items[i] for i in order]
-    k = len(names)
+    return list(index), rows, codes
+
+
+def _select(
+    rows: npt.NDArray[np.int64], codes: npt.NDArray[np.int64], chosen: Sequence[int], m: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The pairs of the ``chosen`` codes (of ``m``), renumbered by their place in ``chosen``
+    and sorted by basket then new number."""
+    k = len(chosen)
     rank = np.full(m, -1, dtype=np.int64)
-    rank[order] = np.arange(k)
+    rank[list(chosen)] = np.arange(k)
     cols = rank[codes]
     kept = cols >= 0
     rows, cols = rows[kept], cols[kept]
-    del codes, kept
     ordered = np.argsort(rows * k + cols, kind="stable")
-    rows, cols = rows[ordered], cols[ordered]
+    return rows[ordered], cols[ordered]
+
+
+def _frequent_items(
+    baskets: Sequence[Collection[str]], minc: int
+) -> tuple[list[str], npt.NDArray[np.int64], _Bits, _Pairs]:
+    """The frequent items (rarest first), their counts, one bit set per item, and the
+    frequent pairs ``(first, second, count)`` with ``first < second``."""
+    items, rows, codes = _incidence(baskets)
+    counts = np.bincount(codes, minlength=len(items))
+    frequent = np.flatnonzero(counts >= minc)
+    order = sorted(frequent.tolist(), key=lambda i: (counts[i], items[i]))
+    names = [items[i] for i in order]
+    k, n = len(names), len(baskets)
+    rows, cols = _select(rows, codes, order, len(items))
+    del codes
     bits = _pack(rows, cols, k, n)
     return names, counts[order].astype(np.int64), bits, _pairs(rows, cols, k, n, minc)
 

@@ -36,9 +36,12 @@ class Significance:
     """``p_values``/``q_values`` of every rule tested (BH-adjusted q ≤ fdr: a discovery)."""
 
     fdr: float
-    tested: int
     p_values: dict[Rule, float]
     q_values: dict[Rule, float]
+
+    @property
+    def tested(self) -> int:
+        return len(self.p_values)
 
     def significant(self, antecedent: tuple[str, ...], consequent: str) -> bool:
         q = self.q_values.get((antecedent, consequent))
@@ -69,7 +72,7 @@ def holdout_test(
     )
     rules: list[Rule] = [(r.antecedent, r.consequent) for r in found.rules]
     if not rules:
-        return Significance(fdr, 0, {}, {})
+        return Significance(fdr, {}, {})
     items = {item for a, c in rules for item in (*a, c)}
     bits = Bitsets.of(holdout, items)
     n = len(holdout)
@@ -80,7 +83,6 @@ def holdout_test(
     q = benjamini_hochberg(p)
     return Significance(
         fdr,
-        len(rules),
         dict(zip(rules, p.tolist(), strict=True)),
         dict(zip(rules, q.tolist(), strict=True)),
     )

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
-from ..tables import snapshots
 from . import repository
 
 __all__ = ["merged_counts", "rates", "refresh"]
@@ -46,14 +44,14 @@ def merged_counts(
 
 def refresh(session: Session) -> dict[str, Any]:
     """Recount the ledger; store and publish when the counts changed."""
-    from ..catalog.service import publish
+    from ..catalog.service import publish, published_any
 
     counts = repository.count_ledger(session)
     changed = counts != repository.stored_counts(session)
     published = None
     if changed:
         repository.replace_counts(session, counts)
-        if session.execute(sa.select(sa.func.count()).select_from(snapshots)).scalar_one():
+        if published_any(session):
             published = publish(session)["version"]
     return {
         "pitches": len(counts),

@@ -39,7 +39,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..tables import catalog_items, snapshots
 
 __all__ = ["KINDS", "SettingsSpec", "SnapshotCache", "delete_item", "get_item", "list_items",
-           "load_spec", "publish", "put_item"]  # fmt: skip
+           "load_spec", "publish", "published_any", "put_item"]  # fmt: skip
 
 
 class SettingsSpec(BaseModel):
@@ -154,6 +154,11 @@ def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> 
     put_item(session, "settings", "default", settings)
     for rule in data.get("rules", ()):
         seed_rule(session, actor, rule)
+
+
+def published_any(session: Session) -> bool:
+    """Whether a snapshot has ever been published."""
+    return session.execute(sa.select(snapshots.c.seq).limit(1)).first() is not None
 
 
 def publish(session: Session, version: str | None = None) -> dict[str, Any]:
