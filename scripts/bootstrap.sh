@@ -13,7 +13,6 @@ fi
 export UV_PYTHON_DOWNLOADS=never
 export UV_PROJECT_ENVIRONMENT="${UV_PROJECT_ENVIRONMENT:-$ROOT/.venv}"
 # with bytecode compiled (as pip does), so that commands do not recompile every module they
-# import when PYTHONDONTWRITEBYTECODE is set
 # import when PYTHONDONTWRITEBYTECODE is set (compileall skips what is up to date)
 "$PYTHON" -m uv sync --frozen --quiet --project "$ROOT" --python "$(command -v "$PYTHON")"
 "$UV_PROJECT_ENVIRONMENT/bin/python" -m compileall -q "$ROOT/src" \

@@ -1,10 +1,13 @@
-"""The bootstrap interval of a mean."""
+"""The bootstrap interval of a mean, and the comparison of an experiment's arms."""
 
 from __future__ import annotations
 
 import random
 
-from nextoffer.core.stats import bootstrap_mean
+import numpy as np
+import pytest
+
+from nextoffer.core.stats import bootstrap_mean, compare, two_proportion_z, wilson
 
 
 def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_data() -> None:
@@ -25,3 +28,64 @@ def test_bootstrap_edge_cases_and_determinism() -> None:
     assert bootstrap_mean([]) == (0.0, 0.0, 0.0)
     assert bootstrap_mean([2.5]) == (2.5, 2.5, 2.5)
     assert bootstrap_mean([1, 2, 3, 9]) == bootstrap_mean([1, 2, 3, 9])
+
+
+def _aa_experiments(count: int, n: int, seed: int = 11):
+    """A/A experiments: both arms convert at 10% and spend a log-normal amount."""
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        a, b = rng.random(n) < 0.1, rng.random(n) < 0.1
+        yield i, compare(a, a * rng.lognormal(3, 1, n), b, b * rng.lognormal(3, 1, n),
+                         resamples=500, seed=i)  # fmt: skip
+
+
+def test_a_thousand_aa_experiments_keep_the_error_rates() -> None:
+    """At α = 0.05 about 5% of A/A tests are significant, and the 95% intervals of the
+    conversion rate and of the revenue difference cover the truth about 95% of the time."""
+    significant = wilson_covers = welch_covers = bootstrap_covers = 0
+    runs = 1000
+    for _, c in _aa_experiments(runs, 1000):
+        significant += c.p_value < 0.05
+        wilson_covers += c.treatment.interval[0] <= 0.1 <= c.treatment.interval[1]
+        welch_covers += c.welch_interval[0] <= 0 <= c.welch_interval[1]
+        bootstrap_covers += c.bootstrap_interval[0] <= 0 <= c.bootstrap_interval[1]
+    assert 0.04 <= significant / runs <= 0.06
+    for covered in (wilson_covers, welch_covers, bootstrap_covers):
+        assert 0.93 <= covered / runs <= 0.97
+
+
+def test_a_real_difference_is_found_and_measured() -> None:
+    rng = np.random.default_rng(2)
+    n = 4000
+    a, b = rng.random(n) < 0.13, rng.random(n) < 0.10
+    c = compare(a, a * 50.0, b, b * 50.0)
+    assert c.p_value < 0.001
+    assert c.z > 3
+    assert c.absolute_lift == pytest.approx(c.treatment.rate - c.control.rate)
+    assert c.relative_lift == pytest.approx(c.absolute_lift / c.control.rate)
+    assert c.welch_interval[0] < c.incremental_revenue_per_customer < c.welch_interval[1]
+    assert c.bootstrap_interval[0] < c.incremental_revenue_per_customer < c.bootstrap_interval[1]
+    assert c.welch_interval[0] > 0
+    assert c.incremental_revenue == pytest.approx(c.incremental_revenue_per_customer * n)
+    assert not c.insufficient_data
+
+
+def test_small_or_empty_arms_are_flagged() -> None:
+    small = compare([1, 0, 0], [5.0, 0, 0], [0] * 100, [0.0] * 100)
+    assert small.insufficient_data
+    assert small.relative_lift is None  # the control never converted
+    assert small.welch_interval[0] <= small.incremental_revenue_per_customer
+    empty = compare([], [], [1, 0], [1.0, 0.0])
+    assert empty.insufficient_data
+    assert empty.p_value == 1.0
+    nothing = compare([0] * 60, [0.0] * 60, [0] * 60, [0.0] * 60)
+    assert (nothing.z, nothing.p_value, nothing.welch_interval) == (0.0, 1.0, (0.0, 0.0))
+
+
+def test_wilson_and_the_z_test_match_textbook_values() -> None:
+    lo, hi = wilson(10, 100)
+    assert (round(lo, 4), round(hi, 4)) == (0.0552, 0.1744)
+    z, p = two_proportion_z(30, 200, 10, 200)
+    assert round(z, 3) == 3.333
+    assert round(p, 4) == 0.0009
+    assert wilson(0, 0) == (0.0, 1.0)
