@@ -25,7 +25,7 @@ ensemble (``default_learner``): uplift signals are weak, and deep trees fit nois
 >>> X = rng.normal(size=(4000, 2)); t = rng.integers(0, 2, 4000)
 >>> y = (rng.random(4000) < 0.2 + 0.2 * t * (X[:, 0] > 0)).astype(int)
 >>> tau = TLearner().fit(X, t, y).predict(X)
->>> round(tau[X[:, 0] > 0].mean(), 2), round(tau[X[:, 0] < 0].mean(), 2)
+>>> round(float(tau[X[:, 0] > 0].mean()), 2), round(float(tau[X[:, 0] < 0].mean()), 2)
 (0.16, -0.01)
 """
 
