@@ -123,12 +123,13 @@ def _decide_from_database(request: Request, table: bool) -> None:
     from ..service.catalog.service import SnapshotCache
     from ..service.decisions import service
     from ..service.errors import ServiceError
+    from ..service.uplift.service import ModelCache
     from .service import open_database
 
     db = open_database()
     try:
         with db.transaction() as session:
-            result = service.decide(session, SnapshotCache(db), request)
+            result = service.decide(session, SnapshotCache(db), request, None, ModelCache(db))
     except ServiceError as exc:
         fail(f"request: {exc.message}")
     finally:

@@ -33,7 +33,14 @@ from ..core.rules import (
 from ..jobs.mining import ledger_transactions, propose_rules
 from ..scenarios import bank_snapshot, checkout_snapshot
 from ..scenarios.bank import BANK_SCHEMA
-from ..scenarios.demo import BANK_CHANNELS, bank_customers, demo_snapshot, shop_requests
+from ..scenarios.demo import (
+    BANK_CHANNELS,
+    WORKED_EXAMPLE,
+    bank_customers,
+    demo_snapshot,
+    shop_requests,
+    true_effect,
+)
 from ..service.attach import service as attach
 from ..service.catalog import service as catalog
 from ..service.catalog.service import SnapshotCache
@@ -44,6 +51,9 @@ from ..service.decisions import service as decisions_service
 from ..service.keys.service import create_key
 from ..service.ledger import service as ledger
 from ..service.migrate import upgrade
+from ..service.uplift import service as uplift
+from ..service.uplift.repository import estimates_of as uplift_estimates
+from ..service.uplift.service import ModelCache
 from .decide import decision_table, print_trace
 from .output import out
 
@@ -205,102 +215,128 @@ def _fresh_default_database() -> None:
         Path(f"nextoffer.db{suffix}").unlink(missing_ok=True)
 
 
-def _load(db: Database, progress: Progress, decisions: int) -> dict[str, Any]:
+def _outcomes(
+    rng: random.Random,
+    snapshot: Any,
+    result: dict[str, Any],
+    body: dict[str, Any],
+    customer: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """What the simulated customer does after a decision: impressions, accepts and converts
+    (the bank's from the simulator's true base rate and effect), declines, the checkout."""
+    events: list[dict[str, Any]] = []
+    customer_id = body["customer"]["id"]
+    offers = [s["offer"] for p in result["placements"] for s in p["offers"]]
+    for offer_id in offers:
+        offer = snapshot.offers[offer_id]
+        common = {"customer_id": customer_id, "offer_id": offer_id, "decision_id": result["id"],
+                  "channel": result["channel"], "session_id": result["session_id"]}  # fmt: skip
+        key = f"{result['id']}:{offer_id}"
+        events.append({**common, "type": "impression", "idempotency_key": f"{key}:imp"})
+        if customer is not None:  # a bank customer: the untreated rate plus the true effect
+            base, tau = true_effect(customer, offer_id)
+            p = base + tau
+        else:
+            p = offer.p
+        if rng.random() < p:
+            events.append({**common, "type": "accept", "idempotency_key": f"{key}:acc"})
+            events.append({**common, "type": "convert", "value": offer.margin,
+                           "idempotency_key": f"{key}:conv"})  # fmt: skip
+        elif rng.random() < 0.5:
+            events.append({**common, "type": "decline", "idempotency_key": f"{key}:dec"})
+    if "cart" in body:  # the shop's checkout: the cart and the upsells taken, as one basket
+        taken = [e["offer_id"] for e in events if e["type"] == "accept"]
+        cart = body["cart"]["items"]
+        events.append({"type": "convert", "customer_id": customer_id,
+                       "session_id": result["session_id"], "decision_id": result["id"],
+                       "value": sum(it["price"] * it["quantity"] for it in cart)
+                       + sum(snapshot.offers[o].price or 0 for o in taken),
+                       "payload": {"items": [it["sku"] for it in cart]
+                                   + [snapshot.offers[o].sku or o for o in taken]},
+                       "idempotency_key": f"{result['id']}:checkout"})  # fmt: skip
+    if result["control"] and customer is not None:  # unprompted, at the true base rate
+        for offer_id in [s["offer"] for p in result["counterfactual"] for s in p["offers"]]:
+            if rng.random() < true_effect(customer, offer_id)[0]:
+                events.append({"type": "convert", "customer_id": customer_id, "offer_id": offer_id,
+                               "decision_id": result["id"], "value": snapshot.offers[offer_id].margin,
+                               "idempotency_key": f"{result['id']}:{offer_id}:ctl"})  # fmt: skip
+    return events
+
+
+def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> dict[str, Any]:
     rng = random.Random(2026)
     task = progress.add_task("catalog and customers", total=None)
     with db.transaction() as session:
         catalog.load_spec(session, demo_snapshot())
         published = catalog.publish(session, None if catalog.published_any(session) else "demo-1")
         schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
-        bank_ids = []
-        for c in bank_customers(rng, 250):
+        bank: dict[str, dict[str, Any]] = {}
+        for c in bank_customers(rng, bank_size):
             customers.upsert(
                 session, c["id"], {k: c[k] for k in ("attributes", "holdings", "segments")}, schema
             )
-            if c["id"] != "demo-premium-36":  # kept out of the traffic: the tour starts with it
-                bank_ids.append(c["id"])
+            bank[c["id"]] = c
         customers.put_personal(session, "demo-premium-36",
                                {"name": "Dana Demo", "email": "dana@example.com"}, 365)  # fmt: skip
     progress.update(task, total=1, completed=1)
     cache = SnapshotCache(db)
     snapshot = cache.get()
-    # the untreated rates: with the offers' effects (τ) they give the scenario's attach rates
-    base = {"savings-account": 0.32, "credit-card": 0.15, "mortgage": 0.0, "brokerage": 0.0}
+    # the worked example is kept out of the traffic: the tour starts with its first contact
+    targets = [cid for cid in bank if cid != WORKED_EXAMPLE["id"]]
     counts: dict[str, Any] = {"decisions": 0, "shown": 0, "events": 0, "control": 0}
-    task = progress.add_task("simulated traffic", total=decisions)
+    campaign = [{"customer": {"id": cid}, "channel": "email", "session_id": f"campaign-{cid}"}
+                for cid in targets]  # fmt: skip
     shop = shop_requests(rng, decisions)
-    for i in range(decisions):
-        if i % 2 == 0:
-            body: dict[str, Any] = {"customer": {"id": rng.choice(bank_ids)},
-                                    "channel": rng.choice(BANK_CHANNELS), "session_id": f"bank-s-{i}"}  # fmt: skip
-        else:
-            body = next(shop)
+    traffic = [
+        next(shop) if i % 2 else {"customer": {"id": rng.choice(targets)},
+                                  "channel": rng.choice(BANK_CHANNELS[1:]), "session_id": f"bank-s-{i}"}
+        for i in range(decisions)
+    ]  # fmt: skip
+    task = progress.add_task("e-mail campaign and traffic", total=len(campaign) + len(traffic))
+    for i, body in enumerate(campaign + traffic):
         with db.transaction() as session:
             result = decisions_service.decide(session, cache, body, f"demo-decision-{i}")
+            events = _outcomes(rng, snapshot, result, body, bank.get(body["customer"]["id"]))
+            if events:
+                ledger.ingest(session, {"events": events})
         counts["decisions"] += 1
         counts["control"] += result["control"]
-        events: list[dict[str, Any]] = []
-        customer_id = body["customer"]["id"]
-        offers = [s for p in result["placements"] for s in p["offers"]]
-        for shown in offers:
-            offer = snapshot.offers[shown["offer"]]
-            common = {"customer_id": customer_id, "offer_id": offer.id, "decision_id": result["id"],
-                      "channel": result["channel"], "session_id": result["session_id"]}  # fmt: skip
-            events.append(
-                {
-                    **common,
-                    "type": "impression",
-                    "idempotency_key": f"{result['id']}:{offer.id}:imp",
-                }
-            )
-            # treated customers: the base rate plus the offer's true effect
-            p = base.get(offer.id, offer.p) + (offer.tau or 0.0)
-            if rng.random() < p:
-                events.append(
-                    {
-                        **common,
-                        "type": "accept",
-                        "idempotency_key": f"{result['id']}:{offer.id}:acc",
-                    }
-                )
-                events.append({**common, "type": "convert", "value": offer.margin,
-                               "idempotency_key": f"{result['id']}:{offer.id}:conv"})  # fmt: skip
-            elif rng.random() < 0.5:
-                events.append(
-                    {
-                        **common,
-                        "type": "decline",
-                        "idempotency_key": f"{result['id']}:{offer.id}:dec",
-                    }
-                )
-        if i % 2 == 1:  # the shop's checkout: the cart and the upsells taken, as one basket
-            taken = [e["offer_id"] for e in events if e["type"] == "accept"]
-            cart = body["cart"]["items"]
-            events.append({"type": "convert", "customer_id": customer_id,
-                           "session_id": result["session_id"], "decision_id": result["id"],
-                           "value": sum(it["price"] * it["quantity"] for it in cart)
-                           + sum(snapshot.offers[o].price or 0 for o in taken),
-                           "payload": {"items": [it["sku"] for it in cart]
-                                       + [snapshot.offers[o].sku or o for o in taken]},
-                           "idempotency_key": f"{result['id']}:checkout"})  # fmt: skip
-        if result["control"]:  # the control group converts at the base rate, unprompted
-            for offer_id in [s["offer"] for p in result["counterfactual"] for s in p["offers"]]:
-                if rng.random() < base.get(offer_id, 0.05):
-                    events.append({"type": "convert", "customer_id": customer_id, "offer_id": offer_id,
-                                   "decision_id": result["id"], "value": snapshot.offers[offer_id].margin,
-                                   "idempotency_key": f"{result['id']}:{offer_id}:ctl"})  # fmt: skip
-        if events:
-            with db.transaction() as session:
-                ledger.ingest(session, {"events": events})
-        counts["shown"] += len(offers)
+        counts["shown"] += sum(len(p["offers"]) for p in result["placements"])
         counts["events"] += len(events)
         progress.advance(task)
-    task = progress.add_task("attach rates and mined rules", total=None)
+    task = progress.add_task("attach rates, mined rules, uplift models", total=None)
     with db.transaction() as session:
         refreshed = attach.refresh(session)
         counts["mined"] = _mine_the_ledger(session)
+        counts["uplift"] = uplift.train(session, method="x-learner", n_bootstrap=10)
     progress.update(task, total=1, completed=1)
     return {**counts, "snapshot": refreshed["snapshot"] or published["version"]}
+
+
+def _print_uplift(trained: dict[str, Any], learned: dict[str, Any]) -> None:
+    """The uplift models learned from the simulated ledger, and the worked example's τ."""
+    table = Table(title="uplift models learned from the simulated ledger (X-learner)")
+    for column in ("offer", "treated", "control", "Qini (held-out 30%)", "mean τ", "note"):
+        table.add_column(column)
+    for m in trained["models"]:
+        qini = m.get("qini")
+        table.add_row(
+            m["offer"], str(m["treated"]), str(m["control"]),
+            "" if qini is None else f"{qini:+.3f}",
+            f"{m['mean_tau']:+.3f}" if m.get("trained") else "",
+            "" if m.get("trained") else m["reason"],
+        )  # fmt: skip
+    out.print(table)
+    if not learned:
+        return
+    table = Table(title=f"{WORKED_EXAMPLE['id']}: learned τ against the simulator's truth")
+    for column in ("offer", "learned τ", "interval", "segment", "true τ"):
+        table.add_column(column)
+    for offer_id, r in sorted(learned.items()):
+        interval = "" if r.lower is None else f"[{r.lower:+.3f}, {r.upper:+.3f}]"
+        table.add_row(offer_id, f"{r.tau:+.3f}", interval, r.segment,
+                      f"{true_effect(WORKED_EXAMPLE, offer_id)[1]:+.3f}")  # fmt: skip
+    out.print(table)
 
 
 def _mine_the_ledger(session: Any) -> dict[str, int]:
@@ -321,6 +357,16 @@ def demo(
     decisions: Annotated[
         int, typer.Option(min=10, max=1_000_000, help="Simulated decisions.")
     ] = 2000,
+    customers: Annotated[
+        int,
+        typer.Option(
+            "--customers",
+            min=10,
+            max=1_000_000,
+            help="Bank customers; each gets the e-mail campaign (an uplift model needs "
+            "at least 50 per arm, and the control group is 10%).",
+        ),
+    ] = 3000,
     tour: Annotated[
         bool, typer.Option("--tour/--no-tour", help="Show the engine tour first.")
     ] = True,
@@ -336,7 +382,7 @@ def demo(
     out.rule("[bold]the service[/]")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=out) as progress:  # fmt: skip
-        counts = _load(db, progress, decisions)
+        counts = _load(db, progress, decisions, customers)
     with db.transaction() as session:
         admin = create_key(session, "admin", "demo admin")
         client = create_key(session, "client", "demo client")
@@ -352,7 +398,10 @@ def demo(
                 "channel": "email",
                 "placements": ["email-hero"],
             },
+            None,
+            ModelCache(db),
         )
+        learned = {r.offer_id: r for r in uplift_estimates(session, "demo-premium-36")}
         session.rollback()
     out.print(
         f"database {db.engine.url.render_as_string(hide_password=True)}: snapshot {counts['snapshot']}, "
@@ -365,6 +414,7 @@ def demo(
         f"{mined['significant']} significant (FDR 5%), {mined['created']} new proposals for "
         "review (nextoffer rules list --key …)"
     )
+    _print_uplift(counts["uplift"], learned)
     hero = [s["offer"] for p in example["placements"] for s in p["offers"]]
     out.print(
         f"demo-premium-36 on email-hero gets: {', '.join(hero) or 'nothing'} (a preview, not recorded)"

@@ -20,6 +20,7 @@ __all__ = [
     "bank_customers",
     "demo_snapshot",
     "shop_requests",
+    "true_effect",
 ]
 
 BANK_CHANNELS = ["email", "in_app", "branch"]
@@ -54,8 +55,31 @@ def demo_snapshot(version: str = "demo-1") -> dict[str, Any]:
         "guardrails": shop["guardrails"],
         "holdout": bank["holdout"],
         "attach": bank["attach"] + shop["attach"],
-        "uplift": bank["uplift"],
+        # no per-offer τ: the demo learns each customer's from its own simulated traffic
+        "uplift": [],
     }
+
+
+def true_effect(customer: dict[str, Any], offer: str) -> tuple[float, float]:
+    """The simulator's truth for a bank customer and offer: (base rate, effect τ).
+
+    The base rate is how often the customer takes the product unprompted (the control
+    group's rate); τ is what the pitch adds. Customers of 36 months or more open savings
+    accounts on their own, and a pitch puts some off (τ = −0.08); newer ones are persuaded
+    (+0.10). The card persuades premium customers (+0.20), not gold ones (0); the mortgage
+    only those with savings of 40,000 or more; brokerage VIPs.
+    """
+    a = customer.get("attributes", {})
+    tenure = a.get("tenureMonths", 0)
+    if offer == "savings-account":
+        return (0.45, -0.08) if tenure >= 36 else (0.15, 0.10)
+    if offer == "credit-card":
+        return 0.10, 0.20 if a.get("tier") == "premium" else 0.0
+    if offer == "mortgage":
+        return 0.02, 0.04 if a.get("balance", 0) >= 40_000 else 0.0
+    if offer == "brokerage":
+        return 0.03, 0.08 if "VIP" in customer.get("segments", ()) else 0.01
+    return 0.05, 0.0
 
 
 def bank_customers(rng: random.Random, n: int) -> Iterator[dict[str, Any]]:
@@ -70,7 +94,7 @@ def bank_customers(rng: random.Random, n: int) -> Iterator[dict[str, Any]]:
             "id": f"bank-{i:04d}",
             "attributes": {
                 "tier": rng.choice(["basic", "basic", "gold", "premium"]),
-                "tenureMonths": rng.randrange(1, 120),
+                "tenureMonths": rng.randrange(1, 72),
                 "hasCreditCard": "credit-card" in holdings,
                 "balance": float(rng.randrange(100, 90_000)),
             },

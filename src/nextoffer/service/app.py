@@ -30,8 +30,11 @@ from .customers.endpoints import router as customers_router
 from .db import Database
 from .decisions.endpoints import router as decisions_router
 from .errors import InvalidInput, NotFound, ServiceError
+from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
 from .rules.endpoints import router as rules_router
+from .uplift.endpoints import router as uplift_router
+from .uplift.service import ModelCache
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
+    app.state.models = ModelCache(app.state.db)
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
@@ -148,6 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "snapshot": version}
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router,
-                   attach_router):  # fmt: skip
+                   attach_router, uplift_router, experiments_router):  # fmt: skip
         app.include_router(router)
     return app

@@ -16,6 +16,7 @@ __all__ = [
     "attach_counts",
     "audit",
     "catalog_items",
+    "cate_estimates",
     "customers",
     "decisions",
     "erasures",
@@ -27,6 +28,7 @@ __all__ = [
     "rule_revisions",
     "rules",
     "snapshots",
+    "uplift_models",
 ]
 
 metadata = sa.MetaData()
@@ -144,6 +146,8 @@ decisions = sa.Table(
     sa.Column("request", JSON, nullable=False),
     sa.Column("decision", JSON, nullable=False),  # placements, counterfactual, rules, probabilities
     sa.Column("trace", JSON),  # null when trace detail was sampled out
+    # the customer as the engine saw them (attributes, holdings, segments): uplift features
+    sa.Column("features", JSON),
     sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
     sa.Index("ix_decisions_customer_time", "customer_id", "occurred_at"),
 )
@@ -223,4 +227,33 @@ attach_counts = sa.Table(
     sa.Column("shown", sa.BigInteger, nullable=False),
     sa.Column("accepted", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+)
+
+uplift_models = sa.Table(
+    "uplift_models",
+    metadata,
+    sa.Column("version", sa.String(200), primary_key=True),
+    sa.Column("offer_id", sa.String(200), nullable=False),
+    sa.Column("method", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),  # conversion | value
+    sa.Column("treated", sa.Integer, nullable=False),
+    sa.Column("control", sa.Integer, nullable=False),
+    sa.Column("report", JSON, nullable=False),  # evaluation: Qini, AUUC, calibration, curve
+    sa.Column("model", sa.LargeBinary, nullable=False),  # the pickled encoder and learner
+    sa.Column("trained_at", Time, nullable=False),
+    sa.Index("ix_uplift_models_offer_time", "offer_id", "trained_at"),
+)
+
+cate_estimates = sa.Table(
+    "cate_estimates",
+    metadata,
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("offer_id", sa.String(200), primary_key=True),
+    sa.Column("tau", sa.Float, nullable=False),
+    sa.Column("lower", sa.Float),
+    sa.Column("upper", sa.Float),
+    sa.Column("base_rate", sa.Float, nullable=False),
+    sa.Column("segment", sa.String(32), nullable=False),
+    sa.Column("model_version", sa.String(200), nullable=False),
+    sa.Column("scored_at", Time, nullable=False),
 )

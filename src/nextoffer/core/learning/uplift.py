@@ -56,14 +56,18 @@ class UpliftError(ValueError):
         self.message = message
 
 
-def default_learner(outcome: Literal["binary", "continuous"], random_state: int = 0) -> Any:
+def default_learner(
+    outcome: Literal["binary", "continuous"], random_state: int = 0, rows: int | None = None
+) -> Any:
     """Shallow boosted trees with large leaves and an L2 penalty: 100 rounds at rate 0.05,
-    at most 8 leaves of at least 100 samples each, no early stopping (deterministic)."""
+    at most 8 leaves of at least 100 samples each (for ``rows`` < 2,000 training rows, one
+    in twenty of them, but at least 20), no early stopping (deterministic)."""
+    leaf = 100 if rows is None else int(np.clip(rows // 20, 20, 100))
     params: dict[str, Any] = {
         "learning_rate": 0.05,
         "max_iter": 100,
         "max_leaf_nodes": 8,
-        "min_samples_leaf": 100,
+        "min_samples_leaf": leaf,
         "l2_regularization": 1.0,
         "early_stopping": False,
         "random_state": random_state,
@@ -128,10 +132,10 @@ class _MetaLearner(BaseEstimator, ABC):  # type: ignore[misc]
         self.n_features_in_ = Xa.shape[1]
         return Xa, t8, ya
 
-    def _base(self) -> Any:
+    def _base(self, rows: int) -> Any:
         binary = self.outcome_ == "binary"
         if self.learner is None:
-            return default_learner("binary" if binary else "continuous", self.random_state)
+            return default_learner("binary" if binary else "continuous", self.random_state, rows)
         return clone(self.learner)
 
     def fit(self, X: ArrayLike, treatment: ArrayLike, y: ArrayLike) -> Self:
@@ -210,7 +214,9 @@ class TLearner(_MetaLearner):
         self.random_state = random_state
 
     def _fit_arms(self, X: Floats, t: NDArray[np.int8], y: Floats) -> None:
-        self.models_ = [self._base().fit(X[t == arm], y[t == arm]) for arm in (0, 1)]
+        self.models_ = [
+            self._base(int((t == arm).sum())).fit(X[t == arm], y[t == arm]) for arm in (0, 1)
+        ]
 
     def _tau(self, X: Floats) -> Floats:
         binary = self.outcome_ == "binary"
@@ -251,7 +257,9 @@ class XLearner(_MetaLearner):
             raise UpliftError("propensity", "must be strictly between 0 and 1")
         binary = self.outcome_ == "binary"
         control, treated = t == 0, t == 1
-        self.models_ = [self._base().fit(X[arm], y[arm]) for arm in (control, treated)]
+        self.models_ = [
+            self._base(int(arm.sum())).fit(X[arm], y[arm]) for arm in (control, treated)
+        ]
         imputed = {
             0: _mean(self.models_[1], X[control], binary) - y[control],
             1: y[treated] - _mean(self.models_[0], X[treated], binary),

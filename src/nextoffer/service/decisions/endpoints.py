@@ -21,7 +21,9 @@ def decide(
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> dict[str, Any]:
     """Which offers to show where, for one customer, now; written to the ledger with its id."""
-    return service.decide(session, request.app.state.snapshots, body, idempotency_key)
+    return service.decide(
+        session, request.app.state.snapshots, body, idempotency_key, request.app.state.models
+    )
 
 
 @router.get(

@@ -24,8 +24,9 @@ from ..customers.service import get_customer
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
 from ..ledger.service import contacts_of, utc
+from ..uplift.service import ModelCache, customer_estimates
 
-__all__ = ["decide", "get", "lookback"]
+__all__ = ["decide", "get", "lookback", "seen"]
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
@@ -37,6 +38,20 @@ def lookback(snapshot: Snapshot) -> dt.timedelta:
         if p.hours is not None:
             longest = max(longest, dt.timedelta(hours=p.hours))
     return longest
+
+
+def seen(request: Request, stored: dict[str, Any]) -> dict[str, Any]:
+    """The customer as the engine sees them: the request's attributes win over the stored
+    ones; holdings and segments are the union (kept with the decision: uplift features)."""
+    ref = request.customer
+    assert ref is not None
+    attributes = {**stored.get("attributes", {}),
+                  **{k: v for k, v in ref.attributes.items() if v is not None}}  # fmt: skip
+    return {
+        "attributes": attributes,
+        "holdings": sorted({*stored.get("holdings", ()), *ref.holdings}),
+        "segments": sorted({*stored.get("segments", ()), *ref.segments}),
+    }
 
 
 def _request(body: Any) -> Request:
@@ -53,15 +68,19 @@ def decide(
     cache: SnapshotCache,
     body: Any,
     idempotency_key: str | None = None,
+    models: ModelCache | None = None,
 ) -> dict[str, Any]:
     snapshot = cache.get()
     request = _request(body)
     now = dt.datetime.now(dt.UTC)
     customer_id = request.customer.id if request.customer is not None else None
     state = None
+    features = None
     if customer_id is not None:
         stored = get_customer(session, customer_id) or {}
         history = contacts_of(session, customer_id, now - lookback(snapshot))
+        features = seen(request, stored)
+        cate, segments = customer_estimates(session, customer_id, features, models)
         try:
             state = CustomerState(
                 id=customer_id,
@@ -69,6 +88,8 @@ def decide(
                 holdings=tuple(stored.get("holdings", ())),
                 segments=tuple(stored.get("segments", ())),
                 history=tuple(history),
+                cate=cate,
+                uplift_segments=segments,
             )
         except ValidationError as exc:  # pragma: no cover - stored data was validated on write
             raise InvalidInput.one("customer", str(exc)) from None
@@ -90,6 +111,7 @@ def decide(
         "request": request.model_dump(mode="json", exclude_none=True),
         "decision": {k: out[k] for k in ("placements", "counterfactual", "rules_fired", "cascade")},
         "trace": out["trace"] if decision.trace.detailed else None,
+        "features": features,
     }
     stored_row, _replay = repository.insert_decision(session, row)
     return public(stored_row, with_trace=False)

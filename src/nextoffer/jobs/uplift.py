@@ -1,0 +1,322 @@
+"""Uplift models as files and as stored rows: train, evaluate, score.
+
+An ``UpliftModel`` is what scoring needs: the feature encoder fitted on the training rows,
+the fitted learner (T or X), the segment thresholds and an evaluation ``report``. Training
+first evaluates: when there are enough rows (at least 200, and 20 per arm in the test
+part), the learner is fitted on a stratified 70% and scored on the other 30% (Qini in our,
+scikit-uplift's and causalml's conventions, AUUC, uplift@30%, calibration by decile, the
+Qini curve's points); then it is fitted again on every row, with bootstrap replicas for the
+intervals. Models are stored with ``pickle`` (scikit-learn's own persistence): load only
+model files you made.
+
+Files: CSV or Parquet. ``--treatment`` names the column saying who was treated (0/1,
+true/false, or any two values picked with ``--treated`` / ``--control``), ``--outcome`` the
+outcome (0/1 conversion, or an amount); every other column is a feature, and text columns
+are one-hot encoded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import pickle
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.learning.features import FeatureEncoder, FeatureError
+from ..core.learning.segments import Thresholds
+from ..core.learning.uplift import TLearner, UpliftError, XLearner
+from ..core.learning.uplift_metrics import (
+    auuc,
+    calibration,
+    qini_coefficient,
+    uplift_at_k,
+    uplift_curve,
+)
+
+__all__ = [
+    "METHODS",
+    "Scores",
+    "UpliftDataError",
+    "UpliftModel",
+    "fit_model",
+    "read_table",
+    "split_columns",
+    "write_scores",
+]
+
+Method = Literal["t-learner", "x-learner"]
+METHODS: tuple[Method, ...] = ("t-learner", "x-learner")
+FORMAT = "nextoffer-uplift-model/1"
+MIN_EVALUATION_ROWS = 200
+
+
+class UpliftDataError(ValueError):
+    """Training or scoring data that cannot be used; ``field`` names the option or column."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Scores:
+    tau: NDArray[np.float64]
+    lower: NDArray[np.float64] | None
+    upper: NDArray[np.float64] | None
+    base_rate: NDArray[np.float64]
+    segments: list[str]
+
+
+@dataclass
+class UpliftModel:
+    encoder: FeatureEncoder
+    learner: TLearner | XLearner
+    method: Method
+    outcome: str
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    trained_at: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def score(self, columns: Mapping[str, Any]) -> Scores:
+        try:
+            X = self.encoder.transform(columns)
+        except FeatureError as exc:
+            raise UpliftDataError(exc.field, exc.message) from None
+        tau = self.learner.predict(X)
+        base = self.learner.predict_control(X)
+        lower = upper = None
+        if self.learner.replicas_:
+            lower, upper = self.learner.predict_interval(X)
+        segments = [
+            self.thresholds.segment(
+                float(tau[i]),
+                None if lower is None or upper is None else (float(lower[i]), float(upper[i])),
+                float(base[i]),
+            )
+            for i in range(tau.size)
+        ]
+        return Scores(tau, lower, upper, base, segments)
+
+    def dumps(self) -> bytes:
+        return pickle.dumps({"format": FORMAT, "model": self})
+
+    @classmethod
+    def loads(cls, data: bytes, source: str = "model") -> UpliftModel:
+        try:
+            bundle = pickle.loads(data)
+        except Exception:  # anything unpicklable is not one of our models
+            raise UpliftDataError(source, "is not a nextoffer uplift model file") from None
+        if not (isinstance(bundle, dict) and bundle.get("format") == FORMAT):
+            raise UpliftDataError(source, "is not a nextoffer uplift model file")
+        model: UpliftModel = bundle["model"]
+        return model
+
+    def save(self, path: Path) -> None:
+        path.write_bytes(self.dumps())
+
+    @classmethod
+    def load(cls, path: Path) -> UpliftModel:
+        if not path.is_file():
+            raise UpliftDataError("--model", f"no such file: {path}")
+        return cls.loads(path.read_bytes(), "--model")
+
+
+def _learner(method: str, propensity: float | None, n_bootstrap: int, seed: int) -> Any:
+    if method == "t-learner":
+        return TLearner(n_bootstrap=n_bootstrap, random_state=seed)
+    if method == "x-learner":
+        return XLearner(propensity=propensity, n_bootstrap=n_bootstrap, random_state=seed)
+    raise UpliftDataError("method", f"must be one of {', '.join(METHODS)}")
+
+
+def _evaluate(
+    X: NDArray[np.float64],
+    t: NDArray[np.int8],
+    y: NDArray[np.float64],
+    method: str,
+    propensity: float | None,
+    seed: int,
+) -> dict[str, Any]:
+    from sklearn.model_selection import train_test_split
+
+    n_test = int(len(y) * 0.3)
+    if len(y) < MIN_EVALUATION_ROWS or min((t == 1).sum(), (t == 0).sum()) * 0.3 < 20:
+        return {"evaluated": False,
+                "reason": f"too few rows to hold 30% out ({len(y)}; at least "
+                          f"{MIN_EVALUATION_ROWS} and 67 per arm)"}  # fmt: skip
+    binary = bool(np.isin(y, (0.0, 1.0)).all())
+    strata = t * 2 + (y > 0) if binary else t
+    train, test = train_test_split(
+        np.arange(len(y)), test_size=n_test, stratify=strata, random_state=seed
+    )
+    try:
+        fitted = _learner(method, propensity, 0, seed).fit(X[train], t[train], y[train])
+    except UpliftError as exc:
+        return {"evaluated": False, "reason": exc.message}
+    tau, tt, yt = fitted.predict(X[test]), t[test], y[test]
+    out: dict[str, Any] = {"evaluated": True, "test_rows": int(test.size)}
+    try:
+        out["qini"] = {c: qini_coefficient(tau, tt, yt, convention=c)
+                       for c in ("nextoffer", "sklift", "causalml")}  # fmt: skip
+        out["auuc"] = {c: auuc(tau, tt, yt, convention=c) for c in ("nextoffer", "causalml")}
+        out["uplift_at_30"] = uplift_at_k(tau, tt, yt, 0.3)
+    except ValueError as exc:  # e.g. no responder in the test part: nothing to rank against
+        return {"evaluated": False, "reason": str(exc)}
+    out["calibration"] = [asdict(d) for d in calibration(tau, tt, yt)]
+    out["curve"] = uplift_curve(tau, tt, yt).points()
+    return out
+
+
+def fit_model(
+    columns: Mapping[str, Any],
+    treatment: NDArray[np.int8],
+    y: NDArray[np.float64],
+    *,
+    method: str = "x-learner",
+    outcome: str = "conversion",
+    propensity: float | None = None,
+    n_bootstrap: int = 30,
+    thresholds: Thresholds | None = None,
+    seed: int = 0,
+) -> UpliftModel:
+    """Evaluate on a 30% holdout, then fit on every row (with bootstrap replicas)."""
+    try:
+        encoder = FeatureEncoder.fit(columns)
+        X = encoder.transform(columns)
+    except FeatureError as exc:
+        raise UpliftDataError(exc.field, exc.message) from None
+    t = np.asarray(treatment, dtype=np.int8)
+    ya = np.asarray(y, dtype=float)
+    report = _evaluate(X, t, ya, method, propensity, seed)
+    learner = _learner(method, propensity, n_bootstrap, seed)
+    try:
+        learner.fit(X, t, ya)
+    except UpliftError as exc:
+        raise UpliftDataError(exc.field, exc.message) from None
+    treated, control = ya[t == 1], ya[t == 0]
+    report.update(
+        rows=int(t.size), treated=int(treated.size), control=int(control.size),
+        outcome_type=learner.outcome_, features=encoder.names,
+        observed_effect=float(treated.mean() - control.mean()),
+        mean_tau=float(learner.predict(X).mean()), propensity=propensity,
+    )  # fmt: skip
+    return UpliftModel(
+        encoder=encoder,
+        learner=learner,
+        method=method,  # type: ignore[arg-type]
+        outcome=outcome,
+        thresholds=thresholds or Thresholds(),
+        trained_at=dt.datetime.now(dt.UTC).isoformat(),
+        report=report,
+    )
+
+
+# -- files ----------------------------------------------------------------------------------
+
+
+def read_table(path: Path) -> dict[str, list[Any]]:
+    """A CSV or Parquet file as columns (lists of Python values)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise UpliftDataError("--data", f"no such file: {path}")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            table = pq.read_table(path)
+        else:
+            table = pcsv.read_csv(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UpliftDataError("--data", f"cannot read {path.name}: {exc}") from None
+    if table.num_rows == 0:
+        raise UpliftDataError("--data", f"{path.name} has no rows")
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
+def _arm(value: Any, treated: str | None, control: str | None) -> int | None:
+    if treated is not None or control is not None:
+        text = "" if value is None else str(value)
+        if treated is not None and text == treated:
+            return 1
+        if control is not None and text == control:
+            return 0
+        if treated is None:
+            return 1  # everything not the control is treated
+        return 0 if control is None else None
+    if value in (1, True, "1", "true", "True"):
+        return 1
+    if value in (0, False, "0", "false", "False"):
+        return 0
+    raise UpliftDataError("--treatment", f"values must be 0/1 or true/false, got {value!r} "
+                          "(or pick the arms with --treated/--control)")  # fmt: skip
+
+
+def split_columns(
+    columns: dict[str, list[Any]],
+    treatment: str,
+    outcome: str | None,
+    *,
+    treated: str | None = None,
+    control: str | None = None,
+) -> tuple[dict[str, list[Any]], NDArray[np.int8], NDArray[np.float64] | None, NDArray[np.intp]]:
+    """Features, the arm per row, the outcome per row, and which input rows were kept (rows
+    in neither named arm are left out)."""
+    for name, option in ((treatment, "--treatment"), (outcome, "--outcome")):
+        if name is not None and name not in columns:
+            raise UpliftDataError(option, f"no column {name!r} (columns: {', '.join(columns)})")
+    arms = [_arm(v, treated, control) for v in columns[treatment]]
+    kept = np.array([i for i, a in enumerate(arms) if a is not None], dtype=np.intp)
+    if kept.size == 0:
+        raise UpliftDataError("--treated", "no row is in either arm")
+    t = np.array([arms[i] for i in kept], dtype=np.int8)
+    y = None
+    if outcome is not None:
+        raw = [columns[outcome][i] for i in kept]
+        bad = next((i for i, v in enumerate(raw) if not _number(v)), None)
+        if bad is not None:
+            raise UpliftDataError(
+                "--outcome", f"row {int(kept[bad]) + 1}: {raw[bad]!r} is not a number"
+            )
+        y = np.array(raw, dtype=float)
+    features = {
+        k: [v[i] for i in kept] for k, v in columns.items() if k not in (treatment, outcome)
+    }
+    if not features:
+        raise UpliftDataError("--data", "no feature columns besides the treatment and outcome")
+    return features, t, y, kept
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (bool, int, float)) and math.isfinite(float(value))
+
+
+def write_scores(
+    columns: dict[str, list[Any]], kept: NDArray[np.intp] | None, scores: Scores, out: Path
+) -> int:
+    """The input rows with ``cate`` (and ``cate_lower``, ``cate_upper``, ``base_rate``,
+    ``segment``) as CSV or Parquet, by the file's suffix."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    rows = kept if kept is not None else np.arange(len(next(iter(columns.values()))))
+    data: dict[str, Any] = {k: [v[i] for i in rows] for k, v in columns.items()}
+    data["cate"] = scores.tau
+    if scores.lower is not None and scores.upper is not None:
+        data["cate_lower"], data["cate_upper"] = scores.lower, scores.upper
+    data["base_rate"] = scores.base_rate
+    data["segment"] = scores.segments
+    table = pa.table(data)
+    if out.suffix.lower() in (".parquet", ".pq"):
+        pq.write_table(table, out)
+    else:
+        pcsv.write_csv(table, out)
+    return int(rows.size)

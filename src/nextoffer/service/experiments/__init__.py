@@ -1,0 +1,1 @@
+"""Experiments: holdout and champion/challenger reports from the ledger."""

@@ -1,0 +1,1 @@
+"""Uplift: training sets from the ledger, models, the CATE store, reports."""

@@ -1,0 +1,75 @@
+"""Uplift over HTTP: train from the ledger, models, the report, a customer's estimates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..http import SessionDep, allow
+from ..keys.service import Principal
+from . import service
+
+router = APIRouter(tags=["uplift"])
+Reader = Annotated[Principal, Depends(allow("author", "approver"))]
+
+
+class TrainIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    offer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    method: Literal["t-learner", "x-learner"] = "x-learner"
+    outcome: Literal["conversion", "value"] = "conversion"
+    window_days: Annotated[int, Field(ge=1, le=3650)] = service.WINDOW_DAYS
+    lookback_days: Annotated[int, Field(ge=1, le=3650)] = service.LOOKBACK_DAYS
+    min_per_arm: Annotated[int, Field(ge=2, le=1_000_000)] = service.MIN_PER_ARM
+    bootstrap: Annotated[int, Field(ge=0, le=200)] = 30
+
+
+@router.post("/v1/uplift/train")
+def train(session: SessionDep, _: Reader, body: TrainIn | None = None) -> dict[str, Any]:
+    """Train an uplift model per offer from the ledger (treated: shown outside the control
+    group; control: the control group's counterfactual), store it, and score every customer
+    into the CATE store. Offers with fewer than ``min_per_arm`` customers per arm are listed
+    with the reason and keep an unknown τ."""
+    b = body or TrainIn()
+    return service.train(session, offer=b.offer, method=b.method, outcome=b.outcome,
+                         window_days=b.window_days, lookback_days=b.lookback_days,
+                         min_per_arm=b.min_per_arm, n_bootstrap=b.bootstrap)  # fmt: skip
+
+
+@router.get("/v1/uplift/models")
+def models(
+    session: SessionDep, _: Reader, offer: Annotated[str | None, Query(max_length=200)] = None
+) -> list[dict[str, Any]]:
+    """Every stored model, newest first, with its evaluation."""
+    return service.models(session, offer)
+
+
+@router.get("/v1/uplift/report")
+def report(
+    session: SessionDep, _: Reader, offer: Annotated[str | None, Query(max_length=200)] = None
+) -> dict[str, Any]:
+    """Per offer: the live model's Qini (ours, scikit-uplift's and causalml's conventions),
+    AUUC, uplift@30%, calibration by decile, the Qini curve and the segment mix."""
+    return service.report(session, offer)
+
+
+@router.get("/v1/customers/{customer_id}/uplift")
+def customer_uplift(
+    request: Request,
+    session: SessionDep,
+    _: Annotated[Principal, Depends(allow("client", "author", "approver"))],
+    customer_id: Annotated[str, Path(min_length=1, max_length=200)],
+) -> dict[str, Any]:
+    """The customer's τ and segment per offer (scored now for offers not yet scored)."""
+    from ..customers.service import get_customer
+
+    stored = get_customer(session, customer_id)
+    cate, segments = service.customer_estimates(
+        session, customer_id, stored, request.app.state.models
+    )
+    return {"customer_id": customer_id,
+            "offers": [{"offer": o, "tau": cate.get(o), "segment": segments.get(o)}
+                       for o in sorted(set(cate) | set(segments))]}  # fmt: skip

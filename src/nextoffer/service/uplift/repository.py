@@ -1,0 +1,158 @@
+"""Uplift SQL: decisions and conversions in a window, models, and the CATE store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..db import dialect_insert
+from ..tables import cate_estimates, customers, decisions, events, uplift_models
+
+__all__ = [
+    "all_customers",
+    "conversions_between",
+    "decisions_since",
+    "estimates_of",
+    "experiments",
+    "get_model",
+    "latest_models",
+    "list_models",
+    "segment_mix",
+    "store_model",
+    "upsert_estimates",
+]
+
+_BATCH = 500
+
+
+def decisions_since(
+    session: Session, since: dt.datetime, experiment: str | None = None
+) -> list[Any]:
+    """Decisions about known customers since ``since``, oldest first."""
+    query = (
+        sa.select(decisions.c.id, decisions.c.customer_id, decisions.c.control,
+                  decisions.c.experiment, decisions.c.shown, decisions.c.decision,
+                  decisions.c.features, decisions.c.occurred_at)
+        .where(decisions.c.occurred_at >= since, decisions.c.customer_id.is_not(None))
+        .order_by(decisions.c.seq)
+    )  # fmt: skip
+    if experiment is not None:
+        query = query.where(decisions.c.experiment == experiment)
+    return list(session.execute(query))
+
+
+def conversions_between(session: Session, since: dt.datetime, until: dt.datetime) -> list[Any]:
+    """Convert events attributed to an offer, with customer, value and time."""
+    return list(
+        session.execute(
+            sa.select(
+                events.c.customer_id, events.c.offer_id, events.c.value, events.c.occurred_at
+            ).where(
+                events.c.type == "convert",
+                events.c.offer_id.is_not(None),
+                events.c.customer_id.is_not(None),
+                events.c.occurred_at >= since,
+                events.c.occurred_at <= until,
+            )
+        )
+    )
+
+
+def experiments(session: Session) -> list[Any]:
+    """Every experiment the ledger's decisions name, with counts per arm and the time span."""
+    control = sa.func.sum(sa.case((decisions.c.control, 1), else_=0))
+    return list(
+        session.execute(
+            sa.select(
+                decisions.c.experiment,
+                sa.func.count(),
+                control,
+                sa.func.min(decisions.c.occurred_at),
+                sa.func.max(decisions.c.occurred_at),
+            )
+            .where(decisions.c.experiment.is_not(None))
+            .group_by(decisions.c.experiment)
+            .order_by(decisions.c.experiment)
+        )
+    )
+
+
+def all_customers(session: Session, ids: Sequence[str] | None = None) -> list[Any]:
+    query = sa.select(customers.c.id, customers.c.attributes, customers.c.holdings,
+                      customers.c.segments).order_by(customers.c.id)  # fmt: skip
+    if ids is None:
+        return list(session.execute(query))
+    out: list[Any] = []
+    for start in range(0, len(ids), _BATCH):
+        out += session.execute(query.where(customers.c.id.in_(ids[start : start + _BATCH])))
+    return out
+
+
+def store_model(session: Session, row: dict[str, Any]) -> None:
+    session.execute(sa.insert(uplift_models).values(row))
+
+
+_SUMMARY = [uplift_models.c[k] for k in ("version", "offer_id", "method", "outcome", "treated",
+                                         "control", "report", "trained_at")]  # fmt: skip
+
+
+def list_models(session: Session, offer: str | None = None) -> list[Any]:
+    query = sa.select(*_SUMMARY).order_by(uplift_models.c.trained_at.desc())
+    if offer is not None:
+        query = query.where(uplift_models.c.offer_id == offer)
+    return list(session.execute(query))
+
+
+def latest_models(session: Session) -> dict[str, Any]:
+    """The newest model of each offer (its summary), by offer."""
+    latest: dict[str, Any] = {}
+    for row in list_models(session):
+        latest.setdefault(row.offer_id, row)
+    return latest
+
+
+def get_model(session: Session, version: str) -> bytes | None:
+    blob = session.execute(
+        sa.select(uplift_models.c.model).where(uplift_models.c.version == version)
+    ).scalar()
+    return bytes(blob) if blob is not None else None
+
+
+def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    batch = list(rows)
+    if not batch:
+        return 0
+    stmt = dialect_insert(session, cate_estimates)
+    keep = ("tau", "lower", "upper", "base_rate", "segment", "model_version", "scored_at")
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["customer_id", "offer_id"],
+            set_={k: getattr(stmt.excluded, k) for k in keep},
+        ),
+        batch,
+    )
+    return len(batch)
+
+
+def estimates_of(session: Session, customer_id: str) -> list[Any]:
+    return list(
+        session.execute(
+            sa.select(cate_estimates).where(cate_estimates.c.customer_id == customer_id)
+        )
+    )
+
+
+def segment_mix(session: Session) -> dict[str, dict[str, int]]:
+    """How many customers are in each uplift segment, per offer."""
+    mix: dict[str, dict[str, int]] = {}
+    for offer, segment, n in session.execute(
+        sa.select(cate_estimates.c.offer_id, cate_estimates.c.segment, sa.func.count()).group_by(
+            cate_estimates.c.offer_id, cate_estimates.c.segment
+        )
+    ):
+        mix.setdefault(offer, {})[segment] = int(n)
+    return mix

@@ -1,0 +1,364 @@
+"""Uplift from the ledger: training sets per offer, models, the CATE store, on-demand scoring.
+
+**Training set per offer** (``exposures``): over the ``lookback_days`` (90), each customer's
+first decision that involved the offer: *treated* when the offer was shown outside the
+control group, *control* when the customer was in the control group and the offer is what
+they would have got (the decision's counterfactual). The outcome is a convert event for that
+offer by that customer within ``window_days`` (30) after the decision (and its value, for
+``outcome="value"``); the features are the customer as the engine saw them at the decision
+(attributes, holdings as ``holds:SKU``, segments as ``segment:NAME``; decisions written
+before features were recorded use the customer's stored row). An offer with fewer than
+``min_per_arm`` (50) customers in either arm gets no model: its τ stays unknown.
+
+**Models** are stored per offer (newest is live) with their evaluation. The X-learner uses
+the holdout's known assignment probability (1 − share: among customers the offer would be
+chosen for, that share is treated) when the live snapshot has a holdout; otherwise it fits a
+propensity model.
+
+**The CATE store** holds τ, its interval, the base rate and the segment per (customer,
+offer) with the model version: bulk-scored for every stored customer after training (or by
+``nextoffer uplift score``), read by the decision path, and filled on demand for a customer
+not yet scored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ...core.decision.spec import HoldoutSpec
+from ...core.learning.features import columns_of
+from ...core.learning.segments import SEGMENTS
+from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
+from ..db import Database
+from ..errors import InvalidInput, NotFound
+from ..ledger.service import utc
+from ..tables import snapshots
+from . import repository
+
+__all__ = [
+    "Exposure",
+    "ModelCache",
+    "customer_estimates",
+    "exposures",
+    "feature_columns",
+    "feature_row",
+    "models",
+    "report",
+    "score_customers",
+    "train",
+]
+
+WINDOW_DAYS = 30
+LOOKBACK_DAYS = 90
+MIN_PER_ARM = 50
+OUTCOMES = ("conversion", "value")
+_FLAGS = ("holds:", "segment:")
+
+
+def feature_row(customer: Mapping[str, Any]) -> dict[str, Any]:
+    """A customer (attributes, holdings, segments) as one flat row of features."""
+    row = dict(customer.get("attributes") or {})
+    row.update({f"holds:{sku}": True for sku in customer.get("holdings") or ()})
+    row.update({f"segment:{name}": True for name in customer.get("segments") or ()})
+    return row
+
+
+def feature_columns(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None
+) -> dict[str, list[Any]]:
+    """Rows to columns (``names``: exactly these); an absent holding or segment is False."""
+    columns = columns_of(rows) if names is None else {k: [r.get(k) for r in rows] for k in names}
+    for name, values in columns.items():
+        if name.startswith(_FLAGS):
+            columns[name] = [bool(v) for v in values]
+    return columns
+
+
+@dataclass
+class Exposure:
+    customer_id: str
+    offer_id: str
+    decision_id: str
+    at: dt.datetime
+    treated: bool
+    features: dict[str, Any] | None
+    converted: int = 0
+    value: float = 0.0
+
+
+def _offers_of(row: Any) -> list[str]:
+    if not row.control:
+        return list(row.shown or ())
+    placements = (row.decision or {}).get("counterfactual", ())
+    return [s["offer"] for p in placements for s in p.get("offers", ())]
+
+
+def exposures(
+    session: Session,
+    *,
+    offer: str | None = None,
+    experiment: str | None = None,
+    window_days: int = WINDOW_DAYS,
+    lookback_days: int = LOOKBACK_DAYS,
+    now: dt.datetime | None = None,
+) -> list[Exposure]:
+    """Each customer's first exposure to each offer in the lookback, with its outcome."""
+    now = now or dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(days=lookback_days)
+    first: dict[tuple[str, str], Exposure] = {}
+    for row in repository.decisions_since(session, since, experiment):
+        for offer_id in _offers_of(row):
+            if (offer is None or offer_id == offer) and (row.customer_id, offer_id) not in first:
+                first[(row.customer_id, offer_id)] = Exposure(
+                    row.customer_id, offer_id, row.id, utc(row.occurred_at), not row.control,
+                    feature_row(row.features) if row.features is not None else None,
+                )  # fmt: skip
+    missing = sorted({e.customer_id for e in first.values() if e.features is None})
+    if missing:  # decisions from before features were recorded: the stored customer
+        stored = {c.id: feature_row(c._mapping) for c in repository.all_customers(session, missing)}
+        for e in first.values():
+            if e.features is None:
+                e.features = stored.get(e.customer_id, {})
+    window = dt.timedelta(days=window_days)
+    for customer_id, offer_id, value, at in repository.conversions_between(session, since, now):
+        hit = first.get((customer_id, offer_id))
+        if hit is not None and hit.at <= utc(at) <= hit.at + window:
+            hit.converted = 1
+            hit.value += float(value or 0.0)
+    return list(first.values())
+
+
+def _holdout_share(session: Session) -> float | None:
+    spec = session.execute(
+        sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
+    ).scalar()
+    holdout = (spec or {}).get("holdout")
+    return HoldoutSpec.model_validate(holdout).share if holdout else None
+
+
+def _check(
+    method: str, outcome: str, window_days: int, lookback_days: int, min_per_arm: int
+) -> None:
+    errors = []
+    if method not in METHODS:
+        errors.append({"field": "method", "message": f"must be one of {', '.join(METHODS)}"})
+    if outcome not in OUTCOMES:
+        errors.append({"field": "outcome", "message": f"must be one of {', '.join(OUTCOMES)}"})
+    for name, value, low in (("window_days", window_days, 1), ("lookback_days", lookback_days, 1),
+                             ("min_per_arm", min_per_arm, 2)):  # fmt: skip
+        if value < low:
+            errors.append({"field": name, "message": f"must be at least {low}"})
+    if errors:
+        raise InvalidInput(errors)
+
+
+def train(
+    session: Session,
+    *,
+    offer: str | None = None,
+    method: str = "x-learner",
+    outcome: str = "conversion",
+    window_days: int = WINDOW_DAYS,
+    lookback_days: int = LOOKBACK_DAYS,
+    min_per_arm: int = MIN_PER_ARM,
+    n_bootstrap: int = 30,
+    seed: int = 0,
+    score: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train a model per offer from the ledger, store it, and bulk-score every customer."""
+    _check(method, outcome, window_days, lookback_days, min_per_arm)
+    now = dt.datetime.now(dt.UTC)
+    data = exposures(session, offer=offer, window_days=window_days,
+                     lookback_days=lookback_days, now=now)  # fmt: skip
+    by_offer: dict[str, list[Exposure]] = {}
+    for e in data:
+        by_offer.setdefault(e.offer_id, []).append(e)
+    if offer is not None:
+        by_offer.setdefault(offer, [])
+    share = _holdout_share(session)
+    results: list[dict[str, Any]] = []
+    trained: dict[str, tuple[str, UpliftModel]] = {}
+    for offer_id, rows in sorted(by_offer.items()):
+        if progress:
+            progress(offer_id)
+        treated = sum(e.treated for e in rows)
+        control = len(rows) - treated
+        result: dict[str, Any] = {"offer": offer_id, "treated": treated, "control": control}
+        if min(treated, control) < min_per_arm:
+            results.append({**result, "trained": False,
+                            "reason": f"{treated} treated and {control} control customers; "
+                                      f"at least {min_per_arm} per arm are needed, so τ stays "
+                                      "unknown"})  # fmt: skip
+            continue
+        t = np.array([e.treated for e in rows], dtype=np.int8)
+        y = np.array([e.converted if outcome == "conversion" else e.value for e in rows])
+        try:
+            model = fit_model(
+                feature_columns([e.features or {} for e in rows]), t, y, method=method,
+                outcome=outcome, propensity=None if share is None else 1 - share,
+                n_bootstrap=n_bootstrap, seed=seed,
+            )  # fmt: skip
+        except UpliftDataError as exc:
+            results.append({**result, "trained": False, "reason": exc.message})
+            continue
+        version = f"{offer_id}@{now:%Y%m%dT%H%M%S.%f}"
+        model.report.update(window_days=window_days, lookback_days=lookback_days)
+        repository.store_model(
+            session,
+            {"version": version, "offer_id": offer_id, "method": method, "outcome": outcome,
+             "treated": treated, "control": control, "report": _json(model.report),
+             "model": model.dumps(), "trained_at": now},
+        )  # fmt: skip
+        trained[offer_id] = (version, model)
+        results.append({**result, "trained": True, "version": version,
+                        "qini": model.report.get("qini", {}).get("nextoffer"),
+                        "mean_tau": model.report["mean_tau"]})  # fmt: skip
+    scored = score_customers(session, trained) if score and trained else 0
+    return {"models": results, "scored": scored}
+
+
+def _json(report: dict[str, Any]) -> dict[str, Any]:
+    """NaN (an empty calibration group) as null: JSON has no NaN."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not np.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(report)  # type: ignore[no-any-return]
+
+
+def _estimate_rows(
+    version: str, model: UpliftModel, offer_id: str, customers: Sequence[Any], now: dt.datetime
+) -> list[dict[str, Any]]:
+    names = [*model.encoder.numeric, *model.encoder.categorical]
+    rows = [feature_row(c._mapping if hasattr(c, "_mapping") else c) for c in customers]
+    scores = model.score(feature_columns(rows, names))
+    out = []
+    for i, c in enumerate(customers):
+        out.append({
+            "customer_id": c.id if hasattr(c, "id") else c["id"], "offer_id": offer_id,
+            "tau": float(np.clip(scores.tau[i], -1, 1)) if model.outcome == "conversion" else float(scores.tau[i]),
+            "lower": None if scores.lower is None else float(scores.lower[i]),
+            "upper": None if scores.upper is None else float(scores.upper[i]),
+            "base_rate": float(scores.base_rate[i]), "segment": scores.segments[i],
+            "model_version": version, "scored_at": now,
+        })  # fmt: skip
+    return out
+
+
+def score_customers(
+    session: Session,
+    trained: Mapping[str, tuple[str, UpliftModel]] | None = None,
+    *,
+    batch: int = 5000,
+) -> int:
+    """Score every stored customer with each offer's model (default: the live ones)."""
+    if trained is None:
+        trained = {}
+        for offer_id, row in repository.latest_models(session).items():
+            blob = repository.get_model(session, row.version)
+            assert blob is not None
+            trained[offer_id] = (row.version, UpliftModel.loads(blob))
+    customers = repository.all_customers(session)
+    now = dt.datetime.now(dt.UTC)
+    written = 0
+    for offer_id, (version, model) in trained.items():
+        for start in range(0, len(customers), batch):
+            chunk = customers[start : start + batch]
+            written += repository.upsert_estimates(
+                session, _estimate_rows(version, model, offer_id, chunk, now)
+            )
+    return written
+
+
+class ModelCache:
+    """The live model of each offer, loaded once per version; checked every ``poll`` s."""
+
+    def __init__(self, db: Database, poll: float = 1.0) -> None:
+        self.db, self.poll = db, poll
+        self._lock = threading.Lock()
+        self._checked = -1e9
+        self._live: dict[str, str] = {}
+        self._loaded: dict[str, UpliftModel] = {}
+
+    def live(self) -> dict[str, tuple[str, UpliftModel]]:
+        if time.monotonic() - self._checked >= self.poll:
+            with self._lock, self.db.read() as session:
+                live = {o: r.version for o, r in repository.latest_models(session).items()}
+                for version in set(live.values()) - set(self._loaded):
+                    blob = repository.get_model(session, version)
+                    if blob is not None:
+                        self._loaded[version] = UpliftModel.loads(blob)
+                self._live, self._checked = live, time.monotonic()
+        return {o: (v, self._loaded[v]) for o, v in self._live.items() if v in self._loaded}
+
+
+def customer_estimates(
+    session: Session,
+    customer_id: str,
+    stored: Mapping[str, Any] | None,
+    cache: ModelCache | None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """τ and segment per offer for one customer, from the CATE store; offers with a live
+    model but no estimate for this customer are scored now and stored."""
+    rows = {r.offer_id: r for r in repository.estimates_of(session, customer_id)}
+    cate = {o: r.tau for o, r in rows.items() if -1 <= r.tau <= 1}
+    segments = {o: r.segment for o, r in rows.items()}
+    if cache is None or stored is None:
+        return cate, segments
+    fresh: list[dict[str, Any]] = []
+    now = dt.datetime.now(dt.UTC)
+    for offer_id, (version, model) in cache.live().items():
+        if offer_id in rows or model.outcome != "conversion":
+            continue
+        (row,) = _estimate_rows(version, model, offer_id, [{"id": customer_id, **stored}], now)
+        fresh.append(row)
+        cate[offer_id], segments[offer_id] = row["tau"], row["segment"]
+    repository.upsert_estimates(session, fresh)
+    return cate, segments
+
+
+def models(session: Session, offer: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"version": r.version, "offer": r.offer_id, "method": r.method, "outcome": r.outcome,
+         "treated": r.treated, "control": r.control, "trained_at": utc(r.trained_at).isoformat(),
+         "report": r.report}
+        for r in repository.list_models(session, offer)
+    ]  # fmt: skip
+
+
+def report(session: Session, offer: str | None = None) -> dict[str, Any]:
+    """Per offer: the live model's evaluation (Qini in three conventions, AUUC, uplift@30%,
+    calibration, the Qini curve's points) and the segment mix of the scored customers."""
+    latest = repository.latest_models(session)
+    if offer is not None:
+        if offer not in latest:
+            raise NotFound(f"no uplift model for offer {offer!r}: train one first")
+        latest = {offer: latest[offer]}
+    mix = repository.segment_mix(session)
+    offers = []
+    for offer_id, r in sorted(latest.items()):
+        counts = mix.get(offer_id, {})
+        offers.append({
+            "offer": offer_id, "version": r.version, "method": r.method, "outcome": r.outcome,
+            "trained_at": utc(r.trained_at).isoformat(), "treated": r.treated,
+            "control": r.control, "evaluation": r.report,
+            "segments": {s: counts.get(s, 0) for s in SEGMENTS},
+        })  # fmt: skip
+    return {"convention": "nextoffer (normalised area; equals scikit-uplift's on binary outcomes)",
+            "offers": offers}  # fmt: skip
