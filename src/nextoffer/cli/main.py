@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "decide": ("nextoffer.cli.decide", "decide"),
     "mine": ("nextoffer.cli.mine", "mine"),
     "attach-rates": ("nextoffer.cli.attach", "attach_rates"),
+    "uplift": ("nextoffer.cli.uplift", "uplift_app"),
+    "experiments": ("nextoffer.cli.uplift", "experiments_app"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "serve": ("nextoffer.cli.service", "serve"),
     "migrate": ("nextoffer.cli.service", "migrate"),

@@ -2,7 +2,8 @@
 
 ``compare`` sets a treatment arm against its control (a holdout, or a challenger against a
 champion): conversion per arm with Wilson 95% intervals, the absolute and relative lift, a
-pooled two-proportion z-test (two-sided p), and the incremental revenue per customer with a
+pooled two-proportion z-test (two-sided p), an interval of the lift (Newcombe's, from the
+two Wilson intervals), and the incremental revenue per customer with a
 Welch interval and a percentile-bootstrap interval, and in total (per customer × the
 treatment arm's size). An arm with fewer than ``min_per_arm`` customers flags the
 comparison as ``insufficient_data``: the numbers are still shown, but are not to be trusted.
@@ -82,6 +83,7 @@ class Comparison:
     treatment: Arm
     control: Arm
     absolute_lift: float
+    lift_interval: tuple[float, float]  # Newcombe's hybrid score interval (from the Wilsons)
     relative_lift: float | None  # None when the control never converted
     z: float
     p_value: float
@@ -155,9 +157,14 @@ def compare(
     insufficient = min(tc.size, cc.size) < max(min_per_arm, 2)
     if tc.size == 0 or cc.size == 0:
         nothing = (0.0, 0.0)
-        return Comparison(treatment, control, 0.0, None, 0.0, 1.0, 0.0, nothing, nothing, 0.0,
-                          nothing, confidence, True)  # fmt: skip
+        return Comparison(treatment, control, 0.0, nothing, None, 0.0, 1.0, 0.0, nothing,
+                          nothing, 0.0, nothing, confidence, True)  # fmt: skip
     lift = treatment.rate - control.rate
+    (l1, u1), (l2, u2) = treatment.interval, control.interval
+    lift_interval = (
+        lift - math.hypot(treatment.rate - l1, u2 - control.rate),
+        lift + math.hypot(u1 - treatment.rate, control.rate - l2),
+    )
     relative = lift / control.rate if control.rate else None
     z, p = two_proportion_z(treatment.conversions, tc.size, control.conversions, cc.size)
     per_customer = treatment.revenue_per_customer - control.revenue_per_customer
@@ -170,6 +177,7 @@ def compare(
         treatment=treatment,
         control=control,
         absolute_lift=lift,
+        lift_interval=lift_interval,
         relative_lift=relative,
         z=z,
         p_value=p,
