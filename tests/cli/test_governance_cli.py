@@ -9,7 +9,19 @@ from .test_rules_cli import run
 
 
 def test_governance_from_the_command_line(tmp_path: Path) -> None:
-    assert run("demo", "--no-serve", "--no-tour", "--decisions", "60", cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "demo",
+            "--no-serve",
+            "--no-tour",
+            "--decisions",
+            "60",
+            "--customers",
+            "100",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
     author = run("keys", "create", "--role", "author", cwd=tmp_path).stdout.strip()
     approver = run("keys", "create", "--role", "approver", cwd=tmp_path).stdout.strip()
     proposal = tmp_path / "p.json"

@@ -144,7 +144,19 @@ def test_bad_input_is_a_clear_error(tmp_path: Path, args: list[str], message: st
 
 
 def test_propose_stores_significant_rules_with_statistics(tmp_path: Path) -> None:
-    assert run("demo", "--no-serve", "--no-tour", "--decisions", "20", cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            "demo",
+            "--no-serve",
+            "--no-tour",
+            "--decisions",
+            "20",
+            "--customers",
+            "100",
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
     author = run("keys", "create", "--role", "author", cwd=tmp_path).stdout.strip()
     rng = random.Random(3)
     with (tmp_path / "tickets.csv").open("w") as f:
@@ -173,7 +185,9 @@ def test_propose_stores_significant_rules_with_statistics(tmp_path: Path) -> Non
 
 
 def test_the_demo_ledger_is_mined_and_its_attach_rates_listed(tmp_path: Path) -> None:
-    demo = run("demo", "--no-serve", "--no-tour", "--decisions", "400", cwd=tmp_path)
+    demo = run(
+        "demo", "--no-serve", "--no-tour", "--decisions", "400", "--customers", "200", cwd=tmp_path
+    )
     assert demo.returncode == 0, demo.stderr
     assert "checkouts from the ledger" in demo.stdout
     out = tmp_path / "ledger-rules.json"

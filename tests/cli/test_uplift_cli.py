@@ -1,0 +1,184 @@
+"""``nextoffer uplift`` and ``nextoffer experiments``: files, the demo's ledger, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from nextoffer.scenarios.demo import true_effect
+
+from .test_rules_cli import run
+
+
+def _synthetic(path: Path, n: int = 3000, seed: int = 0) -> None:
+    """Customers whose e-mail works on the young (+0.25) and not on the rest."""
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["age", "region", "arm", "bought"])
+        for _ in range(n):
+            age = int(rng.integers(18, 80))
+            arm = "mail" if rng.random() < 0.5 else "none"
+            p = 0.1 + (0.25 if arm == "mail" and age < 35 else 0.0)
+            w.writerow([age, rng.choice(["north", "south"]), arm, int(rng.random() < p)])
+
+
+def test_train_and_score_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "mail.csv"
+    _synthetic(data)
+    trained = run("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+                  "--control", "none", "--outcome", "bought", "--method", "t-learner",
+                  "--model", tmp_path / "m.pkl", "--bootstrap", "5", "--charts", tmp_path / "c")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "Qini (nextoffer = scikit-uplift)" in trained.stdout
+    assert "calibration by decile" in trained.stdout
+    assert (tmp_path / "c" / "qini.png").stat().st_size > 1000
+    scored = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", data,
+                 "--treatment", "arm", "--out", tmp_path / "scored.csv")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    with (tmp_path / "scored.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3000
+    assert {"cate", "cate_lower", "cate_upper", "base_rate", "segment"} <= set(rows[0])
+    young = np.mean([float(r["cate"]) for r in rows if int(r["age"]) < 35])
+    old = np.mean([float(r["cate"]) for r in rows if int(r["age"]) >= 40])
+    assert young > 0.15 and abs(old) < 0.06
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--treatment", "arm", "--outcome", "bought", "--model", "m.pkl"], "--treatment: values must be 0/1"),
+        (["--treatment", "nope", "--outcome", "bought", "--model", "m.pkl"], "--treatment: no column 'nope'"),
+        (["--treatment", "arm", "--treated", "mail", "--control", "none", "--outcome", "region",
+          "--model", "m.pkl"], "--outcome: row 1"),
+        (["--treatment", "arm", "--outcome", "bought"], "--model: where to write"),
+        (["--treatment", "arm", "--outcome", "bought", "--model", "m.txt"], "--model: expected a .pkl"),
+        (["--treatment", "arm", "--outcome", "bought", "--model", "m.pkl", "--method", "s"], "--method"),
+        (["--treatment", "arm", "--outcome", "bought", "--model", "m.pkl", "--bootstrap", "1"], "--bootstrap"),
+        (["--treatment", "arm", "--treated", "mail", "--control", "none", "--outcome", "bought",
+          "--model", "m.pkl", "--propensity", "1.5"], "--propensity"),
+    ],
+)  # fmt: skip
+def test_bad_training_input_is_named(tmp_path: Path, args: list[str], message: str) -> None:
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=300)
+    result = run("uplift", "train", "--data", data, *args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_scoring_needs_a_real_model_and_the_features(tmp_path: Path) -> None:
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=400)
+    (tmp_path / "fake.pkl").write_bytes(b"not a model")
+    fake = run("uplift", "score", "--model", tmp_path / "fake.pkl", "--data", data,
+               "--out", tmp_path / "o.csv")  # fmt: skip
+    assert fake.returncode == 1 and "not a nextoffer uplift model" in fake.stderr
+    trained = run("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+                  "--control", "none", "--outcome", "bought", "--model", tmp_path / "m.pkl",
+                  "--bootstrap", "0")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "Qini (nextoffer = scikit-uplift)" in trained.stdout  # 400 rows: 30% held out
+    (tmp_path / "less.csv").write_text("age,arm\n30,mail\n")
+    missing = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", tmp_path / "less.csv",
+                  "--out", tmp_path / "o.csv")  # fmt: skip
+    assert (
+        missing.returncode == 1 and "region: the model needs this feature column" in missing.stderr
+    )
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The demo with its e-mail campaign to 3,000 bank customers: uplift learned from it."""
+    where = tmp_path_factory.mktemp("demo")
+    result = run("demo", "--no-serve", "--no-tour", "--decisions", "100", cwd=where)
+    assert result.returncode == 0, result.stderr
+    yield where, result.stdout
+
+
+def test_the_worked_example_comes_from_the_trained_model(demo: tuple[Path, str]) -> None:
+    _, stdout = demo
+    assert "uplift models learned from the simulated ledger" in stdout
+    assert "demo-premium-36: learned τ against the simulator's truth" in stdout
+    assert "demo-premium-36 on email-hero gets: credit-card" in stdout
+
+
+def test_the_learned_effects_rank_customers_like_the_simulators_truth(
+    demo: tuple[Path, str],
+) -> None:
+    where, _ = demo
+    con = sqlite3.connect(where / "nextoffer.db")
+    customers = {
+        cid: {"attributes": json.loads(a), "holdings": json.loads(h), "segments": json.loads(s)}
+        for cid, a, h, s in con.execute("SELECT id, attributes, holdings, segments FROM customers")
+    }
+    for offer in ("savings-account", "credit-card"):
+        rows = con.execute(
+            "SELECT customer_id, tau FROM cate_estimates WHERE offer_id = ?", (offer,)
+        ).fetchall()
+        assert len(rows) == len(customers)  # every customer scored
+        eligible = [
+            (tau, true_effect(customers[cid], offer)[1])
+            for cid, tau in rows
+            if offer != "credit-card"
+            or (customers[cid]["attributes"]["tier"] in ("premium", "gold")
+                and not customers[cid]["attributes"]["hasCreditCard"])
+        ]  # fmt: skip
+        rho = spearmanr([e for e, _ in eligible], [t for _, t in eligible]).statistic
+        assert rho > 0.5, (offer, rho)
+    con.close()
+
+
+def test_uplift_and_experiment_reports_from_the_demo_ledger(demo: tuple[Path, str]) -> None:
+    where, _ = demo
+    report = run("uplift", "report", "--out", "uplift.json", "--charts", "charts", cwd=where)
+    assert report.returncode == 0, report.stderr
+    body = json.loads((where / "uplift.json").read_text())
+    offers = {o["offer"]: o for o in body["offers"]}
+    assert set(offers) == {"credit-card", "savings-account"}
+    assert offers["credit-card"]["evaluation"]["qini"]["nextoffer"] > 0
+    assert sum(offers["credit-card"]["segments"].values()) == 3001
+    for name in ("qini-credit-card.png", "qini-savings-account.png", "segments.png"):
+        assert (where / "charts" / name).stat().st_size > 1000
+    listed = run("experiments", "list", cwd=where)
+    assert "bank-cross-sell-2026" in listed.stdout
+    exp = run("experiments", "report", "bank-cross-sell-2026", "--out", "exp.csv",
+              "--charts", "charts", cwd=where)  # fmt: skip
+    assert exp.returncode == 0, exp.stderr
+    with (where / "exp.csv").open() as f:
+        rows = {r["segment"]: r for r in csv.DictReader(f)}
+    card = rows["credit-card"]
+    assert int(card["control"]) >= 50 and card["insufficient_data"] == "False"
+    assert float(card["lift_low"]) < float(card["absolute_lift"]) < float(card["lift_high"])
+    assert (where / "charts" / "lift.png").stat().st_size > 1000
+    unknown = run("experiments", "report", "nope", cwd=where)
+    assert unknown.returncode == 1 and "no decisions in experiment 'nope'" in unknown.stderr
+    bad = run("experiments", "report", "bank-cross-sell-2026", "--window-days", "0", cwd=where)
+    assert bad.returncode == 1 and "--window-days: must be at least 1" in bad.stderr
+
+
+def test_retraining_one_offer_from_the_ledger_and_rescoring(demo: tuple[Path, str]) -> None:
+    where, _ = demo
+    trained = run("uplift", "train", "--offer", "credit-card", "--method", "t-learner",
+                  "--bootstrap", "0", cwd=where)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "credit-card@" in trained.stdout
+    assert "scored 3,001" in trained.stdout
+    few = run("uplift", "train", "--offer", "mortgage", cwd=where)
+    assert few.returncode == 0 and "τ stays" in few.stdout
+    scored = run("uplift", "score", cwd=where)
+    assert scored.returncode == 0, scored.stderr
+    assert "scored 6,002" in scored.stdout
+    wrong = run("uplift", "train", "--treatment", "arm", cwd=where)
+    assert wrong.returncode == 1 and "--treatment: only with --data" in wrong.stderr
