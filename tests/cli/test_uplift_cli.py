@@ -49,7 +49,8 @@ def test_train_and_score_a_file(tmp_path: Path) -> None:
     assert {"cate", "cate_lower", "cate_upper", "base_rate", "segment"} <= set(rows[0])
     young = np.mean([float(r["cate"]) for r in rows if int(r["age"]) < 35])
     old = np.mean([float(r["cate"]) for r in rows if int(r["age"]) >= 40])
-    assert young > 0.15 and abs(old) < 0.06
+    assert young > 0.15
+    assert abs(old) < 0.06
 
 
 @pytest.mark.parametrize(
@@ -83,7 +84,8 @@ def test_scoring_needs_a_real_model_and_the_features(tmp_path: Path) -> None:
     (tmp_path / "fake.pkl").write_bytes(b"not a model")
     fake = run("uplift", "score", "--model", tmp_path / "fake.pkl", "--data", data,
                "--out", tmp_path / "o.csv")  # fmt: skip
-    assert fake.returncode == 1 and "not a nextoffer uplift model" in fake.stderr
+    assert fake.returncode == 1
+    assert "not a nextoffer uplift model" in fake.stderr
     trained = run("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
                   "--control", "none", "--outcome", "bought", "--model", tmp_path / "m.pkl",
                   "--bootstrap", "0")  # fmt: skip
@@ -92,9 +94,8 @@ def test_scoring_needs_a_real_model_and_the_features(tmp_path: Path) -> None:
     (tmp_path / "less.csv").write_text("age,arm\n30,mail\n")
     missing = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", tmp_path / "less.csv",
                   "--out", tmp_path / "o.csv")  # fmt: skip
-    assert (
-        missing.returncode == 1 and "region: the model needs this feature column" in missing.stderr
-    )
+    assert missing.returncode == 1
+    assert "region: the model needs this feature column" in missing.stderr
     assert not (tmp_path / "o.csv").exists()
 
 
@@ -104,7 +105,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]
     where = tmp_path_factory.mktemp("demo")
     result = run("demo", "--no-serve", "--no-tour", "--decisions", "100", cwd=where)
     assert result.returncode == 0, result.stderr
-    yield where, result.stdout
+    return where, result.stdout
 
 
 def test_the_worked_example_comes_from_the_trained_model(demo: tuple[Path, str]) -> None:
@@ -159,13 +160,16 @@ def test_uplift_and_experiment_reports_from_the_demo_ledger(demo: tuple[Path, st
     with (where / "exp.csv").open() as f:
         rows = {r["segment"]: r for r in csv.DictReader(f)}
     card = rows["credit-card"]
-    assert int(card["control"]) >= 50 and card["insufficient_data"] == "False"
+    assert int(card["control"]) >= 50
+    assert card["insufficient_data"] == "False"
     assert float(card["lift_low"]) < float(card["absolute_lift"]) < float(card["lift_high"])
     assert (where / "charts" / "lift.png").stat().st_size > 1000
     unknown = run("experiments", "report", "nope", cwd=where)
-    assert unknown.returncode == 1 and "no decisions in experiment 'nope'" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "no decisions in experiment 'nope'" in unknown.stderr
     bad = run("experiments", "report", "bank-cross-sell-2026", "--window-days", "0", cwd=where)
-    assert bad.returncode == 1 and "--window-days: must be at least 1" in bad.stderr
+    assert bad.returncode == 1
+    assert "--window-days: must be at least 1" in bad.stderr
 
 
 def test_retraining_one_offer_from_the_ledger_and_rescoring(demo: tuple[Path, str]) -> None:
@@ -176,9 +180,11 @@ def test_retraining_one_offer_from_the_ledger_and_rescoring(demo: tuple[Path, st
     assert "credit-card@" in trained.stdout
     assert "scored 3,001" in trained.stdout
     few = run("uplift", "train", "--offer", "mortgage", cwd=where)
-    assert few.returncode == 0 and "τ stays" in few.stdout
+    assert few.returncode == 0
+    assert "τ stays" in few.stdout
     scored = run("uplift", "score", cwd=where)
     assert scored.returncode == 0, scored.stderr
     assert "scored 6,002" in scored.stdout
     wrong = run("uplift", "train", "--treatment", "arm", cwd=where)
-    assert wrong.returncode == 1 and "--treatment: only with --data" in wrong.stderr
+    assert wrong.returncode == 1
+    assert "--treatment: only with --data" in wrong.stderr

@@ -112,4 +112,5 @@ def test_the_hillstrom_mens_email_figures() -> None:
     assert round(c.z, 1) == 22.5
     assert round(c.incremental_revenue_per_customer, 2) == 0.77
     assert (round(c.welch_interval[0], 2), round(c.welch_interval[1], 2)) == (0.49, 1.05)
-    assert 0.45 < c.bootstrap_interval[0] < 0.55 and 1.0 < c.bootstrap_interval[1] < 1.1
+    assert 0.45 < c.bootstrap_interval[0] < 0.55
+    assert 1.0 < c.bootstrap_interval[1] < 1.1
