@@ -1,0 +1,144 @@
+"""Uplift and experiments over HTTP: a holdout's report, models from the ledger, τ in decisions."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from nextoffer.scenarios.demo import bank_customers, true_effect
+
+from .server import Server
+
+EXPERIMENT = "bank-cross-sell-2026"
+CUSTOMERS = 400
+
+
+def _offers(placements: list[dict[str, Any]]) -> list[str]:
+    return [s["offer"] for p in placements for s in p["offers"]]
+
+
+@pytest.fixture(scope="module")
+def campaign(server: Server) -> dict[str, Any]:
+    """An e-mail to 400 bank customers; outcomes drawn from the simulator's truth. Returns
+    the tally a report must reproduce: per offer and arm, customers and conversions."""
+    rng = random.Random(7)
+    tally: dict[tuple[str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    overall: dict[bool, list[int]] = defaultdict(lambda: [0, 0])
+    events: list[dict[str, Any]] = []
+    with server.client("client") as client:
+        for c in list(bank_customers(rng, CUSTOMERS))[1:]:
+            body = {k: c[k] for k in ("attributes", "holdings", "segments")}
+            assert client.put(f"/v1/customers/{c['id']}", json=body).status_code == 200
+            d = client.post("/v1/decisions", json={"customer": {"id": c["id"]}, "channel": "email"})
+            assert d.status_code == 200, d.text
+            decision = d.json()
+            treated = not decision["control"]
+            offers = _offers(decision["placements" if treated else "counterfactual"])
+            converted_any = False
+            for offer in offers:
+                base, tau = true_effect(c, offer)
+                converted = rng.random() < base + (tau if treated else 0.0)
+                tally[(offer, treated)][0] += 1
+                tally[(offer, treated)][1] += converted
+                converted_any |= converted
+                if converted:
+                    events.append({"type": "convert", "customer_id": c["id"], "offer_id": offer,
+                                   "decision_id": decision["id"], "value": 100.0,
+                                   "idempotency_key": f"{decision['id']}:{offer}"})  # fmt: skip
+            if offers:
+                overall[treated][0] += 1
+                overall[treated][1] += converted_any
+        for start in range(0, len(events), 200):
+            r = client.post("/v1/events", json={"events": events[start : start + 200]})
+            assert r.status_code in (200, 201), r.text
+    return {"tally": dict(tally), "overall": dict(overall)}
+
+
+def test_the_holdout_report_counts_what_happened(server: Server, campaign: dict[str, Any]) -> None:
+    with server.client("author") as author:
+        listed = author.get("/v1/experiments").json()
+        assert [e["experiment"] for e in listed] == [EXPERIMENT]
+        assert listed[0]["decisions"] == CUSTOMERS
+        r = author.get(f"/v1/experiments/{EXPERIMENT}/report")
+        assert r.status_code == 200, r.text
+        report = r.json()
+    for treated, arm in ((True, "treatment"), (False, "control")):
+        customers, converted = campaign["overall"][treated]
+        assert report["overall"][arm]["customers"] == customers
+        assert report["overall"][arm]["conversions"] == converted
+    for (offer, treated), (customers, converted) in campaign["tally"].items():
+        arm = report["offers"][offer]["treatment" if treated else "control"]
+        assert (arm["customers"], arm["conversions"]) == (customers, converted), offer
+    card = report["offers"]["credit-card"]
+    assert card["absolute_lift"] == pytest.approx(
+        card["treatment"]["rate"] - card["control"]["rate"]
+    )
+    assert card["insufficient_data"]  # fewer than 50 control customers
+    low, high = card["treatment"]["interval"]
+    assert low < card["treatment"]["rate"] < high
+
+
+def test_models_from_the_ledger_give_decisions_their_tau(
+    server: Server, campaign: dict[str, Any]
+) -> None:
+    with server.client("author") as author:
+        r = author.post("/v1/uplift/train", json={"min_per_arm": 20, "bootstrap": 5})
+        assert r.status_code == 200, r.text
+        trained = {m["offer"]: m for m in r.json()["models"]}
+        assert trained["savings-account"]["trained"], trained
+        few = [m for m in trained.values() if min(m["treated"], m["control"]) < 20]
+        assert few, trained  # too few customers in an arm: no model
+        assert all(not m["trained"] and "τ stays unknown" in m["reason"] for m in few)
+        assert r.json()["scored"] >= CUSTOMERS  # every stored customer, per trained offer
+        report = author.get("/v1/uplift/report").json()
+        savings = next(o for o in report["offers"] if o["offer"] == "savings-account")
+        assert sum(savings["segments"].values()) == CUSTOMERS + 1  # and the worked example
+        assert savings["evaluation"]["rows"] == sum(
+            n for (o, _), (n, _) in campaign["tally"].items() if o == "savings-account"
+        )
+        assert author.get("/v1/uplift/models").json()[0]["version"].split("@")[0] in trained
+    with server.client("client") as client:
+        stored = client.get("/v1/customers/demo-premium-36/uplift").json()
+        tau = {o["offer"]: o["tau"] for o in stored["offers"]}
+        assert "savings-account" in tau
+        # a customer the bulk scoring never saw is scored on demand, and the engine uses it
+        body = {"attributes": {"tier": "gold", "tenureMonths": 12, "hasCreditCard": True,
+                               "balance": 100.0}, "holdings": ["checking"]}  # fmt: skip
+        assert client.put("/v1/customers/late-1", json=body).status_code == 200
+        d = client.post(
+            "/v1/decisions", json={"customer": {"id": "late-1"}, "channel": "in_app"}
+        ).json()
+        late = {
+            o["offer"]: o["tau"] for o in client.get("/v1/customers/late-1/uplift").json()["offers"]
+        }
+        assert "savings-account" in late
+        shown = {s["offer"]: s for p in d["placements" if not d["control"] else "counterfactual"]
+                 for s in p["offers"]}  # fmt: skip
+        if "savings-account" in shown:
+            assert shown["savings-account"]["tau"] == pytest.approx(late["savings-account"])
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body", "status", "field"),
+    [
+        ("author", "post", "/v1/uplift/train", {"method": "s-learner"}, 422, "method"),
+        ("author", "post", "/v1/uplift/train", {"min_per_arm": 1}, 422, "min_per_arm"),
+        ("author", "post", "/v1/uplift/train", {"surprise": 1}, 422, "surprise"),
+        ("client", "post", "/v1/uplift/train", {}, 403, None),
+        ("author", "get", "/v1/uplift/report?offer=nope", None, 404, None),
+        ("author", "get", f"/v1/experiments/{EXPERIMENT}/report?window_days=0", None, 422, "window_days"),
+        ("author", "get", "/v1/experiments/nope/report", None, 404, None),
+        ("client", "get", "/v1/experiments", None, 403, None),
+    ],
+)  # fmt: skip
+def test_bad_requests_are_named(
+    server: Server, role: str, method: str, path: str, body: Any, status: int, field: str | None
+) -> None:
+    with server.client(role) as c:
+        r = c.request(method.upper(), path, json=body)
+    assert r.status_code == status, r.text
+    if field is not None:
+        assert field in [e["field"] for e in r.json()["errors"]]
