@@ -66,6 +66,8 @@ def test_train_and_score_a_file(tmp_path: Path) -> None:
         (["--treatment", "arm", "--outcome", "bought", "--model", "m.pkl", "--bootstrap", "1"], "--bootstrap"),
         (["--treatment", "arm", "--treated", "mail", "--control", "none", "--outcome", "bought",
           "--model", "m.pkl", "--propensity", "1.5"], "--propensity"),
+        (["--treatment", "arm", "--outcome", "bought", "--model", "m.pkl", "--harm", "0.2"],
+         "--harm: must not exceed --persuade"),
     ],
 )  # fmt: skip
 def test_bad_training_input_is_named(tmp_path: Path, args: list[str], message: str) -> None:

@@ -122,10 +122,20 @@ def train(
     min_per_arm: Annotated[int, typer.Option(help="Ledger: fewest customers per arm.")] = 50,
     bootstrap: Annotated[int, typer.Option(help="Bootstrap replicas for intervals.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed (splits, bootstrap).")] = 0,
+    persuade: Annotated[float, typer.Option(help="Segments: τ above it is persuadable.")] = 0.05,
+    harm: Annotated[float, typer.Option(help="Segments: τ below it harms.")] = -0.05,
+    high_base_rate: Annotated[
+        float, typer.Option(help="Segments: a base rate at or above it is high.")
+    ] = 0.2,
     charts: Charts = None,
 ) -> None:
     """Train an uplift model (T- or X-learner), evaluated on a 30% holdout first."""
+    from ..core.learning.segments import Thresholds
     from ..jobs.uplift import METHODS
+
+    if harm > persuade:
+        fail(f"--harm: must not exceed --persuade ({harm} > {persuade})")
+    thresholds = Thresholds(persuade, harm, high_base_rate)
 
     if method not in METHODS:
         fail(f"--method: expected one of {', '.join(METHODS)}, got {method!r}")
@@ -143,7 +153,7 @@ def train(
         if model is not None:
             fail("--model: only with --data (ledger models are stored in the database)")
         _train_ledger(offer, method, outcome or "conversion", window_days, lookback_days,
-                      min_per_arm, bootstrap, seed, folder)  # fmt: skip
+                      min_per_arm, bootstrap, seed, thresholds, folder)  # fmt: skip
         return
     if offer is not None:
         fail("--offer: only without --data (the ledger's offers)")
@@ -153,13 +163,13 @@ def train(
         fail("--model: where to write the model (.pkl) is needed with --data")
     _check_data_file(data, "--data")
     _train_file(data, treatment, outcome, treated, control, method, propensity, model,
-                bootstrap, seed, folder)  # fmt: skip
+                bootstrap, seed, thresholds, folder)  # fmt: skip
 
 
 def _train_file(
     data: Path, treatment: str, outcome: str, treated: str | None, control: str | None,
     method: str, propensity: float | None, model_path: Path, bootstrap: int, seed: int,
-    folder: Path | None,
+    thresholds: Any, folder: Path | None,
 ) -> None:  # fmt: skip
     from ..jobs.uplift import UpliftDataError, fit_model, read_table, split_columns
 
@@ -174,7 +184,7 @@ def _train_file(
                 task, description=f"training ({method}, {bootstrap} bootstrap replicas)"
             )
             model = fit_model(features, t, y, method=method, outcome=outcome, propensity=propensity,
-                              n_bootstrap=bootstrap, seed=seed)  # fmt: skip
+                              n_bootstrap=bootstrap, thresholds=thresholds, seed=seed)  # fmt: skip
         except UpliftDataError as exc:
             fail(f"{exc.field}: {exc.message}")
     try:
@@ -195,7 +205,7 @@ def _train_file(
 
 def _train_ledger(
     offer: str | None, method: str, outcome: str, window_days: int, lookback_days: int,
-    min_per_arm: int, bootstrap: int, seed: int, folder: Path | None,
+    min_per_arm: int, bootstrap: int, seed: int, thresholds: Any, folder: Path | None,
 ) -> None:  # fmt: skip
     from ..service.errors import ServiceError
     from ..service.uplift import service
@@ -208,7 +218,7 @@ def _train_ledger(
             done = service.train(
                 session, offer=offer, method=method, outcome=outcome, window_days=window_days,
                 lookback_days=lookback_days, min_per_arm=min_per_arm, n_bootstrap=bootstrap,
-                seed=seed,
+                seed=seed, thresholds=thresholds,
                 progress=lambda o: progress.update(task, description=f"training {o}"),
             )  # fmt: skip
     except ServiceError as exc:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ...core.learning.segments import Thresholds
 from ..http import SessionDep, allow
 from ..keys.service import Principal
 from . import service
@@ -25,6 +26,19 @@ class TrainIn(BaseModel):
     lookback_days: Annotated[int, Field(ge=1, le=3650)] = service.LOOKBACK_DAYS
     min_per_arm: Annotated[int, Field(ge=2, le=1_000_000)] = service.MIN_PER_ARM
     bootstrap: Annotated[int, Field(ge=0, le=200)] = 30
+    persuade: Annotated[float, Field(ge=-1, le=1, description="τ above it: persuadable.")] = 0.05
+    harm: Annotated[float, Field(ge=-1, le=1, description="τ below it: harmed.")] = -0.05
+    high_base_rate: Annotated[
+        float, Field(ge=0, le=1, description="A base rate at or above it is high.")
+    ] = 0.2
+
+    @field_validator("harm")
+    @classmethod
+    def _ordered(cls, harm: float, info: ValidationInfo) -> float:
+        persuade = info.data.get("persuade")
+        if persuade is not None and harm > persuade:
+            raise ValueError(f"must not exceed persuade ({persuade})")
+        return harm
 
 
 @router.post("/v1/uplift/train")
@@ -36,7 +50,8 @@ def train(session: SessionDep, _: Reader, body: TrainIn | None = None) -> dict[s
     b = body or TrainIn()
     return service.train(session, offer=b.offer, method=b.method, outcome=b.outcome,
                          window_days=b.window_days, lookback_days=b.lookback_days,
-                         min_per_arm=b.min_per_arm, n_bootstrap=b.bootstrap)  # fmt: skip
+                         min_per_arm=b.min_per_arm, n_bootstrap=b.bootstrap,
+                         thresholds=Thresholds(b.persuade, b.harm, b.high_base_rate))  # fmt: skip
 
 
 @router.get("/v1/uplift/models")

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from ...core.decision.spec import HoldoutSpec
 from ...core.learning.features import columns_of
-from ...core.learning.segments import SEGMENTS
+from ...core.learning.segments import SEGMENTS, Thresholds
 from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
 from ..db import Database
 from ..errors import InvalidInput, NotFound
@@ -172,10 +172,12 @@ def train(
     min_per_arm: int = MIN_PER_ARM,
     n_bootstrap: int = 30,
     seed: int = 0,
+    thresholds: Thresholds | None = None,
     score: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train a model per offer from the ledger, store it, and bulk-score every customer."""
+    """Train a model per offer from the ledger, store it, and bulk-score every customer
+    (``thresholds``: the segments' cut-offs, kept with the model)."""
     _check(method, outcome, window_days, lookback_days, min_per_arm)
     now = dt.datetime.now(dt.UTC)
     data = exposures(session, offer=offer, window_days=window_days,
@@ -206,7 +208,7 @@ def train(
             model = fit_model(
                 feature_columns([e.features or {} for e in rows]), t, y, method=method,
                 outcome=outcome, propensity=None if share is None else 1 - share,
-                n_bootstrap=n_bootstrap, seed=seed,
+                n_bootstrap=n_bootstrap, thresholds=thresholds, seed=seed,
             )  # fmt: skip
         except UpliftDataError as exc:
             results.append({**result, "trained": False, "reason": exc.message})
