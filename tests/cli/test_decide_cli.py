@@ -102,8 +102,7 @@ def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Pat
     assert decided.returncode == 0, decided.stderr
     decision = json.loads(decided.stdout)
     assert decision["snapshot_version"] == "v2"
-    assert decision["placements"][0]["offers"][0]["offer"] == "credit-card"
-    # now recorded: the card's 72-hour cooldown holds for the next decision
-    again = json.loads(run("decide", "--request", request, cwd=tmp_path).stdout)
-    assert again["placements"][0]["offers"][0]["offer"] == "savings-account"
+    # 200 customers are too few for an uplift model: τ is unknown and savings' higher
+    # propensity wins (test_uplift_cli runs the full demo, where the card wins)
+    assert decision["placements"][0]["offers"][0]["offer"] == "savings-account"
     assert len(decision["id"]) == 36

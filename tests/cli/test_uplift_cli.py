@@ -190,3 +190,19 @@ def test_retraining_one_offer_from_the_ledger_and_rescoring(demo: tuple[Path, st
     wrong = run("uplift", "train", "--treatment", "arm", cwd=where)
     assert wrong.returncode == 1
     assert "--treatment: only with --data" in wrong.stderr
+
+
+def test_decide_uses_the_learned_tau_and_records_the_contact(demo: tuple[Path, str]) -> None:
+    where, _ = demo
+    request = where / "r.json"
+    request.write_text(json.dumps({"customer": {"id": "demo-premium-36"}, "channel": "email",
+                                   "placements": ["email-hero"]}))  # fmt: skip
+    decided = run("decide", "--request", request, cwd=where)
+    assert decided.returncode == 0, decided.stderr
+    first = json.loads(decided.stdout)["placements"][0]["offers"][0]
+    assert first["offer"] == "credit-card"
+    assert first["tau"] > 0
+    # now recorded: the card's 72-hour cooldown holds for the next decision
+    again = json.loads(run("decide", "--request", request, cwd=where).stdout)
+    assert again["placements"][0]["offers"][0]["offer"] == "savings-account"
+    assert again["placements"][0]["offers"][0]["tau"] < 0

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from nextoffer.scenarios import bank_snapshot
 from nextoffer.scenarios.demo import WORKED_EXAMPLE, demo_snapshot
 from nextoffer.service.db import Database
 from nextoffer.service.keys.service import create_key
@@ -108,9 +109,9 @@ def load_catalog(srv: Server) -> None:
             for item in data[plural]:
                 r = author.put(f"/v1/catalog/{kind}/{item[id_field]}", json=item)
                 assert r.status_code in (200, 201), r.text
-        settings = {
-            k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach", "uplift")
-        }
+        settings = {k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach")}
+        # the bank's per-offer τ, as an admin may set them before any model is trained
+        settings["uplift"] = bank_snapshot()["uplift"]
         assert author.put("/v1/catalog/settings/default", json=settings).status_code in (200, 201)
     with srv.client("approver") as approver:
         r = approver.post("/v1/catalog/publish", json={"version": "demo-1"})

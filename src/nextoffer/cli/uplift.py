@@ -238,7 +238,7 @@ def _train_ledger(
     out.print(f"scored {done['scored']:,} (customer, offer) estimates into the CATE store",
               markup=False)  # fmt: skip
     if folder is not None:
-        _report_charts(folder, offer)
+        _report_charts(folder, _read_report(offer))
 
 
 def _service_message(exc: Any) -> str:
@@ -302,20 +302,24 @@ def _score_store() -> None:
     out.print(f"scored {written:,} (customer, offer) estimates into the CATE store", markup=False)
 
 
-def _report_charts(folder: Path, offer: str | None) -> None:
+def _read_report(offer: str | None) -> dict[str, Any]:
     from ..service.errors import ServiceError
     from ..service.uplift import service
-    from .charts import qini_chart, segment_chart
     from .service import open_database
 
     db = open_database()
     try:
         with db.read() as session:
-            report = service.report(session, offer)
+            return service.report(session, offer)
     except ServiceError as exc:
         fail(exc.message)
     finally:
         db.dispose()
+
+
+def _report_charts(folder: Path, report: dict[str, Any]) -> None:
+    from .charts import qini_chart, segment_chart
+
     for o in report["offers"]:
         if o["evaluation"].get("evaluated"):
             path = qini_chart(o["evaluation"]["curve"], folder / f"qini-{o['offer']}.png",
@@ -337,20 +341,9 @@ def report(
 ) -> None:
     """Each offer's live model: evaluation (Qini, AUUC, uplift@30%, calibration) and the
     segment mix of its scored customers."""
-    from ..service.errors import ServiceError
-    from ..service.uplift import service
-    from .service import open_database
-
     check_table_file(out_file)
     folder = _charts_dir(charts)
-    db = open_database()
-    try:
-        with db.read() as session:
-            result = service.report(session, offer)
-    except ServiceError as exc:
-        fail(exc.message)
-    finally:
-        db.dispose()
+    result = _read_report(offer)
     if not result["offers"]:
         fail("no uplift model is stored yet: run nextoffer uplift train first")
     rows = []
@@ -370,7 +363,7 @@ def report(
         write_table(out_file, rows, list(rows[0]), result)
         out.print(f"wrote {len(rows)} offers to {out_file}", markup=False)
     if folder is not None:
-        _report_charts(folder, offer)
+        _report_charts(folder, result)
 
 
 @experiments_app.command("list")

@@ -153,13 +153,15 @@ def _evaluate(
                           f"{MIN_EVALUATION_ROWS} and 67 per arm)"}  # fmt: skip
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     strata = t * 2 + (y > 0) if binary else t
+    if np.bincount(strata).min(initial=2) < 2:  # a (treatment, outcome) cell of one row
+        strata = t
     train, test = train_test_split(
         np.arange(len(y)), test_size=n_test, stratify=strata, random_state=seed
     )
     try:
         fitted = _learner(method, propensity, 0, seed).fit(X[train], t[train], y[train])
-    except UpliftError as exc:
-        return {"evaluated": False, "reason": exc.message}
+    except (UpliftError, ValueError) as exc:  # e.g. one arm's training part has one outcome
+        return {"evaluated": False, "reason": str(exc)}
     tau, tt, yt = fitted.predict(X[test]), t[test], y[test]
     out: dict[str, Any] = {"evaluated": True, "test_rows": int(test.size)}
     try:
@@ -200,6 +202,8 @@ def fit_model(
         learner.fit(X, t, ya)
     except UpliftError as exc:
         raise UpliftDataError(exc.field, exc.message) from None
+    except ValueError as exc:  # the base learners' own checks, translated at the boundary
+        raise UpliftDataError("data", str(exc)) from None
     treated, control = ya[t == 1], ya[t == 0]
     report.update(
         rows=int(t.size), treated=int(treated.size), control=int(control.size),

@@ -69,7 +69,7 @@ def test_x_learner_with_the_known_assignment_probability_fits_no_propensity_mode
     known = XLearner(propensity=0.5).fit(X, t, y)
     fitted = XLearner().fit(X, t, y)
     assert known.propensity_model_ is None
-    assert isinstance(fitted.propensity_model_, LogisticRegression)
+    assert isinstance(fitted.propensity_model_[-1], LogisticRegression)
     # a randomized 50/50 split: the fitted propensity is about 0.5, so the estimates agree
     assert np.abs(known.predict(X) - fitted.predict(X)).max() < 0.02
 
@@ -133,3 +133,10 @@ def test_a_binary_outcome_must_be_zero_or_one_and_new_rows_need_the_features() -
         model.predict(np.zeros((3, 5)))
     with pytest.raises(UpliftError, match="propensity"):
         XLearner(propensity=1.0).fit(X, t, y)
+
+
+def test_missing_feature_values_are_handled_by_the_default_models() -> None:
+    X, t, y, _ = simulated(2000)
+    X[::7, 1] = np.nan
+    tau = XLearner().fit(X, t, y).predict(X)
+    assert np.isfinite(tau).all()

@@ -43,26 +43,26 @@ def columns_of(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return {k: [r.get(k) for r in records] for k in names}
 
 
+def _values(values: Any) -> list[Any]:
+    """A column as Python values (a NumPy array or any sequence; nested values stay whole)."""
+    return values.tolist() if isinstance(values, np.ndarray) else list(values)
+
+
 def _numeric(values: Any) -> bool:
-    array = np.asarray(values)
-    if array.dtype.kind in "biuf":
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
         return True
-    return all(
-        v is None or (isinstance(v, (bool, int, float, np.number)) and not isinstance(v, str))
-        for v in array.tolist()
-    )
+    return all(v is None or isinstance(v, (bool, int, float, np.number)) for v in _values(values))
 
 
 def _floats(name: str, values: Any) -> NDArray[np.float64]:
     try:
-        return np.array([np.nan if v is None else v for v in np.asarray(values).tolist()],
-                        dtype=float)  # fmt: skip
-    except (TypeError, ValueError):
+        return np.array([np.nan if v is None else v for v in _values(values)], dtype=float)
+    except (TypeError, ValueError, OverflowError):
         raise FeatureError(name, "expected numbers in a numeric feature") from None
 
 
 def _texts(values: Any) -> NDArray[np.str_]:
-    return np.array([[MISSING if v is None else str(v)] for v in np.asarray(values).tolist()])
+    return np.array([[MISSING if v is None else str(v)] for v in _values(values)])
 
 
 @dataclass(frozen=True)

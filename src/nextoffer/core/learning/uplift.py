@@ -38,10 +38,20 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["Outcome", "TLearner", "UpliftError", "XLearner", "default_learner"]
+__all__ = [
+    "Outcome",
+    "TLearner",
+    "UpliftError",
+    "XLearner",
+    "default_learner",
+    "default_propensity",
+]
 
 Outcome = Literal["auto", "binary", "continuous"]
 Floats = NDArray[np.float64]
@@ -76,6 +86,11 @@ def default_learner(
     if outcome == "binary":
         return HistGradientBoostingClassifier(**params)
     return HistGradientBoostingRegressor(**params)
+
+
+def default_propensity() -> Any:
+    """A logistic regression on standardised features, missing values imputed by the mean."""
+    return make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=1000))
 
 
 def _mean(model: Any, X: Floats, binary: bool) -> Floats:
@@ -277,7 +292,7 @@ class XLearner(_MetaLearner):
         self.propensity_model_ = None
         if self.propensity is None:
             model = self.propensity_learner
-            model = LogisticRegression(max_iter=1000) if model is None else clone(model)
+            model = default_propensity() if model is None else clone(model)
             self.propensity_model_ = model.fit(X, t)
 
     def _tau(self, X: Floats) -> Floats:

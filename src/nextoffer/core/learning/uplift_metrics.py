@@ -180,6 +180,26 @@ def _perfect_score(t: Floats, y: Floats, uplift: bool) -> Floats:
     return y * t - y * (1 - t)
 
 
+def _area(
+    kind: Literal["qini", "uplift"],
+    score: ArrayLike,
+    treatment: ArrayLike,
+    y: ArrayLike,
+    convention: Convention,
+    bins: Bins,
+) -> float:
+    s, t, ya = _arrays(score, treatment, y)
+    model = _curve(s, t, ya, bins)
+    curve = model.qini() if kind == "qini" else model.uplift()
+    if convention == "causalml":
+        return _causalml(curve, model.n, minus_random=kind == "qini")
+    if convention not in ("nextoffer", "sklift"):
+        raise ValueError(f"unknown convention {convention!r}")
+    perfect = _curve(_perfect_score(t, ya, uplift=kind == "uplift"), t, ya, bins)
+    best = perfect.qini() if kind == "qini" else perfect.uplift()
+    return _normalised(curve, best, model.n, perfect.n)
+
+
 def qini_coefficient(
     score: ArrayLike,
     treatment: ArrayLike,
@@ -189,14 +209,7 @@ def qini_coefficient(
     bins: Bins = "auto",
 ) -> float:
     """The Qini coefficient of ``score``'s ranking, in the named convention (module doc)."""
-    s, t, ya = _arrays(score, treatment, y)
-    model = _curve(s, t, ya, bins)
-    if convention == "causalml":
-        return _causalml(model.qini(), model.n, minus_random=True)
-    if convention not in ("nextoffer", "sklift"):
-        raise ValueError(f"unknown convention {convention!r}")
-    perfect = _curve(_perfect_score(t, ya, uplift=False), t, ya, bins)
-    return _normalised(model.qini(), perfect.qini(), model.n, perfect.n)
+    return _area("qini", score, treatment, y, convention, bins)
 
 
 def auuc(
@@ -208,14 +221,7 @@ def auuc(
     bins: Bins = "auto",
 ) -> float:
     """The area under the uplift (cumulative gain) curve, in the named convention."""
-    s, t, ya = _arrays(score, treatment, y)
-    model = _curve(s, t, ya, bins)
-    if convention == "causalml":
-        return _causalml(model.uplift(), model.n, minus_random=False)
-    if convention not in ("nextoffer", "sklift"):
-        raise ValueError(f"unknown convention {convention!r}")
-    perfect = _curve(_perfect_score(t, ya, uplift=True), t, ya, bins)
-    return _normalised(model.uplift(), perfect.uplift(), model.n, perfect.n)
+    return _area("uplift", score, treatment, y, convention, bins)
 
 
 def uplift_at_k(score: ArrayLike, treatment: ArrayLike, y: ArrayLike, k: float = 0.3) -> float:

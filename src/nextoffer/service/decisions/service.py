@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,13 +41,15 @@ def lookback(snapshot: Snapshot) -> dt.timedelta:
     return longest
 
 
-def seen(request: Request, stored: dict[str, Any]) -> dict[str, Any]:
-    """The customer as the engine sees them: the request's attributes win over the stored
-    ones; holdings and segments are the union (kept with the decision: uplift features)."""
+def seen(request: Request, stored: dict[str, Any], declared: Collection[str]) -> dict[str, Any]:
+    """The customer as the engine sees them: the declared attributes, the request's winning
+    over the stored ones; holdings and segments are the union (kept with the decision: the
+    uplift features)."""
     ref = request.customer
     assert ref is not None
-    attributes = {**stored.get("attributes", {}),
-                  **{k: v for k, v in ref.attributes.items() if v is not None}}  # fmt: skip
+    merged = {**stored.get("attributes", {}),
+              **{k: v for k, v in ref.attributes.items() if v is not None}}  # fmt: skip
+    attributes = {k: v for k, v in merged.items() if k in declared}
     return {
         "attributes": attributes,
         "holdings": sorted({*stored.get("holdings", ()), *ref.holdings}),
@@ -79,7 +82,7 @@ def decide(
     if customer_id is not None:
         stored = get_customer(session, customer_id) or {}
         history = contacts_of(session, customer_id, now - lookback(snapshot))
-        features = seen(request, stored)
+        features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         cate, segments = customer_estimates(session, customer_id, features, models)
         try:
             state = CustomerState(
