@@ -114,7 +114,10 @@ def test_the_worked_example_comes_from_the_trained_model(demo: tuple[Path, str])
     _, stdout = demo
     assert "uplift models learned from the simulated ledger" in stdout
     assert "demo-premium-36: learned τ against the simulator's truth" in stdout
-    assert "demo-premium-36 on email-hero gets: credit-card" in stdout
+    assert (
+        "demo-premium-36 on email gets email-hero: credit-card; email-footer: savings-account"
+        in stdout
+    )
 
 
 def test_the_learned_effects_rank_customers_like_the_simulators_truth(
@@ -130,6 +133,7 @@ def test_the_learned_effects_rank_customers_like_the_simulators_truth(
         rows = con.execute(
             "SELECT customer_id, tau FROM cate_estimates WHERE offer_id = ?", (offer,)
         ).fetchall()
+        rows = [(cid, tau) for cid, tau in rows if cid in customers]  # not the shop's guests
         assert len(rows) == len(customers)  # every customer scored
         eligible = [
             (tau, true_effect(customers[cid], offer)[1])
@@ -151,7 +155,8 @@ def test_uplift_and_experiment_reports_from_the_demo_ledger(demo: tuple[Path, st
     offers = {o["offer"]: o for o in body["offers"]}
     assert set(offers) == {"credit-card", "savings-account"}
     assert offers["credit-card"]["evaluation"]["qini"]["nextoffer"] > 0
-    assert sum(offers["credit-card"]["segments"].values()) == 3001
+    # every bank customer, and the shop's guests scored on demand as they came
+    assert sum(offers["credit-card"]["segments"].values()) >= 3001
     for name in ("qini-credit-card.png", "qini-savings-account.png", "segments.png"):
         assert (where / "charts" / name).stat().st_size > 1000
     listed = run("experiments", "list", cwd=where)

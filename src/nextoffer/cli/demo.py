@@ -286,29 +286,42 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     counts: dict[str, Any] = {"decisions": 0, "shown": 0, "events": 0, "control": 0}
     campaign = [{"customer": {"id": cid}, "channel": "email", "session_id": f"campaign-{cid}"}
                 for cid in targets]  # fmt: skip
-    shop = shop_requests(rng, decisions)
+    traffic_rng = random.Random(2027)  # the campaign's outcomes do not depend on --decisions
+    shop = shop_requests(traffic_rng, decisions)
     traffic = [
-        next(shop) if i % 2 else {"customer": {"id": rng.choice(targets)},
-                                  "channel": rng.choice(BANK_CHANNELS[1:]), "session_id": f"bank-s-{i}"}
+        next(shop) if i % 2 else {"customer": {"id": traffic_rng.choice(targets)},
+                                  "channel": traffic_rng.choice(BANK_CHANNELS[1:]),
+                                  "session_id": f"bank-s-{i}"}
         for i in range(decisions)
     ]  # fmt: skip
-    task = progress.add_task("e-mail campaign and traffic", total=len(campaign) + len(traffic))
-    for i, body in enumerate(campaign + traffic):
-        with db.transaction() as session:
-            result = decisions_service.decide(session, cache, body, f"demo-decision-{i}")
-            events = _outcomes(rng, snapshot, result, body, bank.get(body["customer"]["id"]))
-            if events:
-                ledger.ingest(session, {"events": events})
-        counts["decisions"] += 1
-        counts["control"] += result["control"]
-        counts["shown"] += sum(len(p["offers"]) for p in result["placements"])
-        counts["events"] += len(events)
-        progress.advance(task)
-    task = progress.add_task("attach rates, mined rules, uplift models", total=None)
+
+    def simulate(bodies: list[dict[str, Any]], r: random.Random, label: str, start: int) -> None:
+        task = progress.add_task(label, total=len(bodies))
+        for i, body in enumerate(bodies, start=start):
+            with db.transaction() as session:
+                result = decisions_service.decide(
+                    session, cache, body, f"demo-decision-{i}", models
+                )
+                events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
+                if events:
+                    ledger.ingest(session, {"events": events})
+            counts["decisions"] += 1
+            counts["control"] += result["control"]
+            counts["shown"] += sum(len(p["offers"]) for p in result["placements"])
+            counts["events"] += len(events)
+            progress.advance(task)
+
+    models = ModelCache(db, poll=0)
+    simulate(campaign, rng, "the bank's e-mail campaign", 0)
+    task = progress.add_task("uplift models from the campaign", total=None)
+    with db.transaction() as session:  # learned once; the traffic that follows uses them
+        counts["uplift"] = uplift.train(session, method="x-learner", n_bootstrap=10)
+    progress.update(task, total=1, completed=1)
+    simulate(traffic, traffic_rng, "more traffic: the app, the branch, the shop", len(campaign))
+    task = progress.add_task("attach rates and mined rules", total=None)
     with db.transaction() as session:
         refreshed = attach.refresh(session)
         counts["mined"] = _mine_the_ledger(session)
-        counts["uplift"] = uplift.train(session, method="x-learner", n_bootstrap=10)
     progress.update(task, total=1, completed=1)
     return {**counts, "snapshot": refreshed["snapshot"] or published["version"]}
 
@@ -393,11 +406,7 @@ def demo(
         example = decisions_service.decide(
             session,
             SnapshotCache(db),
-            {
-                "customer": {"id": "demo-premium-36"},
-                "channel": "email",
-                "placements": ["email-hero"],
-            },
+            {"customer": {"id": "demo-premium-36"}, "channel": "email"},
             None,
             ModelCache(db),
         )
@@ -415,10 +424,9 @@ def demo(
         "review (nextoffer rules list --key …)"
     )
     _print_uplift(counts["uplift"], learned)
-    hero = [s["offer"] for p in example["placements"] for s in p["offers"]]
-    out.print(
-        f"demo-premium-36 on email-hero gets: {', '.join(hero) or 'nothing'} (a preview, not recorded)"
-    )
+    got = [f"{p['placement']}: {', '.join(s['offer'] for s in p['offers']) or 'nothing'}"
+           for p in example["placements"]]  # fmt: skip
+    out.print(f"demo-premium-36 on email gets {'; '.join(got)} (a preview, not recorded)")
     db.dispose()
     base = f"http://127.0.0.1:{port}"
     out.print(f"\nadmin key:  {admin}\nclient key: {client}", markup=False)

@@ -65,14 +65,14 @@ def true_effect(customer: dict[str, Any], offer: str) -> tuple[float, float]:
 
     The base rate is how often the customer takes the product unprompted (the control
     group's rate); τ is what the pitch adds. Customers of 30 months or more open savings
-    accounts on their own, and a pitch puts some off (τ = −0.12); newer ones are persuaded
+    accounts on their own, and a pitch puts some off (τ = −0.05); newer ones are persuaded
     (+0.12). The card persuades premium customers (+0.20), not gold ones (0); the mortgage
     only those with savings of 40,000 or more; brokerage VIPs.
     """
     a = customer.get("attributes", {})
     tenure = a.get("tenureMonths", 0)
     if offer == "savings-account":
-        return (0.45, -0.12) if tenure >= 30 else (0.15, 0.12)
+        return (0.45, -0.05) if tenure >= 30 else (0.15, 0.12)
     if offer == "credit-card":
         return 0.10, 0.20 if a.get("tier") == "premium" else 0.0
     if offer == "mortgage":
