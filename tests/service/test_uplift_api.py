@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -100,6 +101,7 @@ def test_models_from_the_ledger_give_decisions_their_tau(
             n for (o, _), (n, _) in campaign["tally"].items() if o == "savings-account"
         )
         assert author.get("/v1/uplift/models").json()[0]["version"].split("@")[0] in trained
+    time.sleep(1.2)  # each worker looks for new models every second
     with server.client("client") as client:
         stored = client.get("/v1/customers/demo-premium-36/uplift").json()
         tau = {o["offer"]: o["tau"] for o in stored["offers"]}
