@@ -130,6 +130,8 @@ def test_models_from_the_ledger_give_decisions_their_tau(
         ("author", "post", "/v1/uplift/train", {"min_per_arm": 1}, 422, "min_per_arm"),
         ("author", "post", "/v1/uplift/train", {"surprise": 1}, 422, "surprise"),
         ("author", "post", "/v1/uplift/train", {"persuade": -0.1, "harm": 0.1}, 422, "harm"),
+        # regression (schemathesis): persuade below the default harm gave a 500
+        ("author", "post", "/v1/uplift/train", {"persuade": -0.7}, 422, "harm"),
         ("client", "post", "/v1/uplift/train", {}, 403, None),
         ("author", "get", "/v1/uplift/report?offer=nope", None, 404, None),
         ("author", "get", f"/v1/experiments/{EXPERIMENT}/report?window_days=0", None, 422, "window_days"),

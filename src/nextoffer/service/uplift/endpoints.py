@@ -27,7 +27,9 @@ class TrainIn(BaseModel):
     min_per_arm: Annotated[int, Field(ge=2, le=1_000_000)] = service.MIN_PER_ARM
     bootstrap: Annotated[int, Field(ge=0, le=200)] = 30
     persuade: Annotated[float, Field(ge=-1, le=1, description="τ above it: persuadable.")] = 0.05
-    harm: Annotated[float, Field(ge=-1, le=1, description="τ below it: harmed.")] = -0.05
+    harm: Annotated[
+        float, Field(ge=-1, le=1, validate_default=True, description="τ below it: harmed.")
+    ] = -0.05
     high_base_rate: Annotated[
         float, Field(ge=0, le=1, description="A base rate at or above it is high.")
     ] = 0.2
