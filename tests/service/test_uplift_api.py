@@ -119,8 +119,7 @@ def test_models_from_the_ledger_give_decisions_their_tau(
         assert "savings-account" in late
         shown = {s["offer"]: s for p in d["placements" if not d["control"] else "counterfactual"]
                  for s in p["offers"]}  # fmt: skip
-        if "savings-account" in shown:
-            assert shown["savings-account"]["tau"] == pytest.approx(late["savings-account"])
+        assert shown["savings-account"]["tau"] == pytest.approx(late["savings-account"])
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,14 @@ def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> 
         seed_rule(session, actor, rule)
 
 
+def live_spec(session: Session) -> dict[str, Any] | None:
+    """The newest published snapshot's spec (None before the first publish)."""
+    spec: dict[str, Any] | None = session.execute(
+        sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
+    ).scalar()
+    return spec
+
+
 def published_any(session: Session) -> bool:
     """Whether a snapshot has ever been published."""
     return session.execute(sa.select(snapshots.c.seq).limit(1)).first() is not None

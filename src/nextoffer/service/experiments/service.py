@@ -22,7 +22,7 @@ from ...core.stats import compare
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
 from ..uplift import repository as uplift_repository
-from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS, Exposure, exposures
+from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS, Exposure, check_windows, exposures
 
 __all__ = ["list_experiments", "report"]
 
@@ -53,10 +53,9 @@ def report(
     lookback_days: int = LOOKBACK_DAYS,
     min_per_arm: int = 50,
 ) -> dict[str, Any]:
-    for name, value in (("window_days", window_days), ("lookback_days", lookback_days),
-                        ("min_per_arm", min_per_arm)):  # fmt: skip
-        if value < 1:
-            raise InvalidInput.one(name, "must be at least 1")
+    errors = check_windows(window_days, lookback_days, min_per_arm)
+    if errors:
+        raise InvalidInput(errors)
     now = dt.datetime.now(dt.UTC)
     units = exposures(session, experiment=experiment, window_days=window_days,
                       lookback_days=lookback_days, now=now)  # fmt: skip

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ...core.decision.spec import HoldoutSpec
@@ -41,12 +40,12 @@ from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
-from ..tables import snapshots
 from . import repository
 
 __all__ = [
     "Exposure",
     "ModelCache",
+    "check_windows",
     "customer_estimates",
     "exposures",
     "feature_columns",
@@ -138,11 +137,25 @@ def exposures(
 
 
 def _holdout_share(session: Session) -> float | None:
-    spec = session.execute(
-        sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
-    ).scalar()
-    holdout = (spec or {}).get("holdout")
+    from ..catalog.service import live_spec
+
+    holdout = (live_spec(session) or {}).get("holdout")
     return HoldoutSpec.model_validate(holdout).share if holdout else None
+
+
+def check_windows(
+    window_days: int, lookback_days: int, min_per_arm: int, fewest: int = 1
+) -> list[dict[str, str]]:
+    """The window, the lookback and the fewest customers per arm, as field errors."""
+    return [
+        {"field": name, "message": f"must be at least {low}"}
+        for name, value, low in (
+            ("window_days", window_days, 1),
+            ("lookback_days", lookback_days, 1),
+            ("min_per_arm", min_per_arm, fewest),
+        )
+        if value < low
+    ]
 
 
 def _check(
@@ -153,10 +166,7 @@ def _check(
         errors.append({"field": "method", "message": f"must be one of {', '.join(METHODS)}"})
     if outcome not in OUTCOMES:
         errors.append({"field": "outcome", "message": f"must be one of {', '.join(OUTCOMES)}"})
-    for name, value, low in (("window_days", window_days, 1), ("lookback_days", lookback_days, 1),
-                             ("min_per_arm", min_per_arm, 2)):  # fmt: skip
-        if value < low:
-            errors.append({"field": name, "message": f"must be at least {low}"})
+    errors += check_windows(window_days, lookback_days, min_per_arm, fewest=2)
     if errors:
         raise InvalidInput(errors)
 
@@ -245,15 +255,19 @@ def _json(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def _estimate_rows(
-    version: str, model: UpliftModel, offer_id: str, customers: Sequence[Any], now: dt.datetime
+    version: str,
+    model: UpliftModel,
+    offer_id: str,
+    customers: Sequence[Mapping[str, Any]],
+    now: dt.datetime,
 ) -> list[dict[str, Any]]:
     names = [*model.encoder.numeric, *model.encoder.categorical]
-    rows = [feature_row(c._mapping if hasattr(c, "_mapping") else c) for c in customers]
+    rows = [feature_row(c) for c in customers]
     scores = model.score(feature_columns(rows, names))
     out = []
     for i, c in enumerate(customers):
         out.append({
-            "customer_id": c.id if hasattr(c, "id") else c["id"], "offer_id": offer_id,
+            "customer_id": c["id"], "offer_id": offer_id,
             "tau": float(np.clip(scores.tau[i], -1, 1)) if model.outcome == "conversion" else float(scores.tau[i]),
             "lower": None if scores.lower is None else float(scores.lower[i]),
             "upper": None if scores.upper is None else float(scores.upper[i]),
@@ -276,7 +290,7 @@ def score_customers(
             blob = repository.get_model(session, row.version)
             assert blob is not None
             trained[offer_id] = (row.version, UpliftModel.loads(blob))
-    customers = repository.all_customers(session)
+    customers = [c._mapping for c in repository.all_customers(session)]
     now = dt.datetime.now(dt.UTC)
     written = 0
     for offer_id, (version, model) in trained.items():
@@ -317,15 +331,19 @@ def customer_estimates(
     cache: ModelCache | None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """τ and segment per offer for one customer, from the CATE store; offers with a live
-    model but no estimate for this customer are scored now and stored."""
+    model but no estimate for this customer are scored now and stored. While no model is
+    stored (the estimates come only from models) the store is not read at all."""
+    live = cache.live() if cache is not None else None
+    if live is not None and not live:
+        return {}, {}
     rows = {r.offer_id: r for r in repository.estimates_of(session, customer_id)}
     cate = {o: r.tau for o, r in rows.items() if -1 <= r.tau <= 1}
     segments = {o: r.segment for o, r in rows.items()}
-    if cache is None or stored is None:
+    if live is None or stored is None:
         return cate, segments
     fresh: list[dict[str, Any]] = []
     now = dt.datetime.now(dt.UTC)
-    for offer_id, (version, model) in cache.live().items():
+    for offer_id, (version, model) in live.items():
         if offer_id in rows or model.outcome != "conversion":
             continue
         (row,) = _estimate_rows(version, model, offer_id, [{"id": customer_id, **stored}], now)
