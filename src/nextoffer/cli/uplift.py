@@ -196,10 +196,10 @@ def _train_file(
     _print_model(f"{method} on {data.name}: {outcome} by {treatment}{note}", model.report)
     out.print(f"wrote the model to {model_path}", markup=False)
     if folder is not None and model.report.get("evaluated"):
-        from .charts import qini_chart
+        from ..charts import qini_figure, save
 
-        path = qini_chart(model.report["curve"], folder / "qini.png",
-                          f"Qini curve, {data.name} (held-out 30%)")  # fmt: skip
+        path = save(qini_figure(model.report["curve"], f"Qini curve, {data.name} (held-out 30%)"),
+                    folder / "qini.png")  # fmt: skip
         out.print(f"wrote {path}", markup=False)
 
 
@@ -318,16 +318,16 @@ def _read_report(offer: str | None) -> dict[str, Any]:
 
 
 def _report_charts(folder: Path, report: dict[str, Any]) -> None:
-    from .charts import qini_chart, segment_chart
+    from ..charts import qini_figure, save, segment_figure
 
     for o in report["offers"]:
         if o["evaluation"].get("evaluated"):
-            path = qini_chart(o["evaluation"]["curve"], folder / f"qini-{o['offer']}.png",
-                              f"Qini curve: {o['offer']} (held-out 30%)")  # fmt: skip
+            fig = qini_figure(o["evaluation"]["curve"], f"Qini curve: {o['offer']} (held-out 30%)")
+            path = save(fig, folder / f"qini-{o['offer']}.png")
             out.print(f"wrote {path}", markup=False)
     if report["offers"]:
         mix = {o["offer"]: o["segments"] for o in report["offers"]}
-        path = segment_chart(mix, folder / "segments.png", "uplift segments per offer")
+        path = save(segment_figure(mix, "uplift segments per offer"), folder / "segments.png")
         out.print(f"wrote {path}", markup=False)
 
 
@@ -455,7 +455,7 @@ def experiment_report(
         write_table(out_file, flat, list(flat[0]), result)
         out.print(f"wrote the report to {out_file}", markup=False)
     if folder is not None:
-        from .charts import lift_chart
+        from ..charts import lift_figure, save
 
-        path = lift_chart(rows, folder / "lift.png", f"{experiment}: lift in conversion")
+        path = save(lift_figure(rows, f"{experiment}: lift in conversion"), folder / "lift.png")
         out.print(f"wrote {path}", markup=False)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .attach import service as attach
@@ -27,6 +27,7 @@ from .catalog.service import SnapshotCache
 from .config import Settings, load_settings
 from .customers import service as customers
 from .customers.endpoints import router as customers_router
+from .dashboard import endpoints as dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
 from .errors import InvalidInput, NotFound, ServiceError
@@ -98,7 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.models = ModelCache(app.state.db)
 
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        if dashboard.is_dashboard(request):
+            return dashboard.refusal(request, exc)
         body: dict[str, Any] = {"detail": exc.message}
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
@@ -106,9 +109,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field(tuple(e["loc"])), "message": str(e["msg"]).removeprefix("Value error, ")}
                   for e in exc.errors()]  # fmt: skip
+        if dashboard.is_dashboard(request):
+            return dashboard.refusal(request, InvalidInput(errors))
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
@@ -129,7 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if dashboard.is_dashboard(request) and exc.status_code == 404:
+            return dashboard.refusal(request, NotFound("no such page in the dashboard"))
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
@@ -154,4 +161,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router,
                    attach_router, uplift_router, experiments_router):  # fmt: skip
         app.include_router(router)
+    dashboard.install(app)
     return app

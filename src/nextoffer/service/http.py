@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from .db import Database
 from .keys.service import Principal, Role, authenticate, require
 
-__all__ = ["SessionDep", "allow", "database", "session"]
+__all__ = ["SessionDep", "allow", "database", "principal", "session"]
 
 
 def database(request: Request) -> Database:
@@ -33,12 +33,26 @@ _KEY_TTL = 10.0  # seconds a worker remembers a verified key's role
 _verified: dict[str, tuple[Principal, float]] = {}
 
 
-def allow(*roles: Role) -> Callable[..., Principal]:
-    """A dependency that checks the API key and that its role may call the endpoint.
+def principal(db: Database, key: str | None) -> Principal:
+    """Who holds ``key`` (``Unauthorized`` when nobody does).
 
     A verified key's role is remembered for 10 seconds per worker, which saves a database
     round trip on every request; an unknown key is always looked up.
     """
+    cached = _verified.get(key) if key else None
+    if cached is not None and time.monotonic() < cached[1]:
+        return cached[0]
+    with db.read() as s:
+        who = authenticate(s, key)
+    if len(_verified) > 10_000:
+        _verified.clear()
+    assert key is not None
+    _verified[key] = (who, time.monotonic() + _KEY_TTL)
+    return who
+
+
+def allow(*roles: Role) -> Callable[..., Principal]:
+    """A dependency that checks the API key and that its role may call the endpoint."""
 
     def check(
         db: Annotated[Database, Depends(database)],
@@ -48,16 +62,7 @@ def allow(*roles: Role) -> Callable[..., Principal]:
         key = x_api_key
         if authorization and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
-        cached = _verified.get(key) if key else None
-        if cached is not None and time.monotonic() < cached[1]:
-            who = cached[0]
-        else:
-            with db.read() as s:
-                who = authenticate(s, key)
-            if len(_verified) > 10_000:
-                _verified.clear()
-            assert key is not None
-            _verified[key] = (who, time.monotonic() + _KEY_TTL)
+        who = principal(db, key)
         require(who.role, roles)
         return who
 

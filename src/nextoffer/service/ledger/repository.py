@@ -19,6 +19,7 @@ __all__ = [
     "insert_decision",
     "insert_events",
     "outcome_classes",
+    "recent_decisions",
     "register_outcome_type",
 ]
 
@@ -90,6 +91,22 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
 def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:
     row = session.execute(sa.select(decisions).where(decisions.c.id == decision_id)).first()
     return None if row is None else row._asdict()
+
+
+def recent_decisions(session: Session, customer_id: str | None, limit: int) -> list[Any]:
+    """The newest decisions, of one customer (through its index) or of everyone."""
+    query = sa.select(
+        decisions.c.id, decisions.c.customer_id, decisions.c.channel, decisions.c.session_id,
+        decisions.c.control, decisions.c.experiment, decisions.c.shown, decisions.c.decision,
+        decisions.c.snapshot_version, decisions.c.occurred_at,
+    )  # fmt: skip
+    if customer_id is not None:
+        query = query.where(decisions.c.customer_id == customer_id).order_by(
+            decisions.c.occurred_at.desc(), decisions.c.seq.desc()
+        )
+    else:
+        query = query.order_by(decisions.c.seq.desc())
+    return list(session.execute(query.limit(limit)))
 
 
 def register_outcome_type(session: Session, name: str, classification: str) -> bool:

@@ -60,6 +60,7 @@ __all__ = [
     "reject",
     "restore",
     "seed_rule",
+    "validate",
 ]
 
 RuleId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -102,31 +103,53 @@ def _record(session: Session, action: str, actor: str, subject: str, **details: 
     )
 
 
-def _checked(
-    session: Session, trigger: Any, offers: list[str], where: str = ""
-) -> tuple[dict[str, Any], str]:
-    """The trigger's JSON form and canonical text, checked against the customer schema; and
-    every offer known to the catalog. Errors name the field."""
+def validate(session: Session, trigger: Any, offers: list[str] | None = None) -> dict[str, Any]:
+    """Check a trigger (and offers) as the rule language does, without raising: the canonical
+    text when valid, else every diagnostic at its place (line, column, character span, and
+    the line with a caret under the offending text). The rule editor validates as you type."""
     settings = catalog.get_item(session, "settings", "default", missing_ok=True) or {}
     schema = CustomerSchema.model_validate(settings.get("customer_schema", {}))
     env = Environment(schema, offer_names=False)
-    errors: list[dict[str, str]] = []
+    diagnostics: list[dict[str, Any]] = []
     compiled = None
     try:
         compiled = env.compile(trigger)
     except RuleError as exc:
         for d in exc.diagnostics:
-            place = (
-                f" (line {d.line}, column {d.column})" if d.line is not None else f" at {d.path}"
-            )
-            errors.append({"field": f"{where}trigger", "message": d.message + place})
-    known = {o["id"] for o in catalog.list_items(session, "offer")}
-    for i, offer in enumerate(offers):
-        if offer not in known:
-            errors.append({"field": f"{where}offers[{i}]", "message": f"unknown offer {offer!r}"})
-    if errors or compiled is None:
+            diagnostics.append({**d.to_dict(), "start": d.span.start if d.span else None,
+                                "end": d.span.end if d.span else None, "rendered": d.render()})  # fmt: skip
+    offer_errors = []
+    if offers is not None:
+        known = {o["id"] for o in catalog.list_items(session, "offer")}
+        offer_errors = [{"field": f"offers[{i}]", "message": f"unknown offer {o!r}"}
+                        for i, o in enumerate(offers) if o not in known]  # fmt: skip
+    return {
+        "valid": compiled is not None and not offer_errors,
+        "text": compiled.text if compiled is not None else None,
+        "json": compiled.to_json() if compiled is not None else None,
+        "diagnostics": diagnostics,
+        "errors": offer_errors,
+    }
+
+
+def _checked(
+    session: Session, trigger: Any, offers: list[str], where: str = ""
+) -> tuple[dict[str, Any], str]:
+    """The trigger's JSON form and canonical text, checked against the customer schema; and
+    every offer known to the catalog. Errors name the field."""
+    result = validate(session, trigger, offers)
+    errors: list[dict[str, str]] = []
+    for d in result["diagnostics"]:
+        place = (
+            f" (line {d['line']}, column {d['column']})"
+            if d["line"] is not None
+            else f" at {d['path']}"
+        )
+        errors.append({"field": f"{where}trigger", "message": d["message"] + place})
+    errors += [{**e, "field": where + e["field"]} for e in result["errors"]]
+    if errors:
         raise InvalidInput(errors)
-    return compiled.to_json(), compiled.text
+    return result["json"], result["text"]
 
 
 def _fingerprint(text: str, offers: list[str]) -> str:

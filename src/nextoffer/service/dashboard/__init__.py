@@ -1,0 +1,1 @@
+"""The dashboard: sign-in, proposals, rules, catalog, decisions, results and overview pages."""

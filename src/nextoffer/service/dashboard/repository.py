@@ -1,0 +1,83 @@
+"""The dashboard's reads over the ledger and the catalog: counts per time bucket, grouped in
+the database (a bucket is ``floor(epoch seconds / width)``, in each dialect's own words)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..tables import catalog_items, decisions, events, snapshots
+
+__all__ = ["catalog_changed_at", "decision_counts", "decision_rows", "event_counts",
+           "first_decision", "published_at"]  # fmt: skip
+
+
+def _bucket(session: Session, column: Any, width: int) -> Any:
+    if session.get_bind().dialect.name == "sqlite":
+        seconds = sa.cast(sa.func.strftime("%s", column), sa.Integer)
+        return sa.cast(seconds / width, sa.Integer)
+    return sa.cast(sa.func.floor(sa.extract("epoch", column) / width), sa.BigInteger)
+
+
+def first_decision(session: Session, since: dt.datetime) -> dt.datetime | None:
+    first: dt.datetime | None = session.execute(
+        sa.select(sa.func.min(decisions.c.occurred_at)).where(decisions.c.occurred_at >= since)
+    ).scalar()
+    return first
+
+
+def decision_counts(session: Session, since: dt.datetime, width: int) -> list[tuple[int, int, int]]:
+    """(bucket, decisions, of which in the control group) per bucket since ``since``."""
+    bucket = _bucket(session, decisions.c.occurred_at, width).label("bucket")
+    control = sa.func.sum(sa.case((decisions.c.control, 1), else_=0))
+    rows = session.execute(
+        sa.select(bucket, sa.func.count(), control)
+        .where(decisions.c.occurred_at >= since)
+        .group_by(bucket)
+    )
+    return [(int(b), int(n), int(c or 0)) for b, n, c in rows]
+
+
+def event_counts(
+    session: Session, since: dt.datetime, width: int, types: tuple[str, ...]
+) -> list[tuple[int, str, int, float]]:
+    """(bucket, type, events, summed value) per bucket and type since ``since``."""
+    bucket = _bucket(session, events.c.occurred_at, width).label("bucket")
+    rows = session.execute(
+        sa.select(bucket, events.c.type, sa.func.count(), sa.func.sum(events.c.value))
+        .where(events.c.occurred_at >= since, events.c.type.in_(types))
+        .group_by(bucket, events.c.type)
+    )
+    return [(int(b), str(t), int(n), float(v or 0.0)) for b, t, n, v in rows]
+
+
+def decision_rows(session: Session, since: dt.datetime, limit: int) -> list[Any]:
+    """The newest decisions since ``since`` (at most ``limit``): time, control flag, offers."""
+    return list(
+        session.execute(
+            sa.select(decisions.c.occurred_at, decisions.c.control, decisions.c.decision)
+            .where(decisions.c.occurred_at >= since)
+            .order_by(decisions.c.seq.desc())
+            .limit(limit)
+        )
+    )
+
+
+def catalog_changed_at(session: Session) -> dt.datetime | None:
+    changed: dt.datetime | None = session.execute(
+        sa.select(sa.func.max(catalog_items.c.updated_at))
+    ).scalar()
+    return changed
+
+
+def published_at(session: Session) -> tuple[str, dt.datetime] | None:
+    """The newest snapshot's version and when it was published."""
+    row = session.execute(
+        sa.select(snapshots.c.version, snapshots.c.published_at)
+        .order_by(snapshots.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (row.version, row.published_at)
