@@ -439,6 +439,21 @@ def item(request: Request, who: Viewer, kind: Kind, item_id: Id) -> Response:
     return _item_page(request, who, kind, item_id, json.dumps(body, indent=2, ensure_ascii=False))
 
 
+@router.post("/catalog/publish")
+def publish(request: Request, who: Viewer) -> Response:
+    def work(session: Session) -> tuple[str, str]:
+        require(who.role, ("approver",))
+        done = catalog.publish(session)
+        return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
+
+    def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:
+        items = {kind: catalog.list_items(session, kind) for kind in KINDS}
+        return page(request, "catalog.html", "Catalog", who, status, items=items,
+                    state=service.catalog_status(session), errors=errors)  # fmt: skip
+
+    return act(request, work, again)
+
+
 @router.post("/catalog/{kind}")
 def save_item(request: Request, who: Viewer, kind: Kind,
               item_id: Annotated[str, Form(max_length=200)], body: Annotated[str, Form(max_length=500_000)],
@@ -476,21 +491,6 @@ def delete_item(request: Request, who: Viewer, kind: Kind, item_id: Id) -> Respo
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:
         body = catalog.get_item(session, kind, item_id, missing_ok=True)
         return _item_page(request, who, kind, item_id, json.dumps(body, indent=2), status, errors)
-
-    return act(request, work, again)
-
-
-@router.post("/catalog/publish")
-def publish(request: Request, who: Viewer) -> Response:
-    def work(session: Session) -> tuple[str, str]:
-        require(who.role, ("approver",))
-        done = catalog.publish(session)
-        return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
-
-    def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:
-        items = {kind: catalog.list_items(session, kind) for kind in KINDS}
-        return page(request, "catalog.html", "Catalog", who, status, items=items,
-                    state=service.catalog_status(session), errors=errors)  # fmt: skip
 
     return act(request, work, again)
 

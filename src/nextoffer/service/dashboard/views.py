@@ -41,7 +41,11 @@ class SignInRequired(Exception):
 
 
 def _missing(value: Any) -> bool:
-    return value is None or isinstance(value, Undefined) or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None
+        or isinstance(value, Undefined)
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -58,6 +62,11 @@ def _pct(value: Any, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
+def _sig(value: Any, digits: int = 2) -> str:
+    """A number to ``digits`` significant digits (p- and q-values)."""
+    return "–" if _missing(value) else f"{value:.{digits}g}"
+
+
 def _when(value: Any) -> str:
     if value is None:
         return "–"
@@ -66,7 +75,9 @@ def _when(value: Any) -> str:
     return str(value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-templates.env.filters.update(num=_num, pct=_pct, when=_when, quote=lambda s: quote(str(s), safe=""))
+templates.env.filters.update(
+    num=_num, pct=_pct, sig=_sig, when=_when, quote=lambda s: quote(str(s), safe="")
+)
 
 
 def viewer(request: Request) -> Principal:
