@@ -37,7 +37,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "1500",
             "--decisions",
             "300",
-        ],  # fmt: skip
+        ],
         cwd=where,
         env=env,
         capture_output=True,

@@ -50,7 +50,8 @@ def test_sign_in_takes_a_key_whose_role_may_use_the_dashboard(browser: Browser) 
     assert "role author or approver" in browser.errors()
     browser.sign_in("author")
     assert d.title.startswith("Overview")
-    assert "Signed in as" in browser.text("header") and "author" in browser.text("header")
+    assert "Signed in as" in browser.text("header")
+    assert "author" in browser.text("header")
     browser.submit("header form.who button")  # sign out
     assert "signed out" in browser.text()
     browser.open("/rules")
@@ -149,7 +150,8 @@ def test_the_inbox_sorts_and_filters_by_the_rule_statistics(browser: Browser) ->
     qs = column("q-value")
     assert qs == sorted(qs)
     browser.open("/proposals?min_lift=abc")
-    assert "min_lift" in browser.errors() and "expected a number" in browser.errors()
+    assert "min_lift" in browser.errors()
+    assert "expected a number" in browser.errors()
 
 
 def test_an_approved_proposal_fires_in_the_next_decision(
@@ -200,7 +202,8 @@ def test_edit_then_approve_with_live_validation_and_four_eyes(
     fill(d, "offers", "COFFEE-01")
     wait_for(d, lambda _: "line 1" in browser.text("#trigger-check"))
     check = browser.text("#trigger-check")
-    assert "customer.tierr" in check and "did you mean" in check
+    assert "customer.tierr" in check
+    assert "did you mean" in check
     assert "^" in check  # the caret under the offending text
     assert trigger.get_attribute("aria-invalid") == "true"
     browser.shoot("invalid")
@@ -266,7 +269,8 @@ def test_restore_an_old_revision_and_see_the_diff(browser: Browser, demo_server:
     summary = d.find_element(By.CSS_SELECTOR, "#v2 details summary")
     summary.click()
     diff = browser.text("#v2 pre.diff")
-    assert "-priority: " in diff and "+priority: 20" in diff
+    assert "-priority: " in diff
+    assert "+priority: 20" in diff
     browser.shoot("diff")
     fill(d, "reason-1", "the trial is over")
     browser.submit("#v1 form[action$='/restore'] button")
@@ -296,7 +300,8 @@ def test_catalog_edits_are_validated_then_published(browser: Browser, demo_serve
     broken = body.replace('"id": "COFFEE-01"', '"id": "COFFEE-01", "priority": 500')
     d.execute_script("document.getElementById('body').value = arguments[0]", broken)
     browser.submit("main form button[type=submit]")
-    assert "priority" in browser.errors() and "less than or equal to 100" in browser.errors()
+    assert "priority" in browser.errors()
+    assert "less than or equal to 100" in browser.errors()
     browser.shoot("invalid")
     fixed = body.replace('"id": "COFFEE-01"', '"id": "COFFEE-01", "priority": 65')
     d.execute_script("document.getElementById('body').value = arguments[0]", fixed)
@@ -350,7 +355,8 @@ def test_an_experiment_report_with_intervals_and_a_chart(browser: Browser) -> No
     browser.submit("section[aria-labelledby=experiments] table a")
     assert d.title.startswith("Experiment bank-cross-sell-2026")
     table = browser.text("main table")
-    assert "all offers" in table and "credit-card" in table
+    assert "all offers" in table
+    assert "credit-card" in table
     assert " to " in table  # intervals
     assert d.execute_script("return document.querySelector('main figure img').naturalWidth") > 0
     browser.shoot()
@@ -359,7 +365,8 @@ def test_an_experiment_report_with_intervals_and_a_chart(browser: Browser) -> No
 def test_refusals_are_pages_not_tracebacks(browser: Browser, demo_server: Server) -> None:
     browser.sign_in("author")
     d = browser.open("/proposals/no-such-proposal")
-    assert d.title.startswith("Not found") and "no proposal" in browser.errors()
+    assert d.title.startswith("Not found")
+    assert "no proposal" in browser.errors()
     browser.open("/no/such/page")
     assert d.title.startswith("Not found")
     # an author cannot publish: the page says why (403), nothing changes
@@ -367,4 +374,5 @@ def test_refusals_are_pages_not_tracebacks(browser: Browser, demo_server: Server
     with httpx.Client(base_url=demo_server.url, cookies=cookie) as http:
         refused = http.post("/dashboard/catalog/publish")
     assert refused.status_code == 403
-    assert "role approver" in refused.text and "<html" in refused.text
+    assert "role approver" in refused.text
+    assert "<html" in refused.text
