@@ -95,6 +95,8 @@ def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Pat
     # attach rates recounted from the simulated traffic: published as v2
     assert "snapshot v2, 320 decisions" in result.stdout  # the e-mail to 200, then 120
     assert "demo-premium-36 on email gets email-hero: " in result.stdout  # which: test_uplift_cli
+    assert "dashboard: http://127.0.0.1:8000/dashboard" in result.stdout
+    assert "approver key: nxo_" in result.stdout
     assert (tmp_path / "nextoffer.db").is_file()
     request = write(tmp_path, "r.json", {"customer": {"id": "demo-premium-36"}, "channel": "email",
                                          "placements": ["email-hero"]})  # fmt: skip

@@ -399,6 +399,8 @@ def demo(
     with db.transaction() as session:
         admin = create_key(session, "admin", "demo admin")
         client = create_key(session, "client", "demo client")
+        author = create_key(session, "author", "demo author")
+        approver = create_key(session, "approver", "demo approver")
     # a preview of the worked example: decided as the API would, then rolled back, so the
     # tour's first request is this customer's first contact
     with db.sessions() as session:
@@ -429,9 +431,14 @@ def demo(
     out.print(f"demo-premium-36 on email gets {'; '.join(got)} (a preview, not recorded)")
     db.dispose()
     base = f"http://127.0.0.1:{port}"
-    out.print(f"\nadmin key:  {admin}\nclient key: {client}", markup=False)
     out.print(
-        f"\nAPI docs: {base}/docs\n"
+        f"\nadmin key:    {admin}\nclient key:   {client}\nauthor key:   {author}\n"
+        f"approver key: {approver}",
+        markup=False,
+    )
+    out.print(
+        f"\ndashboard: {base}/dashboard (sign in with the author or approver key)\n"
+        f"API docs: {base}/docs\n"
         f"try: curl -s -X POST {base}/v1/decisions -H 'Authorization: Bearer {client}' "
         "-H 'Content-Type: application/json' "
         """-d '{"customer": {"id": "demo-premium-36"}, "channel": "email", "placements": ["email-hero"]}'""",

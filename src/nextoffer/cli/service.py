@@ -39,11 +39,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the HTTP API (migrating the database first). OpenAPI at /docs."""
+    """Serve the HTTP API and the dashboard (migrating the database first). OpenAPI at /docs."""
     import uvicorn
 
     open_database().dispose()
     settings = load_settings()
+    base = f"http://{host}:{port}"
+    out.print(f"serving the API on {base} (OpenAPI at {base}/docs) and the dashboard at "
+              f"{base}/dashboard (sign in with an author, approver or admin key)", markup=False)  # fmt: skip
     os.environ["NEXTOFFER_DATABASE_URL"] = settings.database_url  # the workers read it
     uvicorn.run(
         "nextoffer.service.app:create_app",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from ..ledger.service import utc
 from ..rules import service as rules
 from . import repository
 
-__all__ = ["DECISION_SAMPLE", "SORTS", "WINDOWS", "Overview", "Series", "catalog_status", "decisions_of",
+__all__ = ["DECISION_SAMPLE", "SORTS", "WINDOWS", "InboxFilter", "Overview", "Series", "catalog_status", "decisions_of",
            "funnel", "inbox", "overview", "proposal_value"]  # fmt: skip
 
 WINDOWS: dict[str, dt.timedelta] = {
@@ -39,7 +39,6 @@ WINDOWS: dict[str, dt.timedelta] = {
 DECISION_SAMPLE = 20_000
 _WIDTHS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
            86400)  # fmt: skip
-Sort = Literal["lift", "confidence", "support", "expected_value", "significance", "created"]
 SORTS: tuple[str, ...] = ("lift", "confidence", "support", "expected_value", "significance",
                           "created")  # fmt: skip
 
@@ -103,7 +102,7 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
         result.control += control
     series.decisions_per_second = [c / width for c in per_bucket]
     result.peak_per_second = max(series.decisions_per_second)
-    result.mean_per_second = result.decisions / max((now - start).total_seconds(), 1.0)
+    result.mean_per_second = result.decisions / (n * width)  # over the charted span
     shown, accepted = [0] * n, [0] * n
     kinds = ("impression", "accept", "convert")
     for bucket, kind, count, value in repository.event_counts(session, since, width, kinds):
