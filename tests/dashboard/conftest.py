@@ -4,8 +4,10 @@ visits is saved as a screenshot under ``build/screenshots`` (or ``$NEXTOFFER_SCR
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +54,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def chrome() -> Iterator[Any]:
+    shutil.rmtree(SHOTS, ignore_errors=True)  # this run's screenshots only
+    SHOTS.mkdir(parents=True)
     driver = headless_chrome(ensure_chromium())
     driver.set_page_load_timeout(60)
     yield driver
@@ -75,15 +79,22 @@ class Browser:
         return self.driver
 
     def shoot(self, label: str = "") -> Path:
-        """A full-page screenshot: the window grows to the page's height first."""
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1366, min(max(int(height), 700), 6000))
+        """A screenshot of the whole page (beyond the 1366 × 900 window, through DevTools)."""
+        size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": size["width"],
+            "height": min(size["height"], 8000),
+            "scale": 1,
+        }
+        shot = self.driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+        )
         self.shots += 1
         page = re.sub(r"[^A-Za-z0-9]+", "-", self.driver.title.split(" · ")[0]).strip("-").lower()
         path = SHOTS / f"{self.name}-{self.shots:02d}-{page}{'-' + label if label else ''}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(1366, 900)
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
 
     def submit(self, css: str) -> None:
