@@ -60,6 +60,13 @@ def _live(request: Request) -> Snapshot | None:
     return snapshot
 
 
+def _priority(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput.one("priority", f"expected a whole number, got {text!r}") from None
+
+
 def _offers(text: str) -> list[str]:
     return [o for o in text.replace(",", " ").split() if o]
 
@@ -221,12 +228,7 @@ def approve(request: Request, who: Viewer, proposal_id: Annotated[str, Path(max_
             edits["trigger"] = trigger.strip()
         if _offers(offers) != row["offers"]:
             edits["offers"] = _offers(offers)
-        try:
-            number = int(priority)
-        except ValueError:
-            raise InvalidInput.one(
-                "priority", f"expected a whole number, got {priority!r}"
-            ) from None
+        number = _priority(priority)
         if number != row["priority"]:
             edits["priority"] = number
         if description != row["description"]:
@@ -302,12 +304,7 @@ def propose(request: Request, who: Viewer, trigger: Text, offers: Text,
 
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("author",))
-        try:
-            number = int(priority)
-        except ValueError:
-            raise InvalidInput.one(
-                "priority", f"expected a whole number, got {priority!r}"
-            ) from None
+        number = _priority(priority)
         body = {"trigger": trigger, "offers": _offers(offers), "priority": number,
                 "description": description, **({"rule_id": rule_id} if rule_id else {})}  # fmt: skip
         done = rules.propose(session, who.id, body)
@@ -366,7 +363,9 @@ def _rule_action(request: Request, who: Principal, rule_id: str, verb: str,
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
         done = change(session)
-        return f"{PREFIX}/rules/{rule_id}", f"{verb}: {json.dumps(done)}"
+        live = done.get("revision", done.get("live_revision"))
+        now = f"v{live} is live" if live else "no revision is live"
+        return f"{PREFIX}/rules/{rule_id}", f"{verb}: {now} (snapshot {done['snapshot']})"
 
     return act(request, work, lambda s, errors, status: _rule_page(
         request, s, who, rule_id, status, errors=errors))  # fmt: skip
