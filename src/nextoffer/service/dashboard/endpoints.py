@@ -187,16 +187,9 @@ def proposals(
                 sorts=service.SORTS)  # fmt: skip
 
 
-def _proposal(session: Session, proposal_id: str) -> dict[str, Any]:
-    for row in rules.list_proposals(session, None):
-        if row["id"] == proposal_id:
-            return row
-    raise NotFound(f"no proposal {proposal_id!r}")
-
-
 def _proposal_page(request: Request, session: Session, who: Principal, proposal_id: str,
                    status: int = 200, **context: Any) -> Response:  # fmt: skip
-    row = _proposal(session, proposal_id)
+    row = rules.get_proposal(session, proposal_id)
     row["expected_value"] = service.proposal_value(row, _live(request))
     draft = context.pop("draft", None) or {
         "trigger": row["text"], "offers": ", ".join(row["offers"]),
@@ -222,7 +215,7 @@ def approve(request: Request, who: Viewer, proposal_id: Annotated[str, Path(max_
 
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        row = _proposal(session, proposal_id)
+        row = rules.get_proposal(session, proposal_id)
         edits: dict[str, Any] = {}
         if trigger.strip() != row["text"]:
             edits["trigger"] = trigger.strip()

@@ -52,6 +52,7 @@ __all__ = [
     "backtest_draft",
     "diff",
     "dry_run",
+    "get_proposal",
     "history",
     "list_proposals",
     "list_rules",
@@ -219,6 +220,13 @@ def list_proposals(session: Session, status: str | None = "open") -> list[dict[s
     if status:
         query = query.where(proposals.c.status == status)
     return [_proposal(r) for r in session.execute(query)]
+
+
+def get_proposal(session: Session, proposal_id: str) -> dict[str, Any]:
+    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+    if row is None:
+        raise NotFound(f"no proposal {proposal_id!r}")
+    return _proposal(row)
 
 
 def _open_proposal(session: Session, proposal_id: str) -> Any:
