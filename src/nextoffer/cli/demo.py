@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from ..core.decision import CustomerState, build_snapshot, decide
@@ -55,7 +55,7 @@ from ..service.uplift import service as uplift
 from ..service.uplift.repository import estimates_of as uplift_estimates
 from ..service.uplift.service import ModelCache
 from .decide import decision_table, print_trace
-from .output import out
+from .output import out, progress
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -393,9 +393,8 @@ def demo(
     db = Database(settings.database_url)
     upgrade(db)
     out.rule("[bold]the service[/]")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=out) as progress:  # fmt: skip
-        counts = _load(db, progress, decisions, customers)
+    with progress(transient=False) as bar:
+        counts = _load(db, bar, decisions, customers)
     with db.transaction() as session:
         admin = create_key(session, "admin", "demo admin")
         client = create_key(session, "client", "demo client")

@@ -123,7 +123,7 @@ def show(rule_or_proposal: str, key: KeyOption = None) -> None:
             _print(service.history(session, rule_or_proposal))
         except ServiceError:
             pid = _proposal_id(session, rule_or_proposal)
-            _print(next(p for p in service.list_proposals(session, None) if p["id"] == pid))
+            _print(service.get_proposal(session, pid))
 
 
 @rules_app.command("review")
@@ -131,7 +131,7 @@ def review(proposal: str, days: int = 30, key: KeyOption = None) -> None:
     """A proposal with its backtest on the last DAYS of requests, to decide on it."""
     with acting(key, "author", "approver") as (session, _, db):
         pid = _proposal_id(session, proposal)
-        _print({"proposal": next(p for p in service.list_proposals(session, None) if p["id"] == pid),
+        _print({"proposal": service.get_proposal(session, pid),
                 "backtest": service.backtest_draft(session, SnapshotCache(db).get(), proposal_id=pid, days=days)})  # fmt: skip
 
 

@@ -5,23 +5,28 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..core.learning.mining import STATISTICS, MinedRule, MiningError, MiningResult
 from ..core.learning.mining import mine as run_mining
-from ..jobs.transactions import Filters, Transactions, TransactionsError, read_transactions
-from .output import check_table_file, err, fail, out, write_table
+from ..jobs.transactions import (
+    Filters,
+    Format,
+    Transactions,
+    TransactionsError,
+    read_transactions,
+)
+from .output import check_table_file, err, fail, out, progress, write_table
 
 if TYPE_CHECKING:
     from ..core.learning.significance import Significance
 
 __all__ = ["mine", "rule_row"]
 
-FORMATS = ("auto", "baskets", "lines")
+FORMATS: tuple[str, ...] = get_args(Format)
 
 
 def rule_row(
@@ -144,14 +149,11 @@ def mine(
             data = _from_ledger(filters)
     except TransactionsError as exc:
         fail(f"--transactions: {exc.message}" if exc.field == "transactions" else str(exc))
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
-    ) as progress:  # fmt: skip
-        task = progress.add_task("mining (items done)", total=None)
+    with progress(err) as bar:
+        task = bar.add_task("mining (items done)", total=None)
 
         def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            bar.update(task, completed=done, total=total)
 
         try:
             result = run_mining(
@@ -165,7 +167,7 @@ def mine(
             fail(f"--{exc.field.replace('_', '-')}: {exc.message}")
         significance = None
         if propose:
-            progress.update(task, description="testing on the holdout half", total=None)
+            bar.update(task, description="testing on the holdout half", total=None)
             significance = _significance(data, min_support, min_confidence, max_len, fdr, seed)
     _summary(data, result, time.perf_counter() - started)
     if out_file is not None:

@@ -13,6 +13,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
     from ..core.rules import Diagnostic
@@ -21,6 +22,12 @@ if TYPE_CHECKING:
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
 out = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def progress(console: Console = out, *, transient: bool = True) -> Progress:
+    """The commands' progress bar: what is being done, a bar, n of N and the time taken."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=transient)  # fmt: skip
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .output import check_table_file, fail, out, write_table
+from .output import check_table_file, fail, out, progress, write_table
 
 uplift_app = typer.Typer(help="Uplift models: who an offer persuades.", no_args_is_help=True)
 experiments_app = typer.Typer(help="Experiment reports from the ledger.", no_args_is_help=True)
@@ -26,11 +25,6 @@ Window = Annotated[
     int, typer.Option("--window-days", help="Days after a decision an outcome counts.")
 ]
 Lookback = Annotated[int, typer.Option("--lookback-days", help="Days of ledger to learn from.")]
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=out, transient=True)  # fmt: skip
 
 
 def _charts_dir(path: Path | None) -> Path | None:
@@ -173,16 +167,14 @@ def _train_file(
 ) -> None:  # fmt: skip
     from ..jobs.uplift import UpliftDataError, fit_model, read_table, split_columns
 
-    with _progress() as progress:
-        task = progress.add_task(f"reading {data.name}", total=None)
+    with progress() as bar:
+        task = bar.add_task(f"reading {data.name}", total=None)
         try:
             columns = read_table(data)
             features, t, y, kept = split_columns(columns, treatment, outcome,
                                                  treated=treated, control=control)  # fmt: skip
             assert y is not None
-            progress.update(
-                task, description=f"training ({method}, {bootstrap} bootstrap replicas)"
-            )
+            bar.update(task, description=f"training ({method}, {bootstrap} bootstrap replicas)")
             model = fit_model(features, t, y, method=method, outcome=outcome, propensity=propensity,
                               n_bootstrap=bootstrap, thresholds=thresholds, seed=seed)  # fmt: skip
         except UpliftDataError as exc:
@@ -213,13 +205,13 @@ def _train_ledger(
 
     db = open_database()
     try:
-        with _progress() as progress, db.transaction() as session:
-            task = progress.add_task("training per offer", total=None)
+        with progress() as bar, db.transaction() as session:
+            task = bar.add_task("training per offer", total=None)
             done = service.train(
                 session, offer=offer, method=method, outcome=outcome, window_days=window_days,
                 lookback_days=lookback_days, min_per_arm=min_per_arm, n_bootstrap=bootstrap,
                 seed=seed, thresholds=thresholds,
-                progress=lambda o: progress.update(task, description=f"training {o}"),
+                progress=lambda o: bar.update(task, description=f"training {o}"),
             )  # fmt: skip
     except ServiceError as exc:
         fail(_service_message(exc))
@@ -277,7 +269,7 @@ def score(
         columns = read_table(data)
         features = {k: v for k, v in columns.items() if k != treatment}
         scores = bundle.score(features)
-        written = write_scores(columns, None, scores, out_file)
+        written = write_scores(columns, scores, out_file)
     except UpliftDataError as exc:
         fail(f"{exc.field}: {exc.message}")
     except OSError as exc:
@@ -292,8 +284,8 @@ def _score_store() -> None:
 
     db = open_database()
     try:
-        with _progress() as progress, db.transaction() as session:
-            progress.add_task("scoring customers with the live models", total=None)
+        with progress() as bar, db.transaction() as session:
+            bar.add_task("scoring customers with the live models", total=None)
             written = service.score_customers(session)
     finally:
         db.dispose()

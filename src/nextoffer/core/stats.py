@@ -41,10 +41,24 @@ def bootstrap_mean(
     if data.size < 2:
         return mean, mean, mean
     rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    lo, hi = _percentiles(_resampled_means(rng, data, resamples), confidence)
+    return mean, lo, hi
+
+
+def _resampled_means(
+    rng: np.random.Generator, data: NDArray[np.float64], resamples: int
+) -> NDArray[np.float64]:
+    """The means of ``resamples`` resamples of ``data`` (with replacement)."""
+    means: NDArray[np.float64] = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(
+        axis=1
+    )
+    return means
+
+
+def _percentiles(values: NDArray[np.float64], confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return mean, float(lo), float(hi)
+    lo, hi = np.quantile(values, [tail, 1 - tail])
+    return float(lo), float(hi)
 
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -107,15 +121,12 @@ def _arm(converted: NDArray[np.float64], value: NDArray[np.float64], confidence:
 
 
 def _constant(a: NDArray[np.float64]) -> bool:
-    return bool(a.size == 0 or np.all(a == a[0]))
+    return bool(np.all(a == a[0]))
 
 
 def _welch(
     a: NDArray[np.float64], b: NDArray[np.float64], confidence: float
 ) -> tuple[float, float]:
-    diff = float(a.mean() - b.mean())
-    if _constant(a) and _constant(b):
-        return diff, diff
     ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
     return float(ci.low), float(ci.high)
 
@@ -123,16 +134,9 @@ def _welch(
 def _bootstrap(
     a: NDArray[np.float64], b: NDArray[np.float64], confidence: float, resamples: int, seed: int
 ) -> tuple[float, float]:
-    diff = float(a.mean() - b.mean())
-    if _constant(a) and _constant(b):
-        return diff, diff
     rng = np.random.default_rng(seed)
-    means = a[rng.integers(0, a.size, size=(resamples, a.size))].mean(axis=1) - b[
-        rng.integers(0, b.size, size=(resamples, b.size))
-    ].mean(axis=1)
-    tail = (1 - confidence) / 2
-    lo, hi = np.quantile(means, [tail, 1 - tail])
-    return float(lo), float(hi)
+    treated = _resampled_means(rng, a, resamples)  # drawn first, as the seed promises
+    return _percentiles(treated - _resampled_means(rng, b, resamples), confidence)
 
 
 def compare(
@@ -166,8 +170,8 @@ def compare(
     relative = lift / control.rate if control.rate else None
     z, p = two_proportion_z(treatment.conversions, tc.size, control.conversions, cc.size)
     per_customer = treatment.revenue_per_customer - control.revenue_per_customer
-    if min(tc.size, cc.size) < 2:
-        welch = boot = (per_customer, per_customer)
+    if min(tc.size, cc.size) < 2 or (_constant(tv) and _constant(cv)):
+        welch = boot = (per_customer, per_customer)  # nothing varies: no interval to draw
     else:
         welch = _welch(tv, cv, confidence)
         boot = _bootstrap(tv, cv, confidence, resamples, seed)

@@ -97,10 +97,6 @@ class Transactions:
     source: str
     dropped: Counter[str] = field(default_factory=Counter)  # reason → count
 
-    @property
-    def items(self) -> int:
-        return len({item for basket in self.baskets for item in basket})
-
 
 def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name.strip().lower())

@@ -302,17 +302,14 @@ def _number(value: Any) -> bool:
     return isinstance(value, (bool, int, float)) and math.isfinite(float(value))
 
 
-def write_scores(
-    columns: dict[str, list[Any]], kept: NDArray[np.intp] | None, scores: Scores, out: Path
-) -> int:
+def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> int:
     """The input rows with ``cate`` (and ``cate_lower``, ``cate_upper``, ``base_rate``,
     ``segment``) as CSV or Parquet, by the file's suffix."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    rows = kept if kept is not None else np.arange(len(next(iter(columns.values()))))
-    data: dict[str, Any] = {k: [v[i] for i in rows] for k, v in columns.items()}
+    data: dict[str, Any] = {k: list(v) for k, v in columns.items()}
     data["cate"] = scores.tau
     if scores.lower is not None and scores.upper is not None:
         data["cate_lower"], data["cate_upper"] = scores.lower, scores.upper
@@ -323,4 +320,4 @@ def write_scores(
         pq.write_table(table, out)
     else:
         pcsv.write_csv(table, out)
-    return int(rows.size)
+    return int(table.num_rows)

@@ -28,6 +28,7 @@ from .config import Settings, load_settings
 from .customers import service as customers
 from .customers.endpoints import router as customers_router
 from .dashboard import endpoints as dashboard
+from .dashboard.views import error_page, is_dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
 from .errors import InvalidInput, NotFound, ServiceError
@@ -100,8 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
-        if dashboard.is_dashboard(request):
-            return dashboard.refusal(request, exc)
+        if is_dashboard(request):
+            return error_page(request, exc)
         body: dict[str, Any] = {"detail": exc.message}
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
@@ -112,8 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field(tuple(e["loc"])), "message": str(e["msg"]).removeprefix("Value error, ")}
                   for e in exc.errors()]  # fmt: skip
-        if dashboard.is_dashboard(request):
-            return dashboard.refusal(request, InvalidInput(errors))
+        if is_dashboard(request):
+            return error_page(request, InvalidInput(errors))
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
@@ -135,8 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if dashboard.is_dashboard(request) and exc.status_code == 404:
-            return dashboard.refusal(request, NotFound("no such page in the dashboard"))
+        if is_dashboard(request) and exc.status_code == 404:
+            return error_page(request, NotFound("no such page in the dashboard"))
         return JSONResponse(
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )

@@ -34,13 +34,13 @@ from typing import Literal
 __all__ = ["MATURITY", "AttachRate", "AttachRates", "Cell", "estimate", "maturity"]
 
 Level = Literal["global", "category", "offer", "rule", "channel"]
-MATURITY = ((0, "cold start"), (100, "immature"), (1000, "maturing"))  # below: label
+MATURITY = ((100, "immature"), (1000, "maturing"))  # shown below the limit: the label
 
 
 def maturity(shown: int) -> str:
     if shown == 0:
         return "cold start"
-    for limit, label in MATURITY[1:]:
+    for limit, label in MATURITY:
         if shown < limit:
             return label
     return "mature"

@@ -99,10 +99,9 @@ class FeatureEncoder:
         for k in (*self.numeric, *self.categorical):
             if k not in columns:
                 raise FeatureError(k, "the model needs this feature column")
-        n = len(next(iter(columns.values()))) if columns else 0
         parts = [_floats(k, columns[k]).reshape(-1, 1) for k in self.numeric]
         parts += [
             np.asarray(enc.transform(_texts(columns[k])), dtype=float)
             for k, enc in zip(self.categorical, self.encoders, strict=True)
         ]
-        return np.hstack(parts) if parts else np.zeros((n, 0))
+        return np.hstack(parts)  # fit() refuses an empty set of columns

@@ -297,7 +297,8 @@ class XLearner(_MetaLearner):
 
     def _tau(self, X: Floats) -> Floats:
         if self.propensity_model_ is None:
-            e = np.full(len(X), float(self.propensity or 0.5))
+            assert self.propensity is not None  # given, hence no model
+            e = np.full(len(X), float(self.propensity))
         else:
             e = _mean(self.propensity_model_, X, True)
         tau0, tau1 = (np.asarray(m.predict(X), dtype=float) for m in self.effect_models_)

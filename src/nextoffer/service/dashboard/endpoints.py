@@ -32,7 +32,6 @@ from .views import (
     PREFIX,
     SignInRequired,
     act,
-    error_page,
     errors_of,
     page,
     sign_in_redirect,
@@ -45,7 +44,6 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 Viewer = Annotated[Principal, Depends(viewer)]
 Id = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Text = Annotated[str, Form(max_length=20_000)]
-KINDS = ("product", "offer", "channel", "policy", "settings")
 
 
 def _read(request: Request) -> Any:
@@ -336,11 +334,8 @@ def rule_list(request: Request, who: Viewer) -> Response:
 def _rule_page(request: Request, session: Session, who: Principal, rule_id: str,
                status: int = 200, **context: Any) -> Response:  # fmt: skip
     h = rules.history(session, rule_id)
-    diffs = {}
-    for before, after in zip(h["revisions"], h["revisions"][1:], strict=False):
-        diffs[after["revision"]] = rules.diff(
-            session, rule_id, before["revision"], after["revision"]
-        )["diff"]
+    diffs = {after["revision"]: rules.revision_diff(rule_id, before, after)
+             for before, after in zip(h["revisions"], h["revisions"][1:], strict=False)}  # fmt: skip
     return page(request, "rule.html", f"Rule {rule_id}", who, status, h=h, diffs=diffs,
                 revisions=list(reversed(h["revisions"])), **context)  # fmt: skip
 
@@ -404,7 +399,7 @@ def backtest_revision(request: Request, who: Viewer, rule_id: Id,
 @router.get("/catalog")
 def catalog_page(request: Request, who: Viewer) -> Response:
     with _read(request) as session:
-        items = {kind: catalog.list_items(session, kind) for kind in KINDS}
+        items = {kind: catalog.list_items(session, kind) for kind in catalog.KINDS}
         state = service.catalog_status(session)
     return page(request, "catalog.html", "Catalog", who, items=items, state=state)
 
@@ -439,7 +434,7 @@ def publish(request: Request, who: Viewer) -> Response:
         return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
 
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:
-        items = {kind: catalog.list_items(session, kind) for kind in KINDS}
+        items = {kind: catalog.list_items(session, kind) for kind in catalog.KINDS}
         return page(request, "catalog.html", "Catalog", who, status, items=items,
                     state=service.catalog_status(session), errors=errors)  # fmt: skip
 
@@ -560,11 +555,3 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def _home() -> Response:
         return RedirectResponse(PREFIX, status_code=307)
-
-
-def is_dashboard(request: Request) -> bool:
-    return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
-
-
-def refusal(request: Request, exc: ServiceError) -> Response:
-    return error_page(request, exc)

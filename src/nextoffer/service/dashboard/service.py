@@ -95,9 +95,13 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
     result = Overview(window, since, width)
     series = result.series
     series.times = [dt.datetime.fromtimestamp((first_bucket + i) * width, dt.UTC) for i in range(n)]
+
+    def slot(bucket: int) -> int:  # the series' position of a bucket (clamped to the span)
+        return min(max(bucket - first_bucket, 0), n - 1)
+
     per_bucket = [0] * n
     for bucket, count, control in repository.decision_counts(session, since, width):
-        per_bucket[min(max(bucket - first_bucket, 0), n - 1)] += count
+        per_bucket[slot(bucket)] += count
         result.decisions += count
         result.control += control
     series.decisions_per_second = [c / width for c in per_bucket]
@@ -106,7 +110,7 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
     shown, accepted = [0] * n, [0] * n
     kinds = ("impression", "accept", "convert")
     for bucket, kind, count, value in repository.event_counts(session, since, width, kinds):
-        i = min(max(bucket - first_bucket, 0), n - 1)
+        i = slot(bucket)
         if kind == "impression":
             shown[i] += count
             result.impressions += count
@@ -123,7 +127,7 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
     rows = repository.decision_rows(session, since, DECISION_SAMPLE)
     result.sampled = len(rows)
     for row in rows:
-        i = min(max(int(utc(row.occurred_at).timestamp()) // width - first_bucket, 0), n - 1)
+        i = slot(int(utc(row.occurred_at).timestamp()) // width)
         if not row.control:
             ev[i] += sum(
                 s.get("ev") or 0.0 for p in row.decision["placements"] for s in p["offers"]
@@ -159,13 +163,14 @@ class InboxFilter:
     text: str = ""
 
 
-def _sort_key(row: dict[str, Any], sort: str) -> float | str:
-    stats = row.get("stats") or {}
+def _sort_key(row: dict[str, Any], sort: str) -> float | str | None:
+    """The value ``sort`` orders by; None when the proposal has none (no statistics)."""
     if sort == "created":
         return str(row["created_at"])
+    stats = row.get("stats") or {}
     value = row["expected_value"] if sort == "expected_value" else stats.get(
         "q_value" if sort == "significance" else sort)  # fmt: skip
-    return float("nan") if value is None else float(value)
+    return None if value is None else float(value)
 
 
 def inbox(session: Session, snapshot: Snapshot | None, f: InboxFilter) -> list[dict[str, Any]]:
@@ -192,10 +197,16 @@ def inbox(session: Session, snapshot: Snapshot | None, f: InboxFilter) -> list[d
         out.append(row)
     # significance: the smallest q-value is the most significant, so it sorts the other way
     descending = f.descending != (f.sort == "significance")
-    known = [r for r in out if _sort_key(r, f.sort) == _sort_key(r, f.sort)]  # not NaN
-    unknown = [r for r in out if r not in known]
-    known.sort(key=lambda r: _sort_key(r, f.sort), reverse=descending)
-    return known + unknown
+    known: list[tuple[Any, dict[str, Any]]] = []
+    unknown: list[dict[str, Any]] = []
+    for row in out:
+        key = _sort_key(row, f.sort)
+        if key is None:
+            unknown.append(row)
+        else:
+            known.append((key, row))
+    known.sort(key=lambda kr: kr[0], reverse=descending)
+    return [r for _, r in known] + unknown
 
 
 def decisions_of(

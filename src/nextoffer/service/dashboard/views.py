@@ -26,8 +26,8 @@ from ..errors import Forbidden, InvalidInput, ServiceError, Unauthorized
 from ..http import principal
 from ..keys.service import Principal, Role, require
 
-__all__ = ["COOKIE", "PREFIX", "SignInRequired", "act", "errors_of", "page", "signed_in", "templates",
-           "viewer"]  # fmt: skip
+__all__ = ["COOKIE", "PREFIX", "SignInRequired", "act", "error_page", "errors_of", "is_dashboard",
+           "page", "sign_in_redirect", "signed_in", "templates", "viewer"]  # fmt: skip
 
 PREFIX = "/dashboard"
 COOKIE = "nextoffer_key"
@@ -149,6 +149,10 @@ def act(
             return on_error(session, errors_of(exc), exc.status)
     joiner = "&" if "?" in where else "?"
     return RedirectResponse(f"{where}{joiner}done={quote(notice)}", status_code=303)
+
+
+def is_dashboard(request: Request) -> bool:
+    return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
 
 
 def error_page(request: Request, exc: ServiceError) -> Response:

@@ -60,6 +60,7 @@ __all__ = [
     "propose",
     "reject",
     "restore",
+    "revision_diff",
     "seed_rule",
     "validate",
 ]
@@ -222,17 +223,19 @@ def list_proposals(session: Session, status: str | None = "open") -> list[dict[s
     return [_proposal(r) for r in session.execute(query)]
 
 
-def get_proposal(session: Session, proposal_id: str) -> dict[str, Any]:
+def _proposal_row(session: Session, proposal_id: str) -> Any:
     row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
     if row is None:
         raise NotFound(f"no proposal {proposal_id!r}")
-    return _proposal(row)
+    return row
+
+
+def get_proposal(session: Session, proposal_id: str) -> dict[str, Any]:
+    return _proposal(_proposal_row(session, proposal_id))
 
 
 def _open_proposal(session: Session, proposal_id: str) -> Any:
-    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
-    if row is None:
-        raise NotFound(f"no proposal {proposal_id!r}")
+    row = _proposal_row(session, proposal_id)
     if row.status != "open":
         raise Conflict(f"proposal {proposal_id} is {row.status} already")
     return row
@@ -396,20 +399,30 @@ def history(session: Session, rule_id: str) -> dict[str, Any]:
     }
 
 
+def revision_diff(rule_id: str, old: dict[str, Any], new: dict[str, Any]) -> str:
+    """A readable diff of two revisions as ``history`` lists them (trigger text, offers,
+    priority, description)."""
+
+    def lines(r: dict[str, Any]) -> list[str]:
+        return [f"trigger: {r['trigger']}", f"offers: {', '.join(r['offers'])}",
+                f"priority: {r['priority']}", f"description: {r['description']}"]  # fmt: skip
+
+    return "\n".join(
+        difflib.unified_diff(lines(old), lines(new), f"{rule_id} v{old['revision']}",
+                             f"{rule_id} v{new['revision']}", lineterm="")
+    )  # fmt: skip
+
+
 def diff(session: Session, rule_id: str, a: int, b: int) -> dict[str, Any]:
     """A readable diff of two revisions (trigger text, offers, priority, description)."""
 
-    def lines(row: Any) -> list[str]:
-        return [f"trigger: {row.text}", f"offers: {', '.join(row.offers)}",
-                f"priority: {row.priority}", f"description: {row.description}"]  # fmt: skip
+    def content(row: Any) -> dict[str, Any]:
+        return {"revision": row.revision, "trigger": row.text, "offers": row.offers,
+                "priority": row.priority, "description": row.description}  # fmt: skip
 
     old, new = _revision(session, rule_id, a), _revision(session, rule_id, b)
-    text = "\n".join(
-        difflib.unified_diff(
-            lines(old), lines(new), f"{rule_id} v{a}", f"{rule_id} v{b}", lineterm=""
-        )
-    )
-    return {"rule_id": rule_id, "from": a, "to": b, "diff": text}
+    return {"rule_id": rule_id, "from": a, "to": b,
+            "diff": revision_diff(rule_id, content(old), content(new))}  # fmt: skip
 
 
 def seed_rule(session: Session, actor: str, spec: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "get_model",
     "latest_models",
     "list_models",
+    "live_versions",
     "segment_mix",
     "store_model",
     "upsert_estimates",
@@ -112,6 +113,19 @@ def latest_models(session: Session) -> dict[str, Any]:
     latest: dict[str, Any] = {}
     for row in list_models(session):
         latest.setdefault(row.offer_id, row)
+    return latest
+
+
+def live_versions(session: Session) -> dict[str, str]:
+    """The newest model version of each offer (no reports read: the decision path's poll)."""
+    latest: dict[str, str] = {}
+    rows = session.execute(
+        sa.select(uplift_models.c.offer_id, uplift_models.c.version).order_by(
+            uplift_models.c.trained_at.desc()
+        )
+    )
+    for offer_id, version in rows:
+        latest.setdefault(offer_id, version)
     return latest
 
 

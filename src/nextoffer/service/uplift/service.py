@@ -315,7 +315,7 @@ class ModelCache:
     def live(self) -> dict[str, tuple[str, UpliftModel]]:
         if time.monotonic() - self._checked >= self.poll:
             with self._lock, self.db.read() as session:
-                live = {o: r.version for o, r in repository.latest_models(session).items()}
+                live = repository.live_versions(session)
                 for version in set(live.values()) - set(self._loaded):
                     blob = repository.get_model(session, version)
                     if blob is not None:
