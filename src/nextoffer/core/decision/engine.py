@@ -44,24 +44,21 @@ _UNSEEN: Any = object()
 _NO_SLOT = "no free slot in the requested placements"
 
 
+_NO_RULES: tuple[Rule, ...] = ()
+
+
 class _Candidate:
-    """An offer on its way through the stages (scores are set by the score stage)."""
+    """A qualified offer on its way through the stages (scores are set by the score stage)."""
 
-    __slots__ = (
-        "ev", "key", "match", "offer", "p", "priority", "rules", "score", "segment", "tau",
-    )  # fmt: skip
+    __slots__ = ("key", "match", "offer", "p", "rules", "score")
 
-    priority: int
     p: float
-    ev: float
     score: float
-    tau: float | None
-    segment: str | None
-    key: tuple[int, float, float, str]
+    key: tuple[int, float, float, str]  # the rank: priority, score, attach rate, offer id
 
-    def __init__(self, offer: Offer, rules: list[Rule]) -> None:
+    def __init__(self, offer: Offer, rules: list[Rule] | tuple[Rule, ...], match: float) -> None:
         # the other slots are set by the score stage, before anything reads them
-        self.offer, self.rules, self.match = offer, rules, 1.0
+        self.offer, self.rules, self.match = offer, rules, match
 
 
 def _ms(start: int) -> float:
@@ -151,9 +148,6 @@ class _Decider:
             out.append((spec, slots or spec.slots))
         return out
 
-    def drop(self, offer: str, stage: str, reason: str) -> None:
-        self.drops.append((offer, stage, reason))
-
     def excluded(self, offer: Offer, in_cart: frozenset[str]) -> str:
         """Why a nominated offer is not a candidate."""
         if offer.status != "active":
@@ -207,30 +201,32 @@ class _Decider:
         allowed = snapshot.allowed[channel.id]  # active offers that may appear on the channel
         in_cart: frozenset[str] = ctx.get("cart.skus", frozenset())
         held: frozenset[str] = ctx.get("customer.holdings", frozenset())
-        cands: dict[str, _Candidate | None] = {}  # None: nominated, and excluded
+        drop = self.drops.append  # (offer, stage, reason), only when the trace is detailed
+        # offer id → (offer, the rules that nominated it); None: nominated, and excluded
+        cands: dict[str, tuple[Offer, list[Rule] | tuple[Rule, ...]] | None] = {}
         for rule in fired:
             for target in rule.targets:
-                cand = cands.get(target.id, _UNSEEN)
+                tid = target.id
+                cand = cands.get(tid, _UNSEEN)
                 if cand is _UNSEEN:
-                    if target.id in allowed and not (
-                        target.sku in in_cart
-                        or (held and (target.sku in held or target.id in held))
+                    if tid in allowed and not (
+                        target.sku in in_cart or (held and (target.sku in held or tid in held))
                     ):
-                        cands[target.id] = _Candidate(target, [rule])
+                        cands[tid] = (target, [rule])
                     else:
-                        cands[target.id] = None
+                        cands[tid] = None
                         if detail:
-                            self.drop(target.id, "candidates", self.excluded(target, in_cart))
+                            drop((tid, "candidates", self.excluded(target, in_cart)))
                 elif cand is not None:
-                    cand.rules.append(rule)
+                    cand[1].append(rule)
         for offer in snapshot.open_offers[channel.id]:
             if offer.id not in cands:
                 if not (offer.sku in in_cart or (held and (offer.sku in held or offer.id in held))):
-                    cands[offer.id] = _Candidate(offer, [])
+                    cands[offer.id] = (offer, _NO_RULES)
                 else:
                     cands[offer.id] = None
                     if detail:
-                        self.drop(offer.id, "candidates", self.excluded(offer, in_cart))
+                        drop((offer.id, "candidates", self.excluded(offer, in_cart)))
         entered = len(cands)
         kept = [c for c in cands.values() if c is not None]
         self.stage("candidates", entered, len(kept), start)
@@ -239,10 +235,9 @@ class _Decider:
         start, entered = time.perf_counter_ns(), len(kept)
         qualified: list[_Candidate] = []
         keep = qualified.append
-        for cand in kept:
-            offer = cand.offer
+        for offer, rules in kept:
             if offer.unconditional:
-                keep(cand)
+                keep(_Candidate(offer, rules, 1.0))
                 continue
             if offer.reads_offer:
                 ctx.update(offer.offer_ctx)
@@ -255,23 +250,24 @@ class _Decider:
             if failed is not None:
                 if detail:
                     label, cond, value = failed
-                    self.drop(offer.id, "qualify", f"{label} is {_truth(value)}: {cond.text}")
+                    drop((offer.id, "qualify", f"{label} is {_truth(value)}: {cond.text}"))
                 continue
+            match = 1.0
             if offer.match:
                 hit = 0.0
                 for cond, weight in offer.match:
                     if cond.evaluator(ctx) is True:
                         hit += weight
-                cand.match = 0.1 + 0.9 * hit / offer.match_total
-            keep(cand)
+                match = 0.1 + 0.9 * hit / offer.match_total
+            keep(_Candidate(offer, rules, match))
         self.stage("qualify", entered, len(qualified), start)
 
         # 3. policies
         start, entered = time.perf_counter_ns(), len(qualified)
         permitted: list[_Candidate]
-        if snapshot.policies:
+        if snapshot.contact_policies:
             check = PolicyCheck(
-                snapshot.policies,
+                snapshot.contact_policies,
                 self.state,
                 at=self.at,
                 channel=channel.id,
@@ -291,7 +287,7 @@ class _Decider:
                 if blocked is not None:
                     stopped.add(cand.offer.id)
                     if detail:
-                        self.drop(cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}")
+                        drop((cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}"))
             permitted = (
                 [c for c in qualified if c.offer.id not in stopped] if stopped else qualified
             )
@@ -316,19 +312,17 @@ class _Decider:
             offer = cand.offer
             if cand.score < min_score:
                 if detail:
-                    self.drop(
-                        offer.id,
-                        "gates",
-                        f"min_score: score {cand.score:.4g} < {min_score:g}{unit}",
+                    drop(
+                        (
+                            offer.id,
+                            "gates",
+                            f"min_score: score {cand.score:.4g} < {min_score:g}{unit}",
+                        )
                     )
             elif cap is not None and offer.price is not None and offer.price > cap:
                 if detail:
-                    self.drop(
-                        offer.id,
-                        "gates",
-                        f"price_delta_cap: price {offer.price:.2f} > {cap_share:.0%} of the "
-                        f"cart total {total:.2f} ({cap:.2f})",
-                    )
+                    drop((offer.id, "gates", f"price_delta_cap: price {offer.price:.2f} > "
+                          f"{cap_share:.0%} of the cart total {total:.2f} ({cap:.2f})"))  # fmt: skip
             else:
                 passed.append(cand)
         self.stage("gates", entered, len(passed), start)
@@ -359,14 +353,11 @@ class _Decider:
                 control, counterfactual = True, placements
                 placements = self.control_fallback(holdout.fallback_offer)
                 if detail:
-                    for p in counterfactual:
-                        for s in p.offers:
-                            self.drop(
-                                s.offer,
-                                "holdout",
-                                f"customer is in the control group of {holdout.experiment} "
-                                f"({holdout.share:.0%}); logged as what they would have got",
-                            )
+                    reason = (f"customer is in the control group of {holdout.experiment} "
+                              f"({holdout.share:.0%}); logged as what they would have got")  # fmt: skip
+                    self.drops += [
+                        (s.offer, "holdout", reason) for p in counterfactual for s in p.offers
+                    ]
         shown = sum(len(p.offers) for p in placements)
         self.stage("holdout", placed, shown, start)
         self.stages.append(StageTrace("total", entered=len(cands), left=shown, micros=_ms(started)))
@@ -385,13 +376,22 @@ class _Decider:
             trace=Trace(tuple(self.stages), tuple(self.drops), detail),
         )
 
-    def score(self, cands: list[_Candidate]) -> list[_Candidate]:
+    def uplift(self, offer: Offer) -> tuple[float | None, str | None]:
+        """The customer's τ and uplift segment for ``offer`` (theirs, else the offer's)."""
         state = self.state
+        if state is None:
+            return offer.tau, offer.segment
+        cate, segments = state.cate, state.uplift_segments
+        return (
+            cate.get(offer.id, offer.tau) if cate else offer.tau,
+            segments.get(offer.id, offer.segment) if segments else offer.segment,
+        )
+
+    def score(self, cands: list[_Candidate]) -> list[_Candidate]:
         scoring_spec = self.channel.scoring
         strategy = scoring_spec.strategy
-        cate = state.cate if state is not None else {}
-        segments = state.uplift_segments if state is not None else {}
         out: list[_Candidate] = []
+        keep = out.append
         channel_id = self.channel.id
         for cand in cands:
             offer = cand.offer
@@ -406,40 +406,38 @@ class _Decider:
                         key = (-rule.priority, rule.id)
                         if best is None or key < best:
                             best, p = key, offer.rule_p[rule.id]
-            cand.priority, cand.p = priority, p
-            cand.tau = cate.get(offer.id, offer.tau) if cate else offer.tau
-            cand.segment = segments.get(offer.id, offer.segment) if segments else offer.segment
-            cand.ev = p * offer.margin  # expected value: attach rate × margin
-            if strategy == "expected_value":
-                cand.score = cand.ev * cand.match
-            elif strategy == "prie":
-                cand.score = scoring.prie(
-                    scoring_spec,
-                    p=p,
-                    match=cand.match,
-                    impact=offer.impact,
-                    emphasis=offer.emphasis,
-                    tau=cand.tau,
-                )
-            elif cand.tau is None:
-                if self.detail:
-                    self.drop(offer.id, "score", "incremental_value: no uplift estimate (τ)")
-                continue
+            cand.p = p
+            if strategy == "expected_value":  # EV = attach rate × margin
+                score = p * offer.margin * cand.match
             else:
-                cand.score = scoring.incremental_value(cand.tau, offer.margin, cand.match)
+                tau = self.uplift(offer)[0]
+                if strategy == "prie":
+                    score = scoring.prie(
+                        scoring_spec,
+                        p=p,
+                        match=cand.match,
+                        impact=offer.impact,
+                        emphasis=offer.emphasis,
+                        tau=tau,
+                    )
+                elif tau is None:
+                    if self.detail:
+                        self.drops.append(
+                            (offer.id, "score", "incremental_value: no uplift estimate (τ)")
+                        )
+                    continue
+                else:
+                    score = scoring.incremental_value(tau, offer.margin, cand.match)
+            cand.score = score
             # rank: priority, then score, then attach rate, then offer id
-            cand.key = (-priority, -cand.score, -p, offer.id)
-            out.append(cand)
+            cand.key = (-priority, -score, -p, offer.id)
+            keep(cand)
         return out
 
     def place(self, ranked: list[_Candidate]) -> tuple[tuple[PlacementResult, ...], str | None]:
         snapshot, detail = self.snapshot, self.detail
         limit = self.request.limit
-        groups: dict[str, list[str]] = {}
-        for policy in snapshot.policies:
-            if policy.type == "mutual_exclusion":
-                for offer_id in policy.offers:
-                    groups.setdefault(offer_id, []).append(policy.id)
+        groups = snapshot.exclusions
         taken_groups: dict[str, str] = {}
         used: set[str] = set()
         excluded: set[str] = set()
@@ -455,32 +453,32 @@ class _Decider:
                     continue
                 if offer.placements is not None and spec.id not in offer.placements:
                     continue
-                clash = [g for g in groups.get(offer.id, ()) if g in taken_groups]
-                if clash:
-                    excluded.add(offer.id)
-                    if detail:
-                        self.drop(
-                            offer.id,
-                            "place",
-                            f"mutual_exclusion: {taken_groups[clash[0]]} is already offered "
-                            f"(policy {clash[0]})",
-                        )
-                    continue
-                for g in groups.get(offer.id, ()):
-                    taken_groups[g] = offer.id
+                mine = groups.get(offer.id)
+                if mine is not None:
+                    clash = [g for g in mine if g in taken_groups]
+                    if clash:
+                        excluded.add(offer.id)
+                        if detail:
+                            self.drops.append((offer.id, "place",
+                                f"mutual_exclusion: {taken_groups[clash[0]]} is already offered "
+                                f"(policy {clash[0]})"))  # fmt: skip
+                        continue
+                    for g in mine:
+                        taken_groups[g] = offer.id
                 used.add(offer.id)
                 count += 1
+                tau, segment = self.uplift(offer)
                 chosen.append(
                     Shown(
                         offer=offer.id,
                         rank=rank,
                         score=cand.score,
-                        ev=cand.ev,
+                        ev=cand.p * offer.margin,
                         p=cand.p,
-                        tau=cand.tau,
-                        uplift_segment=cand.segment,
+                        tau=tau,
+                        uplift_segment=segment,
                         probability=1.0,
-                        rules=tuple(r.id for r in cand.rules),
+                        rules=tuple([r.id for r in cand.rules]),
                     )
                 )
             fallback = spec.fallback_offer
@@ -495,11 +493,10 @@ class _Decider:
                 chosen.append(_fallback(fallback))
             results.append(PlacementResult(spec.id, tuple(chosen)))
         if detail:
-            self.drops.extend(
-                (c.offer.id, "place", _NO_SLOT)
-                for c in ranked
-                if c.offer.id not in used and c.offer.id not in excluded
-            )
+            gone = used | excluded if excluded else used
+            self.drops += [
+                (c.offer.id, "place", _NO_SLOT) for c in ranked if c.offer.id not in gone
+            ]
         cascade = None
         if self.channel.coupling == "atomic":
             empty = [r.placement for r in results if not r.offers]
@@ -509,9 +506,7 @@ class _Decider:
                     f"{', '.join(empty)} stayed empty, so every placement is emptied"
                 )
                 if detail:
-                    for r in results:
-                        for s in r.offers:
-                            self.drop(s.offer, "place", cascade)
+                    self.drops += [(s.offer, "place", cascade) for r in results for s in r.offers]
                 results = [PlacementResult(r.placement, ()) for r in results]
         return tuple(results), cascade
 

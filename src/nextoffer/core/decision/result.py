@@ -30,7 +30,9 @@ class DecisionError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-@dataclass(frozen=True, slots=True)
+# Shown and StageTrace are made per decision on the hot path: plain slotted dataclasses, as
+# a frozen one's __init__ costs three times as much. Treat them as read-only all the same.
+@dataclass(slots=True)
 class Shown:
     """One offer in a placement.
 
@@ -67,7 +69,7 @@ class Drop(NamedTuple):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StageTrace:
     stage: str
     entered: int

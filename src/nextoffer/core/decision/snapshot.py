@@ -29,6 +29,7 @@ from ..rules import (
 )
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
+from .policies import ContactPolicy, compile_policies
 from .result import FiredRule
 from .spec import (
     ChannelSpec,
@@ -153,6 +154,7 @@ class Snapshot:
     open_offers: dict[str, tuple[Offer, ...]] = field(repr=False)
     channels: dict[str, Channel] = field(repr=False)
     policies: tuple[PolicySpec, ...] = field(repr=False)
+    contact_policies: tuple[ContactPolicy, ...] = field(repr=False)  # compiled, by priority
     guardrails: Guardrails = field(repr=False)
     holdout: HoldoutSpec | None = field(repr=False)
     attach: AttachRates = field(repr=False)
@@ -160,6 +162,8 @@ class Snapshot:
     categories: dict[str, str | None] = field(repr=False)
     allowed: dict[str, frozenset[str]] = field(repr=False)
     trace_sample_rate: float = field(repr=False)
+    # offer id → the mutual-exclusion policies it belongs to (for the place stage)
+    exclusions: dict[str, tuple[str, ...]] = field(repr=False)
 
 
 class _Problems:
@@ -353,6 +357,11 @@ class _Builder:
         live = list(rules.values())
         index = TriggerIndex([(rule, rule.condition) for rule in live])
         policies = tuple(sorted(spec.policies, key=lambda p: -p.priority))
+        exclusions: dict[str, tuple[str, ...]] = {}
+        for policy in policies:
+            if policy.type == "mutual_exclusion":
+                for offer_id in policy.offers:
+                    exclusions[offer_id] = (*exclusions.get(offer_id, ()), policy.id)
         return Snapshot(
             version=spec.version,
             spec=spec,
@@ -362,6 +371,7 @@ class _Builder:
             open_offers=open_offers,
             channels=channels,
             policies=policies,
+            contact_policies=compile_policies(policies),
             guardrails=spec.guardrails,
             holdout=spec.holdout,
             attach=attach,
@@ -376,6 +386,7 @@ class _Builder:
                 for ch in channels
             },
             trace_sample_rate=spec.trace_sample_rate,
+            exclusions=exclusions,
         )
 
     def offer(

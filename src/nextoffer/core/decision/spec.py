@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import bisect_right
+from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -27,7 +28,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -357,26 +357,24 @@ class CustomerState(_Spec):
     uplift_segments: dict[str, str] = Field(default_factory=dict)
     opt_outs: tuple[str, ...] = ()
 
-    _history: History | None = PrivateAttr(default=None)
-
     @field_validator("history")
     @classmethod
     def _sorted(cls, value: tuple[Contact, ...]) -> tuple[Contact, ...]:
         return tuple(sorted(value, key=lambda c: c.at))
 
     def model_post_init(self, context: Any, /) -> None:
-        # The compact history the policies read: built once with the state, not per decision.
-        self._history = History(
+        self.compact_history  # noqa: B018 -- built with the state, not in a decision
+
+    @cached_property
+    def compact_history(self) -> History:
+        """The history as ``Seen`` tuples (times in POSIX seconds) with the lookup tables the
+        policies read: built once per state, then read as a plain attribute."""
+        return History(
             tuple(
                 Seen(c.offer, c.channel, c.outcome, c.session_id, c.at.timestamp())
                 for c in self.history
             )
         )
-
-    def compact_history(self) -> History:
-        """The history as ``Seen`` tuples (times in POSIX seconds) with lookup tables."""
-        assert self._history is not None
-        return self._history
 
 
 class Seen(NamedTuple):
