@@ -8,7 +8,6 @@ leaves says at which stage and why, when the trace is detailed.
 from __future__ import annotations
 
 import hashlib
-import operator
 import time
 from typing import Any
 
@@ -46,27 +45,17 @@ _NO_SLOT = "no free slot in the requested placements"
 
 _NO_RULES: tuple[Rule, ...] = ()
 
-
-class _Candidate:
-    """A qualified offer on its way through the stages (scores are set by the score stage)."""
-
-    __slots__ = ("key", "match", "offer", "p", "rules", "score")
-
-    p: float
-    score: float
-    key: tuple[int, float, float, str]  # the rank: priority, score, attach rate, offer id
-
-    def __init__(self, offer: Offer, rules: list[Rule] | tuple[Rule, ...], match: float) -> None:
-        # the other slots are set by the score stage, before anything reads them
-        self.offer, self.rules, self.match = offer, rules, match
+# A candidate travels through the stages as a plain tuple (thousands a second are made):
+# nominated: (offer, the rules that nominated it); qualified: (offer, rules, match);
+# scored: (-priority, -score, -attach rate, offer id, offer, rules), which sorts in rank
+# order as it is (offer ids are unique, so the comparison never reaches the offer).
+Rules = list[Rule] | tuple[Rule, ...]
+Qualified = tuple[Offer, Rules, float]
+Scored = tuple[int, float, float, str, Offer, Rules]
 
 
 def _ms(start: int) -> float:
     return (time.perf_counter_ns() - start) / 1000
-
-
-def _truth(value: Any) -> str:
-    return "false" if value is False else "unknown (a value it reads is missing)"
 
 
 def decide(
@@ -233,24 +222,23 @@ class _Decider:
 
         # 2. qualify: eligibility and fit are hard filters, match a soft multiplier
         start, entered = time.perf_counter_ns(), len(kept)
-        qualified: list[_Candidate] = []
+        qualified: list[Qualified] = []
         keep = qualified.append
         for offer, rules in kept:
             if offer.unconditional:
-                keep(_Candidate(offer, rules, 1.0))
+                keep((offer, rules, 1.0))
                 continue
             if offer.reads_offer:
                 ctx.update(offer.offer_ctx)
             failed = None
-            for label, cond in offer.checks:
-                value = cond.evaluator(ctx)
+            for evaluate, if_false, if_unknown in offer.checks:
+                value = evaluate(ctx)
                 if value is not True:
-                    failed = (label, cond, value)
+                    failed = if_false if value is False else if_unknown
                     break
             if failed is not None:
                 if detail:
-                    label, cond, value = failed
-                    drop((offer.id, "qualify", f"{label} is {_truth(value)}: {cond.text}"))
+                    drop((offer.id, "qualify", failed))
                 continue
             match = 1.0
             if offer.match:
@@ -259,12 +247,12 @@ class _Decider:
                     if cond.evaluator(ctx) is True:
                         hit += weight
                 match = 0.1 + 0.9 * hit / offer.match_total
-            keep(_Candidate(offer, rules, match))
+            keep((offer, rules, match))
         self.stage("qualify", entered, len(qualified), start)
 
         # 3. policies
         start, entered = time.perf_counter_ns(), len(qualified)
-        permitted: list[_Candidate]
+        permitted: list[Qualified]
         if snapshot.contact_policies:
             check = PolicyCheck(
                 snapshot.contact_policies,
@@ -277,20 +265,18 @@ class _Decider:
             by_offer = check.by_offer
             # Without a shared block, only offers with a history can be stopped.
             at_risk = (
-                qualified
+                [c[0] for c in qualified]
                 if check.shared_block
-                else [c for c in qualified if c.offer.id in by_offer]
+                else [c[0] for c in qualified if c[0].id in by_offer]
             )
             stopped: set[str] = set()
-            for cand in at_risk:
-                blocked = check.blocked(cand.offer)
+            for offer in at_risk:
+                blocked = check.blocked(offer)
                 if blocked is not None:
-                    stopped.add(cand.offer.id)
+                    stopped.add(offer.id)
                     if detail:
-                        drop((cand.offer.id, "policies", f"{blocked[0]}: {blocked[1]}"))
-            permitted = (
-                [c for c in qualified if c.offer.id not in stopped] if stopped else qualified
-            )
+                        drop((offer.id, "policies", f"{blocked[0]}: {blocked[1]}"))
+            permitted = [c for c in qualified if c[0].id not in stopped] if stopped else qualified
         else:
             permitted = qualified
         self.stage("policies", entered, len(permitted), start)
@@ -302,21 +288,21 @@ class _Decider:
 
         # 5. gates: minimum score, price-delta cap
         start, entered = time.perf_counter_ns(), len(scored)
-        passed: list[_Candidate] = []
+        passed: list[Scored] = []
         min_score = channel.min_score
         cap_share = snapshot.guardrails.max_price_share
         total = ctx.get("cart.total") or 0.0
         cap = cap_share * total if cap_share is not None and total > 0 else None
         unit = "" if channel.scoring.strategy == "prie" else " (money)"
         for cand in scored:
-            offer = cand.offer
-            if cand.score < min_score:
+            offer = cand[4]
+            if -cand[1] < min_score:
                 if detail:
                     drop(
                         (
                             offer.id,
                             "gates",
-                            f"min_score: score {cand.score:.4g} < {min_score:g}{unit}",
+                            f"min_score: score {-cand[1]:.4g} < {min_score:g}{unit}",
                         )
                     )
             elif cap is not None and offer.price is not None and offer.price > cap:
@@ -329,7 +315,7 @@ class _Decider:
 
         # 6. rank: priority, then score, then attach rate, then offer id
         start = time.perf_counter_ns()
-        passed.sort(key=_RANK_KEY)
+        passed.sort()
         self.stage("rank", len(passed), len(passed), start)
 
         # 7. place
@@ -387,35 +373,33 @@ class _Decider:
             segments.get(offer.id, offer.segment) if segments else offer.segment,
         )
 
-    def score(self, cands: list[_Candidate]) -> list[_Candidate]:
+    def score(self, cands: list[Qualified]) -> list[Scored]:
         scoring_spec = self.channel.scoring
         strategy = scoring_spec.strategy
-        out: list[_Candidate] = []
+        out: list[Scored] = []
         keep = out.append
         channel_id = self.channel.id
-        for cand in cands:
-            offer = cand.offer
+        for offer, rules, match in cands:
             priority = offer.priority
             p = offer.channel_p.get(channel_id, offer.p) if offer.channel_p else offer.p
-            if cand.rules:
+            if rules:
                 best: tuple[int, str] | None = None
-                for rule in cand.rules:
+                for rule in rules:
                     if rule.priority > priority:
                         priority = rule.priority
                     if offer.rule_p and rule.id in offer.rule_p:
                         key = (-rule.priority, rule.id)
                         if best is None or key < best:
                             best, p = key, offer.rule_p[rule.id]
-            cand.p = p
             if strategy == "expected_value":  # EV = attach rate × margin
-                score = p * offer.margin * cand.match
+                score = p * offer.margin * match
             else:
                 tau = self.uplift(offer)[0]
                 if strategy == "prie":
                     score = scoring.prie(
                         scoring_spec,
                         p=p,
-                        match=cand.match,
+                        match=match,
                         impact=offer.impact,
                         emphasis=offer.emphasis,
                         tau=tau,
@@ -427,14 +411,12 @@ class _Decider:
                         )
                     continue
                 else:
-                    score = scoring.incremental_value(tau, offer.margin, cand.match)
-            cand.score = score
+                    score = scoring.incremental_value(tau, offer.margin, match)
             # rank: priority, then score, then attach rate, then offer id
-            cand.key = (-priority, -score, -p, offer.id)
-            keep(cand)
+            keep((-priority, -score, -p, offer.id, offer, rules))
         return out
 
-    def place(self, ranked: list[_Candidate]) -> tuple[tuple[PlacementResult, ...], str | None]:
+    def place(self, ranked: list[Scored]) -> tuple[tuple[PlacementResult, ...], str | None]:
         snapshot, detail = self.snapshot, self.detail
         limit = self.request.limit
         groups = snapshot.exclusions
@@ -445,10 +427,9 @@ class _Decider:
         results: list[PlacementResult] = []
         for spec, slots in self.placements:
             chosen: list[Shown] = []
-            for rank, cand in enumerate(ranked, start=1):
+            for rank, (_, neg_score, neg_p, _, offer, rules) in enumerate(ranked, start=1):
                 if len(chosen) >= slots or (limit is not None and count >= limit):
                     break
-                offer = cand.offer
                 if offer.id in used or offer.id in excluded:
                     continue
                 if offer.placements is not None and spec.id not in offer.placements:
@@ -472,13 +453,13 @@ class _Decider:
                     Shown(
                         offer=offer.id,
                         rank=rank,
-                        score=cand.score,
-                        ev=cand.p * offer.margin,
-                        p=cand.p,
+                        score=-neg_score,
+                        ev=-neg_p * offer.margin,
+                        p=-neg_p,
                         tau=tau,
                         uplift_segment=segment,
                         probability=1.0,
-                        rules=tuple([r.id for r in cand.rules]),
+                        rules=tuple([r.id for r in rules]),
                     )
                 )
             fallback = spec.fallback_offer
@@ -494,9 +475,7 @@ class _Decider:
             results.append(PlacementResult(spec.id, tuple(chosen)))
         if detail:
             gone = used | excluded if excluded else used
-            self.drops += [
-                (c.offer.id, "place", _NO_SLOT) for c in ranked if c.offer.id not in gone
-            ]
+            self.drops += [(c[3], "place", _NO_SLOT) for c in ranked if c[3] not in gone]
         cascade = None
         if self.channel.coupling == "atomic":
             empty = [r.placement for r in results if not r.offers]
@@ -516,9 +495,6 @@ class _Decider:
             offers = (_fallback(fallback),) if fallback is not None and i == 0 else ()
             results.append(PlacementResult(spec.id, offers))
         return tuple(results)
-
-
-_RANK_KEY = operator.attrgetter("key")
 
 
 def _fallback(offer_id: str) -> Shown:

@@ -27,6 +27,7 @@ from ..rules import (
     TriggerIndex,
     coerce_attribute,
 )
+from ..rules.compiler import Evaluator
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
 from .policies import ContactPolicy, compile_policies
@@ -109,7 +110,8 @@ class Offer:
     status: str
     offer_ctx: dict[str, Any] = field(repr=False)
     reads_offer: bool = field(repr=False)
-    checks: tuple[tuple[str, CompiledCondition], ...] = field(default=(), repr=False)
+    # (evaluator, the reason when it is false, the reason when it is unknown), for the trace
+    checks: tuple[tuple[Evaluator, str, str], ...] = field(default=(), repr=False)
     unconditional: bool = False  # no eligibility, fit or match condition
     p: float = 0.0
     rule_p: dict[str, float] = field(default_factory=dict, repr=False)
@@ -489,7 +491,11 @@ class _Builder:
             offer_ctx=offer_ctx,
             reads_offer=reads_offer,
             checks=tuple(
-                (label, c)
+                (
+                    c.evaluator,
+                    f"{label} is false: {c.text}",
+                    f"{label} is unknown (a value it reads is missing): {c.text}",
+                )
                 for label, c in (("eligibility", eligibility), ("fit", fit))
                 if c is not None
             ),
