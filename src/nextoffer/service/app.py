@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .attach import service as attach
 from .attach.endpoints import router as attach_router
@@ -73,6 +74,30 @@ async def _attach_refresher(app: FastAPI) -> None:
                 log.info("attach rates refreshed: published %s", done["snapshot"])
         except Exception:  # keep refreshing; the next run retries
             log.exception("attach-rate refresh failed")
+
+
+class WorkerHeader:
+    """Adds ``X-Worker`` (the answering worker's process id) to every HTTP response.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` (``@app.middleware``) runs
+    each request through an extra task and stream, which cost a tenth of a decision's time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                worker = (b"x-worker", str(os.getpid()).encode())
+                message["headers"] = [*message.get("headers", ()), worker]
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -142,11 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
         )
 
-    @app.middleware("http")
-    async def worker_header(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers["X-Worker"] = str(os.getpid())  # which worker process answered
-        return response
+    app.add_middleware(WorkerHeader)
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> dict[str, Any]:

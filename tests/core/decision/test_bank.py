@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from nextoffer.core.decision import Snapshot, assignment, build_snapshot, decide
 from nextoffer.scenarios import bank_snapshot
 
@@ -97,3 +100,22 @@ def test_state_supplies_attributes_holdings_and_per_customer_uplift(bank: Snapsh
     assert d.offers()[0] == "savings-account"
     card = [o for p in d.placements for o in p.offers if o.offer == "credit-card"]
     assert not card or card[0].tau == -0.09
+
+
+def test_to_dict_is_the_decision_as_plain_data(bank: Snapshot) -> None:
+    """The hand-written ``to_dict`` holds what ``dataclasses.asdict`` would (drops as records),
+    as JSON: lists where the dataclasses hold tuples."""
+
+    def as_json(data: object) -> object:
+        return json.loads(json.dumps(data))
+
+    for customer in (premium_36(), premium_36(id="c-3")):
+        d = decide(bank, request(customer=customer, channel="email"))
+        reference = dataclasses.asdict(d)
+        reference["trace"]["drops"] = [drop._asdict() for drop in d.trace.drop_list()]
+        assert d.to_dict() == as_json(reference)
+        for stage in reference["trace"]["stages"]:
+            del stage["micros"]
+        assert d.to_dict(timings=False) == as_json(reference)
+    assert d.offers()
+    assert d.trace.drops

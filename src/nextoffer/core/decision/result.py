@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -126,10 +125,46 @@ class Decision:
         return [s.offer for p in self.placements for s in p.offers]
 
     def to_dict(self, *, timings: bool = True) -> dict[str, Any]:
-        """Plain JSON-ready data; ``timings=False`` leaves out the stage timings."""
-        out = dataclasses.asdict(self)
-        out["trace"]["drops"] = [d._asdict() for d in self.trace.drop_list()]
-        if not timings:
-            for stage in out["trace"]["stages"]:
-                del stage["micros"]
-        return out
+        """Plain JSON-ready data; ``timings=False`` leaves out the stage timings.
+
+        Written out field by field (every decision the service makes is stored this way;
+        ``dataclasses.asdict`` took twice the time of the decision itself)."""
+        trace = self.trace
+        stages = [
+            {"stage": s.stage, "entered": s.entered, "left": s.left, "micros": s.micros}
+            if timings
+            else {"stage": s.stage, "entered": s.entered, "left": s.left}
+            for s in trace.stages
+        ]
+        return {
+            "snapshot_version": self.snapshot_version,
+            "customer_id": self.customer_id,
+            "channel": self.channel,
+            "session_id": self.session_id,
+            "placements": _placements(self.placements),
+            "control": self.control,
+            "experiment": self.experiment,
+            "counterfactual": _placements(self.counterfactual),
+            "rules_fired": [{"id": r.id, "revision": r.revision} for r in self.rules_fired],
+            "cascade": self.cascade,
+            "trace": {
+                "stages": stages,
+                "drops": [{"offer": o, "stage": st, "reason": r} for o, st, r in trace.drops],
+                "detailed": trace.detailed,
+            },
+        }
+
+
+def _placements(placements: tuple[PlacementResult, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "placement": p.placement,
+            "offers": [
+                {"offer": s.offer, "rank": s.rank, "score": s.score, "ev": s.ev, "p": s.p,
+                 "tau": s.tau, "uplift_segment": s.uplift_segment,
+                 "probability": s.probability, "rules": list(s.rules), "fallback": s.fallback}
+                for s in p.offers
+            ],
+        }
+        for p in placements
+    ]  # fmt: skip
