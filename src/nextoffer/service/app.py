@@ -159,6 +159,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": "conflicts with a concurrent change; retry"}, status_code=409
         )
 
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def database_gone(request: Request, exc: sa.exc.DBAPIError) -> Response:
+        if not exc.connection_invalidated:  # not a lost connection: a fault, not the client's
+            raise exc
+        # the database server restarted or went away; the pool has dropped its connections
+        return JSONResponse(
+            {"detail": "the database connection was lost; retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if is_dashboard(request) and exc.status_code == 404:

@@ -38,7 +38,10 @@ class Database:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # No pre-ping (a round trip per transaction, a tenth of a decision's time): a
+            # connection that died with the server fails its statement, the pool drops every
+            # connection it had, and the API answers 503 "retry" (app.py).
+            kwargs.update(pool_size=10, max_overflow=20)
         self.engine: Engine = create_engine(url, **kwargs)
         self.reader: Engine = self.engine
         if url.startswith("sqlite"):

@@ -25,7 +25,7 @@ __all__ = [
 
 
 _IDEMPOTENT: dict[tuple[str, str], Any] = {}
-_PLAIN_DECISION_INSERT = sa.insert(decisions).returning(*decisions.c)
+_PLAIN_DECISION_INSERT = sa.insert(decisions).returning(decisions.c.seq, decisions.c.occurred_at)
 
 
 def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str]]:
@@ -77,14 +77,16 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
 
     Returns the stored row and whether it was a replay of an earlier request. A row without
     an idempotency key cannot conflict (NULL keys are distinct), so it goes in with the plain
-    ``INSERT … RETURNING``, which SQLAlchemy compiles once and caches. The dialects'
+    ``INSERT … RETURNING seq, occurred_at``, which SQLAlchemy compiles once and caches. The dialects'
     ``INSERT … ON CONFLICT`` constructs are not cached (sqlalchemy/sqlalchemy#10445): every
     execution compiles them again, about 1 ms, as long as a whole decision.
     """
     stmt, columns = _idempotent_insert(session, decisions)
-    if row.get("idempotency_key") is None:
-        stmt = _PLAIN_DECISION_INSERT
     full = {name: row.get(name) for name in columns}
+    if row.get("idempotency_key") is None:
+        # what the database filled in; the rest is the row as given (not read back as JSON)
+        filled = session.execute(_PLAIN_DECISION_INSERT, full).one()
+        return {**full, **filled._asdict()}, False
     inserted = session.execute(stmt, full).first()
     if inserted is not None:
         return inserted._asdict(), False
