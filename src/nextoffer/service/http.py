@@ -26,7 +26,10 @@ def session(db: Annotated[Database, Depends(database)]) -> Iterator[Session]:
         yield s
 
 
-SessionDep = Annotated[Session, Depends(session)]
+# scope="function": the transaction ends (commits) when the endpoint returns, before the
+# response is sent. FastAPI's default for a dependency with yield ends it after the response
+# has gone: a client could hold a 201 for an event that a crash then never committed.
+SessionDep = Annotated[Session, Depends(session, scope="function")]
 
 
 _KEY_TTL = 10.0  # seconds a worker remembers a verified key's role
