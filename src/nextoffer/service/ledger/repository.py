@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
@@ -43,15 +44,42 @@ def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str
     return stmt, [c.name for c in table.c if c.name not in ("seq", "occurred_at")]
 
 
+_UNNEST: dict[tuple[str, ...], Any] = {}
+
+
+def _unnest_insert(dialect: sa.Dialect, columns: list[str]) -> Any:
+    """PostgreSQL: ``INSERT INTO events (…) SELECT * FROM unnest(CAST(:col AS type[]), …)
+    ON CONFLICT (idempotency_key) DO NOTHING RETURNING *``, one array parameter per column,
+    built once (a textual statement with typed parameters and result columns is cached)."""
+    key = tuple(columns)
+    stmt = _UNNEST.get(key)
+    if stmt is None:
+        types = {name: events.c[name].type.dialect_impl(dialect) for name in columns}
+        arrays = ", ".join(f"CAST(:{name} AS {types[name].compile(dialect)}[])" for name in columns)
+        stmt = _UNNEST[key] = (
+            sa.text(
+                f"INSERT INTO events ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
+            )
+            .bindparams(
+                *(sa.bindparam(name, type_=postgresql.ARRAY(types[name])) for name in columns)
+            )
+            .columns(*events.c)
+        )
+    return stmt
+
+
 def insert_events(
     session: Session, rows: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], int]:
     """Insert ``rows``; a row whose idempotency key exists already is not written again.
 
     Returns every row as stored (new or original), in the order given, and how many were
-    duplicates. ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent retries safe;
-    the rows go as parameters of one statement (SQLAlchemy's "insertmanyvalues"), so it is
-    compiled once and sent in large batches.
+    duplicates. ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent retries safe.
+    On PostgreSQL the batch goes as one array per column, ``INSERT … SELECT FROM unnest(…)``:
+    a dozen parameters, where a multi-row VALUES list has one per value, and psycopg parses
+    such a statement anew on every batch (half of the time of a 1,000-event batch). On SQLite
+    the rows go as parameters of one statement (SQLAlchemy's "insertmanyvalues").
     """
     if not rows:
         return [], 0
@@ -59,8 +87,13 @@ def insert_events(
     # In key order: concurrent batches that share keys then take their locks in the same
     # order and wait for each other instead of deadlocking.
     ordered = sorted(rows, key=lambda r: r["idempotency_key"])
-    params = [{name: r.get(name) for name in columns} for r in ordered]
-    stored = {r.idempotency_key: r._asdict() for r in session.execute(stmt, params)}
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        arrays = {name: [r.get(name) for r in ordered] for name in columns}
+        result = session.execute(_unnest_insert(dialect, columns), arrays)
+    else:
+        result = session.execute(stmt, [{name: r.get(name) for name in columns} for r in ordered])
+    stored = {r.idempotency_key: r._asdict() for r in result}
     written = len(stored)
     keys = [r["idempotency_key"] for r in rows]
     seen_before = sorted({k for k in keys if k not in stored})
