@@ -67,6 +67,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from procstatus import proc_status_kb
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_FILE = DATA / "online_retail_baskets.csv"
 LIBS = ("nextoffer", "pyfim", "mlxtend", "efficient-apriori")
@@ -100,15 +102,6 @@ with open(out, "w", newline="", encoding="utf-8") as f:
     for head, body, count in rules:
         writer.writerow([" & ".join(body), head, count])
 """
-
-
-def proc_status_kb(field: str) -> int:
-    """A ``/proc/self/status`` field in kB (``VmRSS``: resident now, ``VmHWM``: peak)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def read_rows(path: Path) -> list[list[str]]:

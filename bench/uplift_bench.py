@@ -81,6 +81,7 @@ from sklearn.preprocessing import StandardScaler
 
 from nextoffer.core.learning.uplift import TLearner, XLearner
 from nextoffer.core.learning.uplift_metrics import qini_coefficient
+from procstatus import proc_status_kb
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HILLSTROM = DATA / "hillstrom.csv"
@@ -281,14 +282,6 @@ def synthetic(n: int, seed: int) -> tuple[Floats, Ints, Ints, Floats]:
     p0, p1 = 1 / (1 + np.exp(-base)), 1 / (1 + np.exp(-(base + lift)))
     y = (rng.random(n) < np.where(t == 1, p1, p0)).astype(np.int64)
     return X, t, y, p1 - p0
-
-
-def proc_status_kb(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def scale_worker(learner: str, rows: int) -> None:

@@ -192,7 +192,7 @@ class _Decider:
         held: frozenset[str] = ctx.get("customer.holdings", frozenset())
         drop = self.drops.append  # (offer, stage, reason), only when the trace is detailed
         # offer id → (offer, the rules that nominated it); None: nominated, and excluded
-        cands: dict[str, tuple[Offer, list[Rule] | tuple[Rule, ...]] | None] = {}
+        cands: dict[str, tuple[Offer, Rules] | None] = {}
         for rule in fired:
             for target in rule.targets:
                 tid = target.id

@@ -155,7 +155,6 @@ class Snapshot:
     index: TriggerIndex[Rule] = field(repr=False)
     open_offers: dict[str, tuple[Offer, ...]] = field(repr=False)
     channels: dict[str, Channel] = field(repr=False)
-    policies: tuple[PolicySpec, ...] = field(repr=False)
     contact_policies: tuple[ContactPolicy, ...] = field(repr=False)  # compiled, by priority
     guardrails: Guardrails = field(repr=False)
     holdout: HoldoutSpec | None = field(repr=False)
@@ -358,9 +357,8 @@ class _Builder:
         }
         live = list(rules.values())
         index = TriggerIndex([(rule, rule.condition) for rule in live])
-        policies = tuple(sorted(spec.policies, key=lambda p: -p.priority))
         exclusions: dict[str, tuple[str, ...]] = {}
-        for policy in policies:
+        for policy in sorted(spec.policies, key=lambda p: -p.priority):
             if policy.type == "mutual_exclusion":
                 for offer_id in policy.offers:
                     exclusions[offer_id] = (*exclusions.get(offer_id, ()), policy.id)
@@ -372,8 +370,7 @@ class _Builder:
             index=index,
             open_offers=open_offers,
             channels=channels,
-            policies=policies,
-            contact_policies=compile_policies(policies),
+            contact_policies=compile_policies(spec.policies),
             guardrails=spec.guardrails,
             holdout=spec.holdout,
             attach=attach,

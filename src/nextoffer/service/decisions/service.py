@@ -32,13 +32,8 @@ __all__ = ["decide", "get", "lookback", "seen"]
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
     """How far back the policies look (at least 30 days: sessions and monthly caps)."""
-    longest = dt.timedelta(days=30)
-    for p in snapshot.policies:
-        if p.days is not None:
-            longest = max(longest, dt.timedelta(days=p.days))
-        if p.hours is not None:
-            longest = max(longest, dt.timedelta(hours=p.hours))
-    return longest
+    longest = max((p.window for p in snapshot.contact_policies), default=0.0)
+    return max(dt.timedelta(days=30), dt.timedelta(seconds=longest))
 
 
 def seen(request: Request, stored: dict[str, Any], declared: Collection[str]) -> dict[str, Any]:

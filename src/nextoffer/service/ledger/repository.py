@@ -44,19 +44,17 @@ def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str
     return stmt, [c.name for c in table.c if c.name not in ("seq", "occurred_at")]
 
 
-_UNNEST: dict[tuple[str, ...], Any] = {}
+_UNNEST: list[Any] = []  # the statement below, once built
 
 
 def _unnest_insert(dialect: sa.Dialect, columns: list[str]) -> Any:
     """PostgreSQL: ``INSERT INTO events (…) SELECT * FROM unnest(CAST(:col AS type[]), …)
     ON CONFLICT (idempotency_key) DO NOTHING RETURNING *``, one array parameter per column,
     built once (a textual statement with typed parameters and result columns is cached)."""
-    key = tuple(columns)
-    stmt = _UNNEST.get(key)
-    if stmt is None:
+    if not _UNNEST:
         types = {name: events.c[name].type.dialect_impl(dialect) for name in columns}
         arrays = ", ".join(f"CAST(:{name} AS {types[name].compile(dialect)}[])" for name in columns)
-        stmt = _UNNEST[key] = (
+        _UNNEST.append(
             sa.text(
                 f"INSERT INTO events ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
                 "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
@@ -66,7 +64,7 @@ def _unnest_insert(dialect: sa.Dialect, columns: list[str]) -> Any:
             )
             .columns(*events.c)
         )
-    return stmt
+    return _UNNEST[0]
 
 
 def insert_events(
@@ -110,8 +108,8 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
 
     Returns the stored row and whether it was a replay of an earlier request. A row without
     an idempotency key cannot conflict (NULL keys are distinct), so it goes in with the plain
-    ``INSERT … RETURNING seq, occurred_at``, which SQLAlchemy compiles once and caches. The dialects'
-    ``INSERT … ON CONFLICT`` constructs are not cached (sqlalchemy/sqlalchemy#10445): every
+    ``INSERT … RETURNING seq, occurred_at``, which SQLAlchemy compiles once and caches. The
+    dialects' ``INSERT … ON CONFLICT`` constructs are not cached (sqlalchemy#10445): every
     execution compiles them again, about 1 ms, as long as a whole decision.
     """
     stmt, columns = _idempotent_insert(session, decisions)
