@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         for task in tasks:
             task.cancel()
+        await app.state.db.dispose_async()
         app.state.db.dispose()
 
     app = FastAPI(

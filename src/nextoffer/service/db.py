@@ -8,6 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "dialect_insert"]
@@ -55,6 +61,27 @@ class Database:
             event.listen(self.reader, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
+        self._pool_kwargs = kwargs
+        self._async_engine: AsyncEngine | None = None
+        self._async_sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def async_sessions(self) -> async_sessionmaker[AsyncSession] | None:
+        """PostgreSQL: sessions on asyncio connections (psycopg's async driver), for the
+        event loop; made on first use, in the loop that uses them. SQLite: None."""
+        if self.is_sqlite:
+            return None
+        if self._async_sessions is None:
+            self._async_engine = create_async_engine(
+                self.url, isolation_level="AUTOCOMMIT", **self._pool_kwargs
+            )
+            self._async_sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+        return self._async_sessions
+
+    async def dispose_async(self) -> None:
+        """Close the asyncio connections (in the loop that opened them)."""
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
 
     @property
     def is_sqlite(self) -> bool:

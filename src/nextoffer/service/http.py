@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from .db import Database
 from .keys.service import Principal, Role, authenticate, require
@@ -15,7 +16,7 @@ from .keys.service import Principal, Role, authenticate, require
 __all__ = ["SessionDep", "allow", "database", "principal", "session"]
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
@@ -36,15 +37,22 @@ _KEY_TTL = 10.0  # seconds a worker remembers a verified key's role
 _verified: dict[str, tuple[Principal, float]] = {}
 
 
+def _remembered(key: str | None) -> Principal | None:
+    cached = _verified.get(key) if key else None
+    if cached is not None and time.monotonic() < cached[1]:
+        return cached[0]
+    return None
+
+
 def principal(db: Database, key: str | None) -> Principal:
     """Who holds ``key`` (``Unauthorized`` when nobody does).
 
     A verified key's role is remembered for 10 seconds per worker, which saves a database
     round trip on every request; an unknown key is always looked up.
     """
-    cached = _verified.get(key) if key else None
-    if cached is not None and time.monotonic() < cached[1]:
-        return cached[0]
+    remembered = _remembered(key)
+    if remembered is not None:
+        return remembered
     with db.read() as s:
         who = authenticate(s, key)
     if len(_verified) > 10_000:
@@ -54,10 +62,10 @@ def principal(db: Database, key: str | None) -> Principal:
     return who
 
 
-def allow(*roles: Role) -> Callable[..., Principal]:
+def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that checks the API key and that its role may call the endpoint."""
 
-    def check(
+    async def check(
         db: Annotated[Database, Depends(database)],
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
         x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -65,7 +73,10 @@ def allow(*roles: Role) -> Callable[..., Principal]:
         key = x_api_key
         if authorization and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
-        who = principal(db, key)
+        # on the event loop when the key is remembered, else in a thread (a database read)
+        who = _remembered(key)
+        if who is None:
+            who = await run_in_threadpool(principal, db, key)
         require(who.role, roles)
         return who
 

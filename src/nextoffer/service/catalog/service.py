@@ -218,10 +218,17 @@ class SnapshotCache:
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
 
-    def get(self) -> Snapshot:
-        now = time.monotonic()
-        if self._snapshot is not None and now - self._checked < self.poll:
+    def cached(self) -> Snapshot | None:
+        """The snapshot when it was checked within ``poll`` seconds, else None (no query:
+        the event loop may call it; ``get()`` may read the database)."""
+        if self._snapshot is not None and time.monotonic() - self._checked < self.poll:
             return self._snapshot
+        return None
+
+    def get(self) -> Snapshot:
+        snapshot = self.cached()
+        if snapshot is not None:
+            return snapshot
         with self._lock:
             if self._snapshot is not None and time.monotonic() - self._checked < self.poll:
                 return self._snapshot

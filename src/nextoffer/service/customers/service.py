@@ -89,8 +89,11 @@ def upsert(session: Session, customer_id: str, body: Any, schema: CustomerSchema
     return {"id": customer_id, **data.model_dump()}
 
 
+_CUSTOMER = sa.select(customers).where(customers.c.id == sa.bindparam("customer_id"))
+
+
 def get_customer(session: Session, customer_id: str) -> dict[str, Any] | None:
-    row = session.execute(sa.select(customers).where(customers.c.id == customer_id)).first()
+    row = session.execute(_CUSTOMER, {"customer_id": customer_id}).first()
     if row is None:
         return None
     return {

@@ -14,15 +14,15 @@ router = APIRouter(tags=["decisions"])
 
 
 @router.post("/v1/decisions", dependencies=[Depends(allow("client"))])
-def decide(
+async def decide(
     request: Request,
-    session: SessionDep,
     body: DecisionRequest,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> dict[str, Any]:
     """Which offers to show where, for one customer, now; written to the ledger with its id."""
-    return service.decide(
-        session, request.app.state.snapshots, body, idempotency_key, request.app.state.models
+    state = request.app.state
+    return await service.decide_async(
+        state.db, state.snapshots, body, idempotency_key, state.models
     )
 
 

@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ...core.decision import CustomerState, DecisionError, Snapshot
 from ...core.decision import decide as run_decision
 from ...core.request import Request
+from ...jobs.uplift import UpliftModel
 from ..catalog.service import SnapshotCache
-from ..customers.service import get_customer
+from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
-from ..ledger.service import contacts_of, utc
+from ..ledger.service import customer_and_contacts, utc
 from ..uplift.service import ModelCache, customer_estimates
 
-__all__ = ["decide", "get", "lookback", "seen"]
+__all__ = ["decide", "decide_async", "decide_with", "get", "lookback", "seen"]
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
@@ -68,17 +70,57 @@ def decide(
     idempotency_key: str | None = None,
     models: ModelCache | None = None,
 ) -> dict[str, Any]:
-    snapshot = cache.get()
+    """One decision in ``session``'s transaction, from the live snapshot and models."""
+    live = models.live() if models is not None else None
+    return decide_with(session, cache.get(), live, body, idempotency_key)
+
+
+async def decide_async(
+    db: Database,
+    cache: SnapshotCache,
+    body: Any,
+    idempotency_key: str | None = None,
+    models: ModelCache | None = None,
+) -> dict[str, Any]:
+    """``decide`` in its own transaction, for the event loop: on PostgreSQL the same code runs
+    on an asyncio connection (no thread, no wait for the GIL between the round trips); on
+    SQLite in a worker thread. Committed before it returns."""
+    snapshot = cache.cached()
+    if snapshot is None:
+        snapshot = await run_in_threadpool(cache.get)
+    live = None
+    if models is not None:
+        live = models.cached()
+        if live is None:
+            live = await run_in_threadpool(models.live)
+    if db.async_sessions is None:
+        return await run_in_threadpool(_in_transaction, db, snapshot, live, body, idempotency_key)
+    async with db.async_sessions() as session:
+        return await session.run_sync(decide_with, snapshot, live, body, idempotency_key)
+
+
+def _in_transaction(db: Database, *args: Any) -> dict[str, Any]:
+    with db.transaction() as session:
+        return decide_with(session, *args)
+
+
+def decide_with(
+    session: Session,
+    snapshot: Snapshot,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+    body: Any,
+    idempotency_key: str | None,
+) -> dict[str, Any]:
     request = _request(body)
     now = dt.datetime.now(dt.UTC)
     customer_id = request.customer.id if request.customer is not None else None
     state = None
     features = None
     if customer_id is not None:
-        stored = get_customer(session, customer_id) or {}
-        history = contacts_of(session, customer_id, now - lookback(snapshot))
+        found, history = customer_and_contacts(session, customer_id, now - lookback(snapshot))
+        stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-        cate, segments = customer_estimates(session, customer_id, features, models)
+        cate, segments = customer_estimates(session, customer_id, features, live)
         try:
             state = CustomerState(
                 id=customer_id,

@@ -21,7 +21,7 @@ from ..errors import InvalidInput
 from . import repository
 from .schemas import BUILTIN_TYPES, EventIn
 
-__all__ = ["MAX_BATCH", "contacts_of", "history_of", "ingest", "utc"]
+__all__ = ["MAX_BATCH", "customer_and_contacts", "history_of", "ingest", "utc"]
 
 MAX_BATCH = 10_000
 
@@ -115,14 +115,21 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def contacts_of(session: Session, customer_id: str, since: dt.datetime) -> list[Contact]:
-    """The customer's contacts since ``since``, for the policies.
+def customer_and_contacts(
+    session: Session, customer_id: str, since: dt.datetime
+) -> tuple[dict[str, Any] | None, list[Contact]]:
+    """The stored customer (attributes, holdings, segments; None when unknown) and their
+    contacts since ``since``, for the policies, read in one statement.
 
     A decision that showed offers is a contact per offer (``shown``); ``accept`` and
     positive custom outcomes are ``accepted``, ``decline`` and negative ones ``declined``.
     Times are the database's ``occurred_at``.
     """
-    shown, outcomes = repository.customer_contacts(session, customer_id, since)
+    customer, shown, outcomes = repository.customer_state(session, customer_id, since)
+    stored = None
+    if customer is not None:
+        stored = {"id": customer_id, "attributes": customer.attributes,
+                  "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
     classes = {"accept": "accepted", "decline": "declined"}
     custom = (
         repository.outcome_classes(session)
@@ -145,12 +152,12 @@ def contacts_of(session: Session, customer_id: str, since: dt.datetime) -> list[
         if outcome is not None and e.offer_id is not None:
             contacts.append(Contact(offer=e.offer_id, channel=e.channel, at=utc(e.occurred_at),
                                     outcome=outcome, session_id=e.session_id))  # fmt: skip
-    return contacts
+    return stored, contacts
 
 
 def history_of(session: Session, customer_id: str, since: dt.datetime) -> list[dict[str, Any]]:
     """The customer's decisions and outcome events since ``since``, for people, oldest first."""
-    shown, outcomes = repository.customer_contacts(session, customer_id, since)
+    _customer, shown, outcomes = repository.customer_state(session, customer_id, since)
     readable: list[dict[str, Any]] = [
         {"kind": "decision", "decision_id": d.id, "channel": d.channel, "session_id": d.session_id,
          "shown": d.shown, "control": d.control, "occurred_at": utc(d.occurred_at).isoformat()}

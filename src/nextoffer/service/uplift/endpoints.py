@@ -85,7 +85,7 @@ def customer_uplift(
 
     stored = get_customer(session, customer_id)
     cate, segments = service.customer_estimates(
-        session, customer_id, stored, request.app.state.models
+        session, customer_id, stored, request.app.state.models.live()
     )
     return {"customer_id": customer_id,
             "offers": [{"offer": o, "tau": cate.get(o), "segment": segments.get(o)}

@@ -152,12 +152,13 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     return len(batch)
 
 
+_ESTIMATES = sa.select(cate_estimates).where(
+    cate_estimates.c.customer_id == sa.bindparam("customer_id")
+)
+
+
 def estimates_of(session: Session, customer_id: str) -> list[Any]:
-    return list(
-        session.execute(
-            sa.select(cate_estimates).where(cate_estimates.c.customer_id == customer_id)
-        )
-    )
+    return list(session.execute(_ESTIMATES, {"customer_id": customer_id}))
 
 
 def segment_mix(session: Session) -> dict[str, dict[str, int]]:

@@ -312,6 +312,13 @@ class ModelCache:
         self._live: dict[str, str] = {}
         self._loaded: dict[str, UpliftModel] = {}
 
+    def cached(self) -> dict[str, tuple[str, UpliftModel]] | None:
+        """The live models when they were checked within ``poll`` seconds, else None (no
+        query: the event loop may call it; ``live()`` may read the database)."""
+        if time.monotonic() - self._checked >= self.poll:
+            return None
+        return {o: (v, self._loaded[v]) for o, v in self._live.items() if v in self._loaded}
+
     def live(self) -> dict[str, tuple[str, UpliftModel]]:
         if time.monotonic() - self._checked >= self.poll:
             with self._lock, self.db.read() as session:
@@ -328,12 +335,12 @@ def customer_estimates(
     session: Session,
     customer_id: str,
     stored: Mapping[str, Any] | None,
-    cache: ModelCache | None,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """τ and segment per offer for one customer, from the CATE store; offers with a live
-    model but no estimate for this customer are scored now and stored. While no model is
-    stored (the estimates come only from models) the store is not read at all."""
-    live = cache.live() if cache is not None else None
+    model (``live``, from the ``ModelCache``; None: no cache) but no estimate for this
+    customer are scored now and stored. While no model is live (the estimates come only from
+    models) the store is not read at all."""
     if live is not None and not live:
         return {}, {}
     rows = {r.offer_id: r for r in repository.estimates_of(session, customer_id)}
