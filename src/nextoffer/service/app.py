@@ -32,6 +32,7 @@ from .dashboard import endpoints as dashboard
 from .dashboard.views import error_page, is_dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
+from .decisions.service import Pipeline
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
+    # PostgreSQL: the decision path's asyncio connections and batches (per worker)
+    app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:

@@ -115,6 +115,9 @@ class ThrowawayPostgres:
     user: str = "nextoffer"
     install: bool = True
     port: int = 0
+    # False (tests): fsync and synchronous commit off, for speed. True (benchmarks): the
+    # server's defaults, so a commit waits for the write-ahead log to reach the disk.
+    durable: bool = False
     _dir: Path | None = field(default=None, init=False, repr=False)
     _bindir: Path | None = field(default=None, init=False, repr=False)
     _runas: pwd.struct_passwd | None = field(default=None, init=False, repr=False)
@@ -175,9 +178,10 @@ class ThrowawayPostgres:
         )  # fmt: skip
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self._dir}"
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200 -c timezone=UTC"
         )
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self._dir / "log"), "-w",
                   "-t", "60", "start")  # fmt: skip
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,

@@ -22,7 +22,7 @@ async def decide(
     """Which offers to show where, for one customer, now; written to the ledger with its id."""
     state = request.app.state
     return await service.decide_async(
-        state.db, state.snapshots, body, idempotency_key, state.models
+        state.db, state.snapshots, body, idempotency_key, state.models, state.pipeline
     )
 
 

@@ -18,18 +18,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...core.decision import CustomerState, DecisionError, Snapshot
+from ...core.decision import Contact, CustomerState, DecisionError, Snapshot
 from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
+from ..batching import Coalescer
 from ..catalog.service import SnapshotCache
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
-from ..ledger.service import customer_and_contacts, utc
+from ..ledger.service import customers_and_contacts, utc
 from ..uplift.service import ModelCache, customer_estimates
 
-__all__ = ["decide", "decide_async", "decide_with", "get", "lookback", "seen"]
+__all__ = ["Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
@@ -71,77 +72,152 @@ def decide(
     models: ModelCache | None = None,
 ) -> dict[str, Any]:
     """One decision in ``session``'s transaction, from the live snapshot and models."""
+    snapshot = cache.get()
     live = models.live() if models is not None else None
-    return decide_with(session, cache.get(), live, body, idempotency_key)
+    request, now, customer = _start(body)
+    if customer is None:
+        state = None
+    else:
+        since = now - lookback(snapshot)
+        found, history = customers_and_contacts(session, [customer], since)[customer]
+        stored = found or {}
+        features = seen(request, stored, snapshot.spec.customer_schema.attributes)
+        cate, segments = customer_estimates(session, customer, features, live)
+        state = _state(customer, stored, history, cate, segments), features
+    row = _row(snapshot, request, now, state, idempotency_key)
+    stored_row, _replay = repository.insert_decision(session, row)
+    return public(stored_row, with_trace=False)
+
+
+class Pipeline:
+    """The decision path of one worker's event loop (PostgreSQL): the reads of concurrent
+    decisions go as one statement and their writes as another (``Coalescer``); each write is
+    committed before its decision is answered. Each statement runs on an asyncio connection
+    in autocommit (no thread, no wait for the GIL between round trips): a decision is one
+    INSERT, committed by itself."""
+
+    def __init__(self, db: Database) -> None:
+        sessions = db.async_sessions
+        assert sessions is not None
+        self.sessions = sessions
+        self.read = Coalescer(self._read)
+        self.write = Coalescer(self._write)
+
+    async def _read(
+        self, keys: list[tuple[str, dt.datetime]]
+    ) -> list[tuple[dict[str, Any] | None, list[Contact]]]:
+        async with self.sessions() as session:
+            states = await session.run_sync(
+                customers_and_contacts, {c for c, _ in keys}, min(s for _, s in keys)
+            )
+        # each decision sees its own window (the batch read from the earliest)
+        return [(states[c][0], [x for x in states[c][1] if x.at >= since]) for c, since in keys]
+
+    async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            return await session.run_sync(repository.insert_decisions, rows)
+
+    async def decide(
+        self,
+        snapshot: Snapshot,
+        live: Mapping[str, tuple[str, UpliftModel]],
+        body: Any,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        request, now, customer = _start(body)
+        state = None
+        if customer is not None:
+            found, history = await self.read((customer, now - lookback(snapshot)))
+            stored = found or {}
+            features = seen(request, stored, snapshot.spec.customer_schema.attributes)
+            cate: dict[str, float] = {}
+            segments: dict[str, str] = {}
+            if live:  # τ and segments come only from live models
+                async with self.sessions() as session:
+                    cate, segments = await session.run_sync(
+                        customer_estimates, customer, features, live
+                    )
+            state = _state(customer, stored, history, cate, segments), features
+        row = _row(snapshot, request, now, state, idempotency_key)
+        if idempotency_key is None:
+            stored_row = await self.write(row)
+        else:  # a retry returns the original: the one-row path reads it back
+            async with self.sessions() as session:
+                stored_row, _replay = await session.run_sync(repository.insert_decision, row)
+        return public(stored_row, with_trace=False)
 
 
 async def decide_async(
     db: Database,
     cache: SnapshotCache,
     body: Any,
-    idempotency_key: str | None = None,
-    models: ModelCache | None = None,
+    idempotency_key: str | None,
+    models: ModelCache,
+    pipeline: Pipeline | None,
 ) -> dict[str, Any]:
-    """``decide`` in its own transaction, for the event loop: on PostgreSQL the same code runs
-    on an asyncio connection (no thread, no wait for the GIL between the round trips); on
-    SQLite in a worker thread. Committed before it returns."""
+    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
+    SQLite in its own transaction in a worker thread. Committed before it returns."""
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
-    live = None
-    if models is not None:
-        live = models.cached()
-        if live is None:
-            live = await run_in_threadpool(models.live)
-    if db.async_sessions is None:
-        return await run_in_threadpool(_in_transaction, db, snapshot, live, body, idempotency_key)
-    async with db.async_sessions() as session:
-        return await session.run_sync(decide_with, snapshot, live, body, idempotency_key)
+    live = models.cached()
+    if live is None:
+        live = await run_in_threadpool(models.live)
+    if pipeline is None:
+        return await run_in_threadpool(_in_transaction, db, cache, body, idempotency_key, models)
+    return await pipeline.decide(snapshot, live, body, idempotency_key)
 
 
 def _in_transaction(db: Database, *args: Any) -> dict[str, Any]:
     with db.transaction() as session:
-        return decide_with(session, *args)
+        return decide(session, *args)
 
 
-def decide_with(
-    session: Session,
+def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
+    request = _request(body)
+    customer = request.customer.id if request.customer is not None else None
+    return request, dt.datetime.now(dt.UTC), customer
+
+
+def _state(
+    customer_id: str,
+    stored: dict[str, Any],
+    history: list[Contact],
+    cate: dict[str, float],
+    segments: dict[str, str],
+) -> CustomerState:
+    try:
+        return CustomerState(
+            id=customer_id,
+            attributes=stored.get("attributes", {}),
+            holdings=tuple(stored.get("holdings", ())),
+            segments=tuple(stored.get("segments", ())),
+            history=tuple(history),
+            cate=cate,
+            uplift_segments=segments,
+        )
+    except ValidationError as exc:  # pragma: no cover - stored data was validated on write
+        raise InvalidInput.one("customer", str(exc)) from None
+
+
+def _row(
     snapshot: Snapshot,
-    live: Mapping[str, tuple[str, UpliftModel]] | None,
-    body: Any,
+    request: Request,
+    now: dt.datetime,
+    state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    request = _request(body)
-    now = dt.datetime.now(dt.UTC)
-    customer_id = request.customer.id if request.customer is not None else None
-    state = None
-    features = None
-    if customer_id is not None:
-        found, history = customer_and_contacts(session, customer_id, now - lookback(snapshot))
-        stored = found or {}
-        features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-        cate, segments = customer_estimates(session, customer_id, features, live)
-        try:
-            state = CustomerState(
-                id=customer_id,
-                attributes=stored.get("attributes", {}),
-                holdings=tuple(stored.get("holdings", ())),
-                segments=tuple(stored.get("segments", ())),
-                history=tuple(history),
-                cate=cate,
-                uplift_segments=segments,
-            )
-        except ValidationError as exc:  # pragma: no cover - stored data was validated on write
-            raise InvalidInput.one("customer", str(exc)) from None
+    """Run the engine; the decision as a ledger row."""
+    customer, features = state if state is not None else (None, None)
     try:
-        decision = run_decision(snapshot, request, state, now=now)
+        decision = run_decision(snapshot, request, customer, now=now)
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
-    row = {
+    return {
         "id": str(uuid.uuid4()),
         "idempotency_key": idempotency_key,
-        "customer_id": customer_id,
+        "customer_id": customer.id if customer is not None else None,
         "session_id": request.session_id,
         "channel": decision.channel,
         "snapshot_version": decision.snapshot_version,
@@ -153,8 +229,6 @@ def decide_with(
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
     }
-    stored_row, _replay = repository.insert_decision(session, row)
-    return public(stored_row, with_trace=False)
 
 
 def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:

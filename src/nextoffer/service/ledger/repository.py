@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,9 +15,10 @@ from ..tables import customers, decisions, events, outcome_types
 
 __all__ = [
     "conversions",
-    "customer_state",
+    "customer_states",
     "get_decision",
     "insert_decision",
+    "insert_decisions",
     "insert_events",
     "outcome_classes",
     "recent_decisions",
@@ -26,7 +27,9 @@ __all__ = [
 
 
 _IDEMPOTENT: dict[tuple[str, str], Any] = {}
-_PLAIN_DECISION_INSERT = sa.insert(decisions).returning(decisions.c.seq, decisions.c.occurred_at)
+_PLAIN_DECISION_INSERT = sa.insert(decisions).returning(
+    decisions.c.seq, decisions.c.occurred_at, sort_by_parameter_order=True
+)
 
 
 def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str]]:
@@ -103,6 +106,18 @@ def insert_events(
     return [stored[k] for k in keys], len(rows) - written
 
 
+def insert_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert decision rows that have no idempotency key (they cannot conflict: NULL keys
+    are distinct) in one statement; returns each as stored, in the order given. The plain
+    ``INSERT … RETURNING seq, occurred_at`` is compiled once and cached; the rest of each row
+    is as given (not read back as JSON)."""
+    _stmt, columns = _idempotent_insert(session, decisions)
+    full = [{name: row.get(name) for name in columns} for row in rows]
+    assert all(r["idempotency_key"] is None for r in full)
+    returned = session.execute(_PLAIN_DECISION_INSERT, full).all()
+    return [{**r, **f._asdict()} for r, f in zip(full, returned, strict=True)]
+
+
 def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Insert a decision row; with an idempotency key seen before, return the original.
 
@@ -112,12 +127,10 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
     dialects' ``INSERT … ON CONFLICT`` constructs are not cached (sqlalchemy#10445): every
     execution compiles them again, about 1 ms, as long as a whole decision.
     """
+    if row.get("idempotency_key") is None:
+        return insert_decisions(session, [row])[0], False
     stmt, columns = _idempotent_insert(session, decisions)
     full = {name: row.get(name) for name in columns}
-    if row.get("idempotency_key") is None:
-        # what the database filled in; the rest is the row as given (not read back as JSON)
-        filled = session.execute(_PLAIN_DECISION_INSERT, full).one()
-        return {**full, **filled._asdict()}, False
     inserted = session.execute(stmt, full).first()
     if inserted is not None:
         return inserted._asdict(), False
@@ -166,13 +179,13 @@ def outcome_classes(session: Session) -> dict[str, str]:
     )  # a list of pairs (a Result has keys(), dict() would misread it)
 
 
-def _state_statement() -> sa.CompoundSelect[Any]:
-    """The customer, their decisions and their outcome events since ``:since``, as one
-    ``UNION ALL`` (part 0, 1, 2; then oldest first by the database's ``occurred_at``), each
-    part read through its index. One statement instead of three: a round trip through the
-    driver costs about as much as the engine's whole decision. Built once with bound
-    parameters, so SQLAlchemy reuses its compiled form and cache key."""
-    customer_id: sa.BindParameter[str] = sa.bindparam("customer_id")
+def _states_statement() -> sa.CompoundSelect[Any]:
+    """Customers (``:customer_ids``), their decisions and their outcome events since
+    ``:since``, as one ``UNION ALL`` (part 0, 1, 2; then oldest first by the database's
+    ``occurred_at``), each part read through its index. One statement instead of three per
+    customer: a round trip through the driver costs about as much as the engine's whole
+    decision. Built once with bound parameters, so SQLAlchemy reuses its compiled form."""
+    ids: sa.BindParameter[list[str]] = sa.bindparam("customer_ids", expanding=True)
     since: sa.BindParameter[dt.datetime] = sa.bindparam("since")
 
     def null(column: sa.Column[Any]) -> Any:
@@ -180,24 +193,27 @@ def _state_statement() -> sa.CompoundSelect[Any]:
 
     d, e, c = decisions.c, events.c, customers.c
     parts = (
-        (0, {"attributes": c.attributes, "holdings": c.holdings, "segments": c.segments},
-         customers, c.id == customer_id),
-        (1, {"id": d.id, "channel": d.channel, "session_id": d.session_id, "shown": d.shown,
-             "control": d.control, "occurred_at": d.occurred_at, "seq": d.seq},
-         decisions, sa.and_(d.customer_id == customer_id, d.occurred_at >= since)),
-        (2, {"id": e.id, "type": e.type, "offer_id": e.offer_id, "channel": e.channel,
-             "session_id": e.session_id, "decision_id": e.decision_id, "value": e.value,
-             "occurred_at": e.occurred_at, "reported_at": e.reported_at, "seq": e.seq},
-         events, sa.and_(e.customer_id == customer_id, e.occurred_at >= since)),
+        (0, {"customer_id": c.id, "attributes": c.attributes, "holdings": c.holdings,
+             "segments": c.segments},
+         customers, c.id.in_(ids)),
+        (1, {"customer_id": d.customer_id, "id": d.id, "channel": d.channel,
+             "session_id": d.session_id, "shown": d.shown, "control": d.control,
+             "occurred_at": d.occurred_at, "seq": d.seq},
+         decisions, sa.and_(d.customer_id.in_(ids), d.occurred_at >= since)),
+        (2, {"customer_id": e.customer_id, "id": e.id, "type": e.type, "offer_id": e.offer_id,
+             "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,
+             "value": e.value, "occurred_at": e.occurred_at, "reported_at": e.reported_at,
+             "seq": e.seq},
+         events, sa.and_(e.customer_id.in_(ids), e.occurred_at >= since)),
     )  # fmt: skip
-    typed = {"id": e.id, "type": e.type, "offer_id": e.offer_id, "channel": e.channel,
-             "session_id": e.session_id, "decision_id": e.decision_id, "shown": d.shown,
-             "control": d.control, "value": e.value, "occurred_at": e.occurred_at,
-             "reported_at": e.reported_at, "seq": e.seq, "attributes": c.attributes,
-             "holdings": c.holdings, "segments": c.segments}  # fmt: skip
+    typed = {"customer_id": e.customer_id, "id": e.id, "type": e.type, "offer_id": e.offer_id,
+             "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,
+             "shown": d.shown, "control": d.control, "value": e.value,
+             "occurred_at": e.occurred_at, "reported_at": e.reported_at, "seq": e.seq,
+             "attributes": c.attributes, "holdings": c.holdings, "segments": c.segments}  # fmt: skip
     selects = [
         sa.select(
-            sa.literal(part, sa.Integer).label("part"),
+            sa.literal_column(str(part), sa.Integer).label("part"),
             *((columns.get(name, null(column))).label(name) for name, column in typed.items()),
         )
         .select_from(table)
@@ -207,23 +223,25 @@ def _state_statement() -> sa.CompoundSelect[Any]:
     return sa.union_all(*selects).order_by(sa.text("part"), sa.text("occurred_at"), sa.text("seq"))
 
 
-_CUSTOMER_STATE = _state_statement()
+_CUSTOMER_STATES = _states_statement()
 
 
-def customer_state(
-    session: Session, customer_id: str, since: dt.datetime
-) -> tuple[Any | None, list[Any], list[Any]]:
-    """The stored customer (None when unknown), their decisions (what was shown) and their
-    outcome events since ``since``, oldest first, from one statement."""
-    customer = None
-    shown: list[Any] = []
-    outcomes: list[Any] = []
-    for row in session.execute(_CUSTOMER_STATE, {"customer_id": customer_id, "since": since}):
+def customer_states(
+    session: Session, customer_ids: Collection[str], since: dt.datetime
+) -> dict[str, tuple[Any | None, list[Any], list[Any]]]:
+    """Per customer: the stored customer (None when unknown), their decisions (what was
+    shown) and their outcome events since ``since``, oldest first; all from one statement."""
+    out: dict[str, tuple[Any | None, list[Any], list[Any]]] = {
+        cid: (None, [], []) for cid in customer_ids
+    }
+    params = {"customer_ids": list(out), "since": since}
+    for row in session.execute(_CUSTOMER_STATES, params):
+        _, shown, outcomes = out[row.customer_id]
         if row.part == 0:
-            customer = row
+            out[row.customer_id] = (row, shown, outcomes)
         else:
             (shown if row.part == 1 else outcomes).append(row)
-    return customer, shown, outcomes
+    return out
 
 
 def conversions(session: Session) -> list[Any]:

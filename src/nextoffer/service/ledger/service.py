@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,7 +22,7 @@ from ..errors import InvalidInput
 from . import repository
 from .schemas import BUILTIN_TYPES, EventIn
 
-__all__ = ["MAX_BATCH", "customer_and_contacts", "history_of", "ingest", "utc"]
+__all__ = ["MAX_BATCH", "customers_and_contacts", "history_of", "ingest", "utc"]
 
 MAX_BATCH = 10_000
 
@@ -115,49 +116,55 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def customer_and_contacts(
-    session: Session, customer_id: str, since: dt.datetime
-) -> tuple[dict[str, Any] | None, list[Contact]]:
-    """The stored customer (attributes, holdings, segments; None when unknown) and their
-    contacts since ``since``, for the policies, read in one statement.
+def customers_and_contacts(
+    session: Session, customer_ids: Collection[str], since: dt.datetime
+) -> dict[str, tuple[dict[str, Any] | None, list[Contact]]]:
+    """Per customer: the stored customer (attributes, holdings, segments; None when unknown)
+    and their contacts since ``since``, for the policies; all read in one statement.
 
     A decision that showed offers is a contact per offer (``shown``); ``accept`` and
     positive custom outcomes are ``accepted``, ``decline`` and negative ones ``declined``.
     Times are the database's ``occurred_at``.
     """
-    customer, shown, outcomes = repository.customer_state(session, customer_id, since)
-    stored = None
-    if customer is not None:
-        stored = {"id": customer_id, "attributes": customer.attributes,
-                  "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
+    states = repository.customer_states(session, customer_ids, since)
     classes = {"accept": "accepted", "decline": "declined"}
     custom = (
         repository.outcome_classes(session)
-        if any(e.type not in BUILTIN_TYPES for e in outcomes)
+        if any(e.type not in BUILTIN_TYPES for _, _, outcomes in states.values() for e in outcomes)
         else {}
-    )  # only read the registered types when the history has a custom one
+    )  # only read the registered types when a history has a custom one
     for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
-    contacts: list[Contact] = []
-    for d in shown:
-        if d.control:
-            continue
-        at = utc(d.occurred_at)
-        for offer in d.shown:
-            contacts.append(Contact(offer=offer, channel=d.channel, at=at, outcome="shown",
-                                    session_id=d.session_id))  # fmt: skip
-    for e in outcomes:
-        outcome = classes.get(e.type)
-        if outcome is not None and e.offer_id is not None:
-            contacts.append(Contact(offer=e.offer_id, channel=e.channel, at=utc(e.occurred_at),
-                                    outcome=outcome, session_id=e.session_id))  # fmt: skip
-    return stored, contacts
+    out: dict[str, tuple[dict[str, Any] | None, list[Contact]]] = {}
+    for customer_id, (customer, shown, outcomes) in states.items():
+        stored = None
+        if customer is not None:
+            stored = {"id": customer_id, "attributes": customer.attributes,
+                      "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
+        contacts: list[Contact] = []
+        for d in shown:
+            if d.control:
+                continue
+            at = utc(d.occurred_at)
+            for offer in d.shown:
+                contacts.append(Contact(offer=offer, channel=d.channel, at=at, outcome="shown",
+                                        session_id=d.session_id))  # fmt: skip
+        for e in outcomes:
+            outcome = classes.get(e.type)
+            if outcome is not None and e.offer_id is not None:
+                contacts.append(Contact(offer=e.offer_id, channel=e.channel,
+                                        at=utc(e.occurred_at), outcome=outcome,
+                                        session_id=e.session_id))  # fmt: skip
+        out[customer_id] = (stored, contacts)
+    return out
 
 
 def history_of(session: Session, customer_id: str, since: dt.datetime) -> list[dict[str, Any]]:
     """The customer's decisions and outcome events since ``since``, for people, oldest first."""
-    _customer, shown, outcomes = repository.customer_state(session, customer_id, since)
+    _customer, shown, outcomes = repository.customer_states(session, [customer_id], since)[
+        customer_id
+    ]
     readable: list[dict[str, Any]] = [
         {"kind": "decision", "decision_id": d.id, "channel": d.channel, "session_id": d.session_id,
          "shown": d.shown, "control": d.control, "occurred_at": utc(d.occurred_at).isoformat()}

@@ -1,0 +1,220 @@
+"""Concurrent decisions share their database statements (``Coalescer``, ``Pipeline``), and
+each still gets exactly its own customer's state and its own ledger row."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from nextoffer.scenarios.demo import bank_customers
+from nextoffer.service.batching import Coalescer
+from nextoffer.service.db import Database
+from nextoffer.service.decisions.service import Pipeline
+from nextoffer.service.ledger.repository import insert_decisions
+from nextoffer.service.ledger.service import customers_and_contacts, ingest
+from nextoffer.service.migrate import upgrade
+from nextoffer.service.tables import customers, decisions
+from nextoffer.testing.postgres import ThrowawayPostgres
+
+from .server import Server
+
+
+class Recorder:
+    """A ``run`` that records its batches and doubles each item; item 13 is bad."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.error = error
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        await asyncio.sleep(0.001)  # a round trip: later callers queue up meanwhile
+        if self.error is not None:
+            raise self.error
+        if 13 in items:
+            raise ValueError("13 is bad")
+        return [2 * i for i in items]
+
+
+def test_concurrent_callers_share_a_batch_and_each_gets_its_own_result() -> None:
+    run = Recorder()
+
+    async def main() -> list[int]:
+        coalescer = Coalescer(run)
+        return await asyncio.gather(*(coalescer(i) for i in range(10)))
+
+    assert asyncio.run(main()) == [2 * i for i in range(10)]
+    assert run.batches == [list(range(10))]
+
+
+def test_a_lone_caller_goes_at_once_and_callers_arriving_meanwhile_go_together() -> None:
+    run = Recorder()
+
+    async def main() -> list[int]:
+        coalescer = Coalescer(run)
+        first = asyncio.ensure_future(coalescer(0))
+        await asyncio.sleep(0)  # the first batch, [0], is now under way
+        rest = [asyncio.ensure_future(coalescer(i)) for i in range(1, 6)]
+        return await asyncio.gather(first, *rest)
+
+    assert asyncio.run(main()) == [0, 2, 4, 6, 8, 10]
+    assert run.batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_batches_are_at_most_the_limit() -> None:
+    run = Recorder()
+
+    async def main() -> list[int]:
+        coalescer = Coalescer(run, limit=4)
+        return await asyncio.gather(*(coalescer(i) for i in range(10)))
+
+    assert asyncio.run(main()) == [2 * i for i in range(10)]
+    assert [len(b) for b in run.batches] == [4, 4, 2]
+
+
+def test_a_bad_item_fails_only_its_own_caller() -> None:
+    run = Recorder()
+
+    async def main() -> list[Any]:
+        coalescer = Coalescer(run)
+        return await asyncio.gather(
+            *(coalescer(i) for i in (11, 12, 13, 14)), return_exceptions=True
+        )
+
+    results = asyncio.run(main())
+    assert results[:2] == [22, 24]
+    assert results[3] == 28
+    assert isinstance(results[2], ValueError)
+    assert run.batches == [[11, 12, 13, 14], [11], [12], [13], [14]]
+
+
+def test_a_lost_connection_fails_the_whole_batch_without_retrying_it() -> None:
+    lost = sa.exc.DBAPIError(
+        "SELECT 1", None, Exception("server closed"), connection_invalidated=True
+    )
+    run = Recorder(error=lost)
+
+    async def main() -> list[Any]:
+        coalescer = Coalescer(run)
+        return await asyncio.gather(*(coalescer(i) for i in range(3)), return_exceptions=True)
+
+    assert all(r is lost for r in asyncio.run(main()))
+    assert run.batches == [[0, 1, 2]]
+
+
+def test_a_caller_that_goes_away_leaves_the_others_answered() -> None:
+    run = Recorder()
+
+    async def main() -> list[Any]:
+        coalescer = Coalescer(run)
+        calls = [asyncio.ensure_future(coalescer(i)) for i in range(4)]
+        await asyncio.sleep(0)
+        calls[1].cancel()  # a client that disconnected
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert [results[0], results[2], results[3]] == [0, 4, 6]
+
+
+def _row(customer_id: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "idempotency_key": None, "customer_id": customer_id,
+            "session_id": "s", "channel": "email", "snapshot_version": "v1", "control": False,
+            "experiment": None, "shown": ["credit-card", "savings-account"],
+            "request": {"customer": {"id": customer_id}}, "decision": {"placements": {}},
+            "trace": None, "features": {"attributes": {"n": customer_id}}}  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_a_batched_read_and_write_give_each_decision_its_own_customer(
+    postgres: ThrowawayPostgres,
+) -> None:
+    db = Database(postgres.new_database("batch"))
+    upgrade(db)
+    people = list(bank_customers(random.Random(5), 6))
+    with db.transaction() as session:
+        session.execute(sa.insert(customers), [
+            {"id": p["id"], "attributes": p["attributes"], "holdings": p["holdings"],
+             "segments": p["segments"], "updated_at": dt.datetime.now(dt.UTC)} for p in people
+        ])  # fmt: skip
+        insert_decisions(session, [_row(p["id"]) for p in people[:3] for _ in range(2)])
+        ingest(session, [{"type": "accept", "customer_id": people[1]["id"],
+                          "offer_id": "credit-card", "channel": "email",
+                          "idempotency_key": "batch-accept"}])  # fmt: skip
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    ids = [p["id"] for p in people] + ["nobody"]
+    with db.read() as session:  # one customer at a time: what each decision must see
+        alone = {i: customers_and_contacts(session, [i], since)[i] for i in ids}
+    assert alone["nobody"] == (None, [])
+    assert len(alone[people[1]["id"]][1]) == 5  # two decisions of two offers, one accept
+
+    async def main() -> tuple[list[Any], list[dict[str, Any]]]:
+        pipeline = Pipeline(db)
+        try:
+            read = await asyncio.gather(*(pipeline.read((i, since)) for i in ids))
+            rows = [_row(i) for i in ids]
+            written = await asyncio.gather(*(pipeline.write(r) for r in rows))
+            return read, [{**w, "given": r} for w, r in zip(written, rows, strict=True)]
+        finally:
+            await db.dispose_async()
+
+    read, written = asyncio.run(main())
+    assert read == [alone[i] for i in ids]
+    assert [w["id"] for w in written] == [w["given"]["id"] for w in written]
+    assert len({w["seq"] for w in written}) == len(ids)
+    with db.read() as session:
+        stored = {r.id: r for r in session.execute(sa.select(decisions))}
+    for w in written:
+        assert stored[w["id"]].customer_id == w["given"]["customer_id"]
+        assert stored[w["id"]].seq == w["seq"]
+        assert stored[w["id"]].occurred_at == w["occurred_at"]
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_decisions_over_http_each_see_their_own_customer(
+    postgres: ThrowawayPostgres,
+) -> None:
+    """40 decisions at once for 40 customers: the ledger keeps, with each decision, the
+    features of the customer it was made for (read in shared statements)."""
+    from .server import load_catalog
+
+    url = postgres.new_database("concurrent")
+    srv = Server(url).start()
+    try:
+        load_catalog(srv)
+        people = list(bank_customers(random.Random(8), 40))[1:]
+        with srv.client("client") as client:
+            for p in people:
+                body = {k: p[k] for k in ("attributes", "holdings", "segments")}
+                assert client.put(f"/v1/customers/{p['id']}", json=body).status_code == 200
+
+        def decide(p: dict[str, Any]) -> dict[str, Any]:
+            with srv.client("client") as client:
+                r = client.post("/v1/decisions", json={"customer": {"id": p["id"]},
+                                                       "channel": "email"})  # fmt: skip
+                assert r.status_code == 200, r.text
+                return {"customer": p, "decision": r.json()}
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = list(pool.map(decide, people))
+        db = Database(url)
+        with db.read() as session:
+            features = dict(
+                session.execute(sa.select(decisions.c.id, decisions.c.features)).tuples().all()
+            )
+        db.dispose()
+        for a in answers:
+            p, d = a["customer"], a["decision"]
+            assert d["customer_id"] == p["id"]
+            assert features[d["id"]]["attributes"] == p["attributes"]
+            assert features[d["id"]]["holdings"] == sorted(p["holdings"])
+    finally:
+        srv.stop()
