@@ -165,6 +165,20 @@ def test_a_batched_read_and_write_give_each_decision_its_own_customer(
         finally:
             await db.dispose_async()
 
+    async def with_a_bad_row() -> list[Any]:
+        pipeline = Pipeline(db)
+        try:
+            rows = [_row("good-1"), {**_row("bad"), "session_id": "a\x00b"}, _row("good-2")]
+            return await asyncio.gather(*(pipeline.write(r) for r in rows), return_exceptions=True)
+        finally:
+            await db.dispose_async()
+
+    good, bad, also_good = asyncio.run(with_a_bad_row())
+    assert isinstance(bad, sa.exc.DataError)  # the API answers 422 "a value cannot be stored"
+    assert "NUL" in str(bad.orig)
+    assert good["customer_id"] == "good-1"
+    assert also_good["customer_id"] == "good-2"
+
     read, written = asyncio.run(main())
     assert read == [alone[i] for i in ids]
     assert [w["id"] for w in written] == [w["given"]["id"] for w in written]

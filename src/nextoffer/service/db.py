@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
+import sqlalchemy as sa
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
@@ -77,6 +80,33 @@ class Database:
             )
             self._async_sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
         return self._async_sessions
+
+    @property
+    def async_engine(self) -> AsyncEngine:
+        """PostgreSQL: the engine of ``async_sessions`` (its asyncio connection pool)."""
+        assert self.async_sessions is not None
+        assert self._async_engine is not None
+        return self._async_engine
+
+    @contextlib.asynccontextmanager
+    async def driver(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """PostgreSQL: a pooled asyncio connection as psycopg's own (autocommit), for the
+        decision path's two statements. psycopg's errors come out as SQLAlchemy's (so the
+        API answers as for any statement: 422, 409, or 503 for a lost connection); a lost
+        connection also starts the pool afresh, as SQLAlchemy does on a disconnect."""
+        async with self.async_engine.connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert raw is not None
+            try:
+                yield raw
+            except psycopg.Error as exc:
+                lost = raw.broken or raw.closed
+                if lost:
+                    await connection.invalidate()
+                    await self.async_engine.dispose()
+                raise sa.exc.DBAPIError.instance(
+                    None, None, exc, psycopg.Error, connection_invalidated=lost
+                ) from None
 
     async def dispose_async(self) -> None:
         """Close the asyncio connections (in the loop that opened them)."""

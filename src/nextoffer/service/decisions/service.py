@@ -27,7 +27,7 @@ from ..catalog.service import SnapshotCache
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
-from ..ledger.service import customers_and_contacts, utc
+from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
 from ..uplift.service import ModelCache, customer_estimates
 
 __all__ = ["Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
@@ -100,22 +100,28 @@ class Pipeline:
         sessions = db.async_sessions
         assert sessions is not None
         self.sessions = sessions
+        self.db = db
         self.read = Coalescer(self._read)
         self.write = Coalescer(self._write)
 
     async def _read(
         self, keys: list[tuple[str, dt.datetime]]
     ) -> list[tuple[dict[str, Any] | None, list[Contact]]]:
-        async with self.sessions() as session:
-            states = await session.run_sync(
-                customers_and_contacts, {c for c, _ in keys}, min(s for _, s in keys)
+        async with self.db.driver() as connection:
+            rows = await repository.customer_states_async(
+                connection, [c for c, _ in keys], min(s for _, s in keys)
             )
+        custom: dict[str, str] = {}
+        if has_custom_outcomes(rows):
+            async with self.sessions() as session:
+                custom = await session.run_sync(repository.outcome_classes)
+        states = with_contacts(rows, custom)
         # each decision sees its own window (the batch read from the earliest)
         return [(states[c][0], [x for x in states[c][1] if x.at >= since]) for c, since in keys]
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        async with self.sessions() as session:
-            return await session.run_sync(repository.insert_decisions, rows)
+        async with self.db.driver() as connection:
+            return await repository.insert_decisions_async(connection, rows)
 
     async def decide(
         self,

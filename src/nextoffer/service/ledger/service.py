@@ -22,7 +22,15 @@ from ..errors import InvalidInput
 from . import repository
 from .schemas import BUILTIN_TYPES, EventIn
 
-__all__ = ["MAX_BATCH", "customers_and_contacts", "history_of", "ingest", "utc"]
+__all__ = [
+    "MAX_BATCH",
+    "customers_and_contacts",
+    "has_custom_outcomes",
+    "history_of",
+    "ingest",
+    "utc",
+    "with_contacts",
+]
 
 MAX_BATCH = 10_000
 
@@ -120,19 +128,28 @@ def customers_and_contacts(
     session: Session, customer_ids: Collection[str], since: dt.datetime
 ) -> dict[str, tuple[dict[str, Any] | None, list[Contact]]]:
     """Per customer: the stored customer (attributes, holdings, segments; None when unknown)
-    and their contacts since ``since``, for the policies; all read in one statement.
+    and their contacts since ``since``, for the policies; all read in one statement."""
+    states = repository.customer_states(session, customer_ids, since)
+    custom = repository.outcome_classes(session) if has_custom_outcomes(states) else {}
+    return with_contacts(states, custom)
+
+
+def has_custom_outcomes(states: repository.States) -> bool:
+    """Whether a history holds a custom outcome type (only then are the registered types
+    read, to classify it)."""
+    return any(e.type not in BUILTIN_TYPES for _, _, outcomes in states.values() for e in outcomes)
+
+
+def with_contacts(
+    states: repository.States, custom: dict[str, str]
+) -> dict[str, tuple[dict[str, Any] | None, list[Contact]]]:
+    """The stored customers and their contacts, from ``customer_states``' rows.
 
     A decision that showed offers is a contact per offer (``shown``); ``accept`` and
-    positive custom outcomes are ``accepted``, ``decline`` and negative ones ``declined``.
-    Times are the database's ``occurred_at``.
+    positive custom outcomes (``custom``: the registered types' classes) are ``accepted``,
+    ``decline`` and negative ones ``declined``. Times are the database's ``occurred_at``.
     """
-    states = repository.customer_states(session, customer_ids, since)
     classes = {"accept": "accepted", "decline": "declined"}
-    custom = (
-        repository.outcome_classes(session)
-        if any(e.type not in BUILTIN_TYPES for _, _, outcomes in states.values() for e in outcomes)
-        else {}
-    )  # only read the registered types when a history has a custom one
     for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
