@@ -51,13 +51,15 @@ def _write(path: Path, result: MiningResult, significance: Significance | None) 
     columns = ["antecedent", "consequent", *STATISTICS]
     if significance is not None:
         columns += ["p_value", "q_value", "significant"]
-    rows = [rule_row(r, significance) for r in result.rules]
+    if path.suffix.lower() != ".json":  # build only the rows the file gets
+        write_table(path, [rule_row(r, significance) for r in result.rules], columns, {})
+        return
     json_rows = [{**rule_row(r, significance, finite=True), "antecedent": list(r.antecedent)}
                  for r in result.rules]  # fmt: skip
     document = {"baskets": result.n, "min_count": result.min_count,
                 "min_confidence": str(result.min_confidence),
                 "itemsets": len(result.itemsets), "rules": json_rows}  # fmt: skip
-    write_table(path, rows, columns, document)
+    write_table(path, [], columns, document)
 
 
 def _summary(transactions: Transactions, result: MiningResult, seconds: float) -> None:
@@ -150,7 +152,7 @@ def mine(
     except TransactionsError as exc:
         fail(f"--transactions: {exc.message}" if exc.field == "transactions" else str(exc))
     with progress(err) as bar:
-        task = bar.add_task("mining (items done)", total=None)
+        task = bar.add_task("mining (itemset sizes done)", total=None)
 
         def report(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -63,12 +62,17 @@ def read_document(path: Path, what: str) -> Any:
         fail(f"{what}: no such file {str(path)!r}")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{what}: cannot read {str(path)!r}: {exc}")
-    try:
-        if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".json":
+        try:
             return json.loads(text)
+        except json.JSONDecodeError as exc:
+            fail(
+                f"{what}: {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            )
+    import yaml  # here, not at the top: most commands never read YAML
+
+    try:
         return yaml.safe_load(text)
-    except json.JSONDecodeError as exc:
-        fail(f"{what}: {path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}")
     except yaml.YAMLError as exc:
         fail(f"{what}: {path}: invalid YAML: {exc}")
 
