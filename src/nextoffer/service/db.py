@@ -71,7 +71,8 @@ class Database:
     @property
     def async_sessions(self) -> async_sessionmaker[AsyncSession] | None:
         """PostgreSQL: sessions on asyncio connections (psycopg's async driver), for the
-        event loop; made on first use, in the loop that uses them. SQLite: None."""
+        event loop; the engine is made on first use, its connections in the loop that uses
+        them. SQLite: None."""
         if self.is_sqlite:
             return None
         if self._async_sessions is None:

@@ -230,8 +230,9 @@ class SnapshotCache:
         if snapshot is not None:
             return snapshot
         with self._lock:
-            if self._snapshot is not None and time.monotonic() - self._checked < self.poll:
-                return self._snapshot
+            snapshot = self.cached()  # another thread may have refreshed it meanwhile
+            if snapshot is not None:
+                return snapshot
             with self.db.read() as session:
                 seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar()
                 if seq is None:

@@ -163,14 +163,14 @@ async def decide_async(
 ) -> dict[str, Any]:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread. Committed before it returns."""
+    if pipeline is None:
+        return await run_in_threadpool(_in_transaction, db, cache, body, idempotency_key, models)
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    if pipeline is None:
-        return await run_in_threadpool(_in_transaction, db, cache, body, idempotency_key, models)
     return await pipeline.decide(snapshot, live, body, idempotency_key)
 
 

@@ -113,19 +113,25 @@ def insert_events(
     return [stored[k] for k in keys], len(rows) - written
 
 
+# what a decision row gives (the database fills seq and occurred_at)
+_DECISION_COLUMNS = [c for c in decisions.c if c.name not in ("seq", "occurred_at")]
+
+
+def _keyless(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with every column a decision gives; none may have an idempotency key."""
+    full = [{c.name: row.get(c.name) for c in _DECISION_COLUMNS} for row in rows]
+    assert all(r["idempotency_key"] is None for r in full)
+    return full
+
+
 def insert_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Insert decision rows that have no idempotency key (they cannot conflict: NULL keys
     are distinct) in one statement; returns each as stored, in the order given. The plain
     ``INSERT … RETURNING seq, occurred_at`` is compiled once and cached; the rest of each row
     is as given (not read back as JSON)."""
-    _stmt, columns = _idempotent_insert(session, decisions)
-    full = [{name: row.get(name) for name in columns} for row in rows]
-    assert all(r["idempotency_key"] is None for r in full)
+    full = _keyless(rows)
     returned = session.execute(_PLAIN_DECISION_INSERT, full).all()
     return [{**r, **f._asdict()} for r, f in zip(full, returned, strict=True)]
-
-
-_DECISION_COLUMNS = [c for c in decisions.c if c.name not in ("seq", "occurred_at")]
 
 
 @functools.cache
@@ -143,8 +149,7 @@ async def insert_decisions_async(
     """``insert_decisions`` on PostgreSQL's asyncio driver connection (one statement, in the
     connection's autocommit), without SQLAlchemy's parameter processing. JSON columns go as
     ``Jsonb`` (None as JSON null, as SQLAlchemy's JSON type stores it)."""
-    full = [{c.name: row.get(c.name) for c in _DECISION_COLUMNS} for row in rows]
-    assert all(r["idempotency_key"] is None for r in full)
+    full = _keyless(rows)
     params = [
         Jsonb(r[c.name]) if isinstance(c.type, sa.JSON) else r[c.name]
         for r in full

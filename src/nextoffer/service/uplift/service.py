@@ -315,9 +315,7 @@ class ModelCache:
     def cached(self) -> dict[str, tuple[str, UpliftModel]] | None:
         """The live models when they were checked within ``poll`` seconds, else None (no
         query: the event loop may call it; ``live()`` may read the database)."""
-        if time.monotonic() - self._checked >= self.poll:
-            return None
-        return {o: (v, self._loaded[v]) for o, v in self._live.items() if v in self._loaded}
+        return self._current() if time.monotonic() - self._checked < self.poll else None
 
     def live(self) -> dict[str, tuple[str, UpliftModel]]:
         if time.monotonic() - self._checked >= self.poll:
@@ -328,6 +326,9 @@ class ModelCache:
                     if blob is not None:
                         self._loaded[version] = UpliftModel.loads(blob)
                 self._live, self._checked = live, time.monotonic()
+        return self._current()
+
+    def _current(self) -> dict[str, tuple[str, UpliftModel]]:
         return {o: (v, self._loaded[v]) for o, v in self._live.items() if v in self._loaded}
 
 
