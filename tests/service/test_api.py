@@ -72,6 +72,24 @@ def test_a_decision_retry_with_the_same_key_returns_the_original(server: Server)
     assert again["placements"] == first["placements"]
 
 
+def test_a_decision_idempotency_key_must_be_1_to_200_characters(server: Server) -> None:
+    body = {"customer": {"id": "retry-2"}, "channel": "email"}
+    with server.client("client") as client:
+        for key in ("", "k" * 201):
+            r = client.post("/v1/decisions", json=body, headers={"Idempotency-Key": key})
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"][0]["field"] == "idempotency-key"
+        assert (
+            client.post(
+                "/v1/decisions", json=body, headers={"Idempotency-Key": "k" * 200}
+            ).status_code
+            == 200
+        )
+    with httpx.Client(base_url=server.url) as anonymous:  # the key is checked first
+        r = anonymous.post("/v1/decisions", json=body, headers={"Idempotency-Key": ""})
+        assert r.status_code == 401, r.text
+
+
 def test_events_are_idempotent_and_keep_the_clients_clock_apart(server: Server) -> None:
     event = {"type": "accept", "customer_id": "ev-1", "offer_id": "credit-card", "channel": "email",
              "reported_at": "2020-01-01T00:00:00Z"}  # fmt: skip

@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         for task in tasks:
             task.cancel()
+        if app.state.pipeline is not None:
+            await app.state.pipeline.close()
         await app.state.db.dispose_async()
         app.state.db.dispose()
 

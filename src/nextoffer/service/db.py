@@ -9,9 +9,12 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import set_json_dumps, set_json_loads
+from pydantic_core import from_json, to_json
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -19,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "dialect_insert"]
+__all__ = ["Database", "KeptConnection", "dialect_insert"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,6 +70,7 @@ class Database:
         self._pool_kwargs = kwargs
         self._async_engine: AsyncEngine | None = None
         self._async_sessions: async_sessionmaker[AsyncSession] | None = None
+        self.async_pool_generation = 0  # one more each time the asyncio pool starts afresh
 
     @property
     def async_sessions(self) -> async_sessionmaker[AsyncSession] | None:
@@ -89,28 +93,10 @@ class Database:
         assert self._async_engine is not None
         return self._async_engine
 
-    @contextlib.asynccontextmanager
-    async def driver(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """PostgreSQL: a pooled asyncio connection as psycopg's own (autocommit), for the
-        decision path's two statements. psycopg's errors come out as SQLAlchemy's (so the
-        API answers as for any statement: 422, 409, or 503 for a lost connection); a lost
-        connection also starts the pool afresh, as SQLAlchemy does on a disconnect."""
-        async with self.async_engine.connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            assert raw is not None
-            try:
-                yield raw
-            except psycopg.Error as exc:
-                lost = raw.broken or raw.closed
-                if lost:
-                    await connection.invalidate()
-                    await self.async_engine.dispose()
-                raise sa.exc.DBAPIError.instance(
-                    None, None, exc, psycopg.Error, connection_invalidated=lost
-                ) from None
-
     async def dispose_async(self) -> None:
-        """Close the asyncio connections (in the loop that opened them)."""
+        """Close the asyncio connections (in the loop that opened them); connections kept
+        elsewhere (``KeptConnection``) are let go at their next use."""
+        self.async_pool_generation += 1
         if self._async_engine is not None:
             await self._async_engine.dispose()
 
@@ -132,3 +118,58 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.reader.dispose()
+
+
+class KeptConnection:
+    """PostgreSQL: one asyncio connection of ``db``'s pool, kept between uses, as psycopg's
+    own (autocommit). For one user at a time (a ``Coalescer``, whose batches run one after
+    another): a batch then costs no pool check-out and check-in.
+
+    psycopg's errors come out as SQLAlchemy's, so the API answers as for any statement:
+    422, 409, or 503 for a lost connection. A lost connection is let go and the pool starts
+    afresh, as SQLAlchemy does on a disconnect (the other kept connections, most likely
+    lost with it, are let go at their next use); the next use connects again.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._connection: AsyncConnection | None = None
+        self._raw: psycopg.AsyncConnection[Any] | None = None
+        self._generation = -1
+
+    @contextlib.asynccontextmanager
+    async def driver(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._connection is not None and self._generation != self.db.async_pool_generation:
+            connection, self._connection, self._raw = self._connection, None, None
+            await connection.invalidate()  # from before the pool started afresh
+        if self._connection is None or self._raw is None:
+            self._generation = self.db.async_pool_generation
+            self._connection = await self.db.async_engine.connect()
+            self._raw = (await self._connection.get_raw_connection()).driver_connection
+            assert self._raw is not None
+            # JSON by pydantic-core's parser and serializer (Rust; the same values as the
+            # json module's, several times faster): a decision reads and writes a dozen
+            set_json_loads(from_json, self._raw)
+            set_json_dumps(to_json, self._raw)
+        connection, raw = self._connection, self._raw
+        try:
+            yield raw
+        except psycopg.Error as exc:
+            lost = raw.broken or raw.closed
+            if lost:
+                self._connection = self._raw = None
+                await connection.invalidate()
+                await self.db.dispose_async()
+            raise sa.exc.DBAPIError.instance(
+                None, None, exc, psycopg.Error, connection_invalidated=lost
+            ) from None
+        except BaseException:  # e.g. cancelled mid-statement: its state is unknown
+            self._connection = self._raw = None
+            await connection.invalidate()
+            raise
+
+    async def close(self) -> None:
+        """Give the connection back to the pool (before the pool is disposed)."""
+        if self._connection is not None:
+            connection, self._connection, self._raw = self._connection, None, None
+            await connection.close()

@@ -24,7 +24,7 @@ from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
 from ..catalog.service import SnapshotCache
-from ..db import Database
+from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
 from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
@@ -101,13 +101,20 @@ class Pipeline:
         assert sessions is not None
         self.sessions = sessions
         self.db = db
+        # a connection each, kept: a Coalescer's batches run one after another
+        self._reader, self._writer = KeptConnection(db), KeptConnection(db)
         self.read = Coalescer(self._read)
         self.write = Coalescer(self._write)
+
+    async def close(self) -> None:
+        """Give the kept connections back (before the pool is disposed)."""
+        await self._reader.close()
+        await self._writer.close()
 
     async def _read(
         self, keys: list[tuple[str, dt.datetime]]
     ) -> list[tuple[dict[str, Any] | None, list[Contact]]]:
-        async with self.db.driver() as connection:
+        async with self._reader.driver() as connection:
             rows = await repository.customer_states_async(
                 connection, [c for c, _ in keys], min(s for _, s in keys)
             )
@@ -120,7 +127,7 @@ class Pipeline:
         return [(states[c][0], [x for x in states[c][1] if x.at >= since]) for c, since in keys]
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        async with self.db.driver() as connection:
+        async with self._writer.driver() as connection:
             return await repository.insert_decisions_async(connection, rows)
 
     async def decide(

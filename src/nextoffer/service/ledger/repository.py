@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
+import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
@@ -54,27 +54,25 @@ def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str
     return stmt, [c.name for c in table.c if c.name not in ("seq", "occurred_at")]
 
 
-_UNNEST: list[Any] = []  # the statement below, once built
+def _unnest(table: sa.Table, columns: Sequence[str], tail: str) -> sa.TextClause:
+    """PostgreSQL: ``INSERT INTO table (…) SELECT * FROM unnest(CAST(:col AS type[]), …)``
+    and ``tail``, one array parameter per column: a fixed text whatever the number of rows,
+    so the driver converts it once and the server prepares it once (a multi-row VALUES list
+    has one parameter per value, and psycopg parses such a statement anew every time)."""
+    dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    types = {name: table.c[name].type.dialect_impl(dialect) for name in columns}
+    arrays = ", ".join(f"CAST(:{name} AS {types[name].compile(dialect)}[])" for name in columns)
+    return sa.text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {tail}"
+    ).bindparams(*(sa.bindparam(name, type_=postgresql.ARRAY(types[name])) for name in columns))
 
 
-def _unnest_insert(dialect: sa.Dialect, columns: list[str]) -> Any:
-    """PostgreSQL: ``INSERT INTO events (…) SELECT * FROM unnest(CAST(:col AS type[]), …)
-    ON CONFLICT (idempotency_key) DO NOTHING RETURNING *``, one array parameter per column,
-    built once (a textual statement with typed parameters and result columns is cached)."""
-    if not _UNNEST:
-        types = {name: events.c[name].type.dialect_impl(dialect) for name in columns}
-        arrays = ", ".join(f"CAST(:{name} AS {types[name].compile(dialect)}[])" for name in columns)
-        _UNNEST.append(
-            sa.text(
-                f"INSERT INTO events ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *"
-            )
-            .bindparams(
-                *(sa.bindparam(name, type_=postgresql.ARRAY(types[name])) for name in columns)
-            )
-            .columns(*events.c)
-        )
-    return _UNNEST[0]
+# events: keys seen before are not written again (and come back from a second read)
+_EVENTS_UNNEST = _unnest(
+    events,
+    [c.name for c in events.c if c.name not in ("seq", "occurred_at")],
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+).columns(*events.c)
 
 
 def insert_events(
@@ -98,7 +96,7 @@ def insert_events(
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
         arrays = {name: [r.get(name) for r in ordered] for name in columns}
-        result = session.execute(_unnest_insert(dialect, columns), arrays)
+        result = session.execute(_EVENTS_UNNEST, arrays)
     else:
         result = session.execute(stmt, [{name: r.get(name) for name in columns} for r in ordered])
     stored = {r.idempotency_key: r._asdict() for r in result}
@@ -134,13 +132,17 @@ def insert_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[d
     return [{**r, **f._asdict()} for r, f in zip(full, returned, strict=True)]
 
 
-@functools.cache
-def _decisions_values_sql(n: int) -> str:
-    """``INSERT INTO decisions (…) VALUES (…), … RETURNING id, seq, occurred_at`` for n rows
-    (PostgreSQL, psycopg's placeholders); one text per batch size."""
-    one = "(" + ", ".join(["%s"] * len(_DECISION_COLUMNS)) + ")"
-    return (f"INSERT INTO decisions ({', '.join(c.name for c in _DECISION_COLUMNS)}) "
-            f"VALUES {', '.join([one] * n)} RETURNING id, seq, occurred_at")  # fmt: skip
+# The decision path's batched write, as text for psycopg (see insert_decisions_async), its
+# arrays sent in binary (``%(name)b``): in text, every JSON element of an array is escaped.
+_DECISIONS_UNNEST_PG = re.sub(
+    r"%\((\w+)\)s",
+    r"%(\1)b",
+    str(
+        _unnest(
+            decisions, [c.name for c in _DECISION_COLUMNS], "RETURNING id, seq, occurred_at"
+        ).compile(dialect=PGDialect_psycopg())  # type: ignore[no-untyped-call]
+    ),
+)
 
 
 async def insert_decisions_async(
@@ -150,13 +152,14 @@ async def insert_decisions_async(
     connection's autocommit), without SQLAlchemy's parameter processing. JSON columns go as
     ``Jsonb`` (None as JSON null, as SQLAlchemy's JSON type stores it)."""
     full = _keyless(rows)
-    params = [
-        Jsonb(r[c.name]) if isinstance(c.type, sa.JSON) else r[c.name]
-        for r in full
+    arrays = {
+        c.name: [Jsonb(r[c.name]) for r in full]
+        if isinstance(c.type, sa.JSON)
+        else [r[c.name] for r in full]
         for c in _DECISION_COLUMNS
-    ]
+    }
     async with connection.cursor() as cursor:
-        await cursor.execute(_decisions_values_sql(len(full)), params)
+        await cursor.execute(_DECISIONS_UNNEST_PG, arrays)
         filled = {id_: (seq, at) for id_, seq, at in await cursor.fetchall()}
     return [{**r, "seq": filled[r["id"]][0], "occurred_at": filled[r["id"]][1]} for r in full]
 
