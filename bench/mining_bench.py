@@ -16,7 +16,9 @@ with a single-item consequent, compared as (antecedent set, consequent).
    imports, data and mining) and the peak increase over the resident set before mining.
 
    - nextoffer: ``mine(baskets, min_support, min_confidence)`` on the baskets as
-     ``nextoffer mine`` reads them (tuples of distinct items).
+     ``nextoffer mine`` reads them (distinct items, blanks trimmed; checked), as tuples of
+     the strings the csv module read: the command's reader hands the miner the items
+     already coded as integers, but here the step codes the names itself, as pyfim's does.
    - pyfim (C): ``fim.arules(baskets, supp=-⌈S × N⌉, conf=100 × C, zmin=2, report="a",
      mode="o")`` on the lists read: a negative ``supp`` is an absolute count, worked out
      exactly (``Fraction(str(S)) × N``, rounded up), ``conf`` is a percentage, ``zmin=2``
@@ -127,7 +129,10 @@ def prepare(lib: str, path: Path, min_support: str, min_confidence: str) -> Step
         from nextoffer.core.learning.mining import mine
         from nextoffer.jobs.transactions import read_transactions
 
-        baskets = read_transactions(path).baskets  # as `nextoffer mine` reads them
+        named = (tuple(dict.fromkeys(filter(None, map(str.strip, r)))) for r in read_rows(path))
+        baskets = [basket for basket in named if basket]
+        if baskets != list(read_transactions(path).baskets):
+            raise SystemExit("these baskets are not those `nextoffer mine` reads")
 
         def ours() -> Mined:
             result = mine(baskets, min_support=s, min_confidence=c)

@@ -11,6 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from nextoffer.cli.mine import rule_columns, rule_row
+from nextoffer.core.learning.mining import MinedRule
+from nextoffer.core.learning.significance import Significance
 from tests.core.learning.conftest import DATA
 
 from .test_rules_cli import run
@@ -212,3 +215,11 @@ def test_the_demo_ledger_is_mined_and_its_attach_rates_listed(tmp_path: Path) ->
     bad = run("attach-rates", "--level", "planet", cwd=tmp_path)
     assert bad.returncode == 1
     assert "--level: expected one of" in bad.stderr
+
+
+@pytest.mark.parametrize("tested", [False, True])
+def test_a_rule_row_gives_its_fields_in_the_order_of_the_columns(tested: bool) -> None:
+    rule = MinedRule(("a", "b"), "c", count=4, antecedent_count=5, consequent_count=6, n=10)
+    key = (rule.antecedent, rule.consequent)
+    significance = Significance(0.05, {key: 0.01}, {key: 0.02}) if tested else None
+    assert list(rule_row(rule, significance)) == rule_columns(significance)

@@ -7,7 +7,9 @@ database layer it does not use.
 
 from __future__ import annotations
 
+import gc
 import importlib
+import os
 from typing import Any
 
 import typer
@@ -27,6 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "erase": ("nextoffer.cli.service", "erase"),
     "keys": ("nextoffer.cli.service", "keys_app"),
 }
+# Batch commands whose numpy work does no linear algebra. Their numpy loads OpenBLAS with
+# one thread (with one per core it takes twice as long to load, and the threads spin on the
+# other cores for a while), and the modules they import are frozen (gc.freeze): those live
+# until exit, so no garbage collection, during the run or at exit, walks them again.
+BATCH = frozenset({"mine"})
 
 
 class _LazyGroup(TyperGroup):
@@ -36,8 +43,13 @@ class _LazyGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
             return None
+        batch = cmd_name in BATCH
+        if batch:  # before the command's module imports numpy
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         module, attribute = COMMANDS[cmd_name]
         target = getattr(importlib.import_module(module), attribute)
+        if batch:
+            gc.freeze()
         if isinstance(target, typer.Typer):
             command: Any = typer.main.get_group(target)
         else:

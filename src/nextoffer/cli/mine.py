@@ -19,21 +19,27 @@ from ..jobs.transactions import (
     TransactionsError,
     read_transactions,
 )
-from .output import check_table_file, err, fail, out, progress, write_table
+from .output import check_table_file, err, fail, out, progress, write_csv, write_table
 
 if TYPE_CHECKING:
     from ..core.learning.significance import Significance
 
-__all__ = ["mine", "rule_row"]
+__all__ = ["mine", "rule_columns", "rule_row"]
 
 FORMATS: tuple[str, ...] = get_args(Format)
+
+
+def rule_columns(significance: Significance | None = None) -> list[str]:
+    """The names of a rule's fields, in the order ``rule_row`` gives them."""
+    tested = ["p_value", "q_value", "significant"] if significance is not None else []
+    return ["antecedent", "consequent", *STATISTICS, *tested]
 
 
 def rule_row(
     rule: MinedRule, significance: Significance | None = None, *, finite: bool = False
 ) -> dict[str, Any]:
-    """One rule as a flat record: the CSV's row (conviction ``inf`` at confidence 1, or None
-    when ``finite``)."""
+    """One rule as a flat record, fields in the order of ``rule_columns``: the CSV's row
+    (conviction ``inf`` at confidence 1, or None when ``finite``)."""
     row: dict[str, Any] = {
         "antecedent": " & ".join(rule.antecedent),
         "consequent": rule.consequent,
@@ -48,11 +54,9 @@ def rule_row(
 
 
 def _write(path: Path, result: MiningResult, significance: Significance | None) -> None:
-    columns = ["antecedent", "consequent", *STATISTICS]
-    if significance is not None:
-        columns += ["p_value", "q_value", "significant"]
+    columns = rule_columns(significance)
     if path.suffix.lower() != ".json":  # build only the rows the file gets
-        write_table(path, [rule_row(r, significance) for r in result.rules], columns, {})
+        write_csv(path, columns, [rule_row(r, significance).values() for r in result.rules])
         return
     json_rows = [{**rule_row(r, significance, finite=True), "antecedent": list(r.antecedent)}
                  for r in result.rules]  # fmt: skip

@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -101,6 +102,20 @@ def write_table(
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, columns, lineterminator="\n")
             writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        fail(f"{option}: cannot write {str(path)!r}: {exc}")
+
+
+def write_csv(
+    path: Path, columns: list[str], rows: Iterable[Iterable[Any]], option: str = "--out"
+) -> None:
+    """A header of ``columns``, then ``rows``, each one's values in the order of ``columns``
+    (cheaper than ``write_table``'s rows by name, for files of many rows)."""
+    try:
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(columns)
             writer.writerows(rows)
     except OSError as exc:
         fail(f"{option}: cannot write {str(path)!r}: {exc}")

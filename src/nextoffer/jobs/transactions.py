@@ -9,6 +9,8 @@ Two shapes are read:
   optionally ``quantity``, ``price``, ``time``, ``customer`` and ``store`` columns. The rows
   of one order make one basket.
 
+The baskets come coded (``CodedBaskets``): the miner takes them as they are.
+
 ``format="auto"`` picks line items when the first row names an order and an item column.
 **Filters** drop cancellations (orders whose id starts with a prefix, such as Online
 Retail's ``C``, and lines with a quantity ≤ 0) and non-product codes (listed items, or items
@@ -20,11 +22,13 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
+
+from ..core.learning.baskets import BasketCoder
 
 __all__ = [
     "COLUMN_NAMES",
@@ -93,7 +97,7 @@ def basket_of(items: Iterable[str]) -> Basket:
 
 @dataclass
 class Transactions:
-    baskets: list[Basket]
+    baskets: Sequence[Basket]
     source: str
     dropped: Counter[str] = field(default_factory=Counter)  # reason → count
 
@@ -147,21 +151,18 @@ def _csv(rows: Iterator[list[str]], source: str, format: Format, filters: Filter
     if format == "lines" or (format == "auto" and lines):
         return _group_lines(rows, roles, source, filters, start=2)
     keep = filters.item_filter()
-    out = Transactions([], source)
-    plain = not filters.exclude_items and not filters.exclude_pattern
+    coder, dropped = BasketCoder(), Counter[str]()
+    add, plain = coder.add, not filters.exclude_items and not filters.exclude_pattern
     for row in chain([first], rows):
-        unique = dict.fromkeys(map(str.strip, row))
-        unique.pop("", None)
-        items = tuple(unique)
+        items: Iterable[str] = filter(None, map(str.strip, row))  # blanks trimmed, empty dropped
         if not plain:
-            kept = tuple(i for i in items if keep(i))
-            out.dropped["excluded items"] += len(items) - len(kept)
+            listed = dict.fromkeys(items)
+            kept = [i for i in listed if keep(i)]
+            dropped["excluded items"] += len(listed) - len(kept)
             items = kept
-        if items:
-            out.baskets.append(items)
-        else:
-            out.dropped["empty baskets"] += 1
-    return out
+        if not add(items):
+            dropped["empty baskets"] += 1
+    return Transactions(coder.baskets(), source, dropped)
 
 
 def _group_lines(
@@ -175,7 +176,7 @@ def _group_lines(
     order_at, item_at = roles["order"], roles["item"]
     quantity_at = roles.get("quantity")
     orders: dict[str, dict[str, None]] = {}
-    out = Transactions([], source)
+    out = Transactions((), source)
     width = max(roles.values()) + 1
     for line, row in enumerate(rows, start=start):
         if len(row) < width:
@@ -204,7 +205,10 @@ def _group_lines(
             out.dropped["excluded items"] += 1
             continue
         orders.setdefault(order, {})[item] = None
-    out.baskets = [tuple(items) for items in orders.values()]
+    coder = BasketCoder()
+    for items in orders.values():
+        coder.add(items)
+    out.baskets = coder.baskets()
     return out
 
 
@@ -226,14 +230,11 @@ def _parquet(path: Path, format: Format, filters: Filters) -> Transactions:
         if not lists:
             raise TransactionsError("transactions", f"{path} has no list column of items")
         keep = filters.item_filter()
-        out = Transactions([], str(path))
+        coder, dropped = BasketCoder(), Counter[str]()
         for chosen in table.column(lists[0]).to_pylist():
-            items = basket_of(str(i) for i in chosen or () if i is not None and keep(str(i)))
-            if items:
-                out.baskets.append(items)
-            else:
-                out.dropped["empty baskets"] += 1
-        return out
+            if not coder.add(str(i) for i in chosen or () if i is not None and keep(str(i))):
+                dropped["empty baskets"] += 1
+        return Transactions(coder.baskets(), str(path), dropped)
     if not {"order", "item"} <= roles.keys():
         raise TransactionsError(
             "transactions", f"{path}: no list column of items, and no order and item columns"

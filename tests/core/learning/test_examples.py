@@ -7,11 +7,19 @@ import doctest
 import pytest
 
 from nextoffer.core import stats
-from nextoffer.core.learning import attach, features, mining, segments, uplift, uplift_metrics
+from nextoffer.core.learning import (
+    attach,
+    baskets,
+    features,
+    mining,
+    segments,
+    uplift,
+    uplift_metrics,
+)
 
 
 @pytest.mark.parametrize(
-    "module", [attach, mining, features, segments, uplift, uplift_metrics, stats]
+    "module", [attach, baskets, mining, features, segments, uplift, uplift_metrics, stats]
 )
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]

@@ -35,6 +35,8 @@ from itertools import chain, count
 import numpy as np
 import numpy.typing as npt
 
+from .baskets import CodedBaskets
+
 __all__ = [
     "STATISTICS",
     "Bitsets",
@@ -219,6 +221,7 @@ def mine(
 ) -> MiningResult:
     """Frequent itemsets and the rules ``A → c`` (``A`` not empty) that meet both thresholds.
 
+    ``baskets`` are collections of item names, or ``CodedBaskets`` (taken as coded).
     ``max_len`` bounds the items of a rule (antecedent and consequent together), and with it
     the itemsets. ``progress(done, total)`` is called as each itemset size is finished:
     ``done`` items per itemset, of at most ``total`` (a bound that tightens as sizes finish).
@@ -229,7 +232,7 @@ def mine(
         raise MiningError("min_support", "must be above 0")
     if max_len is not None and max_len < 2:
         raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
-    listed = baskets if isinstance(baskets, list | tuple) else list(baskets)
+    listed = baskets if isinstance(baskets, list | tuple | CodedBaskets) else list(baskets)
     n = len(listed)
     if n == 0:
         raise MiningError("transactions", "there are no baskets")
@@ -264,9 +267,13 @@ def _incidence(
     """Every item (in order of first appearance) and one (basket, item code) pair per item
     listed, basket by basket; an item that a basket lists twice is there twice.
 
-    One pass in C over the items: ``index.setdefault`` gives each the position where it was
-    first listed, and a cumulative sum renumbers those positions 0, 1, 2, …
+    Coded baskets are that already. Otherwise one pass in C over the items:
+    ``index.setdefault`` gives each the position where it was first listed, and a
+    cumulative sum renumbers those positions 0, 1, 2, …
     """
+    if isinstance(baskets, CodedBaskets):
+        rows = np.repeat(np.arange(len(baskets), dtype=np.int64), baskets.lengths)
+        return list(baskets.items), rows, baskets.codes
     lengths = np.fromiter(map(len, baskets), dtype=np.int64, count=len(baskets))
     listed = int(lengths.sum())
     index: dict[str, int] = {}
