@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -191,6 +192,42 @@ def test_a_batched_read_and_write_give_each_decision_its_own_customer(
         assert stored[w["id"]].customer_id == w["given"]["customer_id"]
         assert stored[w["id"]].seq == w["seq"]
         assert stored[w["id"]].occurred_at == w["occurred_at"]
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_the_decision_read_looks_customers_up_even_in_a_plan_made_on_an_empty_ledger(
+    postgres: ThrowawayPostgres,
+) -> None:
+    """The read is prepared after a few executions, on a ledger still empty and not yet
+    analyzed; the plan PostgreSQL then keeps must not scan the whole ledger once it grows."""
+    db = Database(postgres.new_database("plans"))
+    upgrade(db)
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+
+    async def plan_after_growth() -> str:
+        pipeline = Pipeline(db)
+        try:
+            for _ in range(20):  # prepared at the 5th; a generic plan from the 5th after
+                await pipeline.read(("c-1", since))
+            with db.transaction() as session:  # the ledger grows
+                insert_decisions(session, [_row(f"c-{i % 400}") for i in range(4000)])
+            assert (await pipeline.read(("c-1", since)))[1]
+            async with pipeline._reader.driver() as connection:
+                name = await (await connection.execute(
+                    "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%UNION ALL%'"
+                )).fetchone()  # fmt: skip
+                assert name is not None
+                cursor = psycopg.AsyncClientCursor(connection)
+                await cursor.execute(f"EXPLAIN EXECUTE {name[0]}(%s, %s)", (["c-1"], since))
+                return "\n".join(row[0] for row in await cursor.fetchall())
+        finally:
+            await pipeline.close()
+            await db.dispose_async()
+
+    plan = asyncio.run(plan_after_growth())
+    assert "Seq Scan on decisions" not in plan, plan
+    assert "ix_decisions_customer_time" in plan, plan
     db.dispose()
 
 

@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -42,6 +44,7 @@ from .uplift.service import ModelCache
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
+T = TypeVar("T")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -49,13 +52,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
+def _in_transaction(db: Database, job: Callable[[Session], T]) -> T:
+    with db.transaction() as session:
+        return job(session)
+
+
 async def _sweeper(app: FastAPI) -> None:
-    """Erase personal data past its retention, every ``erase_every_seconds``."""
+    """Erase personal data past its retention, every ``erase_every_seconds``. The periodic
+    jobs run in a thread: on the event loop they would hold up every request meanwhile."""
     settings: Settings = app.state.settings
     while True:
         try:
-            with app.state.db.transaction() as session:
-                erased = customers.sweep(session)
+            erased = await run_in_threadpool(_in_transaction, app.state.db, customers.sweep)
             if erased:
                 log.info("erased personal data of %d customers (retention)", erased)
         except Exception:  # keep sweeping; the next run retries
@@ -69,8 +77,7 @@ async def _attach_refresher(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(settings.attach_refresh_seconds)
         try:
-            with app.state.db.transaction() as session:
-                done = attach.refresh(session)
+            done = await run_in_threadpool(_in_transaction, app.state.db, attach.refresh)
             if done["snapshot"]:
                 log.info("attach rates refreshed: published %s", done["snapshot"])
         except Exception:  # keep refreshing; the next run retries
