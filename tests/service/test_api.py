@@ -90,6 +90,21 @@ def test_a_decision_idempotency_key_must_be_1_to_200_characters(server: Server) 
         assert r.status_code == 401, r.text
 
 
+def test_a_bad_decision_body_is_a_422_naming_the_field_after_the_key_check(server: Server) -> None:
+    with server.client("client") as client:
+        r = client.post("/v1/decisions", json={"channel": "email", "limit": "many"})
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["limit"]
+        for content, headers in [(b"{not json", {"Content-Type": "application/json"}),
+                                 (b'{"channel": "email"}', {"Content-Type": "text/plain"}),
+                                 (b"", {"Content-Type": "application/json"})]:  # fmt: skip
+            r = client.post("/v1/decisions", content=content, headers=headers)
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"][0]["field"].startswith("body"), r.json()
+    with httpx.Client(base_url=server.url) as anonymous:  # the key before the body
+        assert anonymous.post("/v1/decisions", content=b"{not json").status_code == 401
+
+
 def test_events_are_idempotent_and_keep_the_clients_clock_apart(server: Server) -> None:
     event = {"type": "accept", "customer_id": "ev-1", "offer_id": "credit-card", "channel": "email",
              "reported_at": "2020-01-01T00:00:00Z"}  # fmt: skip

