@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +65,27 @@ def test_deactivating_a_rule_reaches_every_worker_within_a_second(two_workers: S
     seen, pids = fired_everywhere()
     assert seen == {False}
     assert len(pids) == 2
+
+
+def test_connections_opened_at_once_spread_over_the_workers(two_workers: Server) -> None:
+    """32 keep-alive connections opened together while the workers idle (a proxy's pool),
+    then used: each worker listens on its own socket, so neither takes nearly all of them
+    (with one shared socket, the worker that woke first took 25 to 29 of them)."""
+    port = int(two_workers.url.rsplit(":", 1)[1])
+    connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+    time.sleep(0.2)  # every connection accepted before any request
+    per_worker: Counter[str] = Counter()
+    try:
+        for conn in connections:
+            conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            worker = [line.split(b":", 1)[1].strip() for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"x-worker:")]  # fmt: skip
+            per_worker[worker[0].decode()] += 1
+    finally:
+        for conn in connections:
+            conn.close()
+    assert len(per_worker) == 2, per_worker
+    assert min(per_worker.values()) >= 6, per_worker  # a fair split is 16 ± 3

@@ -48,14 +48,20 @@ def serve(
     out.print(f"serving the API on {base} (OpenAPI at {base}/docs) and the dashboard at "
               f"{base}/dashboard (sign in with an author, approver or admin key)", markup=False)  # fmt: skip
     os.environ["NEXTOFFER_DATABASE_URL"] = settings.database_url  # the workers read it
-    uvicorn.run(
-        "nextoffer.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
+    app = "nextoffer.service.app:create_app"
+    if workers == 1:
+        uvicorn.run(app, factory=True, host=host, port=port, log_level="warning")
+        return
+    from ..service.workers import Workers, listening_sockets
+
+    config = uvicorn.Config(
+        app, factory=True, host=host, port=port, workers=workers, log_level="warning"
     )
+    try:
+        sockets = listening_sockets(host, port, workers, config.backlog)
+    except OSError as exc:
+        fail(f"--port: cannot listen on {host}:{port}: {exc}")
+    Workers(config, sockets).run()
 
 
 @keys_app.command("create")
