@@ -13,6 +13,7 @@ import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -72,6 +73,20 @@ async def _sweeper(app: FastAPI) -> None:
         await asyncio.sleep(settings.erase_every_seconds)
 
 
+async def _recheck(every: float, check: Callable[[], object]) -> None:
+    """Check a cache (the live snapshot, the live models) every ``every`` seconds, a little
+    more often than it expires, in a thread: requests then find it fresh and never wait for
+    the check themselves (on the event loop, a check would hold up every request)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(check)
+        except NotFound:  # nothing published yet
+            pass
+        except Exception:  # a request checks it itself meanwhile; the next run retries
+            log.exception("checking for a new snapshot or models failed")
+
+
 async def _attach_refresher(app: FastAPI) -> None:
     """Recount attach rates from the ledger every ``attach_refresh_seconds``."""
     settings: Settings = app.state.settings
@@ -119,7 +134,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # held the worker up for 160-210 ms (a decision's p99 is 25 ms); frozen, 3-5 ms.
         gc.collect()
         gc.freeze()
-        tasks = [asyncio.create_task(_sweeper(app))]
+        snapshots, models = app.state.snapshots, app.state.models
+        tasks = [
+            asyncio.create_task(_sweeper(app)),
+            asyncio.create_task(_recheck(0.8 * snapshots.poll, partial(snapshots.get, check=True))),
+            asyncio.create_task(_recheck(0.8 * models.poll, partial(models.live, check=True))),
+        ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
         yield

@@ -225,12 +225,13 @@ class SnapshotCache:
             return self._snapshot
         return None
 
-    def get(self) -> Snapshot:
-        snapshot = self.cached()
+    def get(self, check: bool = False) -> Snapshot:
+        """The live snapshot, checked again when ``check`` or ``poll`` seconds have passed."""
+        snapshot = None if check else self.cached()
         if snapshot is not None:
             return snapshot
         with self._lock:
-            snapshot = self.cached()  # another thread may have refreshed it meanwhile
+            snapshot = None if check else self.cached()  # another thread may have just checked
             if snapshot is not None:
                 return snapshot
             with self.db.read() as session:

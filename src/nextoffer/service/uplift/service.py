@@ -317,8 +317,9 @@ class ModelCache:
         query: the event loop may call it; ``live()`` may read the database)."""
         return self._current() if time.monotonic() - self._checked < self.poll else None
 
-    def live(self) -> dict[str, tuple[str, UpliftModel]]:
-        if time.monotonic() - self._checked >= self.poll:
+    def live(self, check: bool = False) -> dict[str, tuple[str, UpliftModel]]:
+        """The live models, checked again when ``check`` or ``poll`` seconds have passed."""
+        if check or time.monotonic() - self._checked >= self.poll:
             with self._lock, self.db.read() as session:
                 live = repository.live_versions(session)
                 for version in set(live.values()) - set(self._loaded):
