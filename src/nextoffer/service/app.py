@@ -77,14 +77,18 @@ async def _recheck(every: float, check: Callable[[], object]) -> None:
     """Check a cache (the live snapshot, the live models) every ``every`` seconds, a little
     more often than it expires, in a thread: requests then find it fresh and never wait for
     the check themselves (on the event loop, a check would hold up every request)."""
+    failing = False
     while True:
         await asyncio.sleep(every)
         try:
             await run_in_threadpool(check)
+            failing = False
         except NotFound:  # nothing published yet
             pass
         except Exception:  # a request checks it itself meanwhile; the next run retries
-            log.exception("checking for a new snapshot or models failed")
+            if not failing:  # once per outage, not five times a second
+                log.exception("checking for a new snapshot or models failed (retrying)")
+            failing = True
 
 
 async def _attach_refresher(app: FastAPI) -> None:
