@@ -14,13 +14,12 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,17 +45,11 @@ from .uplift.service import ModelCache
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
-T = TypeVar("T")
 
 
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "body")
-
-
-def _in_transaction(db: Database, job: Callable[[Session], T]) -> T:
-    with db.transaction() as session:
-        return job(session)
 
 
 async def _sweeper(app: FastAPI) -> None:
@@ -65,7 +58,7 @@ async def _sweeper(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     while True:
         try:
-            erased = await run_in_threadpool(_in_transaction, app.state.db, customers.sweep)
+            erased = await run_in_threadpool(app.state.db.run, customers.sweep)
             if erased:
                 log.info("erased personal data of %d customers (retention)", erased)
         except Exception:  # keep sweeping; the next run retries
@@ -97,7 +90,7 @@ async def _attach_refresher(app: FastAPI) -> None:
     while True:
         await asyncio.sleep(settings.attach_refresh_seconds)
         try:
-            done = await run_in_threadpool(_in_transaction, app.state.db, attach.refresh)
+            done = await run_in_threadpool(app.state.db.run, attach.refresh)
             if done["snapshot"]:
                 log.info("attach rates refreshed: published %s", done["snapshot"])
         except Exception:  # keep refreshing; the next run retries

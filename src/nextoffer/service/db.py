@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "KeptConnection", "dialect_insert"]
+
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -108,6 +110,11 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self.sessions() as session, session.begin():
             yield session
+
+    def run(self, job: Callable[..., T], *args: Any) -> T:
+        """``job(session, *args)`` in a transaction of its own (e.g. in a worker thread)."""
+        with self.transaction() as session:
+            return job(session, *args)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

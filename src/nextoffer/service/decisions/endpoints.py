@@ -32,8 +32,8 @@ class DecisionRoute(APIRoute):
         return _serve
 
 
-def _body_error(kind: str, message: str, loc: tuple[Any, ...] = ()) -> RequestValidationError:
-    return RequestValidationError([{"type": kind, "loc": ("body", *loc), "msg": message}])
+def _body_error(kind: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": kind, "loc": ("body",), "msg": message}])
 
 
 async def _serve(request: Request) -> Response:

@@ -171,7 +171,7 @@ async def decide_async(
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread. Committed before it returns."""
     if pipeline is None:
-        return await run_in_threadpool(_in_transaction, db, cache, body, idempotency_key, models)
+        return await run_in_threadpool(db.run, decide, cache, body, idempotency_key, models)
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
@@ -179,11 +179,6 @@ async def decide_async(
     if live is None:
         live = await run_in_threadpool(models.live)
     return await pipeline.decide(snapshot, live, body, idempotency_key)
-
-
-def _in_transaction(db: Database, *args: Any) -> dict[str, Any]:
-    with db.transaction() as session:
-        return decide(session, *args)
 
 
 def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
