@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nextoffer.core.decision import CustomerState, build_snapshot, decide
+from nextoffer.core.decision import CustomerState, Seen, build_snapshot, decide
 from nextoffer.core.request import Request
 from nextoffer.scenarios import bank_snapshot, checkout_snapshot
 
@@ -99,3 +100,23 @@ def test_every_candidate_is_shown_or_explained(case: tuple[str, Request, Custome
     assert stages["candidates"].entered == len(explained | set(placed)) or d.control
     for before, after in zip(d.trace.stages, d.trace.stages[1:-2], strict=False):
         assert after.entered == before.left
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.randoms(use_true_random=False))
+def test_a_state_from_seen_contacts_decides_as_one_from_contacts(
+    case: tuple[str, Request, CustomerState], rng: Any
+) -> None:
+    """The service builds states from the ledger's rows as ``Seen`` tuples, in any order."""
+    name, request, state = case
+    seen = [Seen(c.offer, c.channel, c.outcome, c.session_id, c.at.timestamp())
+            for c in state.history]  # fmt: skip
+    rng.shuffle(seen)
+    fast = CustomerState.from_seen(seen, id=state.id)
+    times = [c.t for c in fast.compact_history.seen]
+    assert times == sorted(times)
+    assert sorted(fast.compact_history.seen) == sorted(state.compact_history.seen)
+    with pytest.raises(TypeError, match="not history"):
+        CustomerState.from_seen(seen, history=state.history)
+    expected = decide(BUILT[name], request, state).to_dict(timings=False)
+    assert decide(BUILT[name], request, fast).to_dict(timings=False) == expected

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...core.decision import Contact, CustomerState, DecisionError, Snapshot
+from ...core.decision import CustomerState, DecisionError, Seen, Snapshot
 from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
@@ -113,7 +113,7 @@ class Pipeline:
 
     async def _read(
         self, keys: list[tuple[str, dt.datetime]]
-    ) -> list[tuple[dict[str, Any] | None, list[Contact]]]:
+    ) -> list[tuple[dict[str, Any] | None, list[Seen]]]:
         async with self._reader.driver() as connection:
             rows = await repository.customer_states_async(
                 connection, [c for c, _ in keys], min(s for _, s in keys)
@@ -124,7 +124,12 @@ class Pipeline:
                 custom = await session.run_sync(repository.outcome_classes)
         states = with_contacts(rows, custom)
         # each decision sees its own window (the batch read from the earliest)
-        return [(states[c][0], [x for x in states[c][1] if x.at >= since]) for c, since in keys]
+        out = []
+        for customer, since in keys:
+            found, contacts = states[customer]
+            t = since.timestamp()
+            out.append((found, [c for c in contacts if c.t >= t]))
+        return out
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._writer.driver() as connection:
@@ -190,17 +195,17 @@ def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
 def _state(
     customer_id: str,
     stored: dict[str, Any],
-    history: list[Contact],
+    history: list[Seen],
     cate: dict[str, float],
     segments: dict[str, str],
 ) -> CustomerState:
     try:
-        return CustomerState(
+        return CustomerState.from_seen(
+            history,
             id=customer_id,
             attributes=stored.get("attributes", {}),
             holdings=tuple(stored.get("holdings", ())),
             segments=tuple(stored.get("segments", ())),
-            history=tuple(history),
             cate=cate,
             uplift_segments=segments,
         )

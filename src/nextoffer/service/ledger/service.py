@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ...core.decision import Contact
+from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
 from .schemas import BUILTIN_TYPES, EventIn
@@ -38,6 +38,11 @@ MAX_BATCH = 10_000
 def utc(value: dt.datetime) -> dt.datetime:
     """Database times as aware UTC (SQLite hands them back naive)."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def posix(value: dt.datetime) -> float:
+    """A database time as POSIX seconds (SQLite hands times back naive, in UTC)."""
+    return (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).timestamp()
 
 
 def _field(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -126,7 +131,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 def customers_and_contacts(
     session: Session, customer_ids: Collection[str], since: dt.datetime
-) -> dict[str, tuple[dict[str, Any] | None, list[Contact]]]:
+) -> dict[str, tuple[dict[str, Any] | None, list[Seen]]]:
     """Per customer: the stored customer (attributes, holdings, segments; None when unknown)
     and their contacts since ``since``, for the policies; all read in one statement."""
     states = repository.customer_states(session, customer_ids, since)
@@ -142,8 +147,9 @@ def has_custom_outcomes(states: repository.States) -> bool:
 
 def with_contacts(
     states: repository.States, custom: dict[str, str]
-) -> dict[str, tuple[dict[str, Any] | None, list[Contact]]]:
-    """The stored customers and their contacts, from ``customer_states``' rows.
+) -> dict[str, tuple[dict[str, Any] | None, list[Seen]]]:
+    """The stored customers and their contacts (as the engine's ``Seen`` tuples), from
+    ``customer_states``' rows.
 
     A decision that showed offers is a contact per offer (``shown``); ``accept`` and
     positive custom outcomes (``custom``: the registered types' classes) are ``accepted``,
@@ -153,26 +159,23 @@ def with_contacts(
     for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
-    out: dict[str, tuple[dict[str, Any] | None, list[Contact]]] = {}
+    out: dict[str, tuple[dict[str, Any] | None, list[Seen]]] = {}
     for customer_id, (customer, shown, outcomes) in states.items():
         stored = None
         if customer is not None:
             stored = {"id": customer_id, "attributes": customer.attributes,
                       "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
-        contacts: list[Contact] = []
+        contacts: list[Seen] = []
         for d in shown:
             if d.control:
                 continue
-            at = utc(d.occurred_at)
-            for offer in d.shown:
-                contacts.append(Contact(offer=offer, channel=d.channel, at=at, outcome="shown",
-                                        session_id=d.session_id))  # fmt: skip
+            t = posix(d.occurred_at)
+            contacts += [Seen(offer, d.channel, "shown", d.session_id, t) for offer in d.shown]
         for e in outcomes:
             outcome = classes.get(e.type)
             if outcome is not None and e.offer_id is not None:
-                contacts.append(Contact(offer=e.offer_id, channel=e.channel,
-                                        at=utc(e.occurred_at), outcome=outcome,
-                                        session_id=e.session_id))  # fmt: skip
+                contacts.append(Seen(e.offer_id, e.channel, outcome, e.session_id,
+                                     posix(e.occurred_at)))  # fmt: skip
         out[customer_id] = (stored, contacts)
     return out
 
