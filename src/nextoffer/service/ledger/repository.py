@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
-from ..tables import customers, decisions, events, outcome_types
+from ..tables import Contacts, customers, decisions, events, outcome_types
 
 __all__ = [
     "conversions",
@@ -226,13 +226,16 @@ def outcome_classes(session: Session) -> dict[str, str]:
 
 
 def _states_statement(
-    among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]],
+    among: Callable[[sa.Column[Any]], sa.ColumnElement[bool]], *, contacts_only: bool = True
 ) -> sa.CompoundSelect[Any]:
     """Customers (``among`` the ids given), their decisions and their outcome events since
     ``:since``, as one ``UNION ALL`` (part 0, 1, 2; then oldest first by the database's
     ``occurred_at``), each part read through its index. One statement instead of three per
     customer: a round trip through the driver costs about as much as the engine's whole
-    decision. Built once with bound parameters, so SQLAlchemy reuses its compiled form."""
+    decision. Built once with bound parameters, so SQLAlchemy reuses its compiled form.
+
+    ``contacts_only``: only the decisions that are contacts (``tables.Contacts``), through
+    their partial index; a customer with a hundred decisions in the window has a few."""
     since: sa.BindParameter[dt.datetime] = sa.bindparam("since")
 
     def null(column: sa.Column[Any]) -> Any:
@@ -246,7 +249,8 @@ def _states_statement(
         (1, {"customer_id": d.customer_id, "id": d.id, "channel": d.channel,
              "session_id": d.session_id, "shown": d.shown, "control": d.control,
              "occurred_at": d.occurred_at, "seq": d.seq},
-         decisions, sa.and_(among(d.customer_id), d.occurred_at >= since)),
+         decisions, sa.and_(among(d.customer_id), d.occurred_at >= since,
+                            *([Contacts()] if contacts_only else []))),
         (2, {"customer_id": e.customer_id, "id": e.id, "type": e.type, "offer_id": e.offer_id,
              "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,
              "value": e.value, "occurred_at": e.occurred_at, "reported_at": e.reported_at,
@@ -270,8 +274,12 @@ def _states_statement(
     return sa.union_all(*selects).order_by(sa.text("part"), sa.text("occurred_at"), sa.text("seq"))
 
 
-_CUSTOMER_STATES = _states_statement(
-    lambda column: column.in_(sa.bindparam("customer_ids", expanding=True))
+_CUSTOMER_STATES, _CUSTOMER_HISTORIES = (
+    _states_statement(
+        lambda column: column.in_(sa.bindparam("customer_ids", expanding=True)),
+        contacts_only=contacts_only,
+    )
+    for contacts_only in (True, False)
 )
 # The same statement as PostgreSQL text for psycopg, the ids as one array parameter: the
 # decision path runs it on the asyncio driver connection itself (see customer_states_async).
@@ -297,11 +305,19 @@ def _group(customer_ids: Collection[str], rows: Iterable[Any]) -> States:
     return out
 
 
-def customer_states(session: Session, customer_ids: Collection[str], since: dt.datetime) -> States:
-    """Per customer: the stored customer (None when unknown), their decisions (what was
-    shown) and their outcome events since ``since``, oldest first; all from one statement."""
+def customer_states(
+    session: Session,
+    customer_ids: Collection[str],
+    since: dt.datetime,
+    *,
+    every_decision: bool = False,
+) -> States:
+    """Per customer: the stored customer (None when unknown), their decisions that were
+    contacts (``every_decision``: all of them) and their outcome events since ``since``,
+    oldest first; all from one statement."""
     ids = list(dict.fromkeys(customer_ids))
-    return _group(ids, session.execute(_CUSTOMER_STATES, {"customer_ids": ids, "since": since}))
+    statement = _CUSTOMER_HISTORIES if every_decision else _CUSTOMER_STATES
+    return _group(ids, session.execute(statement, {"customer_ids": ids, "since": since}))
 
 
 async def customer_states_async(

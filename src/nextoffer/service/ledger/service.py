@@ -182,9 +182,9 @@ def with_contacts(
 
 def history_of(session: Session, customer_id: str, since: dt.datetime) -> list[dict[str, Any]]:
     """The customer's decisions and outcome events since ``since``, for people, oldest first."""
-    _customer, shown, outcomes = repository.customer_states(session, [customer_id], since)[
-        customer_id
-    ]
+    _customer, shown, outcomes = repository.customer_states(
+        session, [customer_id], since, every_decision=True
+    )[customer_id]
     readable: list[dict[str, Any]] = [
         {"kind": "decision", "decision_id": d.id, "channel": d.channel, "session_id": d.session_id,
          "shown": d.shown, "control": d.control, "occurred_at": utc(d.occurred_at).isoformat()}
