@@ -18,7 +18,7 @@ from nextoffer.scenarios.demo import bank_customers
 from nextoffer.service.batching import Coalescer
 from nextoffer.service.db import Database
 from nextoffer.service.decisions.service import Pipeline
-from nextoffer.service.ledger.repository import insert_decisions
+from nextoffer.service.ledger.repository import insert_decisions, insert_decisions_async
 from nextoffer.service.ledger.service import customers_and_contacts, ingest
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import customers, decisions
@@ -192,6 +192,40 @@ def test_a_batched_read_and_write_give_each_decision_its_own_customer(
         assert stored[w["id"]].customer_id == w["given"]["customer_id"]
         assert stored[w["id"]].seq == w["seq"]
         assert stored[w["id"]].occurred_at == w["occurred_at"]
+    db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("size", [1, 4, 5, 9])
+def test_small_and_large_write_batches_store_the_same_rows(
+    postgres: ThrowawayPostgres, size: int
+) -> None:
+    """Up to four rows go as a VALUES list, more as arrays: either way each row is stored as
+    given (JSON None as JSON null, text, flags), and what comes back matches it."""
+    db = Database(postgres.new_database("forms"))
+    upgrade(db)
+    rows = [{**_row(f"c-{i}"), "trace": None if i % 2 else {"stages": [i]}, "control": i == 1,
+             "session_id": None if i == 2 else f"s-{i}"} for i in range(size)]  # fmt: skip
+
+    async def main() -> list[dict[str, Any]]:
+        try:
+            async with db.async_engine.connect() as connection:
+                raw = (await connection.get_raw_connection()).driver_connection
+                assert raw is not None
+                return await insert_decisions_async(raw, rows)
+        finally:
+            await db.dispose_async()
+
+    written = asyncio.run(main())
+    assert [w["id"] for w in written] == [r["id"] for r in rows]
+    with db.read() as session:
+        stored = {r.id: r._asdict() for r in session.execute(sa.select(decisions))}
+        null_traces = session.execute(
+            sa.text("SELECT count(*) FROM decisions WHERE trace = 'null'::jsonb")
+        ).scalar_one()
+    assert null_traces == size // 2  # None went in as JSON null, as SQLAlchemy stores it
+    for given, w in zip(rows, written, strict=True):
+        assert stored[given["id"]] == {**given, "seq": w["seq"], "occurred_at": w["occurred_at"]}
     db.dispose()
 
 

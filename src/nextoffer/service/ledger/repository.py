@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
@@ -145,6 +146,24 @@ _DECISIONS_UNNEST_PG = re.sub(
 )
 
 
+# Up to this many rows, the batched write goes as a VALUES list instead, one parameter per
+# value: psycopg dumps those in C, while each array of the unnest form costs it ~20 us of
+# Python (its element type found, its dimensions counted). Most batches are this small
+# below a few thousand decisions a second (one row: 0.27 -> 0.17 ms of the worker's CPU);
+# beyond it, the arrays' fixed cost is the smaller.
+_VALUES_UP_TO = 4
+_DECISION_FIELDS = [(c.name, isinstance(c.type, sa.JSON)) for c in _DECISION_COLUMNS]
+
+
+@functools.cache
+def _decisions_values_pg(n: int) -> str:
+    """The decision INSERT for ``n`` rows as a VALUES list, binary parameters in column order
+    (one text per size: psycopg and the server each prepare it once)."""
+    row = "(" + ", ".join("%b" for _ in _DECISION_COLUMNS) + ")"
+    names = ", ".join(c.name for c in _DECISION_COLUMNS)
+    return f"INSERT INTO decisions ({names}) VALUES {', '.join([row] * n)} RETURNING id, seq, occurred_at"
+
+
 async def insert_decisions_async(
     connection: psycopg.AsyncConnection[Any], rows: Sequence[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -152,14 +171,17 @@ async def insert_decisions_async(
     connection's autocommit), without SQLAlchemy's parameter processing. JSON columns go as
     ``Jsonb`` (None as JSON null, as SQLAlchemy's JSON type stores it)."""
     full = _keyless(rows)
-    arrays = {
-        c.name: [Jsonb(r[c.name]) for r in full]
-        if isinstance(c.type, sa.JSON)
-        else [r[c.name] for r in full]
-        for c in _DECISION_COLUMNS
-    }
+    params: list[Any] | dict[str, list[Any]]
+    if len(full) <= _VALUES_UP_TO:
+        statement = _decisions_values_pg(len(full))
+        params = [Jsonb(r[name]) if is_json else r[name]
+                  for r in full for name, is_json in _DECISION_FIELDS]  # fmt: skip
+    else:
+        statement = _DECISIONS_UNNEST_PG
+        params = {name: [Jsonb(r[name]) for r in full] if is_json else [r[name] for r in full]
+                  for name, is_json in _DECISION_FIELDS}  # fmt: skip
     async with connection.cursor() as cursor:
-        await cursor.execute(_DECISIONS_UNNEST_PG, arrays)
+        await cursor.execute(statement, params)
         filled = {id_: (seq, at) for id_, seq, at in await cursor.fetchall()}
     return [{**r, "seq": filled[r["id"]][0], "occurred_at": filled[r["id"]][1]} for r in full]
 
