@@ -41,8 +41,8 @@ def utc(value: dt.datetime) -> dt.datetime:
 
 
 def posix(value: dt.datetime) -> float:
-    """A database time as POSIX seconds (SQLite hands times back naive, in UTC)."""
-    return (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).timestamp()
+    """A database time as POSIX seconds."""
+    return utc(value).timestamp()
 
 
 def _field(prefix: str, loc: tuple[Any, ...]) -> str:
@@ -166,9 +166,7 @@ def with_contacts(
             stored = {"id": customer_id, "attributes": customer.attributes,
                       "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
         contacts: list[Seen] = []
-        for d in shown:
-            if d.control:
-                continue
+        for d in shown:  # contacts only: the read leaves out control and empty decisions
             t = posix(d.occurred_at)
             contacts += [Seen(offer, d.channel, "shown", d.session_id, t) for offer in d.shown]
         for e in outcomes:
