@@ -144,3 +144,15 @@ class Browser:
 def browser(chrome: Any, demo_server: Server, request: pytest.FixtureRequest) -> Browser:
     chrome.delete_all_cookies()
     return Browser(chrome, demo_server, request.node.name.removeprefix("test_")[:40])
+
+
+def record_csp_violations(driver: Any) -> None:
+    """From the next page on, every content-security-policy violation is kept in
+    ``window.__csp`` (as "directive: blocked URI")."""
+    driver.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+            " e => window.__csp.push(e.violatedDirective + ': ' + e.blockedURI));"
+        },
+    )

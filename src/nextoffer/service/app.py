@@ -36,6 +36,7 @@ from .dashboard.views import error_page, is_dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
 from .decisions.service import Pipeline
+from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
@@ -152,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Next-best-offer decisions, an append-only ledger, and the catalog behind them.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from packaged assets (no CDN)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Database(settings.database_url)
@@ -231,4 +234,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    attach_router, uplift_router, experiments_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
+    install_docs(app)
     return app

@@ -2,9 +2,11 @@
 
 ``ensure_chromium()`` finds Debian's ``chromium`` and ``chromium-driver`` and installs them
 with apt-get when they are absent (as ``postgres.install_server`` does for PostgreSQL).
-``headless_chrome()`` starts the browser with no network beyond loopback: no background
-connections, no component updates, a fresh profile, and no Selenium Manager download
-(the driver's path is given).
+``headless_chrome()`` starts the browser with no network beyond loopback: every other
+address goes to a proxy that is not there (loopback is never proxied) and every host name
+but 127.0.0.1 fails to resolve, so a page that needs the internet fails as it would
+offline; no background connections, no component updates, a fresh profile, and no Selenium
+Manager download (the driver's path is given).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ def headless_chrome(chromium: Chromium, width: int = 1366, height: int = 900) ->
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 "--proxy-server=http://127.0.0.1:9",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
                  f"--user-data-dir={profile}", f"--window-size={width},{height}"):  # fmt: skip
         options.add_argument(flag)
     return webdriver.Chrome(options=options, service=Service(executable_path=str(chromium.driver)))
