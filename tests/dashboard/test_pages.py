@@ -4,16 +4,17 @@ catalog, explore decisions and read the results, as a manager would."""
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from ..service.server import Server
-from .conftest import Browser
+from .conftest import Browser, record_csp_violations
+from .signin import signed_in
 
 
 def click(driver: Any, css: str) -> None:
@@ -71,9 +72,19 @@ def test_every_page_renders_with_its_own_assets_only(browser: Browser, demo_serv
              "/rules/new", f"/rules/{rule}/edit", "/catalog", "/catalog/offer/credit-card",
              "/catalog/product/new", "/catalog/settings/default", "/decisions",
              "/decisions?customer=guest-tour", "/results", f"/experiments/{experiment}"]  # fmt: skip
+    record_csp_violations(d)
     for path in pages:
         browser.open(path)
         assert "nextoffer" in d.title, path
+        # the content security policy blocks nothing of the dashboard's own
+        assert d.execute_script("return window.__csp") == [], path
+        # every form that changes something carries the session's CSRF token
+        tokens = d.execute_script(
+            "return [...document.querySelectorAll('form[method=post]')]"
+            ".map(f => f.elements.csrf_token ? f.elements.csrf_token.value : '')"
+        )
+        assert tokens, path  # at least the sign-out form
+        assert all(len(t) == 64 for t in tokens), (path, tokens)
         assert not browser.errors(), (path, browser.errors())
         assert d.find_element(By.TAG_NAME, "h1").text, path
         # every asset comes from the app itself (or is inline): it works with no internet
@@ -391,9 +402,9 @@ def test_refusals_are_pages_not_tracebacks(browser: Browser, demo_server: Server
     browser.open("/no/such/page")
     assert d.title.startswith("Not found")
     # an author cannot publish: the page says why (403), nothing changes
-    cookie = {"nextoffer_key": demo_server.keys["author"]}
-    with httpx.Client(base_url=demo_server.url, cookies=cookie) as http:
-        refused = http.post("/dashboard/catalog/publish")
+    http, csrf = signed_in(demo_server.url, demo_server.keys["author"])
+    with closing(http):
+        refused = http.post("/dashboard/catalog/publish", data={"csrf_token": csrf})
     assert refused.status_code == 403
     assert "role approver" in refused.text
     assert "<html" in refused.text

@@ -31,6 +31,11 @@ class Settings:
     attach_refresh_seconds: float = 60.0
     # four eyes: a proposal's author may not approve it; a one-person install can relax this
     allow_self_approval: bool = False
+    # the service is reached over HTTPS (itself or behind a proxy): the dashboard's cookie is
+    # Secure, and a form posted from https://this-host passes the dashboard's origin check
+    secure_cookies: bool = False
+    # how long a dashboard sign-in lasts (hours)
+    dashboard_session_hours: float = 12.0
 
 
 def load_settings() -> Settings:
@@ -44,6 +49,8 @@ def load_settings() -> Settings:
         "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
         "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
         "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
+        "secure_cookies": os.environ.get("NEXTOFFER_SECURE_COOKIES"),
+        "dashboard_session_hours": os.environ.get("NEXTOFFER_DASHBOARD_SESSION_HOURS"),
     }
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
@@ -60,4 +67,8 @@ def load_settings() -> Settings:
             "true",
             "yes",
         )
+    if isinstance(values.get("secure_cookies"), str):
+        values["secure_cookies"] = str(values["secure_cookies"]).lower() in ("1", "true", "yes")
+    if "dashboard_session_hours" in values:
+        values["dashboard_session_hours"] = float(str(values["dashboard_session_hours"]))
     return Settings(**values)  # type: ignore[arg-type]

@@ -23,6 +23,7 @@ __all__ = [
     "catalog_items",
     "cate_estimates",
     "customers",
+    "dashboard_sessions",
     "decisions",
     "erasures",
     "events",
@@ -76,6 +77,21 @@ api_keys = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("label", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", Time, nullable=False),
+)
+
+# a signed-in dashboard: the SHA-256 of the cookie's random session id, never the id itself
+dashboard_sessions = sa.Table(
+    "dashboard_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("expires_at", Time, nullable=False),
+    sa.Index("ix_dashboard_sessions_key", "key_id"),
+    sa.Index("ix_dashboard_sessions_expires", "expires_at"),
 )
 
 catalog_items = sa.Table(

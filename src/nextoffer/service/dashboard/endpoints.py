@@ -24,23 +24,29 @@ from ..http import principal
 from ..keys.service import Principal, require
 from ..rules import service as rules
 from ..uplift import service as uplift
-from . import service
+from . import service, sessions
 from .views import (
     COOKIE,
     DASHBOARD_ROLES,
     HERE,
     PREFIX,
+    SIGN_IN_COOKIE,
+    SecurityHeaders,
     SignInRequired,
     act,
     errors_of,
+    guard,
+    now,
     page,
+    set_cookie,
     sign_in_redirect,
     viewer,
 )
 
 __all__ = ["install", "router"]
 
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+# every unsafe request passes the guard (this site's page, the session's CSRF token)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, dependencies=[Depends(guard)])
 Viewer = Annotated[Principal, Depends(viewer)]
 Id = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 Text = Annotated[str, Form(max_length=20_000)]
@@ -74,7 +80,12 @@ def _offers(text: str) -> list[str]:
 
 @router.get("/sign-in")
 def sign_in_form(request: Request, next: str = PREFIX) -> Response:
-    return page(request, "sign_in.html", "Sign in", None, next=_safe_next(next))
+    # the sign-in form's CSRF secret, in a cookie of its own (there is no session yet)
+    secret = request.cookies.get(SIGN_IN_COOKIE) or sessions.new_token()
+    response = page(request, "sign_in.html", "Sign in", None, next=_safe_next(next),
+                    csrf=sessions.csrf_token(secret))  # fmt: skip
+    set_cookie(request, response, SIGN_IN_COOKIE, secret)
+    return response
 
 
 def _safe_next(target: str) -> str:
@@ -93,14 +104,21 @@ def sign_in(request: Request, key: Annotated[str, Form(max_length=500)] = "",
         errors = [{"field": "key", "message": exc.message}]
         return page(request, "sign_in.html", "Sign in", None, exc.status, errors=errors,
                     next=_safe_next(next))  # fmt: skip
+    hours = request.app.state.settings.dashboard_session_hours
+    with request.app.state.db.transaction() as session:
+        token = sessions.start(session, who, hours, now())
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path=PREFIX,
-                        secure=request.url.scheme == "https")  # fmt: skip
+    set_cookie(request, response, COOKIE, token)  # a new session id: never one given before
+    response.delete_cookie(SIGN_IN_COOKIE, path=PREFIX)
     return response
 
 
 @router.post("/sign-out")
-def sign_out() -> Response:
+def sign_out(request: Request) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        with request.app.state.db.transaction() as session:
+            sessions.end(session, token)
     response = RedirectResponse(f"{PREFIX}/sign-in?done=signed+out", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
@@ -546,6 +564,7 @@ def experiment(request: Request, who: Viewer,
 def install(app: FastAPI) -> None:
     """Serve the dashboard from ``app`` (its pages, its static files, its error pages)."""
     app.include_router(router)
+    app.add_middleware(SecurityHeaders)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
 
     @app.exception_handler(SignInRequired)

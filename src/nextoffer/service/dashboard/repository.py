@@ -9,10 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..tables import catalog_items, decisions, events, snapshots
+from ..tables import api_keys, catalog_items, dashboard_sessions, decisions, events, snapshots
 
-__all__ = ["catalog_changed_at", "decision_counts", "decision_rows", "event_counts",
-           "first_decision", "published_at"]  # fmt: skip
+__all__ = ["catalog_changed_at", "decision_counts", "decision_rows", "delete_session",
+           "event_counts", "first_decision", "insert_session", "live_session",
+           "published_at"]  # fmt: skip
 
 
 def _bucket(session: Session, column: Any, width: int) -> Any:
@@ -81,3 +82,28 @@ def published_at(session: Session) -> tuple[str, dt.datetime] | None:
         .limit(1)
     ).first()
     return None if row is None else (row.version, row.published_at)
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+def insert_session(session: Session, id_hash: str, key_id: str, role: str,
+                   now: dt.datetime, expires: dt.datetime) -> None:  # fmt: skip
+    """A new session; the expired ones go at the same time (nothing else reads them)."""
+    session.execute(sa.delete(dashboard_sessions).where(dashboard_sessions.c.expires_at <= now))
+    session.execute(sa.insert(dashboard_sessions).values(
+        id_hash=id_hash, key_id=key_id, role=role, created_at=now, expires_at=expires))  # fmt: skip
+
+
+def live_session(session: Session, id_hash: str, now: dt.datetime) -> Any:
+    """The unexpired session with ``id_hash`` and its key's role and label, if the key is
+    still there (a row with ``key_id``, ``role``, ``label``), else None."""
+    return session.execute(
+        sa.select(dashboard_sessions.c.key_id, api_keys.c.role, api_keys.c.label)
+        .join(api_keys, api_keys.c.id == dashboard_sessions.c.key_id)
+        .where(dashboard_sessions.c.id_hash == id_hash, dashboard_sessions.c.expires_at > now)
+    ).first()
+
+
+def delete_session(session: Session, id_hash: str) -> None:
+    session.execute(sa.delete(dashboard_sessions).where(dashboard_sessions.c.id_hash == id_hash))

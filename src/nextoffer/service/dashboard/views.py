@@ -1,15 +1,19 @@
-"""The dashboard's plumbing: sign-in by cookie, templates and their filters, error pages.
+"""The dashboard's plumbing: sign-in sessions, the CSRF guard, security headers, templates
+and their filters, error pages.
 
 Signing in takes an API key (the service's keys and roles: author, approver, admin; a
-client key is for machines and cannot sign in). The key is kept in an HttpOnly,
-SameSite=Strict cookie scoped to the dashboard, checked on every request exactly as the
-API checks its header, so a revoked key signs its holder out and four-eyes holds here as in
-the API. SameSite=Strict means another site cannot make a signed-in browser post a form.
+client key is for machines and cannot sign in) and starts a session (``sessions``): the
+HttpOnly, SameSite=Strict cookie scoped to the dashboard holds a random session id, Secure
+when the service is configured for HTTPS; every request looks the session up, so signing
+out or deleting the key ends it, and four-eyes holds here as in the API. Every unsafe
+request passes ``guard`` (this site's own page, with the session's CSRF token), and every
+dashboard response carries a content security policy that forbids framing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -21,16 +25,19 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Undefined
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import Forbidden, InvalidInput, ServiceError, Unauthorized
-from ..http import principal
+from ..errors import Forbidden, InvalidInput, ServiceError
 from ..keys.service import Principal, Role, require
+from . import sessions
 
-__all__ = ["COOKIE", "PREFIX", "SignInRequired", "act", "error_page", "errors_of", "is_dashboard",
-           "page", "sign_in_redirect", "signed_in", "templates", "viewer"]  # fmt: skip
+__all__ = ["COOKIE", "CSP", "PREFIX", "SIGN_IN_COOKIE", "SecurityHeaders", "SignInRequired", "act",
+           "error_page", "errors_of", "guard", "is_dashboard", "page", "set_cookie",
+           "sign_in_redirect", "signed_in", "templates", "viewer"]  # fmt: skip
 
 PREFIX = "/dashboard"
-COOKIE = "nextoffer_key"
+COOKIE = "nextoffer_session"  # the session id
+SIGN_IN_COOKIE = "nextoffer_sign_in"  # before sign-in: the sign-in form's CSRF secret
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 DASHBOARD_ROLES: tuple[Role, ...] = ("author", "approver")
@@ -80,17 +87,65 @@ templates.env.filters.update(
 )
 
 
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _session(request: Request) -> Principal | None:
+    """Whose session the cookie holds (looked up once per request), or None."""
+    if "dashboard_who" in request.scope:
+        found: Principal | None = request.scope["dashboard_who"]
+        return found
+    token = request.cookies.get(COOKIE)
+    found = None
+    if token:
+        with request.app.state.db.read() as session:
+            found = sessions.who(session, token, now())
+    request.scope["dashboard_who"] = found
+    return found
+
+
 def viewer(request: Request) -> Principal:
     """Who is signed in (an author, approver or admin), or ``SignInRequired``."""
-    key = request.cookies.get(COOKIE)
-    if not key:
+    who = _session(request)
+    if who is None:
         raise SignInRequired
-    try:
-        who = principal(request.app.state.db, key)
-    except Unauthorized:
-        raise SignInRequired from None
     require(who.role, DASHBOARD_ROLES)
     return who
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    """A dashboard cookie: HttpOnly, SameSite=Strict, for the dashboard's paths only, and
+    Secure when the service is configured for HTTPS (or the request came over it)."""
+    secure = request.app.state.settings.secure_cookies or request.url.scheme == "https"
+    response.set_cookie(name, value, httponly=True, samesite="strict", path=PREFIX, secure=secure)
+
+
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def guard(request: Request) -> None:
+    """Every unsafe dashboard request: made by this site's own page (the browser's
+    ``Sec-Fetch-Site`` and ``Origin`` say so, when it sends them) and carrying the CSRF
+    token of the session (before sign-in, of the sign-in form), else 403."""
+    if request.method in _SAFE:
+        return
+    if not sessions.from_this_site(request, request.app.state.settings.secure_cookies):
+        raise Forbidden("refused: the request came from another site's page")
+    sent: Any = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(_FORMS):
+        sent = (await request.form()).get("csrf_token")
+    if request.url.path == f"{PREFIX}/sign-in":
+        secret = request.cookies.get(SIGN_IN_COOKIE)
+    else:
+        secret = request.cookies.get(COOKIE)
+        if not secret:
+            raise SignInRequired
+    if not (secret and isinstance(sent, str)
+            and hmac.compare_digest(sent.encode(), sessions.csrf_token(secret).encode())):  # fmt: skip
+        raise Forbidden("refused: the form's CSRF token is missing or out of date; reload "
+                        "the page and try again")  # fmt: skip
 
 
 def signed_in(request: Request) -> Principal | None:
@@ -110,6 +165,9 @@ def page(
 ) -> Response:
     """A page in the dashboard's layout; ``?done=`` in the URL shows as a notice."""
     context.setdefault("errors", [])
+    if "csrf" not in context:  # the forms' token: of the session, or of the sign-in form
+        secret = request.cookies.get(COOKIE if who else SIGN_IN_COOKIE)
+        context["csrf"] = sessions.csrf_token(secret) if secret else ""
     notice = request.query_params.get("done")
     return templates.TemplateResponse(
         request,
@@ -167,3 +225,37 @@ def error_page(request: Request, exc: ServiceError) -> Response:
 def sign_in_redirect(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"{PREFIX}/sign-in?next={quote(target)}", status_code=303)
+
+
+# what the dashboard's pages may load and do: its own scripts, styles and requests, its
+# charts as data: images, forms posted to itself only, and never in a frame
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")  # fmt: skip
+_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class SecurityHeaders:
+    """Adds the policy and the anti-framing headers to every response under ``/dashboard``
+    (pages, redirects, errors and static files alike). A plain ASGI middleware: anything
+    else passes through untouched at the cost of one string comparison."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == PREFIX or path.startswith(PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

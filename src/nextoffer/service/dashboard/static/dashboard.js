@@ -7,6 +7,7 @@
   if (!field) return;
   const out = document.getElementById("trigger-check");
   const offers = document.getElementById("offers");
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
   let timer = null;
   let asked = 0;
 
@@ -50,7 +51,7 @@
     try {
       const response = await fetch(field.dataset.validate, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         credentials: "same-origin",
         body: JSON.stringify({ trigger: field.value, offers: offers ? offers.value : null }),
       });
