@@ -119,7 +119,7 @@ def segment_figure(mix: dict[str, dict[str, int]], title: str) -> Figure:
 
 def attach_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     """Attach rates p with their credible intervals, coloured by maturity."""
-    fig, ax = _figure(7, 0.35 * len(rows) + 1.5)
+    fig, ax = _figure(8, 0.35 * len(rows) + 1.5)
     y = list(range(len(rows)))[::-1]
     ps = [r["p"] * 100 for r in rows]
     ax.errorbar(ps, y, xerr=[[(r["p"] - r["low"]) * 100 for r in rows],
@@ -129,7 +129,9 @@ def attach_figure(rows: list[dict[str, Any]], title: str) -> Figure:
     ax.set_yticks(y, [r["label"] for r in rows])
     for maturity, colour in MATURITY_COLOURS.items():
         ax.scatter([], [], color=colour, label=maturity)
-    ax.legend(loc="lower right", fontsize="small")
+    # beside the plot, never over it: inside, wherever it went, some rates would be under it
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
+              fontsize="small", title="maturity", title_fontsize="small")  # fmt: skip
     ax.set_xlabel("attach rate p, % (credible interval)")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)

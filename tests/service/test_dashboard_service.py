@@ -9,10 +9,13 @@ import uuid
 from typing import Any, ClassVar
 
 import pytest
+import sqlalchemy as sa
 
 from nextoffer.service.dashboard import service
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository
+from nextoffer.service.ledger.service import utc
+from nextoffer.service.tables import decisions
 
 
 def decision(n: int, *, control: bool, evs: list[float], rules: list[str]) -> dict[str, Any]:
@@ -132,3 +135,17 @@ def test_the_funnel_puts_each_drop_at_its_stage() -> None:
     assert [d["offer"] for d in rows[1]["drops"]] == ["x", "y"]
     assert rows[2]["share_out"] == pytest.approx(0.25)
     assert service.funnel(None) == []
+
+
+@pytest.mark.parametrize("window", ["1h", "24h", "7d", "30d"])
+def test_the_average_decision_rate_is_over_the_chosen_window(db: Database, window: str) -> None:
+    # the data span a moment; the window is much longer
+    with db.transaction() as session:
+        for n in range(3):
+            repository.insert_decision(session, decision(n, control=False, evs=[1.0], rules=[]))
+    with db.read() as session:
+        latest = session.execute(sa.select(sa.func.max(decisions.c.occurred_at))).scalar_one()
+        o = service.overview(session, window, now=utc(latest) + dt.timedelta(seconds=1))
+    assert o.decisions == 3
+    assert o.mean_per_second == pytest.approx(3 / service.WINDOWS[window].total_seconds())
+    assert o.peak_per_second >= o.mean_per_second

@@ -106,7 +106,8 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
         result.control += control
     series.decisions_per_second = [c / width for c in per_bucket]
     result.peak_per_second = max(series.decisions_per_second)
-    result.mean_per_second = result.decisions / (n * width)  # over the charted span
+    # over the chosen window (the charts span only the part of it that holds decisions)
+    result.mean_per_second = result.decisions / WINDOWS[window].total_seconds()
     shown, accepted = [0] * n, [0] * n
     kinds = ("impression", "accept", "convert")
     for bucket, kind, count, value in repository.event_counts(session, since, width, kinds):

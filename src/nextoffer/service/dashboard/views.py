@@ -69,6 +69,18 @@ def _pct(value: Any, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
+def _pp(value: Any, digits: int = 2) -> str:
+    """A difference of two rates, in percentage points (0.0542 is "5.42 pp", not 5.42%)."""
+    if _missing(value):
+        return "–"
+    return f"{100 * value:.{digits}f} pp"
+
+
+def _quote(value: Any) -> str:
+    """For a URL's query: nothing for a missing value (never the word "None")."""
+    return "" if _missing(value) else quote(str(value), safe="")
+
+
 def _sig(value: Any, digits: int = 2) -> str:
     """A number to ``digits`` significant digits (p- and q-values)."""
     return "–" if _missing(value) else f"{value:.{digits}g}"
@@ -82,9 +94,7 @@ def _when(value: Any) -> str:
     return str(value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 
-templates.env.filters.update(
-    num=_num, pct=_pct, sig=_sig, when=_when, quote=lambda s: quote(str(s), safe="")
-)
+templates.env.filters.update(num=_num, pct=_pct, pp=_pp, sig=_sig, when=_when, quote=_quote)
 
 
 def now() -> dt.datetime:
