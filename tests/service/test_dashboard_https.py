@@ -30,3 +30,16 @@ def test_the_cookies_are_secure_when_configured_for_https(server: Server) -> Non
     )
     assert "; secure" in cookie.lower()
     assert "httponly" in cookie.lower()
+
+
+def test_behind_a_proxy_the_forms_origin_is_the_public_host(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as client:
+        form = client.get("/dashboard/sign-in")
+        secret = form.cookies["nextoffer_sign_in"]
+        posted = {"key": server.keys["approver"], "csrf_token": csrf_of(form.text)}
+        proxied = {"Origin": "https://nbo.example.com", "X-Forwarded-Host": "nbo.example.com",
+                   "Cookie": f"nextoffer_sign_in={secret}"}  # fmt: skip
+        assert client.post("/dashboard/sign-in", data=posted, headers=proxied).status_code == 303
+        # another site's page is still another origin
+        other = {**proxied, "Origin": "https://attacker.example"}
+        assert client.post("/dashboard/sign-in", data=posted, headers=other).status_code == 403

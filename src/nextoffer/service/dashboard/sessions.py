@@ -71,4 +71,7 @@ def from_this_site(request: Request, https: bool) -> bool:
         return True
     parts = urlsplit(origin)
     schemes = {request.url.scheme, "https"} if https else {request.url.scheme}
-    return parts.scheme in schemes and parts.netloc == request.headers.get("host")
+    # the host the browser asked for: Host, or what a proxy in front says it was (another
+    # page cannot add that header to a form or a simple request)
+    hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")}
+    return parts.scheme in schemes and parts.netloc in hosts - {None}
