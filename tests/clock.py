@@ -2,7 +2,11 @@
 
 A request that names no ``at`` is decided at the server's clock, so a test whose answer
 depends on the local time sends one (``iso(NOW)``, or each of ``INSTANTS`` through the
-``instant`` fixture of ``tests/conftest.py``).
+``instant`` fixture of ``tests/conftest.py``). The live path lets a request's ``at`` move its
+local time only within the server's ``clock_tolerance_seconds``: a module whose live
+decisions carry these fixed instants starts its server with the tolerance wide open
+(``SERVER_ENV``, as ``tests/service/test_rules_api.py`` does); the contact windows still
+count from the server's clock, which is the database's.
 """
 
 from __future__ import annotations

@@ -10,6 +10,12 @@ from tests.clock import NEW_YORK, NOW, iso
 
 from .server import Server
 
+# The requests carry their time (`at`, from tests/clock.py): it sets their local time, so the
+# answers never depend on when the suite runs; the server's clock still counts the contact
+# windows. A live decision's `at` may move its local time only within the server's
+# clock_tolerance_seconds: these fixed instants need all of it.
+SERVER_ENV = {"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_CLOCK_TOLERANCE_SECONDS": "1e12"}
+
 CART = {"customer": {"id": "gov-guest"}, "channel": "pos", "session_id": "gov-s", "at": iso(NOW),
         "store": {"id": "S1", "timezone": "America/New_York"},
         "cart": {"items": [{"sku": "COFFEE-01", "category": "drinks", "price": 90.0, "quantity": 1}]}}  # fmt: skip
