@@ -6,8 +6,8 @@ Run from the project root (the competitors are in the non-default dependency gro
 
     python3 -m uv run --group uplift-compare python bench/uplift_bench.py [--quick]
 
-1. Quality on ``../shared/data/hillstrom.csv``: Women's e-mail (treated) against no e-mail
-   (control), outcome ``visit``; features recency, history_segment, history, mens, womens,
+1. Quality on ``data/hillstrom.csv.gz`` (pandas decompresses it as it reads): Women's
+   e-mail (treated) against no e-mail (control), outcome ``visit``; features recency, history_segment, history, mens, womens,
    zip_code, newbie and channel, the text ones one-hot encoded. A 50/50 train/test split
    stratified on (treatment, outcome) (``train_test_split(stratify=2t + y)``) for each seed
    0..4 (0..1 with ``--quick``); every model is fitted on the same training half and scored
@@ -83,8 +83,8 @@ from nextoffer.core.learning.uplift import TLearner, XLearner
 from nextoffer.core.learning.uplift_metrics import qini_coefficient
 from procstatus import proc_status_kb
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-HILLSTROM = DATA / "hillstrom.csv"
+DATA = Path(__file__).resolve().parents[1] / "data"
+HILLSTROM = DATA / "hillstrom.csv.gz"
 FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie",
             "channel"]  # fmt: skip
 TEXT = ["history_segment", "zip_code", "channel"]
@@ -376,7 +376,7 @@ def main() -> None:
         scale_worker(args.worker, args.rows)
         return
     if not HILLSTROM.exists():
-        sys.exit(f"no data: {HILLSTROM} (see ../shared/data/README.md)")
+        sys.exit(f"no data: {HILLSTROM} (see data/README.md)")
     quiet_imports()
     try:
         import causalml  # noqa: F401

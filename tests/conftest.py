@@ -6,14 +6,21 @@ import os
 # test servers running beside them, two threads per fit made the learners' tests 5x slower
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from nextoffer.testing.postgres import ThrowawayPostgres
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from .clock import INSTANTS
+
+
+@pytest.fixture(params=list(INSTANTS.values()), ids=list(INSTANTS))
+def instant(request: pytest.FixtureRequest) -> dt.datetime:
+    """Each of the fixed instants in turn, for the tests whose answer depends on the time."""
+    value: dt.datetime = request.param
+    return value
 
 
 @pytest.fixture(scope="session")

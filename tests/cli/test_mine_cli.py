@@ -14,7 +14,7 @@ import pytest
 from nextoffer.cli.mine import rule_columns, rule_row
 from nextoffer.core.learning.mining import MinedRule
 from nextoffer.core.learning.significance import Significance
-from tests.core.learning.conftest import DATA
+from tests import data
 
 from .test_rules_cli import run
 
@@ -25,10 +25,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _groceries() -> Path:
-    path = DATA / "groceries.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the real-data checks need ../shared/data")
-    return path
+    return data.path("groceries.csv")  # gzip-compressed: `mine` reads it as it decompresses
 
 
 def test_mines_groceries_to_csv(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -51,6 +52,27 @@ def test_train_and_score_a_file(tmp_path: Path) -> None:
     old = np.mean([float(r["cate"]) for r in rows if int(r["age"]) >= 40])
     assert young > 0.15
     assert abs(old) < 0.06
+
+
+def test_train_and_score_read_a_gzip_compressed_csv(tmp_path: Path) -> None:
+    """As the shipped data/hillstrom.csv.gz is read: decompressed as it is read."""
+    plain = tmp_path / "mail.csv"
+    _synthetic(plain, n=1000)
+    data = tmp_path / "mail.csv.gz"
+    data.write_bytes(gzip.compress(plain.read_bytes()))
+    trained = run("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+                  "--control", "none", "--outcome", "bought", "--method", "t-learner",
+                  "--model", tmp_path / "m.pkl")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    scored = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", data,
+                 "--treatment", "arm", "--out", tmp_path / "scored.csv")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    with (tmp_path / "scored.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 1000
+    out = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", data,
+              "--treatment", "arm", "--out", tmp_path / "scored.csv.gz")  # fmt: skip
+    assert out.returncode == 1
+    assert "--out: expected a .csv or .parquet file" in out.stderr
 
 
 @pytest.mark.parametrize(

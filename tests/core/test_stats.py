@@ -95,14 +95,9 @@ def test_wilson_and_the_z_test_match_textbook_values() -> None:
 def test_the_hillstrom_mens_email_figures() -> None:
     """The published Hillstrom figures: Men's e-mail vs no e-mail, visits +7.66 pp (z ≈ 22.5),
     spend +$0.77 per customer (95% CI about $0.49–$1.05)."""
-    import csv
-    from pathlib import Path
+    from tests import data
 
-    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "hillstrom.csv"
-    if not path.is_file():
-        pytest.skip(f"{path} is absent: the real-data checks need ../shared/data")
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = data.records("hillstrom.csv")
     arms = {arm: [r for r in rows if r["segment"] == arm] for arm in ("Mens E-Mail", "No E-Mail")}
     mens, none = arms["Mens E-Mail"], arms["No E-Mail"]
     assert (len(mens), len(none)) == (21_307, 21_306)

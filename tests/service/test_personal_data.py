@@ -14,16 +14,18 @@ from nextoffer.service.tables import erasures, events, personal_data
 
 def test_sweeper_erases_what_is_due_and_records_it(db: Database) -> None:
     with db.transaction() as s:
-        customers.put_personal(
+        old = customers.put_personal(
             s, "old", {"name": "Old", "email": "old@example.com"}, retention_days=30
         )
-        customers.put_personal(s, "new", {"name": "New"}, retention_days=30)
+        new = customers.put_personal(s, "new", {"name": "New"}, retention_days=30)
         ledger.ingest(
             s, {"type": "click", "customer_id": "old", "offer_id": "o", "idempotency_key": "k1"}
         )
+    # the sweeps' times come from what was stored (30 days after the writes), not the clock
+    due = [dt.datetime.fromisoformat(p["erase_after"]) for p in (old, new)]
     with db.transaction() as s:
-        assert customers.sweep(s, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=10)) == 0
-        assert customers.sweep(s, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=31)) == 2
+        assert customers.sweep(s, now=min(due) - dt.timedelta(days=20)) == 0
+        assert customers.sweep(s, now=max(due) + dt.timedelta(days=1)) == 2
     with db.read() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(personal_data)).scalar_one() == 0
         reasons = s.execute(sa.select(erasures.c.customer_id, erasures.c.reason)).all()

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
+from tests.clock import NEW_YORK, NOW, iso
+
 from .server import Server
 
-CART = {"customer": {"id": "gov-guest"}, "channel": "pos", "session_id": "gov-s",
+# The requests carry their time (`at`, from tests/clock.py): it sets their local time, so the
+# answers never depend on when the suite runs; the server's clock still counts the contact
+# windows. A live decision's `at` may move its local time only within the server's
+# clock_tolerance_seconds: these fixed instants need all of it.
+SERVER_ENV = {"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_CLOCK_TOLERANCE_SECONDS": "1e12"}
+
+CART = {"customer": {"id": "gov-guest"}, "channel": "pos", "session_id": "gov-s", "at": iso(NOW),
         "store": {"id": "S1", "timezone": "America/New_York"},
         "cart": {"items": [{"sku": "COFFEE-01", "category": "drinks", "price": 90.0, "quantity": 1}]}}  # fmt: skip
 MINED = {"trigger": 'cart.has_sku("COFFEE-01")', "offers": ["CROISSANT-01"], "rule_id": "coffee-croissant",
@@ -137,9 +146,26 @@ def test_review_errors(server: Server) -> None:
         assert approver.post("/v1/rules/nope/restore", json={"revision": 1}).status_code == 404
 
 
-def test_backtest_and_dry_run_of_a_draft(server: Server) -> None:
-    tea = {**CART, "customer": {"id": "bt-guest"},
+def _backtest(author: Any, proposal_id: str) -> dict[str, Any]:
+    r = author.post(f"/v1/proposals/{proposal_id}/backtest", params={"days": 1})
+    assert r.status_code == 200, r.text
+    report: dict[str, Any] = r.json()
+    return report
+
+
+def test_backtest_and_dry_run_of_a_draft(server: Server, instant: dt.datetime) -> None:
+    """The draft nominates a coffee after dessert. At breakfast in New York (06:00–10:59 local
+    time, daylight-saving changes included) the live breakfast rule nominates it already, so
+    the draft adds nothing; at any other hour it adds the coffee to every dessert cart
+    without one. The requests carry their time, so the answer never depends on the clock."""
+    breakfast = 6 <= instant.astimezone(NEW_YORK).hour <= 10
+    tea = {**CART, "customer": {"id": "bt-guest"}, "at": iso(instant),
            "cart": {"items": [{"sku": "DESSERT-01", "category": "dessert", "price": 220.0, "quantity": 3}]}}  # fmt: skip
+    with server.client("author") as author:
+        draft = {"rule_id": "dessert-coffee-bt", "trigger": 'cart.has_category("dessert")',
+                 "offers": ["COFFEE-01"], "priority": 90}  # fmt: skip
+        proposal = author.post("/v1/proposals", json=draft).json()
+        before = _backtest(author, proposal["id"])
     for i in range(12):  # past requests: 12 dessert carts, 6 of them with a coffee too
         body = dict(tea, session_id=f"bt-{i}")
         if i % 2:
@@ -149,21 +175,22 @@ def test_backtest_and_dry_run_of_a_draft(server: Server) -> None:
                     {"sku": "COFFEE-01", "category": "drinks", "price": 90.0},
                 ]
             }
-        fired(server, body)
+        assert ("breakfast" in fired(server, body)) is breakfast
     with server.client("author") as author:
-        draft = {"rule_id": "dessert-coffee-bt", "trigger": 'cart.has_category("dessert")',
-                 "offers": ["COFFEE-01"], "priority": 90}  # fmt: skip
-        proposal = author.post("/v1/proposals", json=draft).json()
-        report = author.post(f"/v1/proposals/{proposal['id']}/backtest", params={"days": 1}).json()
-        assert report["requests"] >= 12
-        assert report["fires"] >= 12  # every dessert cart
-        assert report["added"].get("COFFEE-01", 0) >= 6  # not where the cart has a coffee already
+        report = _backtest(author, proposal["id"])
+        assert report["requests"] - before["requests"] == 12
+        assert report["fires"] - before["fires"] == 12  # every dessert cart
+        # not where the cart has a coffee already, nor where the breakfast rule offers one
+        added = report["added"].get("COFFEE-01", 0) - before["added"].get("COFFEE-01", 0)
+        assert added == (0 if breakfast else 6)
         ci = report["ev_change_per_request"]
         assert ci["low"] <= ci["mean"] <= ci["high"]
         assert ci["confidence"] == 0.95
         dry = author.post(f"/v1/proposals/{proposal['id']}/dry-run", json=tea)
         assert dry.status_code == 200, dry.text
-        assert "dessert-coffee-bt" in [r["id"] for r in dry.json()["rules_fired"]]
+        rules = [r["id"] for r in dry.json()["rules_fired"]]
+        assert "dessert-coffee-bt" in rules
+        assert ("breakfast" in rules) is breakfast
         assert dry.json()["trace"]["detailed"] is True
     # nothing of it went live
     assert "dessert-coffee-bt" not in fired(server, tea)

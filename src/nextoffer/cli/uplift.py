@@ -42,9 +42,13 @@ def _check_model_file(path: Path | None, option: str) -> None:
         fail(f"{option}: expected a .pkl model file, got {str(path)!r}")
 
 
-def _check_data_file(path: Path, option: str) -> None:
+def _check_data_file(path: Path, option: str, *, compressed: bool = False) -> None:
+    """``compressed``: an input may also be a gzip-compressed CSV (``.csv.gz``)."""
+    if compressed and path.name.lower().endswith(".csv.gz"):
+        return
     if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        fail(f"{option}: expected a .csv or .parquet file, got {str(path)!r}")
+        also = ", .csv.gz" if compressed else ""
+        fail(f"{option}: expected a .csv{also} or .parquet file, got {str(path)!r}")
 
 
 def _evaluation_rows(evaluation: dict[str, Any]) -> list[tuple[str, str]]:
@@ -155,7 +159,7 @@ def train(
         fail("--treatment and --outcome: both are needed with --data")
     if model is None:
         fail("--model: where to write the model (.pkl) is needed with --data")
-    _check_data_file(data, "--data")
+    _check_data_file(data, "--data", compressed=True)
     _train_file(data, treatment, outcome, treated, control, method, propensity, model,
                 bootstrap, seed, thresholds, folder)  # fmt: skip
 
@@ -260,7 +264,7 @@ def score(
         return
     if model is None or out_file is None:
         fail("--model and --out: both are needed with --data")
-    _check_data_file(data, "--data")
+    _check_data_file(data, "--data", compressed=True)
     _check_data_file(out_file, "--out")
     from ..jobs.uplift import UpliftDataError, UpliftModel, read_table, write_scores
 

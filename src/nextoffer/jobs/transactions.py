@@ -11,6 +11,8 @@ Two shapes are read:
 
 The baskets come coded (``CodedBaskets``): the miner takes them as they are.
 
+A CSV file may be gzip-compressed (``baskets.csv.gz``): it is read as it decompresses.
+
 ``format="auto"`` picks line items when the first row names an order and an item column.
 **Filters** drop cancellations (orders whose id starts with a prefix, such as Online
 Retail's ``C``, and lines with a quantity ≤ 0) and non-product codes (listed items, or items
@@ -20,7 +22,9 @@ matching a pattern); what they dropped is counted.
 from __future__ import annotations
 
 import csv
+import gzip
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -119,20 +123,28 @@ def _roles(header: Iterable[str]) -> dict[str, int]:
 def read_transactions(
     path: Path | str, *, format: Format = "auto", filters: Filters | None = None
 ) -> Transactions:
-    """The baskets in a CSV or Parquet file (by extension), filtered."""
+    """The baskets in a CSV (``.csv.gz``: gzip-compressed) or Parquet file (by extension),
+    filtered."""
     path = Path(path)
     filters = filters or Filters()
     if not path.is_file():
         raise TransactionsError("transactions", f"no such file {str(path)!r}")
     if path.suffix.lower() in (".parquet", ".pq"):
         return _parquet(path, format, filters)
+    compressed = path.suffix.lower() == ".gz"
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with (
+            gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+            if compressed
+            else path.open(newline="", encoding="utf-8-sig")
+        ) as f:
             return _csv(csv.reader(f), str(path), format, filters)
     except UnicodeDecodeError as exc:
         raise TransactionsError("transactions", f"{path} is not UTF-8 text: {exc}") from None
     except csv.Error as exc:
         raise TransactionsError("transactions", f"{path}: {exc}") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise TransactionsError("transactions", f"{path} is not a whole gzip file: {exc}") from None
 
 
 def _csv(rows: Iterator[list[str]], source: str, format: Format, filters: Filters) -> Transactions:

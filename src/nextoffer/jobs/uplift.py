@@ -226,7 +226,8 @@ def fit_model(
 
 
 def read_table(path: Path) -> dict[str, list[Any]]:
-    """A CSV or Parquet file as columns (lists of Python values)."""
+    """A CSV (``.csv.gz``: gzip-compressed, decompressed as it is read) or Parquet file as
+    columns (lists of Python values)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq

@@ -1,22 +1,13 @@
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
+from tests import data
 
 
 def baskets(name: str) -> list[frozenset[str]]:
-    """A data set of ``../shared/data`` as baskets; the test skips when it is absent."""
-    path = DATA / name
-    if not path.is_file():
-        pytest.skip(
-            f"{path} is absent: the real-data checks need ../shared/data beside the project"
-        )
-    with path.open(newline="") as f:
-        return [frozenset(row) for row in csv.reader(f)]
+    """A data set of ``data/`` as baskets."""
+    return [frozenset(row) for row in data.rows(name)]
 
 
 @pytest.fixture(scope="session")
