@@ -41,7 +41,7 @@ from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
 from .rules.endpoints import router as rules_router
 from .uplift.endpoints import router as uplift_router
-from .uplift.service import ModelCache
+from .uplift.service import ModelCache, ScoreAhead
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
@@ -82,6 +82,19 @@ async def _recheck(every: float, check: Callable[[], object]) -> None:
             if not failing:  # once per outage, not five times a second
                 log.exception("checking for a new snapshot or models failed (retrying)")
             failing = True
+
+
+async def _score_ahead(score_ahead: ScoreAhead) -> None:
+    """Score the customers decisions met without an uplift estimate, every second or so, in
+    a thread (the decision path itself runs no model and writes no estimate)."""
+    while True:
+        await asyncio.sleep(score_ahead.every)
+        if not score_ahead.pending:
+            continue
+        try:
+            await run_in_threadpool(score_ahead.run)
+        except Exception:  # those customers get the offer's average until noted again
+            log.exception("scoring customers ahead failed")
 
 
 async def _attach_refresher(app: FastAPI) -> None:
@@ -136,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_sweeper(app)),
             asyncio.create_task(_recheck(0.8 * snapshots.poll, partial(snapshots.get, check=True))),
             asyncio.create_task(_recheck(0.8 * models.poll, partial(models.live, check=True))),
+            asyncio.create_task(_score_ahead(app.state.score_ahead)),
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -157,8 +171,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
+    app.state.score_ahead = ScoreAhead(app.state.db, app.state.models)
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
-    app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
+    app.state.pipeline = (
+        None if app.state.db.is_sqlite else Pipeline(app.state.db, app.state.score_ahead)
+    )
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:

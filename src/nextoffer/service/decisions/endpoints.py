@@ -68,7 +68,13 @@ async def decide(
     original decision."""
     state = request.app.state
     decision = await service.decide_async(
-        state.db, state.snapshots, body, idempotency_key, state.models, state.pipeline
+        state.db,
+        state.snapshots,
+        body,
+        idempotency_key,
+        state.models,
+        state.pipeline,
+        state.score_ahead,
     )
     return JSONResponse(decision)
 

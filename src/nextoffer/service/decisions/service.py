@@ -28,7 +28,7 @@ from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
 from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
-from ..uplift.service import ModelCache, customer_estimates
+from ..uplift.service import Estimates, ModelCache, ScoreAhead, customer_estimates
 
 __all__ = ["Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
 
@@ -70,8 +70,10 @@ def decide(
     body: Any,
     idempotency_key: str | None = None,
     models: ModelCache | None = None,
+    score_ahead: ScoreAhead | None = None,
 ) -> dict[str, Any]:
-    """One decision in ``session``'s transaction, from the live snapshot and models."""
+    """One decision in ``session``'s transaction, from the live snapshot and models; a
+    customer the live models have not scored yet is handed to ``score_ahead``."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
     request, now, customer = _start(body)
@@ -82,8 +84,9 @@ def decide(
         found, history = customers_and_contacts(session, [customer], since)[customer]
         stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-        cate, segments = customer_estimates(session, customer, features, live)
-        state = _state(customer, stored, history, cate, segments), features
+        estimates = customer_estimates(session, customer, live)
+        _note_unscored(score_ahead, customer, features, estimates)
+        state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
     stored_row, _replay = repository.insert_decision(session, row)
     return public(stored_row, with_trace=False)
@@ -96,11 +99,11 @@ class Pipeline:
     in autocommit (no thread, no wait for the GIL between round trips): a decision is one
     INSERT, committed by itself."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, score_ahead: ScoreAhead | None = None) -> None:
         sessions = db.async_sessions
         assert sessions is not None
         self.sessions = sessions
-        self.db = db
+        self.db, self.score_ahead = db, score_ahead
         # a connection each, kept: a Coalescer's batches run one after another
         self._reader, self._writer = KeptConnection(db), KeptConnection(db)
         self.read = Coalescer(self._read)
@@ -148,14 +151,12 @@ class Pipeline:
             found, history = await self.read((customer, now - lookback(snapshot)))
             stored = found or {}
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-            cate: dict[str, float] = {}
-            segments: dict[str, str] = {}
+            estimates = Estimates({}, {})
             if live:  # τ and segments come only from live models
                 async with self.sessions() as session:
-                    cate, segments = await session.run_sync(
-                        customer_estimates, customer, features, live
-                    )
-            state = _state(customer, stored, history, cate, segments), features
+                    estimates = await session.run_sync(customer_estimates, customer, live)
+                _note_unscored(self.score_ahead, customer, features, estimates)
+            state = _state(customer, stored, history, estimates), features
         row = _row(snapshot, request, now, state, idempotency_key)
         if idempotency_key is None:
             stored_row = await self.write(row)
@@ -172,11 +173,15 @@ async def decide_async(
     idempotency_key: str | None,
     models: ModelCache,
     pipeline: Pipeline | None,
+    score_ahead: ScoreAhead | None = None,
 ) -> dict[str, Any]:
-    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
-    SQLite in its own transaction in a worker thread. Committed before it returns."""
+    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline`` (which
+    has its own ``score_ahead``); on SQLite in its own transaction in a worker thread.
+    Committed before it returns."""
     if pipeline is None:
-        return await run_in_threadpool(db.run, decide, cache, body, idempotency_key, models)
+        return await run_in_threadpool(
+            db.run, decide, cache, body, idempotency_key, models, score_ahead
+        )
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
@@ -192,12 +197,22 @@ def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
     return request, dt.datetime.now(dt.UTC), customer
 
 
+def _note_unscored(
+    score_ahead: ScoreAhead | None,
+    customer_id: str,
+    features: dict[str, Any],
+    estimates: Estimates,
+) -> None:
+    """A customer the live models have not scored: scored in the background, not here."""
+    if estimates.unscored and score_ahead is not None:
+        score_ahead.note(customer_id, features, estimates.unscored)
+
+
 def _state(
     customer_id: str,
     stored: dict[str, Any],
     history: list[Seen],
-    cate: dict[str, float],
-    segments: dict[str, str],
+    estimates: Estimates,
 ) -> CustomerState:
     try:
         return CustomerState.from_seen(
@@ -206,8 +221,8 @@ def _state(
             attributes=stored.get("attributes", {}),
             holdings=tuple(stored.get("holdings", ())),
             segments=tuple(stored.get("segments", ())),
-            cate=cate,
-            uplift_segments=segments,
+            cate=estimates.cate,
+            uplift_segments=estimates.segments,
         )
     except ValidationError as exc:  # pragma: no cover - stored data was validated on write
         raise InvalidInput.one("customer", str(exc)) from None

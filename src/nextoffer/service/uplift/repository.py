@@ -19,6 +19,7 @@ __all__ = [
     "estimates_of",
     "experiments",
     "get_model",
+    "insert_missing_estimates",
     "latest_models",
     "list_models",
     "live_versions",
@@ -149,6 +150,18 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
         ),
         batch,
     )
+    return len(batch)
+
+
+def insert_missing_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert estimates for (customer, offer) pairs that have none; existing rows stay."""
+    batch = list(rows)
+    if not batch:
+        return 0
+    stmt = dialect_insert(session, cate_estimates).on_conflict_do_nothing(
+        index_elements=["customer_id", "offer_id"]
+    )
+    session.execute(stmt, batch)
     return len(batch)
 
 
