@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nextoffer.core.decision.spec import CustomerSchema
+from nextoffer.core.rules import CustomerSchema
 from nextoffer.jobs.uplift import UpliftModel, fit_model
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot, true_effect
 from nextoffer.service.catalog.service import SnapshotCache, load_spec, publish

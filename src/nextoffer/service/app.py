@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -35,7 +36,7 @@ from .dashboard import endpoints as dashboard
 from .dashboard.views import error_page, is_dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
-from .decisions.service import Pipeline
+from .decisions.service import LiveClock, Pipeline, wall_clock
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
@@ -134,7 +135,10 @@ class WorkerHeader:
         await self.app(scope, receive, send_with_header)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], dt.datetime] | None = None
+) -> FastAPI:
+    """The app; ``clock`` is the live decision path's time (default: the wall clock)."""
     settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
@@ -172,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
     app.state.score_ahead = ScoreAhead(app.state.db, app.state.models)
+    app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
     app.state.pipeline = (
         None if app.state.db.is_sqlite else Pipeline(app.state.db, app.state.score_ahead)

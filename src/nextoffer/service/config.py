@@ -31,6 +31,8 @@ class Settings:
     attach_refresh_seconds: float = 60.0
     # four eyes: a proposal's author may not approve it; a one-person install can relax this
     allow_self_approval: bool = False
+    # how far (seconds, either way) a live decision's `at` may be from the server's clock
+    clock_tolerance_seconds: float = 300.0
 
 
 def load_settings() -> Settings:
@@ -44,14 +46,16 @@ def load_settings() -> Settings:
         "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
         "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
         "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
+        "clock_tolerance_seconds": os.environ.get("NEXTOFFER_CLOCK_TOLERANCE_SECONDS"),
     }
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
-    if "attach_refresh_seconds" in values:
-        values["attach_refresh_seconds"] = float(str(values["attach_refresh_seconds"]))
+    for name in ("attach_refresh_seconds", "clock_tolerance_seconds"):
+        if name in values:
+            values[name] = float(str(values[name]))
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
     if isinstance(values.get("allow_self_approval"), str):

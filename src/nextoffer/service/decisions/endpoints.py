@@ -75,6 +75,7 @@ async def decide(
         state.models,
         state.pipeline,
         state.score_ahead,
+        state.clock,
     )
     return JSONResponse(decision)
 

@@ -1,5 +1,12 @@
 """One decision: the live snapshot, the customer's state from the ledger, the engine, the ledger.
 
+**Time on the live path is the server's** (``LiveClock``): the contact policies' windows
+and caps count from it, and the contacts before it are the ones that count. A request's
+``at`` may move the decision's local time (a trigger's time of day) by at most
+``clock_tolerance_seconds`` (300) from it, either way; beyond that the request is refused
+(422 naming ``at``): a client's clock cannot bring capped offers back. Dry-runs and
+backtests take any ``at``.
+
 The customer's state is read per request: the stored customer (attributes, holdings,
 segments; the request's own values win) and the contacts within the longest policy window,
 through the ledger's (customer, occurred_at) indexes. The decision is then written to the
@@ -11,7 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +38,52 @@ from ..ledger import repository
 from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
 from ..uplift.service import Estimates, ModelCache, ScoreAhead, customer_estimates
 
-__all__ = ["Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
+__all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
+
+CLOCK_TOLERANCE_SECONDS = 300.0
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class LiveClock:
+    """The live path's time: the server's clock (``now``; tests pass their own), and how
+    far (``tolerance`` seconds, either way) a request's ``at`` may be from it."""
+
+    now: Callable[[], dt.datetime] = field(default=wall_clock)
+    tolerance: float = CLOCK_TOLERANCE_SECONDS
+
+    def check(self, request: Request) -> dt.datetime:
+        """The server's time for ``request``; an ``at`` beyond the tolerance is refused."""
+        now = self.now()
+        at = request.at
+        if at is None:
+            return now
+        try:
+            off = (at - now).total_seconds()
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the last UTC time
+            off = float("inf")
+        if abs(off) > self.tolerance:
+            raise InvalidInput.one(
+                "at",
+                f"is {_span(off)} {'ahead of' if off > 0 else 'behind'} the server's clock "
+                f"({now.isoformat(timespec='seconds')}); a live decision's at may differ from "
+                f"it by at most {self.tolerance:g} s (clock_tolerance_seconds). Leave at out "
+                "to decide now; dry-runs and backtests take any time",
+            )
+        return now
+
+
+def _span(seconds: float) -> str:
+    s = abs(seconds)
+    if s == float("inf"):
+        return "out of range,"
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if s >= 2 * size:
+            return f"{s / size:.0f} {unit}"
+    return f"{s:.0f} s"
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
@@ -71,12 +124,14 @@ def decide(
     idempotency_key: str | None = None,
     models: ModelCache | None = None,
     score_ahead: ScoreAhead | None = None,
+    clock: LiveClock | None = None,
 ) -> dict[str, Any]:
-    """One decision in ``session``'s transaction, from the live snapshot and models; a
-    customer the live models have not scored yet is handed to ``score_ahead``."""
+    """One decision in ``session``'s transaction, from the live snapshot and models, at the
+    server's time (``clock``); a customer the live models have not scored yet is handed to
+    ``score_ahead``."""
+    request, now, customer = _start(body, clock)
     snapshot = cache.get()
     live = models.live() if models is not None else None
-    request, now, customer = _start(body)
     if customer is None:
         state = None
     else:
@@ -144,8 +199,9 @@ class Pipeline:
         live: Mapping[str, tuple[str, UpliftModel]],
         body: Any,
         idempotency_key: str | None,
+        clock: LiveClock | None = None,
     ) -> dict[str, Any]:
-        request, now, customer = _start(body)
+        request, now, customer = _start(body, clock)
         state = None
         if customer is not None:
             found, history = await self.read((customer, now - lookback(snapshot)))
@@ -174,13 +230,14 @@ async def decide_async(
     models: ModelCache,
     pipeline: Pipeline | None,
     score_ahead: ScoreAhead | None = None,
+    clock: LiveClock | None = None,
 ) -> dict[str, Any]:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline`` (which
     has its own ``score_ahead``); on SQLite in its own transaction in a worker thread.
     Committed before it returns."""
     if pipeline is None:
         return await run_in_threadpool(
-            db.run, decide, cache, body, idempotency_key, models, score_ahead
+            db.run, decide, cache, body, idempotency_key, models, score_ahead, clock
         )
     snapshot = cache.cached()
     if snapshot is None:
@@ -188,13 +245,18 @@ async def decide_async(
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    return await pipeline.decide(snapshot, live, body, idempotency_key)
+    return await pipeline.decide(snapshot, live, body, idempotency_key, clock)
 
 
-def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
+def _start(body: Any, clock: LiveClock | None) -> tuple[Request, dt.datetime, str | None]:
+    """The request, the server's time (its ``at`` checked against it), the customer."""
     request = _request(body)
+    now = (clock or _WALL).check(request)
     customer = request.customer.id if request.customer is not None else None
-    return request, dt.datetime.now(dt.UTC), customer
+    return request, now, customer
+
+
+_WALL = LiveClock()
 
 
 def _note_unscored(
@@ -235,10 +297,11 @@ def _row(
     state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    """Run the engine; the decision as a ledger row."""
+    """Run the engine (the policies count from the server's time, ``now``); the decision
+    as a ledger row."""
     customer, features = state if state is not None else (None, None)
     try:
-        decision = run_decision(snapshot, request, customer, now=now)
+        decision = run_decision(snapshot, request, customer, now=now, contacts_at=now)
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
