@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -18,11 +19,12 @@ from fastapi import FastAPI
 
 from nextoffer.core.learning.features import FeatureEncoder
 from nextoffer.core.learning.uplift import TLearner
-from nextoffer.jobs.uplift import UpliftModel, fit_model
-from nextoffer.scenarios.demo import bank_customers, demo_snapshot, true_effect
+from nextoffer.jobs.uplift import UpliftModel
+from nextoffer.scenarios.demo import bank_customers, demo_snapshot
 from nextoffer.service.app import create_app
 from nextoffer.service.catalog.service import load_spec, publish
 from nextoffer.service.config import Settings
+from nextoffer.service.decisions import service as decisions
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import cate_estimates
@@ -30,7 +32,8 @@ from nextoffer.service.uplift import repository
 from nextoffer.service.uplift.service import feature_columns, feature_row
 
 OFFER = "savings-account"
-AVERAGE = -0.04
+AVERAGE = -0.04  # the offer's average τ under the live model
+OWN = 0.09  # a scored customer's own
 T0 = dt.datetime(2026, 3, 8, 14, 30, tzinfo=dt.UTC)
 
 
@@ -49,25 +52,23 @@ class RaisingLearner(TLearner):
         raise AssertionError("the decision path ran the model")
 
 
-def _rows(n: int) -> list[dict[str, Any]]:
-    return [feature_row(c) for c in bank_customers(random.Random(5), n)]
+class ConstantLearner(TLearner):
+    """A fitted learner that says every customer is persuaded by ``OWN`` (base rate 0.2)."""
+
+    replicas_: ClassVar[list[Any]] = []
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), OWN)
+
+    def predict_control(self, X: Any) -> Any:
+        return np.full(len(X), 0.2)
 
 
-def _raising_model() -> UpliftModel:
-    encoder = FeatureEncoder.fit(feature_columns(_rows(50)))
-    return UpliftModel(encoder=encoder, learner=RaisingLearner(), method="t-learner",
+def _model(learner: TLearner) -> UpliftModel:
+    rows = [feature_row(c) for c in bank_customers(random.Random(5), 50)]
+    encoder = FeatureEncoder.fit(feature_columns(rows))
+    return UpliftModel(encoder=encoder, learner=learner, method="t-learner",
                        outcome="conversion", report={"mean_tau": AVERAGE})  # fmt: skip
-
-
-def _trained_model() -> UpliftModel:
-    """A T-learner on simulated savings outcomes (the demo's truth)."""
-    rng = random.Random(11)
-    customers = list(bank_customers(rng, 1200))
-    t = np.array([rng.random() < 0.5 for _ in customers], dtype=np.int8)
-    y = np.array([float(rng.random() < true_effect(c, OFFER)[0] + (true_effect(c, OFFER)[1] if
-                  t[i] else 0.0)) for i, c in enumerate(customers)])  # fmt: skip
-    columns = feature_columns([feature_row(c) for c in customers])
-    return fit_model(columns, t, y, method="t-learner", n_bootstrap=0)
 
 
 @pytest.fixture
@@ -138,7 +139,7 @@ NEW = {"customer": {"id": "never-seen-1", "attributes": {"tier": "gold", "tenure
 def test_a_never_seen_customer_is_decided_without_a_model_call_or_an_estimate_write(
     app: FastAPI,
 ) -> None:
-    _live(app, _raising_model())  # its predict fails the test
+    _live(app, _model(RaisingLearner()))  # its predict fails the test
     (r,) = _decide(app, [NEW])
     assert r.status_code == 200, r.text
     assert _tau(r.json()) == pytest.approx(AVERAGE)  # the offer's average τ
@@ -147,28 +148,28 @@ def test_a_never_seen_customer_is_decided_without_a_model_call_or_an_estimate_wr
 
 
 def test_a_customer_scored_ahead_gets_their_own_tau_afterwards(app: FastAPI) -> None:
-    model = _trained_model()
-    _live(app, model)
-    (first,) = _decide(app, [NEW])
+    _live(app, _model(ConstantLearner()))
+    (first,) = _decide(app, [{**NEW, "channel": "email"}])  # two contacts of the four a month
     assert first.status_code == 200, first.text
-    assert _tau(first.json()) == pytest.approx(model.report["mean_tau"])
+    assert _tau(first.json()) == pytest.approx(AVERAGE)
     assert _estimates(app) == []
     assert _uplift(app, "never-seen-1")[OFFER]["scored"] is False
     assert app.state.score_ahead.run() == 1  # what the server's background task does
     (row,) = _estimates(app)
     assert (row.customer_id, row.offer_id, row.model_version) == ("never-seen-1", OFFER,
                                                                  f"{OFFER}@test")  # fmt: skip
-    assert row.tau != pytest.approx(model.report["mean_tau"])  # their own, not the average
+    assert row.tau == pytest.approx(OWN)  # their own, not the average
     # what the next decision's engine reads (the same read as the decision path)
     assert _uplift(app, "never-seen-1")[OFFER] == {"offer": OFFER, "tau": row.tau,
                                                   "segment": row.segment, "scored": True}  # fmt: skip
-    (second,) = _decide(app, [{**NEW, "channel": "branch"}])
+    (second,) = _decide(app, [NEW])
     assert second.status_code == 200, second.text
+    assert _tau(second.json()) == pytest.approx(row.tau)  # the engine used their own
     assert app.state.score_ahead.pending == 0  # scored: not noted again
 
 
 def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
-    _live(app, _trained_model())
+    _live(app, _model(ConstantLearner()))
     _decide(app, [NEW])
     with app.state.db.transaction() as session:  # e.g. a bulk scoring meanwhile
         repository.upsert_estimates(session, [{
@@ -184,8 +185,33 @@ def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
 def test_a_customer_whose_features_cannot_be_scored_is_left_out_of_the_batch(
     app: FastAPI,
 ) -> None:
-    _live(app, _trained_model())
+    _live(app, _model(ConstantLearner()))
     _decide(app, [NEW])
     app.state.score_ahead.note("odd-1", {"attributes": {"tenureMonths": [1, 2]}}, [OFFER])
     assert app.state.score_ahead.run() == 1
     assert [r.customer_id for r in _estimates(app)] == ["never-seen-1"]
+
+
+def test_a_decision_with_a_long_cart_is_evaluated_off_the_event_loop(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loop: list[bool] = []  # the event loop runs in the main thread here (asyncio.run)
+    engine = decisions.run_decision
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return engine(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "run_decision", watched)
+
+    def checkout(lines: int) -> dict[str, Any]:
+        items = [{"sku": f"SKU-{i}", "category": "bakery", "price": 2.0, "quantity": 1}
+                 for i in range(lines)]  # fmt: skip
+        return {"customer": {"id": "guest-1"}, "channel": "pos", "session_id": "s-1",
+                "store": {"id": "S1", "timezone": "America/New_York"}, "cart": {"items": items}}  # fmt: skip
+
+    long_cart, short_cart = _decide(app, [checkout(decisions.OFF_LOOP_CART_LINES + 1), checkout(3)])
+    assert (long_cart.status_code, short_cart.status_code) == (200, 200), long_cart.text
+    assert on_loop[0] is False
+    if app.state.pipeline is not None:  # PostgreSQL: an ordinary decision stays on the loop
+        assert on_loop[1] is True

@@ -16,6 +16,7 @@ the rule revisions that fired and the trace (when the request's trace was sample
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections.abc import Callable, Collection, Mapping
@@ -36,7 +37,14 @@ from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
 from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
-from ..uplift.service import Estimates, ModelCache, ScoreAhead, customer_estimates
+from ..uplift import repository as uplift_repository
+from ..uplift.service import (
+    Estimates,
+    ModelCache,
+    ScoreAhead,
+    customer_estimates,
+    estimates_from,
+)
 
 __all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
 
@@ -161,13 +169,16 @@ class Pipeline:
         self.db, self.score_ahead = db, score_ahead
         # a connection each, kept: a Coalescer's batches run one after another
         self._reader, self._writer = KeptConnection(db), KeptConnection(db)
+        self._estimator = KeptConnection(db)
         self.read = Coalescer(self._read)
         self.write = Coalescer(self._write)
+        self.estimates = Coalescer(self._estimates)
 
     async def close(self) -> None:
         """Give the kept connections back (before the pool is disposed)."""
         await self._reader.close()
         await self._writer.close()
+        await self._estimator.close()
 
     async def _read(
         self, keys: list[tuple[str, dt.datetime]]
@@ -189,6 +200,12 @@ class Pipeline:
             out.append((found, [c for c in contacts if c.t >= t]))
         return out
 
+    async def _estimates(self, customers: list[str]) -> list[list[Any]]:
+        """The CATE rows of the decisions' customers, in one statement."""
+        async with self._estimator.driver() as connection:
+            rows = await uplift_repository.estimates_of_many_async(connection, customers)
+        return [rows[c] for c in customers]
+
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._writer.driver() as connection:
             return await repository.insert_decisions_async(connection, rows)
@@ -204,16 +221,23 @@ class Pipeline:
         request, now, customer = _start(body, clock)
         state = None
         if customer is not None:
-            found, history = await self.read((customer, now - lookback(snapshot)))
+            since = now - lookback(snapshot)
+            estimates = Estimates({}, {})
+            if live:  # τ and segments come only from live models; both reads at once
+                (found, history), rows = await asyncio.gather(
+                    self.read((customer, since)), self.estimates(customer)
+                )
+                estimates = estimates_from(rows, live)
+            else:
+                found, history = await self.read((customer, since))
             stored = found or {}
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-            estimates = Estimates({}, {})
-            if live:  # τ and segments come only from live models
-                async with self.sessions() as session:
-                    estimates = await session.run_sync(customer_estimates, customer, live)
-                _note_unscored(self.score_ahead, customer, features, estimates)
+            _note_unscored(self.score_ahead, customer, features, estimates)
             state = _state(customer, stored, history, estimates), features
-        row = _row(snapshot, request, now, state, idempotency_key)
+        if _heavy(request):  # on the loop it would hold up every other request meanwhile
+            row = await run_in_threadpool(_row, snapshot, request, now, state, idempotency_key)
+        else:
+            row = _row(snapshot, request, now, state, idempotency_key)
         if idempotency_key is None:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
@@ -257,6 +281,19 @@ def _start(body: Any, clock: LiveClock | None) -> tuple[Request, dt.datetime, st
 
 
 _WALL = LiveClock()
+
+
+# A decision whose cart has more lines than this is evaluated in a worker thread: its rules'
+# quantifiers may take milliseconds (the rule language bounds each condition to ~20,000
+# steps on the largest cart, but several rules may fire), and on the event loop every other
+# request of the worker would wait meanwhile; in a thread the loop gets the interpreter back
+# every few milliseconds (the switch interval). An ordinary decision (0.05 ms of engine)
+# stays on the loop: the thread's hop would cost it more than the engine does.
+OFF_LOOP_CART_LINES = 50
+
+
+def _heavy(request: Request) -> bool:
+    return request.cart is not None and len(request.cart.items) > OFF_LOOP_CART_LINES
 
 
 def _note_unscored(

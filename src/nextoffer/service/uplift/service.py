@@ -63,6 +63,7 @@ __all__ = [
     "average_tau",
     "check_windows",
     "customer_estimates",
+    "estimates_from",
     "exposures",
     "feature_columns",
     "feature_row",
@@ -382,7 +383,14 @@ def customer_estimates(
     (the estimates come only from models) the store is not read at all."""
     if live is not None and not live:
         return Estimates({}, {})
-    rows = {r.offer_id: r for r in repository.estimates_of(session, customer_id)}
+    return estimates_from(repository.estimates_of(session, customer_id), live)
+
+
+def estimates_from(
+    stored: Sequence[Any], live: Mapping[str, tuple[str, UpliftModel]] | None
+) -> Estimates:
+    """``customer_estimates`` from the customer's stored rows (offer_id, tau, segment)."""
+    rows = {r.offer_id: r for r in stored}
     cate = {o: r.tau for o, r in rows.items() if -1 <= r.tau <= 1}
     segments = {o: r.segment for o, r in rows.items()}
     unscored: list[str] = []
