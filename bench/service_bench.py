@@ -1,7 +1,8 @@
 """The service under load, on this machine: a real server, PostgreSQL, HTTP.
 
 Run: ``.venv/bin/python bench/service_bench.py [--quick] [--workers N] [--seconds S]
-[--rate R] [--connections N] [--concurrency C]``
+[--rate R] [--connections N] [--concurrency C] [--new-share F] [--second-rate R]
+[--bootstrap B] [--decisions-only]``
 
 PostgreSQL runs with its defaults for durability (fsync, synchronous commit): a commit
 waits for the write-ahead log to reach the disk, as in production.
@@ -15,10 +16,10 @@ waits for the write-ahead log to reach the disk, as in production.
    on the same 2 cores; its CPU time is reported.
    Then **new customers with uplift models live**: an e-mail campaign to 500 more customers
    (outcomes drawn from the demo simulator's truth) trains an X-learner per offer from the
-   ledger (``POST /v1/uplift/train``, 30 bootstrap replicas), and the open loop runs again
-   with ``--new-share`` (20%) of its decisions for customers never seen before (a fresh id,
-   attributes in the request), at ``--rate`` and at ``--second-rate`` (1,500 a second),
-   against the same goal. A new customer gets the offer's average τ in the request; the
+   ledger (``POST /v1/uplift/train``, ``--bootstrap`` replicas: 10, as the demo's), and the
+   open loop runs again with ``--new-share`` (20%) of its decisions for customers never
+   seen before (a fresh id, attributes in the request), at ``--rate`` and at
+   ``--second-rate`` (1,500 a second), against the same goal. A new customer gets the offer's average τ in the request; the
    server scores them in the background (the share scored by the end is reported).
 2. Batched event ingestion (``POST /v1/events``, 1,000 events a batch). Goal: >= 10,000/s.
 3. Concurrent retries: 10,000 events, each sent twice by different clients at once;
@@ -307,7 +308,7 @@ async def retries(srv: Server, total: int) -> dict[str, Any]:
     return {"sent": len(sends), "reported_duplicates": sum(dups)}
 
 
-def uplift_campaign(srv: Server) -> list[dict[str, Any]]:
+def uplift_campaign(srv: Server, bootstrap: int) -> list[dict[str, Any]]:
     """An e-mail to 500 more customers (stored first; the bench's own are capped by now),
     outcomes drawn from the demo simulator's truth, then an uplift model per offer trained
     from the ledger (as ``test_uplift_api`` does)."""
@@ -334,7 +335,9 @@ def uplift_campaign(srv: Server) -> list[dict[str, Any]]:
             r = client.post("/v1/events", json={"events": events_[start : start + 200]})
             assert r.status_code in (200, 201), r.text
     with srv.client("author") as author:
-        r = author.post("/v1/uplift/train", json={"min_per_arm": 20}, timeout=600)
+        r = author.post(
+            "/v1/uplift/train", json={"min_per_arm": 20, "bootstrap": bootstrap}, timeout=900
+        )
         assert r.status_code == 200, r.text
     time.sleep(1.5)  # each worker looks for new models every second
     return [m for m in r.json()["models"] if m["trained"]]
@@ -433,6 +436,10 @@ def main() -> None:
                         help="the uplift mix: share of customers never seen before")  # fmt: skip
     parser.add_argument("--second-rate", type=float, default=1500.0,
                         help="the uplift mix: the second schedule (decisions/s)")  # fmt: skip
+    parser.add_argument("--bootstrap", type=int, default=10,
+                        help="the uplift mix: the models' bootstrap replicas (the demo's 10)")  # fmt: skip
+    parser.add_argument("--decisions-only", action="store_true",
+                        help="stop after the decisions (skip ingestion, retries, SIGKILL)")  # fmt: skip
     args = parser.parse_args()
     seconds = 4.0 if args.quick else args.seconds
     # durable: fsync and synchronous commit on (the server's defaults), as in production
@@ -457,7 +464,7 @@ def main() -> None:
                   f"{d['rate']:.0f}/s over {d['n']} requests, p50 {d['p50']:.1f} ms, p99 {d['p99']:.1f} ms, "
                   f"errors {d['errors']}; load generator used {d['generator_cpu']:.2f} CPU cores")  # fmt: skip
             t0 = time.perf_counter()
-            models = uplift_campaign(srv)
+            models = uplift_campaign(srv, args.bootstrap)
             print(f"   uplift models live: {', '.join(m['offer'] for m in models)} (trained from "
                   f"an e-mail campaign to 500 more customers in {time.perf_counter() - t0:.0f} s)")  # fmt: skip
             for run, rate in enumerate((args.rate, args.second_rate)):
@@ -471,6 +478,8 @@ def main() -> None:
                 print(
                     f"      new customers scored ahead in the background by then: {scored} of {seen}"
                 )
+            if args.decisions_only:
+                return
             total = 20_000 if args.quick else 100_000
             ing = uvloop.run(ingestion(srv, total, 1000, 4, "ingest"))
             n, _ = count_rows(url, "ingest")
