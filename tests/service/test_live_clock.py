@@ -131,7 +131,9 @@ def test_a_client_at_within_the_tolerance_is_taken_and_beyond_it_refused(
     app, now = app_at
     inside = [now - dt.timedelta(seconds=299), now + dt.timedelta(seconds=299)]
     outside = [now - dt.timedelta(seconds=301), now + dt.timedelta(seconds=301)]
-    answers = _decide(app, [_body("clock-3", t.isoformat()) for t in inside + outside])
+    extreme = ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00"]
+    answers = _decide(app, [_body("clock-3", t.isoformat()) for t in inside + outside]
+                      + [_body("clock-3", t) for t in extreme])  # fmt: skip
     assert [r.status_code for r in answers[:2]] == [200, 200], answers[1].text
     assert all(_refused_naming_at(r) for r in answers[2:]), answers[2].text
     assert "5 minutes behind the server's clock" in answers[2].json()["detail"]

@@ -69,29 +69,25 @@ class LiveClock:
         at = request.at
         if at is None:
             return now
-        try:
-            off = (at - now).total_seconds()
-        except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00 is past the last UTC time
-            off = float("inf")
+        off = (at - now).total_seconds()  # a timedelta: no overflow, even from year 1 or 9999
         if abs(off) > self.tolerance:
             raise InvalidInput.one(
                 "at",
-                f"is {_span(off)} {'ahead of' if off > 0 else 'behind'} the server's clock "
-                f"({now.isoformat(timespec='seconds')}); a live decision's at may differ from "
-                f"it by at most {self.tolerance:g} s (clock_tolerance_seconds). Leave at out "
-                "to decide now; dry-runs and backtests take any time",
+                f"is {_off(off)} the server's clock ({now.isoformat(timespec='seconds')}); a "
+                f"live decision's at may differ from it by at most {self.tolerance:g} s "
+                "(clock_tolerance_seconds). Leave at out to decide now; dry-runs and "
+                "backtests take any time",
             )
         return now
 
 
-def _span(seconds: float) -> str:
-    s = abs(seconds)
-    if s == float("inf"):
-        return "out of range,"
+def _off(seconds: float) -> str:
+    """How far and which way from the server's clock, as a person says it."""
+    s, way = abs(seconds), "ahead of" if seconds > 0 else "behind"
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if s >= 2 * size:
-            return f"{s / size:.0f} {unit}"
-    return f"{s:.0f} s"
+            return f"{s / size:.0f} {unit} {way}"
+    return f"{s:.0f} s {way}"
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
