@@ -106,20 +106,27 @@ def test_models_from_the_ledger_give_decisions_their_tau(
         stored = client.get("/v1/customers/demo-premium-36/uplift").json()
         tau = {o["offer"]: o["tau"] for o in stored["offers"]}
         assert "savings-account" in tau
-        # a customer the bulk scoring never saw is scored on demand, and the engine uses it
+        # a customer the bulk scoring never saw gets the offer's average τ in the request (no
+        # model runs there, nothing is written), and is scored in the background
         body = {"attributes": {"tier": "gold", "tenureMonths": 12, "hasCreditCard": True,
                                "balance": 100.0}, "holdings": ["checking"]}  # fmt: skip
         assert client.put("/v1/customers/late-1", json=body).status_code == 200
         d = client.post(
             "/v1/decisions", json={"customer": {"id": "late-1"}, "channel": "in_app"}
         ).json()
-        late = {
-            o["offer"]: o["tau"] for o in client.get("/v1/customers/late-1/uplift").json()["offers"]
-        }
-        assert "savings-account" in late
         shown = {s["offer"]: s for p in d["placements" if not d["control"] else "counterfactual"]
                  for s in p["offers"]}  # fmt: skip
-        assert shown["savings-account"]["tau"] == pytest.approx(late["savings-account"])
+        average = trained["savings-account"]["mean_tau"]
+        assert shown["savings-account"]["tau"] == pytest.approx(max(-1.0, min(1.0, average)))
+        deadline = time.monotonic() + 15
+        while True:
+            late = {o["offer"]: o for o in
+                    client.get("/v1/customers/late-1/uplift").json()["offers"]}  # fmt: skip
+            if late["savings-account"]["scored"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert late["savings-account"]["scored"], late  # its own τ, for its next decision
+        assert late["savings-account"]["tau"] != pytest.approx(average)
 
 
 @pytest.mark.parametrize(

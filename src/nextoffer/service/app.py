@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import os
@@ -35,14 +36,14 @@ from .dashboard import endpoints as dashboard
 from .dashboard.views import error_page, is_dashboard
 from .db import Database
 from .decisions.endpoints import router as decisions_router
-from .decisions.service import Pipeline
+from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
 from .rules.endpoints import router as rules_router
 from .uplift.endpoints import router as uplift_router
-from .uplift.service import ModelCache
+from .uplift.service import ModelCache, ScoreAhead
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
@@ -85,6 +86,19 @@ async def _recheck(every: float, check: Callable[[], object]) -> None:
             failing = True
 
 
+async def _score_ahead(score_ahead: ScoreAhead) -> None:
+    """Score the customers decisions met without an uplift estimate, every second or so, in
+    a thread (the decision path itself runs no model and writes no estimate)."""
+    while True:
+        await asyncio.sleep(score_ahead.every)
+        if not score_ahead.pending:
+            continue
+        try:
+            await run_in_threadpool(score_ahead.run)
+        except Exception:  # those customers get the offer's average until noted again
+            log.exception("scoring customers ahead failed")
+
+
 async def _attach_refresher(app: FastAPI) -> None:
     """Recount attach rates from the ledger every ``attach_refresh_seconds``."""
     settings: Settings = app.state.settings
@@ -122,7 +136,10 @@ class WorkerHeader:
         await self.app(scope, receive, send_with_header)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], dt.datetime] | None = None
+) -> FastAPI:
+    """The app; ``clock`` is the live decision path's time (default: the wall clock)."""
     settings = settings or load_settings()
 
     @contextlib.asynccontextmanager
@@ -137,6 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             asyncio.create_task(_sweeper(app)),
             asyncio.create_task(_recheck(0.8 * snapshots.poll, partial(snapshots.get, check=True))),
             asyncio.create_task(_recheck(0.8 * models.poll, partial(models.live, check=True))),
+            asyncio.create_task(_score_ahead(app.state.score_ahead)),
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -160,8 +178,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
+    app.state.score_ahead = ScoreAhead(app.state.db, app.state.models)
+    app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
-    app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
+    app.state.pipeline = (
+        None if app.state.db.is_sqlite else Pipeline(app.state.db, app.state.score_ahead)
+    )
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:

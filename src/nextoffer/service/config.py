@@ -36,6 +36,8 @@ class Settings:
     secure_cookies: bool = False
     # how long a dashboard sign-in lasts (hours)
     dashboard_session_hours: float = 12.0
+    # how far (seconds, either way) a live decision's `at` may be from the server's clock
+    clock_tolerance_seconds: float = 300.0
 
 
 def load_settings() -> Settings:
@@ -51,14 +53,16 @@ def load_settings() -> Settings:
         "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
         "secure_cookies": os.environ.get("NEXTOFFER_SECURE_COOKIES"),
         "dashboard_session_hours": os.environ.get("NEXTOFFER_DASHBOARD_SESSION_HOURS"),
+        "clock_tolerance_seconds": os.environ.get("NEXTOFFER_CLOCK_TOLERANCE_SECONDS"),
     }
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
-    if "attach_refresh_seconds" in values:
-        values["attach_refresh_seconds"] = float(str(values["attach_refresh_seconds"]))
+    for name in ("attach_refresh_seconds", "clock_tolerance_seconds"):
+        if name in values:
+            values[name] = float(str(values[name]))
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
     if isinstance(values.get("allow_self_approval"), str):

@@ -64,15 +64,20 @@ def decide(
     state: CustomerState | None = None,
     *,
     now: Any = None,
+    contacts_at: Any = None,
     detail: bool | None = None,
 ) -> Decision:
     """Decide which offers to show where for ``request``.
 
-    ``now`` is used when the request has no ``at``. ``detail`` forces the per-candidate
-    trace on or off; by default the snapshot's ``trace_sample_rate`` decides, per request.
-    Raises ``DecisionError`` (naming the field) for a request that cannot be decided.
+    ``now`` is used when the request has no ``at``. ``contacts_at`` is the moment the
+    contact policies (caps, cooldowns, back-off) count from, and the contacts before it are
+    the ones that count: by default the decision's time (``at``, free in dry-runs and
+    backtests); the live path passes the server's time, so that a client's ``at`` cannot
+    bring capped offers back. ``detail`` forces the per-candidate trace on or off; by
+    default the snapshot's ``trace_sample_rate`` decides, per request. Raises
+    ``DecisionError`` (naming the field) for a request that cannot be decided.
     """
-    return _Decider(snapshot, request, state, now, detail).run()
+    return _Decider(snapshot, request, state, now, detail, contacts_at).run()
 
 
 class _Decider:
@@ -83,6 +88,7 @@ class _Decider:
         state: CustomerState | None,
         now: Any,
         detail: bool | None,
+        contacts_at: Any = None,
     ) -> None:
         self.snapshot, self.request, self.state = snapshot, request, state
         at = request.at if request.at is not None else now
@@ -91,6 +97,7 @@ class _Decider:
         if at.tzinfo is None:
             raise DecisionError("at", "needs a time zone offset, such as 2026-03-08T14:30:00Z")
         self.at = at
+        self.contacts_at = at if contacts_at is None else contacts_at
         if request.channel is None:
             raise DecisionError("channel", "a decision needs the channel")
         channel = snapshot.channels.get(request.channel)
@@ -257,7 +264,7 @@ class _Decider:
             check = PolicyCheck(
                 snapshot.contact_policies,
                 self.state,
-                at=self.at,
+                at=self.contacts_at,
                 channel=channel.id,
                 session_id=self.request.session_id,
                 categories=snapshot.categories,

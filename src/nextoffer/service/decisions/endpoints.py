@@ -68,7 +68,14 @@ async def decide(
     original decision."""
     state = request.app.state
     decision = await service.decide_async(
-        state.db, state.snapshots, body, idempotency_key, state.models, state.pipeline
+        state.db,
+        state.snapshots,
+        body,
+        idempotency_key,
+        state.models,
+        state.pipeline,
+        state.score_ahead,
+        state.clock,
     )
     return JSONResponse(decision)
 

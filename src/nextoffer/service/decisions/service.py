@@ -1,5 +1,12 @@
 """One decision: the live snapshot, the customer's state from the ledger, the engine, the ledger.
 
+**Time on the live path is the server's** (``LiveClock``): the contact policies' windows
+and caps count from it, and the contacts before it are the ones that count. A request's
+``at`` may move the decision's local time (a trigger's time of day) by at most
+``clock_tolerance_seconds`` (300) from it, either way; beyond that the request is refused
+(422 naming ``at``): a client's clock cannot bring capped offers back. Dry-runs and
+backtests take any ``at``.
+
 The customer's state is read per request: the stored customer (attributes, holdings,
 segments; the request's own values win) and the contacts within the longest policy window,
 through the ledger's (customer, occurred_at) indexes. The decision is then written to the
@@ -9,9 +16,11 @@ the rule revisions that fired and the trace (when the request's trace was sample
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,9 +37,57 @@ from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
 from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
-from ..uplift.service import ModelCache, customer_estimates
+from ..uplift import repository as uplift_repository
+from ..uplift.service import (
+    Estimates,
+    ModelCache,
+    ScoreAhead,
+    customer_estimates,
+    estimates_from,
+)
 
-__all__ = ["Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
+__all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
+
+CLOCK_TOLERANCE_SECONDS = 300.0
+
+
+def wall_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class LiveClock:
+    """The live path's time: the server's clock (``now``; tests pass their own), and how
+    far (``tolerance`` seconds, either way) a request's ``at`` may be from it."""
+
+    now: Callable[[], dt.datetime] = field(default=wall_clock)
+    tolerance: float = CLOCK_TOLERANCE_SECONDS
+
+    def check(self, request: Request) -> dt.datetime:
+        """The server's time for ``request``; an ``at`` beyond the tolerance is refused."""
+        now = self.now()
+        at = request.at
+        if at is None:
+            return now
+        off = (at - now).total_seconds()  # a timedelta: no overflow, even from year 1 or 9999
+        if abs(off) > self.tolerance:
+            raise InvalidInput.one(
+                "at",
+                f"is {_off(off)} the server's clock ({now.isoformat(timespec='seconds')}); a "
+                f"live decision's at may differ from it by at most {self.tolerance:g} s "
+                "(clock_tolerance_seconds). Leave at out to decide now; dry-runs and "
+                "backtests take any time",
+            )
+        return now
+
+
+def _off(seconds: float) -> str:
+    """How far and which way from the server's clock, as a person says it."""
+    s, way = abs(seconds), "ahead of" if seconds > 0 else "behind"
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if s >= 2 * size:
+            return f"{s / size:.0f} {unit} {way}"
+    return f"{s:.0f} s {way}"
 
 
 def lookback(snapshot: Snapshot) -> dt.timedelta:
@@ -70,11 +127,15 @@ def decide(
     body: Any,
     idempotency_key: str | None = None,
     models: ModelCache | None = None,
+    score_ahead: ScoreAhead | None = None,
+    clock: LiveClock | None = None,
 ) -> dict[str, Any]:
-    """One decision in ``session``'s transaction, from the live snapshot and models."""
+    """One decision in ``session``'s transaction, from the live snapshot and models, at the
+    server's time (``clock``); a customer the live models have not scored yet is handed to
+    ``score_ahead``."""
+    request, now, customer = _start(body, clock)
     snapshot = cache.get()
     live = models.live() if models is not None else None
-    request, now, customer = _start(body)
     if customer is None:
         state = None
     else:
@@ -82,8 +143,9 @@ def decide(
         found, history = customers_and_contacts(session, [customer], since)[customer]
         stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-        cate, segments = customer_estimates(session, customer, features, live)
-        state = _state(customer, stored, history, cate, segments), features
+        estimates = customer_estimates(session, customer, live)
+        _note_unscored(score_ahead, customer, features, estimates)
+        state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
     stored_row, _replay = repository.insert_decision(session, row)
     return public(stored_row, with_trace=False)
@@ -96,20 +158,23 @@ class Pipeline:
     in autocommit (no thread, no wait for the GIL between round trips): a decision is one
     INSERT, committed by itself."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, score_ahead: ScoreAhead | None = None) -> None:
         sessions = db.async_sessions
         assert sessions is not None
         self.sessions = sessions
-        self.db = db
+        self.db, self.score_ahead = db, score_ahead
         # a connection each, kept: a Coalescer's batches run one after another
         self._reader, self._writer = KeptConnection(db), KeptConnection(db)
+        self._estimator = KeptConnection(db)
         self.read = Coalescer(self._read)
         self.write = Coalescer(self._write)
+        self.estimates = Coalescer(self._estimates)
 
     async def close(self) -> None:
         """Give the kept connections back (before the pool is disposed)."""
         await self._reader.close()
         await self._writer.close()
+        await self._estimator.close()
 
     async def _read(
         self, keys: list[tuple[str, dt.datetime]]
@@ -131,6 +196,12 @@ class Pipeline:
             out.append((found, [c for c in contacts if c.t >= t]))
         return out
 
+    async def _estimates(self, customers: list[str]) -> list[list[Any]]:
+        """The CATE rows of the decisions' customers, in one statement."""
+        async with self._estimator.driver() as connection:
+            rows = await uplift_repository.estimates_of_many_async(connection, customers)
+        return [rows[c] for c in customers]
+
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._writer.driver() as connection:
             return await repository.insert_decisions_async(connection, rows)
@@ -141,22 +212,28 @@ class Pipeline:
         live: Mapping[str, tuple[str, UpliftModel]],
         body: Any,
         idempotency_key: str | None,
+        clock: LiveClock | None = None,
     ) -> dict[str, Any]:
-        request, now, customer = _start(body)
+        request, now, customer = _start(body, clock)
         state = None
         if customer is not None:
-            found, history = await self.read((customer, now - lookback(snapshot)))
+            since = now - lookback(snapshot)
+            estimates = Estimates({}, {})
+            if live:  # τ and segments come only from live models; both reads at once
+                (found, history), rows = await asyncio.gather(
+                    self.read((customer, since)), self.estimates(customer)
+                )
+                estimates = estimates_from(rows, live)
+            else:
+                found, history = await self.read((customer, since))
             stored = found or {}
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-            cate: dict[str, float] = {}
-            segments: dict[str, str] = {}
-            if live:  # τ and segments come only from live models
-                async with self.sessions() as session:
-                    cate, segments = await session.run_sync(
-                        customer_estimates, customer, features, live
-                    )
-            state = _state(customer, stored, history, cate, segments), features
-        row = _row(snapshot, request, now, state, idempotency_key)
+            _note_unscored(self.score_ahead, customer, features, estimates)
+            state = _state(customer, stored, history, estimates), features
+        if _heavy(request):  # on the loop it would hold up every other request meanwhile
+            row = await run_in_threadpool(_row, snapshot, request, now, state, idempotency_key)
+        else:
+            row = _row(snapshot, request, now, state, idempotency_key)
         if idempotency_key is None:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
@@ -172,32 +249,65 @@ async def decide_async(
     idempotency_key: str | None,
     models: ModelCache,
     pipeline: Pipeline | None,
+    score_ahead: ScoreAhead | None = None,
+    clock: LiveClock | None = None,
 ) -> dict[str, Any]:
-    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
-    SQLite in its own transaction in a worker thread. Committed before it returns."""
+    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline`` (which
+    has its own ``score_ahead``); on SQLite in its own transaction in a worker thread.
+    Committed before it returns."""
     if pipeline is None:
-        return await run_in_threadpool(db.run, decide, cache, body, idempotency_key, models)
+        return await run_in_threadpool(
+            db.run, decide, cache, body, idempotency_key, models, score_ahead, clock
+        )
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    return await pipeline.decide(snapshot, live, body, idempotency_key)
+    return await pipeline.decide(snapshot, live, body, idempotency_key, clock)
 
 
-def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
+def _start(body: Any, clock: LiveClock | None) -> tuple[Request, dt.datetime, str | None]:
+    """The request, the server's time (its ``at`` checked against it), the customer."""
     request = _request(body)
+    now = (clock or _WALL).check(request)
     customer = request.customer.id if request.customer is not None else None
-    return request, dt.datetime.now(dt.UTC), customer
+    return request, now, customer
+
+
+_WALL = LiveClock()
+
+
+# A decision whose cart has more lines than this is evaluated in a worker thread: its rules'
+# quantifiers may take milliseconds (the rule language bounds each condition to ~20,000
+# steps on the largest cart, but several rules may fire), and on the event loop every other
+# request of the worker would wait meanwhile; in a thread the loop gets the interpreter back
+# every few milliseconds (the switch interval). An ordinary decision (0.05 ms of engine)
+# stays on the loop: the thread's hop would cost it more than the engine does.
+OFF_LOOP_CART_LINES = 50
+
+
+def _heavy(request: Request) -> bool:
+    return request.cart is not None and len(request.cart.items) > OFF_LOOP_CART_LINES
+
+
+def _note_unscored(
+    score_ahead: ScoreAhead | None,
+    customer_id: str,
+    features: dict[str, Any],
+    estimates: Estimates,
+) -> None:
+    """A customer the live models have not scored: scored in the background, not here."""
+    if estimates.unscored and score_ahead is not None:
+        score_ahead.note(customer_id, features, estimates.unscored)
 
 
 def _state(
     customer_id: str,
     stored: dict[str, Any],
     history: list[Seen],
-    cate: dict[str, float],
-    segments: dict[str, str],
+    estimates: Estimates,
 ) -> CustomerState:
     try:
         return CustomerState.from_seen(
@@ -206,8 +316,8 @@ def _state(
             attributes=stored.get("attributes", {}),
             holdings=tuple(stored.get("holdings", ())),
             segments=tuple(stored.get("segments", ())),
-            cate=cate,
-            uplift_segments=segments,
+            cate=estimates.cate,
+            uplift_segments=estimates.segments,
         )
     except ValidationError as exc:  # pragma: no cover - stored data was validated on write
         raise InvalidInput.one("customer", str(exc)) from None
@@ -220,10 +330,11 @@ def _row(
     state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: str | None,
 ) -> dict[str, Any]:
-    """Run the engine; the decision as a ledger row."""
+    """Run the engine (the policies count from the server's time, ``now``); the decision
+    as a ledger row."""
     customer, features = state if state is not None else (None, None)
     try:
-        decision = run_decision(snapshot, request, customer, now=now)
+        decision = run_decision(snapshot, request, customer, now=now, contacts_at=now)
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()

@@ -80,13 +80,12 @@ def customer_uplift(
     _: Annotated[Principal, Depends(allow("client", "author", "approver"))],
     customer_id: Annotated[str, Path(min_length=1, max_length=200)],
 ) -> dict[str, Any]:
-    """The customer's τ and segment per offer (scored now for offers not yet scored)."""
-    from ..customers.service import get_customer
-
-    stored = get_customer(session, customer_id)
-    cate, segments = service.customer_estimates(
-        session, customer_id, stored, request.app.state.models.live()
-    )
+    """The customer's τ and segment per offer. ``scored`` is false for an offer whose live
+    model has not scored this customer yet: τ is then the offer's average (the customer is
+    scored in the background after their first decision, or by the next bulk scoring)."""
+    estimates = service.customer_estimates(session, customer_id, request.app.state.models.live())
+    cate, segments, unscored = estimates.cate, estimates.segments, set(estimates.unscored)
     return {"customer_id": customer_id,
-            "offers": [{"offer": o, "tau": cate.get(o), "segment": segments.get(o)}
+            "offers": [{"offer": o, "tau": cate.get(o), "segment": segments.get(o),
+                        "scored": o not in unscored}
                        for o in sorted(set(cate) | set(segments))]}  # fmt: skip

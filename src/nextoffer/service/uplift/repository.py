@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
@@ -17,8 +19,10 @@ __all__ = [
     "conversions_between",
     "decisions_since",
     "estimates_of",
+    "estimates_of_many_async",
     "experiments",
     "get_model",
+    "insert_missing_estimates",
     "latest_models",
     "list_models",
     "live_versions",
@@ -152,6 +156,18 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     return len(batch)
 
 
+def insert_missing_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert estimates for (customer, offer) pairs that have none; existing rows stay."""
+    batch = list(rows)
+    if not batch:
+        return 0
+    stmt = dialect_insert(session, cate_estimates).on_conflict_do_nothing(
+        index_elements=["customer_id", "offer_id"]
+    )
+    session.execute(stmt, batch)
+    return len(batch)
+
+
 _ESTIMATES = sa.select(cate_estimates).where(
     cate_estimates.c.customer_id == sa.bindparam("customer_id")
 )
@@ -159,6 +175,27 @@ _ESTIMATES = sa.select(cate_estimates).where(
 
 def estimates_of(session: Session, customer_id: str) -> list[Any]:
     return list(session.execute(_ESTIMATES, {"customer_id": customer_id}))
+
+
+_ESTIMATES_PG = (
+    "SELECT customer_id, offer_id, tau, segment FROM cate_estimates"
+    " WHERE customer_id = ANY(%(customer_ids)s)"
+)
+
+
+async def estimates_of_many_async(
+    connection: psycopg.AsyncConnection[Any], customer_ids: Collection[str]
+) -> dict[str, list[Any]]:
+    """The estimates of several customers in one statement (the decision path's batched
+    read on PostgreSQL's asyncio driver), by customer."""
+    ids = list(dict.fromkeys(customer_ids))
+    out: dict[str, list[Any]] = {cid: [] for cid in ids}
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(_ESTIMATES_PG, {"customer_ids": ids})
+        rows: list[Any] = await cursor.fetchall()
+        for row in rows:
+            out[row.customer_id].append(row)
+    return out
 
 
 def segment_mix(session: Session) -> dict[str, dict[str, int]]:

@@ -1,0 +1,217 @@
+"""The decision path runs no model and writes no estimate: a customer the live uplift models
+have not scored gets the offer's average τ, and is scored in the background (``ScoreAhead``)
+for their next decision. In process (the app over ASGI), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from nextoffer.core.learning.features import FeatureEncoder
+from nextoffer.core.learning.uplift import TLearner
+from nextoffer.jobs.uplift import UpliftModel
+from nextoffer.scenarios.demo import bank_customers, demo_snapshot
+from nextoffer.service.app import create_app
+from nextoffer.service.catalog.service import load_spec, publish
+from nextoffer.service.config import Settings
+from nextoffer.service.decisions import service as decisions
+from nextoffer.service.keys.service import create_key
+from nextoffer.service.migrate import upgrade
+from nextoffer.service.tables import cate_estimates
+from nextoffer.service.uplift import repository
+from nextoffer.service.uplift.service import feature_columns, feature_row
+
+OFFER = "savings-account"
+AVERAGE = -0.04  # the offer's average τ under the live model
+OWN = 0.09  # a scored customer's own
+T0 = dt.datetime(2026, 3, 8, 14, 30, tzinfo=dt.UTC)
+
+
+class RaisingLearner(TLearner):
+    """A fitted-looking learner that fails the test if anything asks it for a prediction."""
+
+    replicas_: ClassVar[list[Any]] = []
+
+    def predict(self, X: Any) -> Any:
+        raise AssertionError("the decision path ran the model")
+
+    def predict_control(self, X: Any) -> Any:
+        raise AssertionError("the decision path ran the model")
+
+    def predict_interval(self, X: Any, confidence: float = 0.95) -> Any:
+        raise AssertionError("the decision path ran the model")
+
+
+class ConstantLearner(TLearner):
+    """A fitted learner that says every customer is persuaded by ``OWN`` (base rate 0.2)."""
+
+    replicas_: ClassVar[list[Any]] = []
+
+    def predict(self, X: Any) -> Any:
+        return np.full(len(X), OWN)
+
+    def predict_control(self, X: Any) -> Any:
+        return np.full(len(X), 0.2)
+
+
+def _model(learner: TLearner) -> UpliftModel:
+    rows = [feature_row(c) for c in bank_customers(random.Random(5), 50)]
+    encoder = FeatureEncoder.fit(feature_columns(rows))
+    return UpliftModel(encoder=encoder, learner=learner, method="t-learner",
+                       outcome="conversion", report={"mean_tau": AVERAGE})  # fmt: skip
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[FastAPI]:
+    application = create_app(Settings(database_url=database_url, attach_refresh_seconds=0))
+    db = application.state.db
+    upgrade(db)
+    with db.transaction() as session:
+        load_spec(session, demo_snapshot())
+        publish(session, "demo-1")
+        application.state.key = create_key(session, "client", "decision path test")
+    yield application
+    if application.state.pipeline is not None:
+        asyncio.run(application.state.pipeline.close())
+        asyncio.run(db.dispose_async())
+    db.dispose()
+
+
+def _live(app: FastAPI, model: UpliftModel) -> None:
+    with app.state.db.transaction() as session:
+        repository.store_model(session, {
+            "version": f"{OFFER}@test", "offer_id": OFFER, "method": model.method,
+            "outcome": model.outcome, "treated": 100, "control": 100, "report": model.report,
+            "model": model.dumps(), "trained_at": T0,
+        })  # fmt: skip
+    app.state.models.live(check=True)
+
+
+def _decide(app: FastAPI, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    async def post() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {app.state.key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return [await client.post("/v1/decisions", json=b, headers=headers) for b in bodies]
+
+    return asyncio.run(post())
+
+
+def _uplift(app: FastAPI, customer_id: str) -> dict[str, Any]:
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {app.state.key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get(f"/v1/customers/{customer_id}/uplift", headers=headers)
+
+    r = asyncio.run(get())
+    assert r.status_code == 200, r.text
+    return {o["offer"]: o for o in r.json()["offers"]}
+
+
+def _tau(decision: dict[str, Any]) -> float | None:
+    shown = decision["placements" if not decision["control"] else "counterfactual"]
+    taus = [s["tau"] for p in shown for s in p["offers"] if s["offer"] == OFFER]
+    assert taus, decision
+    return taus[0]
+
+
+def _estimates(app: FastAPI) -> list[Any]:
+    with app.state.db.read() as session:
+        return list(session.execute(sa.select(cate_estimates)))
+
+
+NEW = {"customer": {"id": "never-seen-1", "attributes": {"tier": "gold", "tenureMonths": 12,
+       "hasCreditCard": True, "balance": 900.0}, "holdings": ["checking"]},
+       "channel": "in_app"}  # fmt: skip
+
+
+def test_a_never_seen_customer_is_decided_without_a_model_call_or_an_estimate_write(
+    app: FastAPI,
+) -> None:
+    _live(app, _model(RaisingLearner()))  # its predict fails the test
+    (r,) = _decide(app, [NEW])
+    assert r.status_code == 200, r.text
+    assert _tau(r.json()) == pytest.approx(AVERAGE)  # the offer's average τ
+    assert _estimates(app) == []  # nothing written by the request
+    assert app.state.score_ahead.pending == 1  # handed to the background scorer instead
+
+
+def test_a_customer_scored_ahead_gets_their_own_tau_afterwards(app: FastAPI) -> None:
+    _live(app, _model(ConstantLearner()))
+    (first,) = _decide(app, [{**NEW, "channel": "email"}])  # two contacts of the four a month
+    assert first.status_code == 200, first.text
+    assert _tau(first.json()) == pytest.approx(AVERAGE)
+    assert _estimates(app) == []
+    assert _uplift(app, "never-seen-1")[OFFER]["scored"] is False
+    assert app.state.score_ahead.run() == 1  # what the server's background task does
+    (row,) = _estimates(app)
+    assert (row.customer_id, row.offer_id, row.model_version) == ("never-seen-1", OFFER,
+                                                                 f"{OFFER}@test")  # fmt: skip
+    assert row.tau == pytest.approx(OWN)  # their own, not the average
+    # what the next decision's engine reads (the same read as the decision path)
+    assert _uplift(app, "never-seen-1")[OFFER] == {"offer": OFFER, "tau": row.tau,
+                                                  "segment": row.segment, "scored": True}  # fmt: skip
+    (second,) = _decide(app, [NEW])
+    assert second.status_code == 200, second.text
+    assert _tau(second.json()) == pytest.approx(row.tau)  # the engine used their own
+    assert app.state.score_ahead.pending == 0  # scored: not noted again
+
+
+def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
+    _live(app, _model(ConstantLearner()))
+    _decide(app, [NEW])
+    with app.state.db.transaction() as session:  # e.g. a bulk scoring meanwhile
+        repository.upsert_estimates(session, [{
+            "customer_id": "never-seen-1", "offer_id": OFFER, "tau": 0.3, "lower": None,
+            "upper": None, "base_rate": 0.1, "segment": "persuadable",
+            "model_version": "bulk", "scored_at": T0,
+        }])  # fmt: skip
+    app.state.score_ahead.run()
+    (row,) = _estimates(app)
+    assert (row.tau, row.model_version) == (0.3, "bulk")
+
+
+def test_a_customer_whose_features_cannot_be_scored_is_left_out_of_the_batch(
+    app: FastAPI,
+) -> None:
+    _live(app, _model(ConstantLearner()))
+    _decide(app, [NEW])
+    app.state.score_ahead.note("odd-1", {"attributes": {"tenureMonths": [1, 2]}}, [OFFER])
+    assert app.state.score_ahead.run() == 1
+    assert [r.customer_id for r in _estimates(app)] == ["never-seen-1"]
+
+
+def test_a_decision_with_a_long_cart_is_evaluated_off_the_event_loop(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loop: list[bool] = []  # the event loop runs in the main thread here (asyncio.run)
+    engine = decisions.run_decision
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return engine(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "run_decision", watched)
+
+    def checkout(lines: int) -> dict[str, Any]:
+        items = [{"sku": f"SKU-{i}", "category": "bakery", "price": 2.0, "quantity": 1}
+                 for i in range(lines)]  # fmt: skip
+        return {"customer": {"id": "guest-1"}, "channel": "pos", "session_id": "s-1",
+                "store": {"id": "S1", "timezone": "America/New_York"}, "cart": {"items": items}}  # fmt: skip
+
+    long_cart, short_cart = _decide(app, [checkout(decisions.OFF_LOOP_CART_LINES + 1), checkout(3)])
+    assert (long_cart.status_code, short_cart.status_code) == (200, 200), long_cart.text
+    assert on_loop[0] is False
+    if app.state.pipeline is not None:  # PostgreSQL: an ordinary decision stays on the loop
+        assert on_loop[1] is True
