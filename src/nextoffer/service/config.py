@@ -31,6 +31,20 @@ class Settings:
     attach_refresh_seconds: float = 60.0
     # four eyes: a proposal's author may not approve it; a one-person install can relax this
     allow_self_approval: bool = False
+    # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
+    # may take to arrive (408); a JSON body's nesting and list lengths (422)
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    max_list_items: int = 1_000
+    body_timeout_seconds: float = 30.0
+    # a connection's request headers must all arrive within this time; an idle keep-alive
+    # connection closes after keep_alive_seconds (uvicorn's timeout_keep_alive)
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+
+
+_LIMITS = ("max_body_bytes", "max_json_depth", "max_list_items", "body_timeout_seconds",
+           "header_timeout_seconds", "keep_alive_seconds")  # fmt: skip
 
 
 def load_settings() -> Settings:
@@ -45,6 +59,7 @@ def load_settings() -> Settings:
         "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
         "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
     }
+    env.update({name: os.environ.get(f"NEXTOFFER_{name.upper()}") for name in _LIMITS})
     values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
     unknown = sorted(set(values) - set(known))
@@ -52,6 +67,9 @@ def load_settings() -> Settings:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
     if "attach_refresh_seconds" in values:
         values["attach_refresh_seconds"] = float(str(values["attach_refresh_seconds"]))
+    for name in _LIMITS:  # numbers, of the type of their default
+        if name in values:
+            values[name] = type(getattr(Settings, name))(str(values[name]))
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
     if isinstance(values.get("allow_self_approval"), str):
