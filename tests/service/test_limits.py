@@ -191,6 +191,7 @@ def test_a_list_longer_than_the_limit_is_a_422_naming_it(server: Server) -> None
         (b'{"x": "a\\u0000b"}', "payload.x"),
         (b'{"x\\u0000": 1}', "payload.x\\u0000"),
         (b'{"x": "\\ud800"}', "payload.x"),
+        (b'{"\\ud800": {}}', "payload.\\ud800"),
     ],
 )
 def test_nan_infinity_nul_and_lone_surrogates_are_a_422_on_both_databases(
