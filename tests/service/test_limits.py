@@ -291,3 +291,27 @@ def test_an_idle_connection_is_closed(server: Server) -> None:
         elapsed, received = _closed_within(s, 5)  # one answer, then idle: keep-alive ends
         assert received.startswith(b"HTTP/1.1 200 ")
         assert elapsed < 3.5
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"id": "deep", "sku": "COFFEE-01", "attributes": ' + '{"a": ' * 40 + "1" + "}" * 41,
+         "attributes.a.a"),
+        ('{"id": "deep", "sku": "COFFEE-01", "attributes": {"x": NaN}}', "attributes.x"),
+        ('{"id": "deep", "sku": "COFFEE-01", "attributes": {"x": "\\u0000"}}', "attributes.x"),
+    ],
+)  # fmt: skip
+def test_the_dashboards_catalog_editor_holds_its_json_to_the_same_limits(
+    server: Server, text: str, field: str
+) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        signed_in = browser.post("/dashboard/sign-in", data={"key": server.keys["author"]})
+        assert signed_in.status_code in (200, 303), signed_in.text
+        r = browser.post(
+            "/dashboard/catalog/offer", data={"item_id": "deep", "body": text, "new": "true"}
+        )
+        assert r.status_code == 422, r.text[:500]
+        assert field in r.text
+    with server.client("author") as author:
+        assert author.get("/v1/catalog/offer/deep").status_code == 404

@@ -39,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import Settings, load_settings
 
-__all__ = ["BodyLimits", "GuardedHttpToolsProtocol", "check_json", "uvicorn_options"]
+__all__ = ["BodyLimits", "GuardedHttpToolsProtocol", "Refused", "check_json", "uvicorn_options"]
 
 # a JSON string token (its contents may hold brackets and commas, which do not count)
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
