@@ -56,7 +56,12 @@ TOTAL_CAP = 4
 CHANNELS = ["email", "in_app", "branch", "pos", "kiosk"]
 OFFERS = ["savings-account", "credit-card", "mortgage", "brokerage", "RED-WINE-01", "COFFEE-01"]
 OUTCOMES = ["impression", "click", "accept", "decline"]
-serial = itertools.count()  # customers never seen before, across examples
+serial = itertools.count()  # customers never seen before, keys and tokens, across examples
+
+
+def token() -> str:
+    return f"t{next(serial):08d}"
+
 
 # -- values -----------------------------------------------------------------------------------
 
@@ -142,14 +147,14 @@ class Probe(RuleBasedStateMachine):
         return r
 
     def fresh(self) -> str:
-        return f"probe-{next(serial)}-{uuid.uuid4().hex[:6]}"
+        return f"probe-{next(serial)}"
 
     def event(self, customer: str, kind: str, offer: str, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {"type": kind, "offer_id": offer, "customer_id": customer,
-                                "session_id": uuid.uuid4().hex, **extra}  # fmt: skip
+                                "session_id": token(), **extra}  # fmt: skip
         if kind == "convert":
             body.setdefault("value", 10.0)
-        body.setdefault("idempotency_key", uuid.uuid4().hex)
+        body.setdefault("idempotency_key", token())
         return body
 
     def record(self, status: int, events: list[dict[str, Any]]) -> None:
@@ -195,6 +200,23 @@ class Probe(RuleBasedStateMachine):
         elif customer not in self.decided:
             self.undecided.add(customer)
 
+    @rule(
+        ats=st.lists(st.none() | times, min_size=3, max_size=6),
+        channel=st.sampled_from(["email", "branch"]),
+    )
+    def one_customer_again_and_again(self, ats: list[Any], channel: str) -> None:  # fmt: skip
+        """Decisions for one customer, each with its own (client's) time: the caps count by
+        the server's clock whatever ``at`` says."""
+        customer = self.fresh()
+        for at in ats:
+            body: dict[str, Any] = {"customer": {"id": customer}, "channel": channel}
+            if at is not None:
+                body["at"] = at
+            if self.call("client", "POST", "/v1/decisions", raw(body)).status_code == 200:
+                self.decided.add(customer)
+        if customer not in self.decided:
+            self.undecided.add(customer)
+
     @rule(n=st.integers(2, 6), channel=st.sampled_from(["email", "in_app"]))
     def concurrent_decisions_for_one_customer(self, n: int, channel: str) -> None:
         customer = self.fresh()
@@ -222,7 +244,7 @@ class Probe(RuleBasedStateMachine):
         if key is not None:
             extra["idempotency_key"] = key
         if forged:  # an outcome naming a decision that exists nowhere
-            extra["decision_id"] = str(uuid.uuid4())
+            extra["decision_id"] = str(uuid.UUID(int=next(serial)))
         self.post_events(body := self.event(self.fresh(), kind, offer, **extra), [body])
 
     @precondition(lambda self: bool(self.keys))
@@ -234,7 +256,7 @@ class Probe(RuleBasedStateMachine):
             r = self.call("client", "POST", "/v1/events", raw(first))
             assert r.status_code in (200, 201), r.text
             return
-        changed = {**first, "session_id": uuid.uuid4().hex,
+        changed = {**first, "session_id": token(),
                    "offer_id": data.draw(st.sampled_from(OFFERS)), "type": data.draw(st.sampled_from(OUTCOMES))}  # fmt: skip
         self.post_events(changed, [changed])
 

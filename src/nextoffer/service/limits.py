@@ -85,22 +85,10 @@ def _path(parts: list[str | int]) -> str:
     return out or "body"
 
 
-def _structure(body: bytes, depth: int, items: int) -> None:
-    """Refuse a body nested deeper than ``depth`` or with an array of more than ``items``."""
-    # cheap upper bounds first: brackets and commas, counted in strings too
-    if body.count(b"{") + body.count(b"[") <= depth and body.count(b",") < items:
-        return
-    # the body without its strings (split at quotes when no escape can hide one: C speed)
-    bare = _STRING.sub(b"", body) if b"\\" in body else b"".join(body.split(b'"')[::2])
-    if bare.count(b",") < items:
-        # the brackets alone, as "(" and ")": each pass drops the innermost level
-        brackets = bare.translate(_PARENS, _NOT_BRACKETS)
-        for _ in range(depth):
-            brackets = brackets.replace(b"()", b"")
-        if not brackets:
-            return
-    # find the field: walk the tokens, keeping the path
-    stack: list[list[Any]] = []  # [kind, key or index]
+def _too_deep(body: bytes, depth: int) -> None:
+    """Refuse a body nested deeper than ``depth``, naming where, without parsing it (the
+    json module's recursion would give out first)."""
+    stack: list[list[Any]] = []  # per open object or array: [its bracket, key or index]
     expect_key = False
     for match in _TOKEN.finditer(body):
         token = match.group()
@@ -117,9 +105,6 @@ def _structure(body: bytes, depth: int, items: int) -> None:
         elif token == b",":
             if stack and stack[-1][0] == b"[":
                 stack[-1][1] += 1
-                if stack[-1][1] >= items:
-                    where = _path([p for _, p in stack[:-1] if p is not None])
-                    raise Refused(422, where, f"at most {items} items in a list")
             expect_key = bool(stack) and stack[-1][0] == b"{"
         elif token == b":":
             expect_key = False
@@ -131,9 +116,9 @@ def _structure(body: bytes, depth: int, items: int) -> None:
             expect_key = False
 
 
-def _walk(value: Any) -> Iterator[tuple[list[str | int], str]]:
-    """Every string and number of a parsed JSON document that a database could not hold
-    alike, with its path; iteratively, as the depth is checked already."""
+def _walk(value: Any, items: int) -> Iterator[tuple[list[str | int], str]]:
+    """Every list too long, and every string and number a database could not hold alike, of
+    a parsed JSON document, with its path; iteratively (the depth is checked already)."""
     todo: list[tuple[list[str | int], Any]] = [([], value)]
     while todo:
         path, node = todo.pop()
@@ -143,6 +128,8 @@ def _walk(value: Any) -> Iterator[tuple[list[str | int], str]]:
                     yield [*path, key], f"a key {problem}"
                 todo.append(([*path, key], item))
         elif isinstance(node, list):
+            if len(node) > items:
+                yield path, f"at most {items} items in a list"
             todo.extend(([*path, i], item) for i, item in enumerate(node))
         elif isinstance(node, str):
             if problem := _text_problem(node):
@@ -161,22 +148,37 @@ def _text_problem(text: str) -> str | None:
     return None
 
 
-def check_json(body: bytes, depth: int = 32, items: int = 10_000) -> None:
+def check_json(body: bytes, depth: int = 32, items: int = 1_000) -> None:
     """Raise ``Refused`` for a JSON body that breaks a limit or holds what a database cannot
-    hold alike. A body that is not JSON at all is left to the application to refuse."""
-    _structure(body, depth, items)
-    if not (
-        (b"\\u" in body and _ESCAPE.search(body))
+    hold alike. A body that is not JSON at all is left to the application to refuse.
+
+    Only a body that may break a rule is parsed (to name the field): one with more brackets
+    than ``depth`` is measured without its strings; one with ``items`` commas or more may
+    hold a list too long; one with ``\\u`` escapes, ``NaN``, ``Infinity`` or a long
+    exponent may hold a NUL, a lone surrogate or a non-finite number."""
+    parse = False
+    if body.count(b"{") + body.count(b"[") > depth or body.count(b",") >= items:
+        # the body without its strings (split at quotes when no escape can hide one)
+        bare = _STRING.sub(b"", body) if b"\\" in body else b"".join(body.split(b'"')[::2])
+        brackets = bare.translate(_PARENS, _NOT_BRACKETS)  # "(" and ")" alone
+        for _ in range(depth):  # each pass drops the innermost level
+            brackets = brackets.replace(b"()", b"")
+        if brackets:
+            _too_deep(body, depth)
+        parse = bare.count(b",") >= items
+    parse = parse or (
+        (b"\\u" in body and _ESCAPE.search(body) is not None)
         or b"NaN" in body
         or b"Infinity" in body
         or _huge(body)
-    ):
+    )
+    if not parse:
         return
     try:
         document = json.loads(body, parse_constant=lambda _: _NONFINITE)
     except (ValueError, RecursionError):
         return
-    for path, problem in _walk(document):
+    for path, problem in _walk(document, items):
         raise Refused(422, _path(path), problem)
 
 
