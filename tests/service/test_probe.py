@@ -32,6 +32,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from nextoffer.scenarios.demo import WORKED_EXAMPLE
+
 from .server import Server
 
 MAX_BODY = 65_536
@@ -51,6 +53,7 @@ PROBE = settings(
     phases=[Phase.explicit, Phase.generate],  # no shrinking: its time has no bound
     report_multiple_bugs=False,
 )
+QUALIFIES = {k: WORKED_EXAMPLE[k] for k in ("attributes", "holdings", "segments")}
 CAPPED_CHANNELS = {"email", "in_app", "branch"}  # the demo's total cap: 4 a month
 TOTAL_CAP = 4
 CHANNELS = ["email", "in_app", "branch", "pos", "kiosk"]
@@ -207,7 +210,9 @@ class Probe(RuleBasedStateMachine):
     def one_customer_again_and_again(self, ats: list[Any], channel: str) -> None:  # fmt: skip
         """Decisions for one customer, each with its own (client's) time: the caps count by
         the server's clock whatever ``at`` says."""
-        customer = self.fresh()
+        customer = self.fresh()  # one the demo's bank offers qualify for
+        stored = self.call("client", "PUT", f"/v1/customers/{customer}", raw(QUALIFIES))
+        assert stored.status_code == 200, stored.text
         for at in ats:
             body: dict[str, Any] = {"customer": {"id": customer}, "channel": channel}
             if at is not None:
