@@ -42,6 +42,8 @@ def serve(
     """Serve the HTTP API and the dashboard (migrating the database first). OpenAPI at /docs."""
     import uvicorn
 
+    from ..service.limits import uvicorn_options
+
     open_database().dispose()
     settings = load_settings()
     base = f"http://{host}:{port}"
@@ -49,13 +51,14 @@ def serve(
               f"{base}/dashboard (sign in with an author, approver or admin key)", markup=False)  # fmt: skip
     os.environ["NEXTOFFER_DATABASE_URL"] = settings.database_url  # the workers read it
     app = "nextoffer.service.app:create_app"
+    limits = uvicorn_options(settings)
     if workers == 1:
-        uvicorn.run(app, factory=True, host=host, port=port, log_level="warning")
+        uvicorn.run(app, factory=True, host=host, port=port, log_level="warning", **limits)
         return
     from ..service.workers import Workers, listening_sockets
 
     config = uvicorn.Config(
-        app, factory=True, host=host, port=port, workers=workers, log_level="warning"
+        app, factory=True, host=host, port=port, workers=workers, log_level="warning", **limits
     )
     try:
         sockets = listening_sockets(host, port, workers, config.backlog)

@@ -16,12 +16,58 @@ A decision request also names the ``placements`` to fill (``["email-hero"]`` or
 
 from __future__ import annotations
 
+import datetime as dt
+from functools import cache
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["Cart", "CartItem", "CustomerRef", "PlacementRequest", "Request", "Store"]
+__all__ = ["Cart", "CartItem", "CustomerRef", "Moment", "PlacementRequest", "Request", "Store",
+           "known_zone"]  # fmt: skip
+
+# times outside these bounds cannot be shifted by a day or a window, or shown in every zone,
+# without leaving the years datetime can hold (0001-9999); and none is a real request's
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
+
+
+def _in_range(value: dt.datetime) -> dt.datetime:
+    try:
+        inside = EARLIEST <= value < LATEST
+    except OverflowError:  # a time near year 1 or 9999 with an offset
+        inside = False
+    if not inside:
+        raise ValueError("must be from 1900-01-01 to before 3000-01-01 (UTC)")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_range)]
+"""A time with a time zone offset, in a range every conversion and window can hold."""
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def known_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone; otherwise ValueError. Membership in the time
+    zone database's list, not ``ZoneInfo(value)``: that raises whatever opening the name as a
+    file raises (IsADirectoryError for ``America``, OSError for a long name)."""
+    if value not in _zones():
+        shown = value if len(value) <= 64 else value[:64] + "..."
+        raise ValueError(f"unknown IANA time zone {shown!r}")
+    return value
+
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -57,11 +103,7 @@ class Store(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
-        return value
+        return known_zone(value)
 
 
 class PlacementRequest(_Model):
@@ -85,7 +127,7 @@ class Request(_Model):
     placement: Key | None = None
     store: Store | None = None
     session_id: Key | None = None
-    at: AwareDatetime | None = None
+    at: Moment | None = None
     placements: Annotated[tuple[PlacementRequest, ...], Field(max_length=50)] = ()
     limit: Annotated[int, Field(ge=1, le=1000)] | None = None
 

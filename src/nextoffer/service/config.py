@@ -31,6 +31,16 @@ class Settings:
     attach_refresh_seconds: float = 60.0
     # four eyes: a proposal's author may not approve it; a one-person install can relax this
     allow_self_approval: bool = False
+    # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
+    # may take to arrive (408); a JSON body's nesting and list lengths (422)
+    max_body_bytes: int = 1_048_576
+    max_json_depth: int = 32
+    max_list_items: int = 1_000
+    body_timeout_seconds: float = 30.0
+    # a connection's request headers must all arrive within this time; an idle keep-alive
+    # connection closes after keep_alive_seconds (uvicorn's timeout_keep_alive)
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
     # the service is reached over HTTPS (itself or behind a proxy): the dashboard's cookie is
     # Secure, and a form posted from https://this-host passes the dashboard's origin check
     secure_cookies: bool = False
@@ -40,39 +50,36 @@ class Settings:
     clock_tolerance_seconds: float = 300.0
 
 
+def _coerce(name: str, value: object) -> object:
+    """A setting's value as the type of its default (a file's or the environment's text)."""
+    kind = type(getattr(Settings, name))
+    if isinstance(value, kind) and not (kind is not bool and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"setting {name}: {text!r} is not true or false")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"setting {name}: {text!r} is not a {kind.__name__}") from None
+
+
 def load_settings() -> Settings:
     values: dict[str, object] = {}
     path = Path(os.environ.get("NEXTOFFER_CONFIG", "nextoffer.toml"))
     if path.is_file():
         with path.open("rb") as f:
             values.update(tomllib.load(f))
-    env = {
-        "database_url": os.environ.get("NEXTOFFER_DATABASE_URL"),
-        "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
-        "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
-        "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
-        "secure_cookies": os.environ.get("NEXTOFFER_SECURE_COOKIES"),
-        "dashboard_session_hours": os.environ.get("NEXTOFFER_DASHBOARD_SESSION_HOURS"),
-        "clock_tolerance_seconds": os.environ.get("NEXTOFFER_CLOCK_TOLERANCE_SECONDS"),
-    }
-    values.update({k: v for k, v in env.items() if v})
     known = Settings.__dataclass_fields__
+    # every setting can come from the environment as NEXTOFFER_<NAME>, over the file's
+    env = {name: os.environ.get(f"NEXTOFFER_{name.upper()}") for name in known}
+    values.update({k: v for k, v in env.items() if v})
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ValueError(f"{path}: unknown setting(s): {', '.join(unknown)}")
-    for name in ("attach_refresh_seconds", "clock_tolerance_seconds"):
-        if name in values:
-            values[name] = float(str(values[name]))
-    if "retention_days" in values:
-        values["retention_days"] = int(str(values["retention_days"]))
-    if isinstance(values.get("allow_self_approval"), str):
-        values["allow_self_approval"] = str(values["allow_self_approval"]).lower() in (
-            "1",
-            "true",
-            "yes",
-        )
-    if isinstance(values.get("secure_cookies"), str):
-        values["secure_cookies"] = str(values["secure_cookies"]).lower() in ("1", "true", "yes")
-    if "dashboard_session_hours" in values:
-        values["dashboard_session_hours"] = float(str(values["dashboard_session_hours"]))
+    values = {name: _coerce(name, value) for name, value in values.items()}
     return Settings(**values)  # type: ignore[arg-type]

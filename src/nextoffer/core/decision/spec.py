@@ -26,7 +26,6 @@ from operator import itemgetter
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..request import Moment
 from ..rules import CustomerSchema, OfferSchema
 
 __all__ = [
@@ -334,7 +334,7 @@ class Contact(_Spec):
 
     offer: Id
     channel: Id | None = None
-    at: AwareDatetime
+    at: Moment
     outcome: Literal["shown", "accepted", "declined"] = "shown"
     session_id: str | None = None
 

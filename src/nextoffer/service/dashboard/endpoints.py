@@ -22,6 +22,7 @@ from ..errors import Forbidden, InvalidInput, NotFound, ServiceError, Unauthoriz
 from ..experiments import service as experiments
 from ..http import principal
 from ..keys.service import Principal, require
+from ..limits import Refused, check_json
 from ..rules import service as rules
 from ..uplift import service as uplift
 from . import service, sessions
@@ -469,8 +470,13 @@ def save_item(request: Request, who: Viewer, kind: Kind,
             raise InvalidInput.one("id", "the settings item is called 'default'")
         if not item_id:
             raise InvalidInput.one("id", "give the item an id")
+        limits = request.app.state.settings  # the API's limits hold for the editor's JSON too
         try:
+            check_json(body.encode("utf-8", "surrogatepass"), limits.max_json_depth,
+                       limits.max_list_items)  # fmt: skip
             data = json.loads(body)
+        except Refused as exc:
+            raise InvalidInput.one(exc.field, exc.message) from None
         except json.JSONDecodeError as exc:
             raise InvalidInput.one(
                 "body", f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

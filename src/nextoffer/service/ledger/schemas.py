@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ...core.request import Moment
 
 __all__ = ["BUILTIN_TYPES", "EventIn", "OutcomeTypeIn"]
 
@@ -31,7 +33,7 @@ class EventIn(BaseModel):
     channel: Key | None = None
     placement: Key | None = None
     value: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    reported_at: AwareDatetime | None = None
+    reported_at: Moment | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
