@@ -33,6 +33,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a crash
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # REPLACE's implicit delete fires the ledger's no-DELETE triggers (without this pragma
+    # SQLite skips them; the schema refuses such an insert too, for other connections)
+    cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.close()
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
 
