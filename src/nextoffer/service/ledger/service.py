@@ -172,20 +172,25 @@ def body_hash(event: EventIn) -> str:
 
 
 def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[bool]:
-    """Whether each event is attributed: it names a decision of its customer, one that showed
-    its offer (or, a control decision, would have shown it). An outcome about an offer the
-    catalog does not hold is refused, unless its decision showed it. One read of the named
-    decisions and one of the catalog's offers, through their primary keys, per batch."""
+    """Whether each event is attributed, i.e. what it refers to holds: the decision it names
+    exists and is its customer's, and an event about an offer names a decision that showed
+    that offer (a control decision: would have shown it, its counterfactual). An event about
+    an offer the catalog does not hold is refused, unless its decision showed it. One read
+    of the named decisions and one of the catalog's offers, by primary key, per batch."""
     shown = repository.shown_by_decisions(
         session, {e.decision_id for e in parsed if e.decision_id is not None}
     )
     attributed: list[bool] = []
     for e in parsed:
-        found = shown.get(e.decision_id) if e.decision_id is not None else None
-        ok = found is not None and found[0] == e.customer_id
-        if ok and found is not None and e.offer_id is not None:
-            ok = e.offer_id in found[1]
-        attributed.append(ok)
+        if e.decision_id is None:
+            attributed.append(e.offer_id is None)  # about an offer, it must name a decision
+            continue
+        found = shown.get(e.decision_id)
+        attributed.append(
+            found is not None
+            and found[0] == e.customer_id
+            and (e.offer_id is None or e.offer_id in found[1])
+        )
     unknown = {e.offer_id for e, ok in zip(parsed, attributed, strict=True)
                if e.offer_id is not None and not ok}  # fmt: skip
     missing = unknown - repository.offers_in_catalog(session, unknown) if unknown else set()
