@@ -175,8 +175,9 @@ async def decide_async(
 ) -> dict[str, Any]:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread. Committed before it returns."""
-    if pipeline is None:
-        return await run_in_threadpool(db.run, decide, cache, body, idempotency_key, models)
+    if pipeline is None:  # SQLite: after this request's turn to write (db.write_turn)
+        async with db.write_turn():
+            return await run_in_threadpool(db.run, decide, cache, body, idempotency_key, models)
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)
