@@ -134,7 +134,7 @@ def test_a_batch_with_an_invalid_event_writes_nothing_and_names_each_position(
     bad_type = {
         "type": "refund",
         "customer_id": "batch-1",
-        "offer_id": "x",
+        "offer_id": "credit-card",
         "idempotency_key": "b-3",
     }
     no_key = {"type": "click", "customer_id": "batch-1", "offer_id": "mortgage"}
@@ -229,7 +229,7 @@ def test_regression_nul_character_is_never_a_server_error(server: Server) -> Non
         assert r.status_code in (200, 422)  # SQLite stores it; PostgreSQL refuses it clearly
         if r.status_code == 422:
             assert "NUL" in r.json()["detail"]
-        r = admin.post("/v1/events", json={"type": "click", "offer_id": "x", "idempotency_key": "nul-2",
+        r = admin.post("/v1/events", json={"type": "click", "offer_id": "credit-card", "idempotency_key": "nul-2",
                                            "payload": {"note": "\x00"}})  # fmt: skip
         assert r.status_code in (201, 422)
 
@@ -248,7 +248,7 @@ def test_concurrent_retries_lose_nothing_and_duplicate_nothing(server: Server) -
             statuses = []
             for chunk in mine:
                 events = [
-                    {"type": "click", "offer_id": "o", "idempotency_key": f"conc-{i}"}
+                    {"type": "click", "offer_id": "credit-card", "idempotency_key": f"conc-{i}"}
                     for i in chunk
                 ]
                 statuses.append(client.post("/v1/events", json={"events": events}).status_code)
@@ -260,7 +260,8 @@ def test_concurrent_retries_lose_nothing_and_duplicate_nothing(server: Server) -
     with server.client("client") as client:
         # every key is there once: a replay of all of them writes nothing new
         everything = [
-            {"type": "click", "offer_id": "o", "idempotency_key": f"conc-{i}"} for i in range(600)
+            {"type": "click", "offer_id": "credit-card", "idempotency_key": f"conc-{i}"}
+            for i in range(600)
         ]
         r = client.post("/v1/events", json={"events": everything})
         assert (r.json()["accepted"], r.json()["duplicates"]) == (0, 600)

@@ -145,8 +145,9 @@ def test_a_batched_read_and_write_give_each_decision_its_own_customer(
             {"id": p["id"], "attributes": p["attributes"], "holdings": p["holdings"],
              "segments": p["segments"], "updated_at": dt.datetime.now(dt.UTC)} for p in people
         ])  # fmt: skip
-        insert_decisions(session, [_row(p["id"]) for p in people[:3] for _ in range(2)])
-        ingest(session, [{"type": "accept", "customer_id": people[1]["id"],
+        made = insert_decisions(session, [_row(p["id"]) for p in people[:3] for _ in range(2)])
+        shown = next(d["id"] for d in made if d["customer_id"] == people[1]["id"])
+        ingest(session, [{"type": "accept", "customer_id": people[1]["id"], "decision_id": shown,
                           "offer_id": "credit-card", "channel": "email",
                           "idempotency_key": "batch-accept"}])  # fmt: skip
     since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)

@@ -38,7 +38,7 @@ def test_the_transaction_commits_before_the_response_starts(tmp_path: Path) -> N
         transport = httpx.ASGITransport(app=watched)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.post("/v1/events", headers={"Authorization": f"Bearer {key}"},
-                                     json={"type": "click", "customer_id": "c-1", "offer_id": "o-1",
+                                     json={"type": "convert", "customer_id": "c-1", "value": 1.0,
                                            "idempotency_key": "k-1"})  # fmt: skip
 
     order.clear()

@@ -3,6 +3,8 @@ with Retry-After for a request caught on a dead connection, never 500, and recov
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -53,3 +55,64 @@ def test_lost_connections_are_a_503_then_the_service_recovers(
         assert set(statuses) <= {200, 503}, statuses
         assert statuses[-1] == 200
         assert statuses.count(503) <= 1, "the pool dropped every dead connection at once"
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[ThrowawayPostgres]:
+    """A server of this module's own, to restart (others' tests keep theirs), durable: an
+    acknowledged commit survives ``-m immediate`` (a crash, to the server)."""
+    with ThrowawayPostgres(durable=True) as server:
+        yield server
+
+
+@pytest.mark.parametrize("mode", ["immediate", "fast"])
+def test_a_restart_under_load_is_503_with_retry_after_never_500(
+    own_postgres: ThrowawayPostgres, mode: str
+) -> None:
+    """Decisions and events in flight while ``pg_ctl restart -m MODE`` runs: each is answered
+    (200/201) or told to retry (503, Retry-After), also while the server refuses connections
+    or is "starting up"; every event acknowledged is stored."""
+    srv = Server(own_postgres.new_database("restart")).start()
+    load_catalog(srv)
+    stop = threading.Event()
+    answers: list[tuple[str, int, str | None]] = []
+    acknowledged: list[str] = []
+
+    def load(worker: int) -> None:
+        with srv.client("client") as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                d = client.post("/v1/decisions", json={**BODY, "session_id": f"r-{worker}-{n}"})
+                event = {"type": "convert", "customer_id": "restart-1", "value": 1.0,
+                         "idempotency_key": f"{mode}-{worker}-{n}"}  # fmt: skip
+                e = client.post("/v1/events", json=event)
+                for kind, r in (("decision", d), ("event", e)):
+                    answers.append((kind, r.status_code, r.headers.get("retry-after")))
+                if e.status_code == 201:
+                    acknowledged.append(e.json()["id"])
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        own_postgres.restart(mode)
+        time.sleep(3.0)  # and on, after the restart
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    try:
+        statuses = {s for _, s, _ in answers}
+        assert statuses <= {200, 201, 503}, sorted(
+            {(k, s) for k, s, _ in answers if s not in (200, 201, 503)}
+        )
+        assert all(after == "1" for _, s, after in answers if s == 503)
+        assert [s for _, s, _ in answers[-12:]].count(503) == 0, "recovered after the restart"
+        with srv.client("client") as client:
+            history = client.get("/v1/customers/restart-1/history", params={"days": 1}).json()
+        stored = {h["event_id"] for h in history["history"] if h["kind"] == "event"}
+        assert set(acknowledged) <= stored
+    finally:
+        srv.stop()

@@ -19,7 +19,7 @@ def test_sweeper_erases_what_is_due_and_records_it(db: Database) -> None:
         )
         new = customers.put_personal(s, "new", {"name": "New"}, retention_days=30)
         ledger.ingest(
-            s, {"type": "click", "customer_id": "old", "offer_id": "o", "idempotency_key": "k1"}
+            s, {"type": "convert", "customer_id": "old", "value": 1.0, "idempotency_key": "k1"}
         )
     # the sweeps' times come from what was stored (30 days after the writes), not the clock
     due = [dt.datetime.fromisoformat(p["erase_after"]) for p in (old, new)]

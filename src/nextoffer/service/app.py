@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -35,7 +37,7 @@ from .customers import service as customers
 from .customers.endpoints import router as customers_router
 from .dashboard import endpoints as dashboard
 from .dashboard.views import error_page, is_dashboard
-from .db import Database
+from .db import Database, DatabaseBusy, unavailable
 from .decisions.endpoints import router as decisions_router
 from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
@@ -223,16 +225,25 @@ def create_app(
             {"detail": "conflicts with a concurrent change; retry"}, status_code=409
         )
 
+    def retry_later(detail: str) -> JSONResponse:
+        return JSONResponse({"detail": detail, "errors": []}, status_code=503,
+                            headers={"Retry-After": "1"})  # fmt: skip
+
     @app.exception_handler(sa.exc.DBAPIError)
     async def database_gone(request: Request, exc: sa.exc.DBAPIError) -> Response:
-        if not exc.connection_invalidated:  # not a lost connection: a fault, not the client's
+        if not unavailable(exc):  # not the database being away or busy: a fault
             raise exc
-        # the database server restarted or went away; the pool has dropped its connections
-        return JSONResponse(
-            {"detail": "the database connection was lost; retry"},
-            status_code=503,
-            headers={"Retry-After": "1"},
-        )
+        # a lost connection (the pool has dropped its connections), a server starting up or
+        # shutting down, refusing connections or full, a write lock held too long
+        return retry_later("the database is unavailable for a moment; retry")
+
+    @app.exception_handler(sa.exc.TimeoutError)
+    async def pool_exhausted(request: Request, exc: sa.exc.TimeoutError) -> Response:
+        return retry_later("every database connection is busy; retry")
+
+    @app.exception_handler(DatabaseBusy)
+    async def writers_queued(request: Request, exc: DatabaseBusy) -> Response:
+        return retry_later("too many writers at once; retry")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -245,16 +256,25 @@ def create_app(
     app.add_middleware(BodyLimits, settings=settings)  # size, time, depth, NUL, NaN
     app.add_middleware(WorkerHeader)
 
-    @app.get("/healthz", tags=["health"])
-    def healthz(request: Request) -> dict[str, Any]:
-        """Liveness and the live snapshot version (no key needed)."""
-        with request.app.state.db.read() as session:
-            session.execute(sa.text("SELECT 1"))
+    # /healthz runs in threads of its own and on a connection of its own: writers that
+    # hold every request thread or pooled connection never stall it
+    health_threads = anyio.CapacityLimiter(2)
+
+    def health(app: FastAPI) -> dict[str, Any]:
+        app.state.db.ping()
         try:
-            version: str | None = request.app.state.snapshots.get().version
+            version: str | None = app.state.snapshots.get().version
         except NotFound:
             version = None
         return {"status": "ok", "snapshot": version}
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz(request: Request) -> dict[str, Any]:
+        """Liveness and the live snapshot version (no key needed)."""
+        result: dict[str, Any] = await anyio.to_thread.run_sync(
+            health, request.app, limiter=health_threads
+        )
+        return result
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router,
                    attach_router, uplift_router, experiments_router):  # fmt: skip

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -22,9 +25,36 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "KeptConnection", "dialect_insert"]
+__all__ = ["Database", "DatabaseBusy", "KeptConnection", "dialect_insert", "unavailable"]
 
 T = TypeVar("T")
+
+# How long a request waits for its turn to write (SQLite: one writer at a time) or for a
+# pooled connection (PostgreSQL) before it is answered 503 with Retry-After.
+WRITE_WAIT_SECONDS = 10.0
+POOL_WAIT_SECONDS = 1.0
+
+# PostgreSQL's SQLSTATEs for "not now, try again": the server is starting up or shutting
+# down (57P03, 57P01, 57P02), has too many clients (53300), or the connection failed (08…).
+_RETRY_LATER = ("57P01", "57P02", "57P03", "53300", "53400")
+
+
+class DatabaseBusy(Exception):
+    """No turn to write came within ``WRITE_WAIT_SECONDS``: the API answers 503."""
+
+
+def unavailable(exc: sa.exc.DBAPIError) -> bool:
+    """Whether ``exc`` means the database cannot serve now, but may soon: a dropped
+    connection, a server starting up, shutting down or refusing connections, too many
+    clients, SQLite's write lock held beyond its busy timeout. A retry can succeed (503)."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, psycopg.OperationalError):
+        state = orig.sqlstate
+        # no SQLSTATE: libpq could not connect at all (refused, reset, timed out)
+        return state is None or state.startswith("08") or state in _RETRY_LATER
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -33,6 +63,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a crash
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # REPLACE's implicit delete fires the ledger's no-DELETE triggers (without this pragma
+    # SQLite skips them; the schema refuses such an insert too, for other connections)
+    cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.close()
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
 
@@ -55,7 +88,8 @@ class Database:
             # No pre-ping (a round trip per transaction, a tenth of a decision's time): a
             # connection that died with the server fails its statement, the pool drops every
             # connection it had, and the API answers 503 "retry" (app.py).
-            kwargs.update(pool_size=10, max_overflow=20)
+            # A request waits at most a second for a connection (then 503, Retry-After).
+            kwargs.update(pool_size=10, max_overflow=20, pool_timeout=POOL_WAIT_SECONDS)
         self.engine: Engine = create_engine(url, **kwargs)
         self.reader: Engine = self.engine
         if url.startswith("sqlite"):
@@ -67,6 +101,15 @@ class Database:
             self.reader = create_engine(url, **kwargs)
             event.listen(self.reader, "connect", _sqlite_pragmas)
             event.listen(self.reader, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # SQLite: one writer at a time; requests queue for their turn on the event loop
+        # (``write_turn``), in order, rather than in SQLite's busy handler, which polls with
+        # growing sleeps, holding a request thread each: 40 such writers held every thread,
+        # and the one with the lock waited for a thread to finish ("database is locked").
+        # Across processes (workers, the command line) the busy timeout still applies.
+        self._turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._health: Engine | None = None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.reader, expire_on_commit=False)
         self._pool_kwargs = kwargs
@@ -111,6 +154,41 @@ class Database:
         with self.sessions() as session, session.begin():
             yield session
 
+    @contextlib.asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """SQLite: wait (on the event loop, holding no thread) for this worker's turn to
+        run a transaction, at most ``WRITE_WAIT_SECONDS`` (then ``DatabaseBusy``, a 503).
+        PostgreSQL: nothing to wait for."""
+        if not self.is_sqlite:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        turn = self._turns.get(loop)
+        if turn is None:
+            turn = self._turns[loop] = asyncio.Lock()
+        try:
+            await asyncio.wait_for(turn.acquire(), WRITE_WAIT_SECONDS)
+        except TimeoutError:
+            raise DatabaseBusy(f"no turn to write within {WRITE_WAIT_SECONDS:g} s") from None
+        try:
+            yield
+        finally:
+            turn.release()
+
+    def ping(self) -> None:
+        """``SELECT 1`` on a connection of its own (PostgreSQL: a pool of one, which the
+        writers never hold; SQLite: a reader, which never waits for a writer)."""
+        if self.is_sqlite:
+            engine = self.reader
+        else:
+            if self._health is None:
+                self._health = create_engine(
+                    self.url, pool_size=1, max_overflow=1, pool_timeout=POOL_WAIT_SECONDS
+                )
+            engine = self._health
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
     def run(self, job: Callable[..., T], *args: Any) -> T:
         """``job(session, *args)`` in a transaction of its own (e.g. in a worker thread)."""
         with self.transaction() as session:
@@ -125,6 +203,8 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self.reader.dispose()
+        if self._health is not None:
+            self._health.dispose()
 
 
 class KeptConnection:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import contextmanager_in_threadpool
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -21,9 +22,11 @@ async def database(request: Request) -> Database:
     return db
 
 
-def session(db: Annotated[Database, Depends(database)]) -> Iterator[Session]:
-    """The request's transaction: committed once when the endpoint returns, else rolled back."""
-    with db.transaction() as s:
+async def session(db: Annotated[Database, Depends(database)]) -> AsyncIterator[Session]:
+    """The request's transaction: committed once when the endpoint returns, else rolled back.
+    It begins and ends in a thread, after the request's turn to write (SQLite's one writer
+    at a time; ``Database.write_turn``)."""
+    async with db.write_turn(), contextmanager_in_threadpool(db.transaction()) as s:
         yield s
 
 

@@ -1,7 +1,8 @@
 """Every table, as SQLAlchemy Core metadata; the Alembic migrations create the same schema.
 
-Ledger tables (``events``, ``decisions``, ``erasures``) are append-only: the migrations add
-triggers that make the database itself reject UPDATE and DELETE on them. ``occurred_at`` is
+Ledger tables (``LEDGER_TABLES``) are append-only: the migrations add triggers that make the
+database itself reject UPDATE and DELETE on them (and, on SQLite, an INSERT over an existing
+key, which ``INSERT OR REPLACE`` would otherwise turn into a silent rewrite). ``occurred_at`` is
 filled by the database server's clock (a server default the inserts never set).
 """
 
@@ -152,7 +153,9 @@ events = sa.Table(
         autoincrement=True,
     ),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
-    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    # ``client:key`` (the sender's API key id, then its key); before revision 0006, the key
+    # alone (``client`` NULL)
+    sa.Column("idempotency_key", sa.String(240), nullable=False, unique=True),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("customer_id", sa.String(200)),
     sa.Column("session_id", sa.String(200)),
@@ -164,6 +167,11 @@ events = sa.Table(
     sa.Column("payload", JSON, nullable=False),
     sa.Column("reported_at", Time),
     sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Column("client", sa.String(32)),  # the API key id that sent it
+    sa.Column("body_hash", sa.String(64)),  # SHA-256 of the event as received
+    # names a decision that showed its offer to its customer; unattributed outcomes are
+    # stored and never counted
+    sa.Column("attributed", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Index("ix_events_customer_time", "customer_id", "occurred_at"),
     sa.Index("ix_events_decision", "decision_id"),
 )

@@ -188,6 +188,14 @@ class ThrowawayPostgres:
                   self.database)  # fmt: skip
         return self
 
+    def restart(self, mode: str = "fast") -> None:
+        """Restart the server as an operator would: ``pg_ctl restart -m fast`` (clients
+        disconnected, a clean shutdown) or ``-m immediate`` (no shutdown: crash recovery
+        at start, while the server answers "the database system is starting up")."""
+        assert self._dir is not None
+        self._run("pg_ctl", "-D", str(self._dir / "data"), "-m", mode, "-w", "-t", "60",
+                  "-l", str(self._dir / "log"), "restart")  # fmt: skip
+
     def stop(self) -> None:
         if self._dir is None:
             return

@@ -20,22 +20,23 @@ _BATCH = 500
 def count_ledger(session: Session) -> dict[Key, list[int]]:
     """Impressions and accepts per (offer, nominating rule, channel), from the whole ledger.
 
-    The nominating rule of a shown offer is the first rule the decision lists for it; an
-    event without a decision (or an offer the decision did not show) counts for no rule.
+    Only attributed outcomes count: an event that names a decision that showed its offer to
+    its customer (checked when it was written; an event without a decision, or naming one
+    that does not exist, never counts). A decision's showing of an offer counts once, however
+    many impressions or accepts name it. The nominating rule of a shown offer is the first
+    rule the decision lists for it (none: "").
     """
     counts: Counter[tuple[str, str, str, str]] = Counter()
     by_decision: dict[str, list[tuple[str, str, str, int]]] = {}
     rows = session.execute(
         sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id,
                   sa.func.count())
-        .where(events.c.type.in_(("impression", "accept")), events.c.offer_id.is_not(None))
+        .where(events.c.type.in_(("impression", "accept")), events.c.offer_id.is_not(None),
+               events.c.decision_id.is_not(None), events.c.attributed)
         .group_by(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
     )  # fmt: skip
-    for kind, offer, channel, decision_id, n in rows:
-        if decision_id is None:
-            counts[(kind, offer, "", channel or "")] += n
-        else:
-            by_decision.setdefault(decision_id, []).append((kind, offer, channel or "", n))
+    for kind, offer, channel, decision_id, _n in rows:  # once per showing
+        by_decision.setdefault(decision_id, []).append((kind, offer, channel or "", 1))
     ids = list(by_decision)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
@@ -46,6 +47,8 @@ def count_ledger(session: Session) -> dict[Key, list[int]]:
             )
         }
         for decision_id in chunk:
+            if decision_id not in found:  # (rows from before attribution was checked)
+                continue
             nominated = _nominating_rules(found.get(decision_id))
             for kind, offer, channel, n in by_decision[decision_id]:
                 counts[(kind, offer, nominated.get(offer, ""), channel)] += n

@@ -49,7 +49,7 @@ def event_counts(
     bucket = _bucket(session, events.c.occurred_at, width).label("bucket")
     rows = session.execute(
         sa.select(bucket, events.c.type, sa.func.count(), sa.func.sum(events.c.value))
-        .where(events.c.occurred_at >= since, events.c.type.in_(types))
+        .where(events.c.occurred_at >= since, events.c.type.in_(types), events.c.attributed)
         .group_by(bucket, events.c.type)
     )
     return [(int(b), str(t), int(n), float(v or 0.0)) for b, t, n, v in rows]

@@ -253,12 +253,13 @@ async def decide_async(
     clock: LiveClock | None = None,
 ) -> dict[str, Any]:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline`` (which
-    has its own ``score_ahead``); on SQLite in its own transaction in a worker thread.
-    Committed before it returns."""
+    has its own ``score_ahead``); on SQLite in its own transaction in a worker thread, after
+    this request's turn to write (``db.write_turn``). Committed before it returns."""
     if pipeline is None:
-        return await run_in_threadpool(
-            db.run, decide, cache, body, idempotency_key, models, score_ahead, clock
-        )
+        async with db.write_turn():
+            return await run_in_threadpool(
+                db.run, decide, cache, body, idempotency_key, models, score_ahead, clock
+            )
     snapshot = cache.cached()
     if snapshot is None:
         snapshot = await run_in_threadpool(cache.get)

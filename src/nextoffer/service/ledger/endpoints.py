@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Response
 
-from ..errors import Conflict
+from ..errors import Conflict, InvalidInput
 from ..http import SessionDep, allow
+from ..keys.service import Principal
 from . import repository, service
 from .schemas import BUILTIN_TYPES, EventIn, OutcomeTypeIn
 
@@ -34,19 +35,32 @@ _EVENTS_BODY = {
 }  # fmt: skip
 
 
-@router.post("/v1/events", status_code=201, openapi_extra=_EVENTS_BODY,
-             dependencies=[Depends(allow("client"))])  # fmt: skip
+@router.post("/v1/events", status_code=201, openapi_extra=_EVENTS_BODY)
 def post_events(
     session: SessionDep,
     response: Response,
+    who: Annotated[Principal, Depends(allow("client"))],
     body: Annotated[Any, Body(include_in_schema=False)],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> dict[str, Any]:
-    """Record one event or a batch (all or nothing); a repeated idempotency key is not written twice."""
-    result = service.ingest(session, body, idempotency_key)
+    """Record one event or a batch (all or nothing); a repeated idempotency key is not
+    written twice, and a key reused for a different event is refused (409). Keys are the
+    client's own: another API key's equal key is another event."""
+    result = service.ingest(session, body, _utf8(idempotency_key), client=who.id)
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
     return result
+
+
+def _utf8(header: str | None) -> str | None:
+    """A header as its UTF-8 text (HTTP hands headers over as bytes; Starlette reads them
+    as Latin-1, which garbles any other character)."""
+    if header is None:
+        return None
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidInput.one("Idempotency-Key", "must be UTF-8 text") from None
 
 
 @router.get(

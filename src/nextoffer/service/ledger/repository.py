@@ -17,20 +17,23 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
-from ..tables import Contacts, customers, decisions, events, outcome_types
+from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
 
 __all__ = [
     "conversions",
     "customer_states",
     "customer_states_async",
+    "events_by_key",
     "get_decision",
     "insert_decision",
     "insert_decisions",
     "insert_decisions_async",
     "insert_events",
+    "offers_in_catalog",
     "outcome_classes",
     "recent_decisions",
     "register_outcome_type",
+    "shown_by_decisions",
 ]
 
 
@@ -79,37 +82,92 @@ _EVENTS_UNNEST = _unnest(
 def insert_events(
     session: Session, rows: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], int]:
-    """Insert ``rows``; a row whose idempotency key exists already is not written again.
+    """Insert ``rows`` (their idempotency keys distinct); a row whose key exists already is
+    not written again.
 
     Returns every row as stored (new or original), in the order given, and how many were
-    duplicates. ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent retries safe.
-    On PostgreSQL the batch goes as one array per column, ``INSERT … SELECT FROM unnest(…)``:
-    a dozen parameters, where a multi-row VALUES list has one per value, and psycopg parses
-    such a statement anew on every batch (half of the time of a 1,000-event batch). On SQLite
-    the rows go as parameters of one statement (SQLAlchemy's "insertmanyvalues").
+    duplicates. On PostgreSQL, ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent
+    retries safe, and the batch goes as one array per column, ``INSERT … SELECT FROM
+    unnest(…)``: a dozen parameters, where a multi-row VALUES list has one per value, and
+    psycopg parses such a statement anew on every batch (half of the time of a 1,000-event
+    batch). On SQLite the schema refuses any INSERT over an existing key (so that no
+    ``REPLACE`` can rewrite the ledger), and the write transaction holds the database's
+    write lock from its start: the keys stored already are read first, then only the new
+    rows go in, as parameters of one statement (SQLAlchemy's "insertmanyvalues").
     """
     if not rows:
         return [], 0
-    stmt, columns = _idempotent_insert(session, events)
+    columns = [c.name for c in events.c if c.name not in ("seq", "occurred_at")]
+    keys = [r["idempotency_key"] for r in rows]
+    assert len(set(keys)) == len(keys), "one row per idempotency key"
     # In key order: concurrent batches that share keys then take their locks in the same
     # order and wait for each other instead of deadlocking.
-    ordered = sorted(rows, key=lambda r: r["idempotency_key"])
+    # (a row that does not say is attributed, as the column's default and older rows)
+    ordered = sorted(({"attributed": True, **r} for r in rows), key=lambda r: r["idempotency_key"])
     dialect = session.get_bind().dialect
+    stored: dict[str, dict[str, Any]] = {}
     if dialect.name == "postgresql":
         arrays = {name: [r.get(name) for r in ordered] for name in columns}
-        result = session.execute(_EVENTS_UNNEST, arrays)
+        stored = {r.idempotency_key: r._asdict() for r in session.execute(_EVENTS_UNNEST, arrays)}
+        written = len(stored)
+        stored.update(events_by_key(session, [k for k in keys if k not in stored]))
     else:
-        result = session.execute(stmt, [{name: r.get(name) for name in columns} for r in ordered])
-    stored = {r.idempotency_key: r._asdict() for r in result}
-    written = len(stored)
-    keys = [r["idempotency_key"] for r in rows]
-    seen_before = sorted({k for k in keys if k not in stored})
-    for start in range(0, len(seen_before), 1000):
-        chunk = seen_before[start : start + 1000]
-        for row in session.execute(sa.select(events).where(events.c.idempotency_key.in_(chunk))):
-            stored[row.idempotency_key] = row._asdict()
-    # a key repeated inside one batch counts as a duplicate of its first occurrence
+        stored = events_by_key(session, keys)
+        new = [{name: r.get(name) for name in columns} for r in ordered
+               if r["idempotency_key"] not in stored]  # fmt: skip
+        if new:
+            for row in session.execute(sa.insert(events).returning(*events.c), new):
+                stored[row.idempotency_key] = row._asdict()
+        written = len(new)
     return [stored[k] for k in keys], len(rows) - written
+
+
+def events_by_key(session: Session, keys: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The stored events with these idempotency keys, by key (through its unique index)."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = sorted(set(keys))
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        for row in session.execute(sa.select(events).where(events.c.idempotency_key.in_(chunk))):
+            found[row.idempotency_key] = row._asdict()
+    return found
+
+
+def shown_by_decisions(
+    session: Session, decision_ids: Collection[str]
+) -> dict[str, tuple[str | None, set[str]]]:
+    """Per decision id that exists: its customer and the offers it showed (a control
+    decision: the offers it would have shown, its counterfactual). One statement through
+    the unique index on ``decisions.id`` per thousand ids."""
+    out: dict[str, tuple[str | None, set[str]]] = {}
+    wanted = sorted(set(decision_ids))
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        query = sa.select(decisions.c.id, decisions.c.customer_id, decisions.c.control,
+                          decisions.c.shown, decisions.c.decision).where(decisions.c.id.in_(chunk))  # fmt: skip
+        for row in session.execute(query):
+            offers = set(row.shown or ())
+            if row.control:
+                for placement in (row.decision or {}).get("counterfactual", ()):
+                    offers.update(s["offer"] for s in placement.get("offers", ()))
+            out[row.id] = (row.customer_id, offers)
+    return out
+
+
+def offers_in_catalog(session: Session, offer_ids: Collection[str]) -> set[str]:
+    """Which of ``offer_ids`` the catalog holds (through its primary key)."""
+    wanted = sorted(set(offer_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        found.update(
+            session.execute(
+                sa.select(catalog_items.c.id).where(
+                    catalog_items.c.kind == "offer", catalog_items.c.id.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
 
 
 # what a decision row gives (the database fills seq and occurred_at)
@@ -199,13 +257,20 @@ def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, An
         return insert_decisions(session, [row])[0], False
     stmt, columns = _idempotent_insert(session, decisions)
     full = {name: row.get(name) for name in columns}
+    by_key = sa.select(decisions).where(decisions.c.idempotency_key == row["idempotency_key"])
+    if session.get_bind().dialect.name == "sqlite":
+        # the schema refuses an INSERT over an existing key (no REPLACE rewrites the ledger),
+        # and this transaction holds the write lock: look first, then insert
+        found = session.execute(by_key).first()
+        if found is not None:
+            return found._asdict(), True
+        return session.execute(
+            sa.insert(decisions).returning(*decisions.c), full
+        ).one()._asdict(), False
     inserted = session.execute(stmt, full).first()
     if inserted is not None:
         return inserted._asdict(), False
-    stored = session.execute(
-        sa.select(decisions).where(decisions.c.idempotency_key == row["idempotency_key"])
-    ).one()
-    return stored._asdict(), True
+    return session.execute(by_key).one()._asdict(), True
 
 
 def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:

@@ -10,6 +10,8 @@ resend. Events whose key was seen before are not written again (they count as du
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Collection
 from typing import Any
@@ -24,6 +26,8 @@ from .schemas import BUILTIN_TYPES, EventIn
 
 __all__ = [
     "MAX_BATCH",
+    "KeyReused",
+    "body_hash",
     "customers_and_contacts",
     "has_custom_outcomes",
     "history_of",
@@ -52,8 +56,16 @@ def _field(prefix: str, loc: tuple[Any, ...]) -> str:
     return path or "body"
 
 
-def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[str, Any]:
-    """Validate and store one event (an object) or a batch (a list, or ``{"events": [...]}``)."""
+def ingest(
+    session: Session, body: Any, header_key: str | None = None, client: str = ""
+) -> dict[str, Any]:
+    """Validate and store one event (an object) or a batch (a list, or ``{"events": [...]}``).
+
+    ``client`` (the sender's API key id) scopes the idempotency keys: two clients' equal
+    keys are two events. A key seen before with the same event is a retry (the original
+    comes back); with a different event it is refused (``KeyReused``, 409), as is a key
+    repeated inside one batch with a different event (422 at its position).
+    """
     single = isinstance(body, dict) and "events" not in body
     items = [body] if single else body.get("events") if isinstance(body, dict) else body
     if not isinstance(items, list):
@@ -68,9 +80,12 @@ def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[s
         raise InvalidInput.one(
             "Idempotency-Key", "the header is for a single event; give each event its own key"
         )
+    if header_key is not None and not header_key.strip():
+        raise InvalidInput.one("Idempotency-Key", "must not be empty")
     custom = repository.outcome_classes(session)
     errors: list[dict[str, str]] = []
-    parsed: list[EventIn] = []
+    parsed: list[tuple[int, EventIn, str, str]] = []  # (position, event, key, body hash)
+    first: dict[str, tuple[int, str]] = {}  # key -> (position, body hash) of its first use
     for i, item in enumerate(items):
         where = "" if single else f"events[{i}]"
         try:
@@ -94,13 +109,24 @@ def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[s
         if key is None:
             errors.append({"field": _field(where, ("idempotency_key",)),
                            "message": "every event needs an idempotency key (or the Idempotency-Key header)"})  # fmt: skip
-        parsed.append(event)
+            continue
+        digest = body_hash(event)
+        if key in first and first[key][1] != digest:
+            errors.append({"field": _field(where, ("idempotency_key",)),
+                           "message": f"repeats the key of events[{first[key][0]}] with a different event"})  # fmt: skip
+        first.setdefault(key, (i, digest))
+        parsed.append((i, event, key, digest))
     if errors:
         raise InvalidInput(errors)
-    rows = [
-        {
+    attributed = _attribution(session, [e for _, e, _, _ in parsed], single)
+    rows: dict[str, dict[str, Any]] = {}  # by stored key: a key repeated unchanged is one row
+    for (_, e, key, digest), attributed_ in zip(parsed, attributed, strict=True):
+        rows.setdefault(f"{client}:{key}", {
             "id": str(uuid.uuid4()),
-            "idempotency_key": e.idempotency_key or header_key,
+            "idempotency_key": f"{client}:{key}",
+            "client": client,
+            "body_hash": digest,
+            "attributed": attributed_,
             "type": e.type,
             "customer_id": e.customer_id,
             "session_id": e.session_id,
@@ -111,18 +137,78 @@ def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[s
             "value": e.value,
             "payload": e.payload,
             "reported_at": e.reported_at,
-        }
-        for e in parsed
-    ]
-    stored, duplicates = repository.insert_events(session, rows)
-    out = [_public(r) for r in stored]
+        })  # fmt: skip
+    stored, _ = repository.insert_events(session, list(rows.values()))
+    by_key = {r["idempotency_key"]: r for r in stored}
+    reused = [
+        {"field": "Idempotency-Key" if single and e.idempotency_key is None
+         else _field("" if single else f"events[{i}]", ("idempotency_key",)),
+         "message": f"{key!r} was used before for a different event"}
+        for i, e, key, digest in parsed
+        if by_key[f"{client}:{key}"]["body_hash"] not in (digest, None)
+    ]  # fmt: skip
+    if reused:  # nothing of the batch is written (the transaction rolls back)
+        raise KeyReused(reused)
+    written = {r["id"] for r in rows.values()} & {r["id"] for r in stored}
+    out = [_public(by_key[f"{client}:{key}"]) for _, _, key, _ in parsed]
+    duplicates = len(parsed) - len(written)
     if single:
         return {**out[0], "duplicate": duplicates == 1}
-    return {"accepted": len(rows) - duplicates, "duplicates": duplicates, "events": out}
+    return {"accepted": len(parsed) - duplicates, "duplicates": duplicates, "events": out}
+
+
+class KeyReused(InvalidInput):
+    """An idempotency key used before for a different event: a conflict (409) with what is
+    stored, in the house error shape, naming the key's field (as Stripe answers)."""
+
+    status = 409
+
+
+def body_hash(event: EventIn) -> str:
+    """The SHA-256 of the event as validated, without its key: a retry hashes the same."""
+    fields = event.model_dump(mode="json", exclude={"idempotency_key"})
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[bool]:
+    """Whether each event is attributed, i.e. what it refers to holds: the decision it names
+    exists and is its customer's, and an event about an offer names a decision that showed
+    that offer (a control decision: would have shown it, its counterfactual). An event about
+    an offer the catalog does not hold is refused, unless its decision showed it. One read
+    of the named decisions and one of the catalog's offers, by primary key, per batch."""
+    shown = repository.shown_by_decisions(
+        session, {e.decision_id for e in parsed if e.decision_id is not None}
+    )
+    attributed: list[bool] = []
+    for e in parsed:
+        if e.decision_id is None:
+            attributed.append(e.offer_id is None)  # about an offer, it must name a decision
+            continue
+        found = shown.get(e.decision_id)
+        attributed.append(
+            found is not None
+            and found[0] == e.customer_id
+            and (e.offer_id is None or e.offer_id in found[1])
+        )
+    unknown = {e.offer_id for e, ok in zip(parsed, attributed, strict=True)
+               if e.offer_id is not None and not ok}  # fmt: skip
+    missing = unknown - repository.offers_in_catalog(session, unknown) if unknown else set()
+    errors = [
+        {"field": _field("" if single else f"events[{i}]", ("offer_id",)),
+         "message": f"no offer {e.offer_id!r} in the catalog"}
+        for i, e in enumerate(parsed) if e.offer_id in missing
+    ]  # fmt: skip
+    if errors:
+        raise InvalidInput(errors)
+    return attributed
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k != "seq"}
+    """A stored event as the API shows it: the key as its client gave it, no hash."""
+    out = {k: v for k, v in row.items() if k not in ("seq", "client", "body_hash")}
+    if row.get("client") is not None:
+        out["idempotency_key"] = row["idempotency_key"][len(row["client"]) + 1 :]
     for key in ("occurred_at", "reported_at"):
         if out.get(key) is not None:
             out[key] = utc(out[key]).isoformat()

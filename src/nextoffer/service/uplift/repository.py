@@ -51,7 +51,8 @@ def decisions_since(
 
 
 def conversions_between(session: Session, since: dt.datetime, until: dt.datetime) -> list[Any]:
-    """Convert events attributed to an offer, with customer, value and time."""
+    """Convert events attributed to an offer (they name a decision that showed it, or would
+    have, to their customer), with customer, value and time."""
     return list(
         session.execute(
             sa.select(
@@ -59,6 +60,7 @@ def conversions_between(session: Session, since: dt.datetime, until: dt.datetime
             ).where(
                 events.c.type == "convert",
                 events.c.offer_id.is_not(None),
+                events.c.attributed,
                 events.c.customer_id.is_not(None),
                 events.c.occurred_at >= since,
                 events.c.occurred_at <= until,
