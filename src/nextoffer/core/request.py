@@ -21,7 +21,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["Cart", "CartItem", "CustomerRef", "PlacementRequest", "Request", "Store"]
+__all__ = [
+    "MAX_CART_ITEMS",
+    "Cart",
+    "CartItem",
+    "CustomerRef",
+    "PlacementRequest",
+    "Request",
+    "Store",
+]
+
+MAX_CART_ITEMS = 500
+"""The most lines a cart may hold: a longer ``cart.items`` is refused (422 naming it), and
+the rule language bounds the work of a condition by it (``Limits.max_cart_items``)."""
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -40,7 +52,15 @@ class CartItem(_Model):
 
 
 class Cart(_Model):
-    items: Annotated[tuple[CartItem, ...], Field(max_length=10_000)] = ()
+    items: Annotated[tuple[CartItem, ...], Field(max_length=MAX_CART_ITEMS)] = ()
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _at_most(cls, value: Any) -> Any:
+        # before the items are validated, so that a huge cart costs nothing
+        if isinstance(value, list | tuple) and len(value) > MAX_CART_ITEMS:
+            raise ValueError(f"a cart holds at most {MAX_CART_ITEMS} items, not {len(value)}")
+        return value
 
 
 class CustomerRef(_Model):
