@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from nextoffer.scenarios import checkout_snapshot
 
@@ -83,8 +86,16 @@ def test_decide_errors_name_the_field_without_a_traceback(tmp_path: Path) -> Non
         assert "Traceback" not in result.stderr
 
 
-def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Path) -> None:
-    result = run("demo", "--no-serve", "--decisions", "120", "--customers", "200", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    where = tmp_path_factory.mktemp("demo")
+    return where, run("demo", "--no-serve", "--decisions", "120", "--customers", "200", cwd=where)
+
+
+def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    tmp_path, result = demo
     assert result.returncode == 0, result.stderr
     # the engine tour
     assert "total_cap: 4 of 4 contacts this month" in result.stdout
@@ -108,3 +119,27 @@ def test_demo_loads_the_database_and_decide_uses_its_live_snapshot(tmp_path: Pat
     # propensity wins (test_uplift_cli runs the full demo, where the card wins)
     assert decision["placements"][0]["offers"][0]["offer"] == "savings-account"
     assert len(decision["id"]) == 36
+
+
+def test_decide_table_on_the_live_database_prints_the_table(
+    demo: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    where, _ = demo
+    request = write(where, "t.json", {"customer": {"id": "demo-premium-36"}, "channel": "email"})
+    decided = run("decide", "--request", request, "--table", cwd=where)
+    assert decided.returncode == 0, decided.stderr
+    lines = decided.stdout.splitlines()
+    assert lines[0].startswith("decision ")
+    assert lines[0].endswith(" on email (snapshot v2)")
+    header = next(line for line in lines if "placement" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == [
+        "placement", "offer", "score", "p", "EV", "τ", "segment", "rules"
+    ]  # fmt: skip
+    hero = next(line for line in lines if "email-hero" in line)
+    footer = next(line for line in lines if "email-footer" in line)
+    assert "savings-account" in hero or "credit-card" in hero
+    assert "│" in hero
+    assert "│" in footer
+    cells = [c.strip() for c in hero.split("│")[1:-1]]
+    assert float(cells[2]) > 0
+    assert float(cells[4]) > 0

@@ -130,10 +130,13 @@ rules:
     priority: 60
   - id: premium
     trigger: 'customer.tier == "premium" and customer.tenureMonth >= 3'
+    offers: [CREDIT-CARD]
   - id: json-form
     trigger: {kind: compare, op: ">", left: {kind: name, path: cart.totl}, right: {kind: literal, value: 1}}
+    offers: [RED-WINE]
   - id: steak-wine
     trigger: 'channel == "in_app"'
+    offers: [RED-WINE]
     priority: 101
 """
 
@@ -156,18 +159,79 @@ def test_rules_check_lists_every_error_with_its_place(tmp_path: Path) -> None:
 
 def test_rules_check_passes_a_valid_file(tmp_path: Path) -> None:
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps([{"id": "a", "trigger": 'cart.has_category("wine")'},
-                                 {"id": "b", "trigger": "local_time.hour between 6 and 11"}]))  # fmt: skip
+    rules.write_text(json.dumps([{"id": "a", "trigger": 'cart.has_category("wine")', "offers": ["W"]},
+                                 {"id": "b", "trigger": "local_time.hour between 6 and 11",
+                                  "offers": ["C"]}]))  # fmt: skip
     result = run("rules", "check", rules)
     assert (result.returncode, result.stdout) == (0, "2 rule(s) OK\n")
 
 
 def test_rules_check_reports_duplicate_ids(tmp_path: Path) -> None:
     rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps([{"id": "a", "trigger": "true"}, {"id": "a", "trigger": "true"}]))
+    rule = {"id": "a", "trigger": "true", "offers": ["X"]}
+    rules.write_text(json.dumps([rule, rule]))
     result = run("rules", "check", rules)
     assert result.returncode == 1
     assert "rules[1].id: duplicate rule id 'a' (first at rules[0])" in result.stderr
+
+
+def test_rules_check_reports_a_rules_trigger_errors_along_with_its_priority_error(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "- id: both\n  trigger: 'cart.totl > 3 and channel == 3'\n  offers: [X]\n  priority: 101\n"
+    )
+    result = run("rules", "check", rules)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines == [
+        f"error: {rules}: rules[0].priority: Input should be less than or equal to 100",
+        f"error: {rules}: rules[0].trigger.operands[0].left: line 1, column 1: unknown name"
+        " 'cart.totl' (did you mean 'cart.total'?)",
+        f"error: {rules}: rules[0].trigger.operands[1]: line 1, column 19: cannot compare"
+        " string with int",
+    ]
+    assert "3 problem(s) in 1 rule(s)" in result.stderr
+
+
+def test_rules_check_fails_a_rule_that_nominates_no_offer(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"id": "a", "trigger": "true", "offers": []},
+                                 {"id": "b", "trigger": "true"}]))  # fmt: skip
+    result = run("rules", "check", rules)
+    assert result.returncode == 1
+    assert f"error: {rules}: rules[0].offers: List should have at least 1 item after" in (
+        result.stderr
+    )
+    assert f"error: {rules}: rules[1].offers: Field required" in result.stderr
+    assert "2 problem(s) in 2 rule(s)" in result.stderr
+
+
+def test_rules_check_refuses_the_nested_quantifiers_whose_cost_is_unbounded(
+    tmp_path: Path,
+) -> None:
+    trigger = "count(a in cart.items: count(b in cart.items: a.price > b.price) > 0) >= 0"
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"id": "n2", "trigger": trigger, "offers": ["X"]}]))
+    result = run("rules", "check", rules)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"error: {rules}: rules[0].trigger.left: line 1, column 1: 'count' may take up to"
+        " 752,002 steps on a cart of 500 items (the most a request may carry), more than the"
+        " limit of 20,000; nested quantifiers multiply their work\n"
+        f"  {trigger}\n  ^^^^^"
+    )
+
+
+def test_rules_parse_type_checks_and_fails_on_an_unknown_name() -> None:
+    result = run("rules", "parse", "foo.bar > 3")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "CONDITION $.left: line 1, column 1: unknown name 'foo.bar'" in result.stderr
+    assert "  foo.bar > 3\n  ^^^^^^^" in result.stderr
+    help_text = run("rules", "parse", "--help").stdout
+    assert "type-check" in help_text
 
 
 def test_rules_parse_and_format_round_trip() -> None:

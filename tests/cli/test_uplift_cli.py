@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from nextoffer.core.learning.segments import SEGMENTS
 from nextoffer.scenarios.demo import true_effect
 
 from .test_rules_cli import run
@@ -48,6 +49,7 @@ def test_train_and_score_a_file(tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3000
     assert {"cate", "cate_lower", "cate_upper", "base_rate", "segment"} <= set(rows[0])
+    assert {"cate", "cate_lower", "cate_upper", "base_rate", "uplift_segment"} <= set(rows[0])
     young = np.mean([float(r["cate"]) for r in rows if int(r["age"]) < 35])
     old = np.mean([float(r["cate"]) for r in rows if int(r["age"]) >= 40])
     assert young > 0.15
@@ -73,6 +75,40 @@ def test_train_and_score_read_a_gzip_compressed_csv(tmp_path: Path) -> None:
               "--treatment", "arm", "--out", tmp_path / "scored.csv.gz")  # fmt: skip
     assert out.returncode == 1
     assert "--out: expected a .csv or .parquet file" in out.stderr
+
+
+def test_uplift_score_never_overwrites_an_input_column(tmp_path: Path) -> None:
+    # Hillstrom's treatment column is called `segment`, like the uplift segment once was
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=1000)
+    data.write_text(data.read_text().replace("age,region,arm,bought", "age,region,segment,bought"))
+    trained = run("uplift", "train", "--data", data, "--treatment", "segment", "--treated", "mail",
+                  "--control", "none", "--outcome", "bought", "--method", "t-learner",
+                  "--model", tmp_path / "m.pkl", "--bootstrap", "0")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    scored = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", data,
+                 "--treatment", "segment", "--out", tmp_path / "scored.csv")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    with data.open() as f:
+        inputs = list(csv.DictReader(f))
+    with (tmp_path / "scored.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [r["segment"] for r in rows] == [r["segment"] for r in inputs]  # mail / none, kept
+    assert {r["uplift_segment"] for r in rows} <= set(SEGMENTS)
+    # an input column with the name of an output column is refused, and nothing is written
+    clash = tmp_path / "clash.csv"
+    clash.write_text(
+        data.read_text().replace("age,region,segment,bought", "age,region,segment,cate")
+    )
+    refused = run("uplift", "score", "--model", tmp_path / "m.pkl", "--data", clash,
+                  "--treatment", "segment", "--out", tmp_path / "clash-scored.csv")  # fmt: skip
+    assert refused.returncode == 1
+    assert (
+        "error: --data: the input already has column(s) 'cate', which the scores would overwrite"
+        " (uplift score adds cate, cate_lower, cate_upper, base_rate, uplift_segment); rename"
+        " them in the input" in " ".join(refused.stderr.split())
+    )
+    assert not (tmp_path / "clash-scored.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -39,22 +39,37 @@ def load_snapshot(source: str) -> Snapshot:
         raise typer.Exit(1) from None
 
 
+COLUMNS = ("placement", "offer", "score", "p", "EV", "τ", "segment", "rules")
+
+
 def decision_table(decision: Decision, title: str) -> Table:
+    """The offers of a decision made in process, one row per offer shown (or, for the
+    control group, that it would have been shown)."""
+    shown = decision.counterfactual if decision.control else decision.placements
+    return _table(title, [
+        (placement.placement, s.offer, s.fallback, s.score, s.p, s.ev, s.tau,
+         s.uplift_segment, s.rules)
+        for placement in shown for s in placement.offers
+    ])  # fmt: skip
+
+
+def result_table(result: dict[str, Any], title: str) -> Table:
+    """The same table for a decision as the service answers it (a JSON-shaped dict)."""
+    shown = result["counterfactual"] if result["control"] else result["placements"]
+    return _table(title, [
+        (p["placement"], s["offer"], s["fallback"], s["score"], s["p"], s["ev"], s["tau"],
+         s["uplift_segment"], s["rules"])
+        for p in shown for s in p["offers"]
+    ])  # fmt: skip
+
+
+def _table(title: str, rows: list[tuple[Any, ...]]) -> Table:
     table = Table(title=title)
-    for column in ("placement", "offer", "score", "p", "EV", "τ", "segment", "rules"):
+    for column in COLUMNS:
         table.add_column(column, overflow="fold")
-    for placement in decision.counterfactual if decision.control else decision.placements:
-        for s in placement.offers:
-            table.add_row(
-                placement.placement,
-                s.offer + (" (fallback)" if s.fallback else ""),
-                _num(s.score),
-                _num(s.p),
-                _num(s.ev),
-                _num(s.tau),
-                s.uplift_segment or "",
-                ", ".join(s.rules),
-            )
+    for placement, offer, fallback, score, p, ev, tau, segment, rules in rows:
+        table.add_row(placement, offer + (" (fallback)" if fallback else ""), _num(score),
+                      _num(p), _num(ev), _num(tau), segment or "", ", ".join(rules))  # fmt: skip
     return table
 
 
@@ -137,9 +152,16 @@ def _decide_from_database(request: Request, table: bool) -> None:
     if not table:
         out.print(json.dumps(result, indent=2, default=str), markup=False)
         return
-    shown = [(p["placement"], s["offer"]) for p in result["placements"] for s in p["offers"]]
-    out.print(
+    title = (
         f"decision {result['id']} on {result['channel']} (snapshot {result['snapshot_version']})"
     )
-    for placement, offer in shown:
-        out.print(f"  {placement}: {offer}", markup=False)
+    if result["control"]:
+        title += f": control group of {result['experiment']}, shown nothing; would have got"
+    out.print(result_table(result, title))
+    if not any(p["offers"] for p in result["placements"]) and not result["control"]:
+        out.print("nothing to show", markup=False)
+    if result.get("cascade"):
+        out.print(result["cascade"], markup=False)
+    fired = ", ".join(r["id"] for r in result.get("rules_fired", []))
+    if fired:
+        out.print(f"rules fired: {fired}", markup=False)

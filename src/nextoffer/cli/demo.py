@@ -55,7 +55,7 @@ from ..service.uplift import service as uplift
 from ..service.uplift.repository import estimates_of as uplift_estimates
 from ..service.uplift.service import ModelCache
 from .decide import decision_table, print_trace
-from .output import out, progress
+from .output import fail, out, progress
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -204,15 +204,30 @@ def _tour() -> None:
     _errors()
 
 
-def _fresh_default_database() -> None:
-    """The demo starts from a fresh SQLite file unless a database is configured."""
+def _fresh_default_database(reset: bool) -> None:
+    """The demo starts from a fresh SQLite file unless a database is configured. An existing
+    ``./nextoffer.db`` (with its approvals, keys and ledger) is replaced only with ``--reset``."""
     if (
         os.environ.get("NEXTOFFER_DATABASE_URL")
         or Path(os.environ.get("NEXTOFFER_CONFIG", "nextoffer.toml")).is_file()
     ):
+        if reset:
+            fail(
+                "--reset: a configured database is never deleted by the demo; it only"
+                " replaces the default ./nextoffer.db"
+            )
         return
+    if not Path("nextoffer.db").is_file():
+        return
+    if not reset:
+        fail(
+            "./nextoffer.db exists: the demo would replace it, and its approvals, keys and"
+            " ledger with it. Run `nextoffer demo --reset` to start over, or `nextoffer serve`"
+            " to serve it as it is"
+        )
     for suffix in ("", "-wal", "-shm"):
         Path(f"nextoffer.db{suffix}").unlink(missing_ok=True)
+    out.print("--reset: removed the existing ./nextoffer.db (its approvals, keys and ledger)")
 
 
 def _outcomes(
@@ -383,12 +398,20 @@ def demo(
     tour: Annotated[
         bool, typer.Option("--tour/--no-tour", help="Show the engine tour first.")
     ] = True,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Replace an existing ./nextoffer.db (its approvals, keys and ledger are lost).",
+        ),
+    ] = False,
 ) -> None:
-    """Load both scenarios into the database, simulate traffic, then serve the API."""
+    """Load both scenarios into a new ./nextoffer.db (or the configured database), simulate
+    traffic, then serve the API. An existing ./nextoffer.db is replaced only with --reset."""
+    _fresh_default_database(reset)
     out.rule("[bold]nextoffer demo[/]")
     if tour:
         _tour()
-    _fresh_default_database()
     settings = load_settings()
     db = Database(settings.database_url)
     upgrade(db)

@@ -7,7 +7,6 @@ The same service code as the API. Who acts is the holder of ``--key`` (or the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +20,16 @@ from ..service.config import load_settings
 from ..service.errors import ServiceError
 from ..service.keys.service import Principal, Role, authenticate, require
 from ..service.rules import service
+from . import views
 from .output import fail, out, read_document
 from .rules import rules_app
 from .service import open_database
 
 KeyOption = Annotated[
     str | None, typer.Option("--key", envvar="NEXTOFFER_API_KEY", help="Your API key.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (for machines), not as text.")
 ]
 
 
@@ -45,15 +48,23 @@ def acting(key: str | None, *roles: Role) -> Iterator[tuple[Any, Principal, Any]
         db.dispose()
 
 
-def _print(data: Any) -> None:
-    out.print(json.dumps(data, indent=2, default=str), markup=False)
+def _print(data: Any, view: views.View, as_json: bool) -> None:
+    """What a person reads (``view``), or with ``--json`` the data as JSON."""
+    if as_json:
+        views.print_json(data)
+    else:
+        view(data)
 
 
 def _run(
-    key: str | None, roles: tuple[Role, ...], action: Callable[[Any, Principal, Any], Any]
+    key: str | None,
+    roles: tuple[Role, ...],
+    action: Callable[[Any, Principal, Any], Any],
+    view: views.View,
+    as_json: bool,
 ) -> None:
     with acting(key, *roles) as (session, who, db):
-        _print(action(session, who, db))
+        _print(action(session, who, db), view, as_json)
 
 
 @rules_app.command("propose")
@@ -62,10 +73,12 @@ def propose(
         Path, typer.Argument(help="The proposal (JSON/YAML): trigger, offers, priority, stats.")
     ],
     key: KeyOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Propose a rule for review (the same trigger and offers again update its statistics)."""
     body = read_document(file, "proposal")
-    _run(key, ("author",), lambda s, who, _: service.propose(s, who.id, body))
+    _run(key, ("author",), lambda s, who, _: service.propose(s, who.id, body), views.proposal,
+         as_json)  # fmt: skip
 
 
 @rules_app.command("list")
@@ -116,23 +129,26 @@ def _proposal_id(session: Any, prefix: str) -> str:
 
 
 @rules_app.command("show")
-def show(rule_or_proposal: str, key: KeyOption = None) -> None:
+def show(rule_or_proposal: str, key: KeyOption = None, as_json: JsonOption = False) -> None:
     """A rule's revisions and audit trail, or a proposal (by id or id prefix)."""
     with acting(key, "author", "approver") as (session, _, _db):
         try:
-            _print(service.history(session, rule_or_proposal))
+            _print(service.history(session, rule_or_proposal), views.history, as_json)
         except ServiceError:
             pid = _proposal_id(session, rule_or_proposal)
-            _print(service.get_proposal(session, pid))
+            _print(service.get_proposal(session, pid), views.proposal, as_json)
 
 
 @rules_app.command("review")
-def review(proposal: str, days: int = 30, key: KeyOption = None) -> None:
+def review(
+    proposal: str, days: int = 30, key: KeyOption = None, as_json: JsonOption = False
+) -> None:
     """A proposal with its backtest on the last DAYS of requests, to decide on it."""
     with acting(key, "author", "approver") as (session, _, db):
         pid = _proposal_id(session, proposal)
         _print({"proposal": service.get_proposal(session, pid),
-                "backtest": service.backtest_draft(session, SnapshotCache(db).get(), proposal_id=pid, days=days)})  # fmt: skip
+                "backtest": service.backtest_draft(session, SnapshotCache(db).get(), proposal_id=pid, days=days)},
+               views.review, as_json)  # fmt: skip
 
 
 @rules_app.command("approve")
@@ -144,6 +160,7 @@ def approve(
         typer.Option(help="Edits to apply (JSON/YAML): trigger, offers, priority, description."),
     ] = None,
     key: KeyOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Approve a proposal (optionally edited): its new revision goes live."""
     body: dict[str, Any] = {"reason": reason}
@@ -156,6 +173,8 @@ def approve(
         lambda s, who, _: service.approve(
             s, who.id, _proposal_id(s, proposal), body, allow_self=allow_self
         ),
+        views.rule_change,
+        as_json,
     )
 
 
@@ -164,19 +183,23 @@ def reject(
     proposal: str,
     reason: Annotated[str, typer.Option(help="Why (required).")] = "",
     key: KeyOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Reject a proposal, with a reason."""
     _run(
         key,
         ("approver",),
         lambda s, who, _: service.reject(s, who.id, _proposal_id(s, proposal), {"reason": reason}),
+        views.rule_change,
+        as_json,
     )
 
 
 @rules_app.command("history")
-def history(rule: str, key: KeyOption = None) -> None:
+def history(rule: str, key: KeyOption = None, as_json: JsonOption = False) -> None:
     """Every revision of a rule (author, time, reason) and every action on it."""
-    _run(key, ("author", "approver"), lambda s, _who, _: service.history(s, rule))
+    _run(key, ("author", "approver"), lambda s, _who, _: service.history(s, rule), views.history,
+         as_json)  # fmt: skip
 
 
 @rules_app.command("diff")
@@ -187,22 +210,26 @@ def diff(rule: str, a: int, b: int, key: KeyOption = None) -> None:
 
 
 @rules_app.command("restore")
-def restore(rule: str, revision: int, reason: str = "", key: KeyOption = None) -> None:
+def restore(rule: str, revision: int, reason: str = "", key: KeyOption = None,
+            as_json: JsonOption = False) -> None:  # fmt: skip
     """Restore an old revision: a new revision equal to it goes live."""
-    _run(key, ("approver",), lambda s, who, _: service.restore(s, who.id, rule, revision, reason))
+    _run(key, ("approver",), lambda s, who, _: service.restore(s, who.id, rule, revision, reason),
+         views.rule_change, as_json)  # fmt: skip
 
 
 @rules_app.command("activate")
 def activate(rule: str, revision: Annotated[int | None, typer.Option(help="Default: the newest.")] = None,
-             key: KeyOption = None) -> None:  # fmt: skip
+             key: KeyOption = None, as_json: JsonOption = False) -> None:  # fmt: skip
     """Make a revision of a rule live."""
-    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, revision, on=True))
+    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, revision, on=True),
+         views.rule_change, as_json)  # fmt: skip
 
 
 @rules_app.command("deactivate")
-def deactivate(rule: str, key: KeyOption = None) -> None:
+def deactivate(rule: str, key: KeyOption = None, as_json: JsonOption = False) -> None:
     """Take a rule out of live decisions (its revisions stay)."""
-    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, None, on=False))
+    _run(key, ("approver",), lambda s, who, _: service.activate(s, who.id, rule, None, on=False),
+         views.rule_change, as_json)  # fmt: skip
 
 
 @rules_app.command("backtest")
@@ -211,16 +238,16 @@ def backtest(
     revision: Annotated[int | None, typer.Option(help="Backtest this revision of a rule.")] = None,
     days: int = 30,
     key: KeyOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Replay recent requests with a proposal (or a rule's revision) in place."""
     with acting(key, "author", "approver") as (session, _, db):
         live = SnapshotCache(db).get()
         if revision is not None:
-            _print(
-                service.backtest_draft(
-                    session, live, rule_id=proposal_or_rule, revision=revision, days=days
-                )
+            report = service.backtest_draft(
+                session, live, rule_id=proposal_or_rule, revision=revision, days=days
             )
         else:
             pid = _proposal_id(session, proposal_or_rule)
-            _print(service.backtest_draft(session, live, proposal_id=pid, days=days))
+            report = service.backtest_draft(session, live, proposal_id=pid, days=days)
+        _print(report, views.backtest, as_json)

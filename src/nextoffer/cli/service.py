@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
 
 from ..service.config import load_settings
 from ..service.customers import service as customers
@@ -17,19 +19,39 @@ from .output import fail, out
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 
 
-def open_database() -> Database:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return None if name.startswith("file:") else Path(name)
+
+
+def open_database(*, create: bool = False) -> Database:
+    """The configured database, migrated to the newest schema. Only a command that makes one
+    (``create``: ``migrate``) may start a new SQLite file; the others refuse, so that a
+    command run outside a project does not leave an empty ``./nextoffer.db`` behind."""
     try:
         settings = load_settings()
     except ValueError as exc:
         fail(str(exc))
+    path = sqlite_file(settings.database_url)
+    if not create and path is not None and not path.is_file():
+        fail(
+            f"no database: {str(path)!r} does not exist ({settings.database_url}). Run this in"
+            " your project's folder, point NEXTOFFER_DATABASE_URL (or database_url in"
+            " nextoffer.toml) at your database, or make one with `nextoffer migrate` (or"
+            " `nextoffer demo`)"
+        )
     db = Database(settings.database_url)
     upgrade(db)
     return db
 
 
 def migrate() -> None:
-    """Bring the configured database to the newest schema (Alembic)."""
-    db = open_database()
+    """Bring the configured database to the newest schema (Alembic), creating it if needed."""
+    db = open_database(create=True)
     out.print(f"database is up to date: {db.engine.url.render_as_string(hide_password=True)}")
     db.dispose()
 

@@ -31,8 +31,8 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["Cart", "CartItem", "CustomerRef", "Moment", "PlacementRequest", "Request", "Store",
-           "known_zone"]  # fmt: skip
+__all__ = ["MAX_CART_ITEMS", "Cart", "CartItem", "CustomerRef", "Moment", "PlacementRequest",
+           "Request", "Store", "known_zone"]  # fmt: skip
 
 # times outside these bounds cannot be shifted by a day or a window, or shown in every zone,
 # without leaving the years datetime can hold (0001-9999); and none is a real request's
@@ -68,6 +68,9 @@ def known_zone(value: str) -> str:
         raise ValueError(f"unknown IANA time zone {shown!r}")
     return value
 
+MAX_CART_ITEMS = 500
+"""The most lines a cart may hold: a longer ``cart.items`` is refused (422 naming it), and
+the rule language bounds the work of a condition by it (``Limits.max_cart_items``)."""
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -86,7 +89,15 @@ class CartItem(_Model):
 
 
 class Cart(_Model):
-    items: Annotated[tuple[CartItem, ...], Field(max_length=10_000)] = ()
+    items: Annotated[tuple[CartItem, ...], Field(max_length=MAX_CART_ITEMS)] = ()
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _at_most(cls, value: Any) -> Any:
+        # before the items are validated, so that a huge cart costs nothing
+        if isinstance(value, list | tuple) and len(value) > MAX_CART_ITEMS:
+            raise ValueError(f"a cart holds at most {MAX_CART_ITEMS} items, not {len(value)}")
+        return value
 
 
 class CustomerRef(_Model):

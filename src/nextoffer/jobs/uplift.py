@@ -303,9 +303,21 @@ def _number(value: Any) -> bool:
     return isinstance(value, (bool, int, float)) and math.isfinite(float(value))
 
 
+SCORE_COLUMNS = ("cate", "cate_lower", "cate_upper", "base_rate", "uplift_segment")
+
+
 def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> int:
     """The input rows with ``cate`` (and ``cate_lower``, ``cate_upper``, ``base_rate``,
-    ``segment``) as CSV or Parquet, by the file's suffix."""
+    ``uplift_segment``) as CSV or Parquet, by the file's suffix. An output column never
+    shadows an input column: an input with a column of one of these names is refused."""
+    clash = [name for name in SCORE_COLUMNS if name in columns]
+    if clash:
+        names = ", ".join(repr(c) for c in clash)
+        raise UpliftDataError(
+            "--data",
+            f"the input already has column(s) {names}, which the scores would overwrite"
+            f" (uplift score adds {', '.join(SCORE_COLUMNS)}); rename them in the input",
+        )
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
@@ -315,7 +327,7 @@ def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> in
     if scores.lower is not None and scores.upper is not None:
         data["cate_lower"], data["cate_upper"] = scores.lower, scores.upper
     data["base_rate"] = scores.base_rate
-    data["segment"] = scores.segments
+    data["uplift_segment"] = scores.segments
     table = pa.table(data)
     if out.suffix.lower() in (".parquet", ".pq"):
         pq.write_table(table, out)

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from nextoffer.core.rules import CustomerSchema, Environment
+from nextoffer.core.rules import CustomerSchema, Environment, Limits
 from nextoffer.core.rules.nodes import (
     Between,
     Call,
@@ -38,7 +38,9 @@ SCHEMA = CustomerSchema(
         "interests": "list[string]",
     }
 )
-ENV = Environment(customer=SCHEMA)
+# Random conditions test meaning, not cost: their quantifier bodies may be larger than a
+# written rule's cost limit allows (tests/core/rules/test_cost.py tests that limit).
+ENV = Environment(customer=SCHEMA, limits=Limits(max_cost=10**9))
 
 STRING_NAMES = ["customer.tier", "channel", "store.id", "local_time.weekday", "customer.id"]
 NUMBER_NAMES = ["customer.tenureMonths", "cart.count", "local_time.hour", "cart.total",

@@ -259,6 +259,15 @@ class _Compiler:
                 return None if v is None else v in members
 
             return in_list
+        if isinstance(node.container, ListLiteral):  # an item's field: still a set lookup
+            listed = frozenset(node.container.values)
+            value = self.compile(node.element)
+
+            def in_listed(c: dict[str, Any]) -> Any:
+                v = value(c)
+                return None if v is None else v in listed
+
+            return in_listed
         holder = self.plain_name(node.container)
         if holder is not None and self.constant(node.element):
             k = interpret(node.element, {})

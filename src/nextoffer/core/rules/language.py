@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from .checker import TypeInfo, check
 from .compiler import Evaluator, compile_ast
-from .errors import Diagnostic, RuleLimitError, RuleSyntaxError
+from .cost import check_cost
+from .errors import Diagnostic, RuleLimitError, RuleSyntaxError, RuleTypeError
 from .limits import DEFAULT_LIMITS, Limits
 from .nodes import KINDS, Condition, condition_adapter
 from .parser import LoadedCondition, parse_text
@@ -169,8 +170,19 @@ class Environment:
         return LoadedCondition(condition)
 
     def check(self, loaded: LoadedCondition) -> TypeInfo:
-        """The type of every node, or ``RuleTypeError`` listing every problem."""
-        return check(loaded.ast, self.scope, source=loaded.source, span_of=loaded.span_of)
+        """The type of every node; or ``RuleTypeError`` listing every problem, or
+        ``RuleLimitError`` when the types are right but the work it may do is too much
+        (quantifiers nested too deep, a worst-case cost over the limit; see ``cost.py``)."""
+        costly = check_cost(loaded.ast, self.limits, source=loaded.source, span_of=loaded.span_of)
+        try:
+            types = check(loaded.ast, self.scope, source=loaded.source, span_of=loaded.span_of)
+        except RuleTypeError as exc:
+            if costly:
+                raise RuleTypeError(exc.diagnostics + costly) from None
+            raise
+        if costly:
+            raise RuleLimitError(costly)
+        return types
 
     def compile(self, condition: str | Mapping[str, Any] | Condition) -> CompiledCondition:
         """Load, check and compile a condition."""

@@ -20,7 +20,7 @@ class RuleSpec(BaseModel):
 
     id: Annotated[str, Field(min_length=1, max_length=200)]
     trigger: str | dict[str, Any]
-    offers: tuple[str, ...] = ()
+    offers: Annotated[list[str], Field(min_length=1)]
     priority: Annotated[int, Field(ge=0, le=100)] = 50
     description: str = ""
 
@@ -29,7 +29,9 @@ def check_rules(document: Any, env: Environment) -> tuple[int, list[Diagnostic]]
     """Check a rules document (a list of rules, or ``{"rules": [...]}``).
 
     Returns how many rules it holds and every problem found, each with its place:
-    ``rules[2].trigger`` plus the line and column (text) or JSON path (JSON) inside it.
+    ``rules[2].trigger`` plus the line and column (text) or JSON path (JSON) inside it. A
+    rule's trigger is checked even when its other fields are wrong, so that one run lists
+    every problem.
     """
     if isinstance(document, Mapping) and set(document) == {"rules"}:
         document = document["rules"]
@@ -45,6 +47,9 @@ def check_rules(document: Any, env: Environment) -> tuple[int, list[Diagnostic]]
             for err in exc.errors(include_url=False):
                 path = json_path(tuple(err["loc"])).replace("$", where, 1)
                 problems.append(Diagnostic(err["msg"], path))
+            trigger = raw.get("trigger") if isinstance(raw, Mapping) else None
+            if isinstance(trigger, str | Mapping):
+                problems += _trigger_problems(env, trigger, where)
             continue
         if rule.id in seen:
             problems.append(
@@ -54,10 +59,18 @@ def check_rules(document: Any, env: Environment) -> tuple[int, list[Diagnostic]]
                 )
             )
         seen.setdefault(rule.id, i)
-        try:
-            env.check(env.load(rule.trigger))
-        except RuleError as exc:
-            for d in exc.diagnostics:
-                path = d.path.replace("$", f"{where}.trigger", 1)
-                problems.append(Diagnostic(f"{d.message}", path, d.span, d.source))
+        problems += _trigger_problems(env, rule.trigger, where)
     return len(document), problems
+
+
+def _trigger_problems(
+    env: Environment, trigger: str | Mapping[str, Any], where: str
+) -> list[Diagnostic]:
+    try:
+        env.check(env.load(trigger))
+    except RuleError as exc:
+        return [
+            Diagnostic(d.message, d.path.replace("$", f"{where}.trigger", 1), d.span, d.source)
+            for d in exc.diagnostics
+        ]
+    return []
