@@ -29,8 +29,6 @@ class Settings:
     erase_every_seconds: float = 3600.0
     # how often `serve` recounts attach rates from the ledger (seconds; 0: never)
     attach_refresh_seconds: float = 60.0
-    # four eyes: a proposal's author may not approve it; a one-person install can relax this
-    allow_self_approval: bool = False
 
 
 def load_settings() -> Settings:
@@ -42,7 +40,6 @@ def load_settings() -> Settings:
     env = {
         "database_url": os.environ.get("NEXTOFFER_DATABASE_URL"),
         "retention_days": os.environ.get("NEXTOFFER_RETENTION_DAYS"),
-        "allow_self_approval": os.environ.get("NEXTOFFER_ALLOW_SELF_APPROVAL"),
         "attach_refresh_seconds": os.environ.get("NEXTOFFER_ATTACH_REFRESH_SECONDS"),
     }
     values.update({k: v for k, v in env.items() if v})
@@ -54,10 +51,4 @@ def load_settings() -> Settings:
         values["attach_refresh_seconds"] = float(str(values["attach_refresh_seconds"]))
     if "retention_days" in values:
         values["retention_days"] = int(str(values["retention_days"]))
-    if isinstance(values.get("allow_self_approval"), str):
-        values["allow_self_approval"] = str(values["allow_self_approval"]).lower() in (
-            "1",
-            "true",
-            "yes",
-        )
     return Settings(**values)  # type: ignore[arg-type]

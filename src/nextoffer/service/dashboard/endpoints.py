@@ -192,8 +192,7 @@ def _proposal_page(request: Request, session: Session, who: Principal, proposal_
     draft = context.pop("draft", None) or {
         "trigger": row["text"], "offers": ", ".join(row["offers"]),
         "priority": row["priority"], "description": row["description"]}  # fmt: skip
-    four_eyes = (row["author"] == who.id
-                 and not request.app.state.settings.allow_self_approval)  # fmt: skip
+    four_eyes = row["author"] == who.id and not rules.self_approval(session)
     return page(request, "proposal.html", f"Proposal for {row['rule_id']}", who, status,
                 p=row, draft=draft, four_eyes=four_eyes, **context)  # fmt: skip
 
@@ -225,8 +224,10 @@ def approve(request: Request, who: Viewer, proposal_id: Annotated[str, Path(max_
         if description != row["description"]:
             edits["description"] = description
         body = {"reason": reason, **({"edits": edits} if edits else {})}
-        done = rules.approve(session, who.id, proposal_id, body,
-                             allow_self=request.app.state.settings.allow_self_approval)  # fmt: skip
+        done = rules.approve(session, who.id, proposal_id, body)
+        if not done["live"]:  # an edit of what the rule does: a new proposal, for someone else
+            return (f"{PREFIX}/proposals/{done['proposal']}",
+                    f"your edits to {', '.join(done['edits'])} are a new proposal: another approver approves it")  # fmt: skip
         edited = " with edits to " + ", ".join(sorted(edits)) if edits else ""
         return (f"{PREFIX}/rules/{done['rule_id']}",
                 f"approved{edited}: {done['rule_id']} v{done['revision']} is live (snapshot {done['snapshot']})")  # fmt: skip
