@@ -262,7 +262,7 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
                             .values(stats=data.stats, updated_at=_now()))  # fmt: skip
             _record(session, "restat", actor, existing.id, stats=data.stats)
         row = session.execute(sa.select(proposals).where(proposals.c.id == existing.id)).one()
-        return {**_proposal(row), "updated": True}
+        return {**_proposal(row, labels(session, [row.author])), "updated": True}
     # re-mining the trigger of a live rule proposes its new statistics, for review
     live = session.execute(
         sa.select(rules.c.id)
@@ -288,13 +288,13 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
             proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats,
                                            statistics_only=True)  # fmt: skip
             row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
-            return {**_proposal(row), "updated": False}
+            return {**_proposal(row, labels(session, [row.author])), "updated": False}
     content = {"trigger": trigger, "text": text, "offers": data.offers,
                "priority": data.priority, "description": data.description}  # fmt: skip
     rule_id = data.rule_id or _slug(text, data.offers)
     proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats)
     row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
-    return {**_proposal(row), "updated": False}
+    return {**_proposal(row, labels(session, [row.author])), "updated": False}
 
 
 def list_proposals(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
