@@ -431,7 +431,7 @@ def item(request: Request, who: Viewer, kind: Kind, item_id: Id) -> Response:
 def publish(request: Request, who: Viewer) -> Response:
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        done = catalog.publish(session)
+        done = catalog.publish(session, actor=who.id)
         return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
 
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:
