@@ -228,6 +228,11 @@ def approve(request: Request, who: Viewer, proposal_id: Annotated[str, Path(max_
         if not done["live"]:  # an edit of what the rule does: a new proposal, for someone else
             return (f"{PREFIX}/proposals/{done['proposal']}",
                     f"your edits to {', '.join(done['edits'])} are a new proposal: another approver approves it")  # fmt: skip
+        if done.get("statistics_only"):
+            return (
+                f"{PREFIX}/rules/{done['rule_id']}",
+                f"approved new statistics for {done['rule_id']}",
+            )
         edited = " with edits to " + ", ".join(sorted(edits)) if edits else ""
         return (f"{PREFIX}/rules/{done['rule_id']}",
                 f"approved{edited}: {done['rule_id']} v{done['revision']} is live (snapshot {done['snapshot']})")  # fmt: skip

@@ -281,14 +281,13 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
             continue
         if data.stats is None:
             if (current.priority, current.description) == (data.priority, data.description):
-                return {"rule_id": rule_id, "updated": False, "status": "live"}  # nothing new
+                return {"rule_id": rule_id, "updated": True, "status": "live"}  # live as given
             continue  # a change of priority or description: a proposal like any other
-        else:
-            content = {k: getattr(current, k) for k in _CONTENT}
-            proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats,
-                                           statistics_only=True)  # fmt: skip
-            row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
-            return {**_proposal(row, labels(session, [row.author])), "updated": False}
+        content = {k: getattr(current, k) for k in _CONTENT}
+        proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats,
+                                       statistics_only=True)  # fmt: skip
+        row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
+        return {**_proposal(row, labels(session, [row.author])), "updated": False}
     content = {"trigger": trigger, "text": text, "offers": data.offers,
                "priority": data.priority, "description": data.description}  # fmt: skip
     rule_id = data.rule_id or _slug(text, data.offers)
@@ -420,7 +419,8 @@ def _approve_statistics(session: Session, actor: str, row: Any, reason: str) -> 
     its live revision does not (nothing to publish)."""
     session.execute(sa.update(proposals).where(proposals.c.id == row.id)
                     .values(status="approved", updated_at=_now()))  # fmt: skip
-    session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
+    if row.stats is not None:
+        session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
     live = _live_revision(session, row.rule_id)
     _record(session, "approve", actor, row.rule_id, proposal=row.id, revision=live.revision,
             statistics_only=True, stats=row.stats, reason=reason)  # fmt: skip
