@@ -42,7 +42,8 @@ def merged_counts(
         if channel:
             cell["channel"] = channel
         cells[(rule or None, channel or None, offer)] = cell
-    return list(cells.values())
+    # in one order whatever order the ledger's counts came in: equal counts, equal snapshots
+    return [cells[k] for k in sorted(cells, key=lambda k: (k[0] or "", k[1] or "", k[2]))]
 
 
 def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
