@@ -70,7 +70,9 @@ def propose(
 
 @rules_app.command("list")
 def list_(
-    status: Annotated[str, typer.Option(help="open, approved, rejected or all.")] = "open",
+    status: Annotated[
+        str, typer.Option(help="open, approved, rejected, superseded or all.")
+    ] = "open",
     key: KeyOption = None,
 ) -> None:
     """Proposals with their statistics, and the rules with their live revision."""
@@ -91,7 +93,7 @@ def list_(
             stats = p["stats"] or {}
             table.add_row(p["id"][:8], p["rule_id"], p["text"], ", ".join(p["offers"]),
                           *(f"{stats[k]:.3g}" if k in stats else "" for k in ("support", "confidence", "lift")),
-                          p["author"])  # fmt: skip
+                          p["author_label"])  # fmt: skip
         out.print(table)
         rules = Table(title="rules")
         for column in ("rule", "live", "latest", "trigger", "offers"):

@@ -162,7 +162,7 @@ def _float(value: str | None) -> float | None:
 def proposals(
     request: Request,
     who: Viewer,
-    status: Annotated[str, Query(pattern="^(open|approved|rejected|all)$")] = "open",
+    status: Annotated[str, Query(pattern="^(open|approved|rejected|superseded|all)$")] = "open",
     sort: Annotated[str, Query(pattern="^(lift|confidence|support|expected_value|significance|created)$")] = "lift",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     min_lift: Annotated[str | None, Query(max_length=40)] = None,
