@@ -113,10 +113,13 @@ def test_the_background_refresher_publishes_new_counts_but_never_a_pending_catal
         assert author.patch("/v1/catalog/offer/DESSERT-01", json={"priority": 3}).status_code == 200
         before = author.get("/v1/snapshots").json()[0]["version"]
     with server.client("client") as client:
-        d = client.post("/v1/decisions", json={**CART, "session_id": "attach-pending"}).json()
+        body = {**CART, "customer": {"id": "attach-pending"}, "session_id": "attach-pending"}
+        d = client.post("/v1/decisions", json=body).json()
         events = [{"type": "impression", "offer_id": o["offer"], "decision_id": d["id"],
-                   "channel": "pos", "idempotency_key": f"{d['id']}:{o['offer']}:i"}
+                   "channel": "pos", "customer_id": "attach-pending",
+                   "idempotency_key": f"{d['id']}:{o['offer']}:i"}
                   for p in d["placements"] for o in p["offers"]]  # fmt: skip
+        assert events
         assert client.post("/v1/events", json={"events": events}).status_code in (200, 201)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -60,9 +60,10 @@ def key_id(key: str) -> str:
 def outcomes(srv: Server, session_id: str) -> None:
     """A decision and an impression of each offer it showed: new attach counts to refresh."""
     with srv.client("client") as client:
-        d = client.post("/v1/decisions", json={**STEAK, "session_id": session_id}).json()
+        body = {**STEAK, "customer": {"id": session_id}, "session_id": session_id}
+        d = client.post("/v1/decisions", json=body).json()
         events = [{"type": "impression", "offer_id": o["offer"], "decision_id": d["id"],
-                   "channel": "pos", "customer_id": "gov-guest",
+                   "channel": "pos", "customer_id": session_id,
                    "idempotency_key": f"{d['id']}:{o['offer']}:i"}
                   for p in d["placements"] for o in p["offers"]]  # fmt: skip
         assert events
@@ -194,6 +195,10 @@ def test_a_catalog_item_is_checked_in_full_when_written_with_every_problem_named
         assert "offers.mortgage-2.attributes.foo" in fields
         assert any(f.startswith("offers.mortgage-2.eligibility") for f in fields)
         assert author.get("/v1/catalog/offer/mortgage-2").status_code == 404
+        # an offer of a product not written yet is checked in full all the same
+        r = author.put("/v1/catalog/offer/later", json={**bad, "sku": "LATER-01"})
+        assert r.status_code == 422, r.text
+        assert "offers.later.attributes.foo" in {e["field"] for e in r.json()["errors"]}
         # a settings change that would break an offer is refused, naming the offer
         r = author.patch(
             "/v1/catalog/settings/default",

@@ -145,6 +145,14 @@ def _check_write(session: Session, kind: str, item_id: str, clean: dict[str, Any
     are not this write's."""
     before = {**_pending(session), "rules": live_rules(session)}
     after = _with(before, kind, item_id, clean)
+    sku = (
+        clean.get("sku") if kind == "offer" and clean.get("kind", "product") == "product" else None
+    )
+    if sku and sku not in {p["sku"] for p in after["products"]}:
+        # an offer of a product not written yet: checked in full against a stand-in for it
+        # (a build stops at the unknown product and would check nothing else of the offer)
+        stand_in = {"sku": sku, "category": clean.get("category") or "uncategorised", "price": 0}
+        after = {**after, "products": [*after["products"], stand_in]}
     old = {(_named(e["field"]), e["message"]) for e in problems(before)}
     own = re.compile(rf"{re.escape(_place(kind, item_id))}(\.|\[|$)")
     found = []
