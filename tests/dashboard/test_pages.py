@@ -254,13 +254,20 @@ def test_edit_then_approve_with_live_validation_and_four_eyes(
     browser.submit("form[action$='/approve'] button[type=submit]")
     assert "four eyes" in browser.errors()
     browser.shoot("four-eyes")
-    # another person (an approver) edits the priority, then approves
+    # another person (an approver) edits the priority: a new proposal of theirs, which they
+    # may not approve; someone else (the admin) approves it
     browser.sign_in("approver")
     d.get(proposal_url)
     fill(d, "priority", "70")
     browser.submit("form[action$='/approve'] button[type=submit]")
-    assert "with edits to priority" in browser.text(".notice")
-    assert "with edits to priority" in browser.text("ol.revisions")
+    assert "are a new proposal" in browser.text(".notice")
+    assert "Four eyes" in browser.text("main")
+    edited_url = d.current_url
+    assert edited_url != proposal_url
+    browser.sign_in("admin")
+    d.get(edited_url)
+    browser.submit("form[action$='/approve'] button[type=submit]")
+    assert "is live" in browser.text(".notice")
     with demo_server.client("approver") as api:
         rule = next(r for r in api.get("/v1/rules").json() if r["id"] == "dessert-coffee-dashboard")
     assert rule["priority"] == 70

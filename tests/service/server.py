@@ -105,14 +105,16 @@ def load_catalog(srv: Server) -> None:
     """The demo's catalog through the API; its rules through review (propose, approve)."""
     data = demo_snapshot()
     with srv.client("author") as author:
+        # the settings first: offers' conditions are checked against their customer schema
+        settings = {k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach")}
+        # the bank's per-offer τ, as an admin may set them before any model is trained
+        settings["uplift"] = bank_snapshot()["uplift"]
+        r = author.put("/v1/catalog/settings/default", json=settings)
+        assert r.status_code in (200, 201), r.text
         for kind, plural, id_field in PUT_ORDER:
             for item in data[plural]:
                 r = author.put(f"/v1/catalog/{kind}/{item[id_field]}", json=item)
                 assert r.status_code in (200, 201), r.text
-        settings = {k: data[k] for k in ("customer_schema", "guardrails", "holdout", "attach")}
-        # the bank's per-offer τ, as an admin may set them before any model is trained
-        settings["uplift"] = bank_snapshot()["uplift"]
-        assert author.put("/v1/catalog/settings/default", json=settings).status_code in (200, 201)
     with srv.client("approver") as approver:
         r = approver.post("/v1/catalog/publish", json={"version": "demo-1"})
         assert r.status_code == 201, r.text

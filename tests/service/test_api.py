@@ -187,7 +187,7 @@ def test_errors_name_the_field(server: Server) -> None:
             "/v1/catalog/offer/bad", json={"id": "bad", "sku": "credit-card", "priority": 300}
         )
         assert r.status_code == 422
-        assert r.json()["errors"][0]["field"] == "priority"
+        assert r.json()["errors"][0]["field"] == "offers.bad.priority"
 
 
 def test_personal_data_is_erased_and_the_ledger_stays_whole(server: Server) -> None:
@@ -216,7 +216,7 @@ def test_publishing_a_broken_catalog_is_refused_with_places(server: Server) -> N
         r = approver.post("/v1/catalog/publish", json={})
         assert r.status_code == 422
         assert any(
-            e["field"].startswith("offers[") and "NOPE" in e["message"] for e in r.json()["errors"]
+            e["field"] == "offers.broken.sku" and "NOPE" in e["message"] for e in r.json()["errors"]
         )
     with server.client("author") as author:
         assert author.delete("/v1/catalog/offer/broken").status_code == 204

@@ -62,10 +62,16 @@ def test_a_mined_proposal_is_reviewed_goes_live_is_restored_and_every_step_is_ke
         own = admin.post(f"/v1/proposals/{first.json()['id']}/approve", json={})
         assert own.status_code == 403
         assert "four eyes" in own.json()["detail"]
-    # a manager edits (priority) and approves: live in decisions within a second
+    # a manager edits (priority): a new proposal of theirs, which someone else approves
     with server.client("approver") as approver:
         r = approver.post(f"/v1/proposals/{first.json()['id']}/approve",
                           json={"reason": "breakfast pairing", "edits": {"priority": 70}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert r.json()["live"] is False
+        edited = r.json()["proposal"]
+    assert "coffee-croissant" not in fired(server)
+    with server.client("admin") as admin:
+        r = admin.post(f"/v1/proposals/{edited}/approve", json={"reason": "fine by me"})
         assert r.status_code == 200, r.text
         assert r.json()["revision"] == 1
     took = wait_until(lambda: "coffee-croissant" in fired(server))
@@ -98,7 +104,8 @@ def test_a_mined_proposal_is_reviewed_goes_live_is_restored_and_every_step_is_ke
     assert [r["revision"] for r in revisions] == [1, 2, 3]
     assert revisions[0]["trigger"] == revisions[2]["trigger"] == 'cart.has_sku("COFFEE-01")'
     assert revisions[0]["priority"] == 70
-    assert revisions[0]["source"]["edited_by"] == server.keys["approver"].split("_")[1]
+    assert revisions[0]["author"] == server.keys["approver"].split("_")[1]  # the editor
+    assert revisions[0]["source"]["approved_by"] == server.keys["admin"].split("_")[1]
     assert revisions[2]["source"] == {"restored_from": 1}
     assert history["live_revision"] == 3
     actions = [(a["action"], a["actor"]) for a in history["audit"]]

@@ -1,5 +1,6 @@
 """``nextoffer rules propose | list | show | review | approve | reject | history | diff |
-restore | activate | deactivate | backtest``: rule governance on the configured database.
+restore | activate | deactivate | backtest | self-approval``: rule governance on the
+configured database.
 
 The same service code as the API. Who acts is the holder of ``--key`` (or the
 ``NEXTOFFER_API_KEY`` environment variable), so four eyes and roles hold here too.
@@ -16,7 +17,6 @@ import typer
 from rich.table import Table
 
 from ..service.catalog.service import SnapshotCache
-from ..service.config import load_settings
 from ..service.errors import ServiceError
 from ..service.keys.service import Principal, Role, authenticate, require
 from ..service.rules import service
@@ -83,7 +83,9 @@ def propose(
 
 @rules_app.command("list")
 def list_(
-    status: Annotated[str, typer.Option(help="open, approved, rejected or all.")] = "open",
+    status: Annotated[
+        str, typer.Option(help="open, approved, rejected, superseded or all.")
+    ] = "open",
     key: KeyOption = None,
 ) -> None:
     """Proposals with their statistics, and the rules with their live revision."""
@@ -104,7 +106,7 @@ def list_(
             stats = p["stats"] or {}
             table.add_row(p["id"][:8], p["rule_id"], p["text"], ", ".join(p["offers"]),
                           *(f"{stats[k]:.3g}" if k in stats else "" for k in ("support", "confidence", "lift")),
-                          p["author"])  # fmt: skip
+                          p["author_label"])  # fmt: skip
         out.print(table)
         rules = Table(title="rules")
         for column in ("rule", "live", "latest", "trigger", "offers"):
@@ -162,17 +164,15 @@ def approve(
     key: KeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Approve a proposal (optionally edited): its new revision goes live."""
+    """Approve a proposal: its new revision goes live. Edits of the trigger, offers or
+    priority make a new proposal of yours instead, which another approver approves."""
     body: dict[str, Any] = {"reason": reason}
     if edits is not None:
         body["edits"] = read_document(edits, "edits")
-    allow_self = load_settings().allow_self_approval
     _run(
         key,
         ("approver",),
-        lambda s, who, _: service.approve(
-            s, who.id, _proposal_id(s, proposal), body, allow_self=allow_self
-        ),
+        lambda s, who, _: service.approve(s, who.id, _proposal_id(s, proposal), body),
         views.rule_change,
         as_json,
     )
@@ -251,3 +251,32 @@ def backtest(
             pid = _proposal_id(session, proposal_or_rule)
             report = service.backtest_draft(session, live, proposal_id=pid, days=days)
         _print(report, views.backtest, as_json)
+
+
+@rules_app.command("self-approval")
+def self_approval(
+    setting: Annotated[
+        str | None, typer.Argument(help="allow or forbid; without it, show the setting.")
+    ] = None,
+    key: KeyOption = None,
+) -> None:
+    """Four eyes for the whole install: whether a proposal's author may approve it (``allow``
+    for a one-person install; ``forbid``, the default). Stored in the database: changing it
+    needs an admin key, and no one's environment relaxes it."""
+    if setting not in (None, "allow", "forbid"):
+        fail(f"setting: expected allow or forbid, got {setting!r}")
+    with acting(key, "author", "approver") as (session, who, _db):
+        if setting is not None:
+            if who.role != "admin":
+                fail("self-approval: changing it needs an admin key")
+            service.set_self_approval(session, who.id, setting == "allow")
+        allowed = service.self_approval(session)
+        out.print(
+            "self-approval: "
+            + (
+                "allowed (a proposal's author may approve it)"
+                if allowed
+                else "forbidden (four eyes)"
+            ),
+            markup=False,
+        )

@@ -68,6 +68,7 @@ def known_zone(value: str) -> str:
         raise ValueError(f"unknown IANA time zone {shown!r}")
     return value
 
+
 MAX_CART_ITEMS = 500
 """The most lines a cart may hold: a longer ``cart.items`` is refused (422 naming it), and
 the rule language bounds the work of a condition by it (``Limits.max_cart_items``)."""

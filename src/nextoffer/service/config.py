@@ -29,8 +29,6 @@ class Settings:
     erase_every_seconds: float = 3600.0
     # how often `serve` recounts attach rates from the ledger (seconds; 0: never)
     attach_refresh_seconds: float = 60.0
-    # four eyes: a proposal's author may not approve it; a one-person install can relax this
-    allow_self_approval: bool = False
     # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
     # may take to arrive (408); a JSON body's nesting and list lengths (422)
     max_body_bytes: int = 1_048_576

@@ -28,6 +28,7 @@ __all__ = [
     "decisions",
     "erasures",
     "events",
+    "install_settings",
     "metadata",
     "outcome_types",
     "personal_data",
@@ -272,6 +273,17 @@ audit = sa.Table(
     sa.Column("details", JSON, nullable=False),
     sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
     sa.Index("ix_audit_subject", "subject", "seq"),
+)
+
+# what an admin sets for the whole install (self-approval), in the database: no client of the
+# install can change it for itself (a command line reads it here, not from its environment)
+install_settings = sa.Table(
+    "install_settings",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", JSON, nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
 )
 
 LEDGER_TABLES = ("events", "decisions", "erasures", "audit", "rule_revisions")

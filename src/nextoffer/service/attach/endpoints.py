@@ -27,6 +27,7 @@ def attach_rates(
 
 
 @router.post("/v1/attach-rates/refresh")
-def refresh(session: SessionDep, _: Reader) -> dict[str, Any]:
-    """Recount the ledger now; publish a new snapshot when the counts changed."""
-    return service.refresh(session)
+def refresh(session: SessionDep, who: Reader) -> dict[str, Any]:
+    """Recount the ledger now; when the counts changed, publish them in a new snapshot that
+    is the live one with the new counts (pending catalog edits stay pending)."""
+    return service.refresh(session, actor=who.id)

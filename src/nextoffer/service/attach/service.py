@@ -8,6 +8,8 @@ hierarchical shrinkage (``core.learning.attach``) for the engine to use as p.
 
 The counts a publish uses are the catalog settings' ``attach`` (history from before
 nextoffer, entered by hand) plus the ledger's; for the same pitch the ledger's replace them.
+A refresh merges the new ledger counts into the live snapshot's (the ledger's cells only
+grow, so they replace the older ledger cells) and keeps the rest of the live snapshot.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
+from ..publish import live_spec, store
 from . import repository
 
 __all__ = ["merged_counts", "rates", "refresh"]
@@ -39,20 +42,31 @@ def merged_counts(
         if channel:
             cell["channel"] = channel
         cells[(rule or None, channel or None, offer)] = cell
-    return list(cells.values())
+    # in one order whatever order the ledger's counts came in: equal counts, equal snapshots
+    return [cells[k] for k in sorted(cells, key=lambda k: (k[0] or "", k[1] or "", k[2]))]
 
 
-def refresh(session: Session) -> dict[str, Any]:
-    """Recount the ledger; store and publish when the counts changed."""
-    from ..catalog.service import publish, published_any
-
+def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
+    """Recount the ledger; store the counts and, when they changed, publish them: a new
+    snapshot equal to the live one but for its attach counts (pending catalog edits stay
+    pending: only an approver's catalog publish takes them live)."""
     counts = repository.count_ledger(session)
     changed = counts != repository.stored_counts(session)
     published = None
     if changed:
         repository.replace_counts(session, counts)
-        if published_any(session):
-            published = publish(session)["version"]
+        live = live_spec(session)
+        if live is not None:
+            live["attach"] = merged_counts(
+                session,
+                live.get("attach", []),
+                {o["id"] for o in live.get("offers", ())},
+                {c["id"] for c in live.get("channels", ())},
+            )
+            took_live = {"attach_counts": len(counts)}
+            published = store(
+                session, live, actor=actor, cause="attach-refresh", took_live=took_live
+            )["version"]
     return {
         "pitches": len(counts),
         "shown": sum(c[0] for c in counts.values()),

@@ -1,13 +1,17 @@
-"""The catalog API and publishing: ``/v1/catalog/{kind}/{id}``, ``POST /v1/catalog/publish``."""
+"""The catalog API and publishing: ``/v1/catalog/{kind}/{id}``, ``POST /v1/catalog/publish``,
+``GET /v1/snapshots`` (who published what)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import ServiceError
 from ..http import SessionDep, allow
+from ..keys.service import Principal
+from ..publish import publishes
 from . import service
 
 router = APIRouter(tags=["catalog"])
@@ -43,10 +47,46 @@ def put_item(
     body: Annotated[dict[str, Any], Body()],
     response: Response,
 ) -> dict[str, Any]:
-    """Create or replace an item (validated like the snapshot validates it)."""
+    """Create or replace an item, validated like the snapshot validates it. A full
+    replacement: a field the body does not give takes its default (PATCH changes only the
+    fields it names). Pending until an approver publishes."""
     item, created = service.put_item(session, kind, item_id, body)
     response.status_code = 201 if created else 200
     return item
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _merge_patch_type(content_type: Annotated[str | None, Header()] = None) -> None:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in (MERGE_PATCH, "application/json"):
+        raise UnsupportedMediaType(
+            f"a PATCH body is a JSON merge patch: Content-Type {MERGE_PATCH} (or application/json),"
+            f" not {media or 'none'}"
+        )
+
+
+@router.patch(
+    "/v1/catalog/{kind}/{item_id}",
+    dependencies=[Depends(allow("author")), Depends(_merge_patch_type)],
+    openapi_extra={"requestBody": {"required": True, "content": {
+        MERGE_PATCH: {"schema": {"type": "object"}},
+        "application/json": {"schema": {"type": "object"}}}}},
+)  # fmt: skip
+def patch_item(
+    session: SessionDep,
+    kind: Kind,
+    item_id: ItemId,
+    body: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    """Change the fields the body names: a JSON merge patch (RFC 7396; a field set to null
+    goes back to its default, an array is replaced whole). Validated like PUT."""
+    return service.patch_item(session, kind, item_id, body)
 
 
 @router.delete(
@@ -56,10 +96,22 @@ def delete_item(session: SessionDep, kind: Kind, item_id: ItemId) -> None:
     service.delete_item(session, kind, item_id)
 
 
-@router.post("/v1/catalog/publish", status_code=201, dependencies=[Depends(allow("approver"))])
-def publish(session: SessionDep, body: PublishIn | None = None) -> dict[str, Any]:
-    """Build the catalog into a new snapshot version; every worker swaps to it within a second."""
-    return service.publish(session, body.version if body else None)
+@router.post("/v1/catalog/publish", status_code=201)
+def publish(
+    session: SessionDep,
+    who: Annotated[Principal, Depends(allow("approver"))],
+    body: PublishIn | None = None,
+) -> dict[str, Any]:
+    """Take the catalog (every pending edit) live in a new snapshot version, audited with who
+    published and what it took live; every worker swaps to it within a second."""
+    return service.publish(session, body.version if body else None, actor=who.id)
+
+
+@router.get("/v1/snapshots", dependencies=[Depends(allow("author", "approver"))])
+def snapshot_log(session: SessionDep) -> list[dict[str, Any]]:
+    """The last 100 publishes, newest first: version, who (key id and label), why (catalog,
+    rule, attach-refresh) and what each took live."""
+    return publishes(session)
 
 
 @router.get("/v1/snapshots/live", dependencies=[Depends(allow("client", "author", "approver"))])

@@ -3,15 +3,18 @@
 Each item is stored as the JSON the core's spec model validates: ``product`` →
 ``ProductSpec``, ``offer`` → ``OfferSpec``, ``channel`` → ``ChannelSpec`` (with its
 placements, coupling and scoring), ``policy`` → ``PolicySpec``, and one ``settings`` item (customer and offer schemas, guardrails, holdout, attach
-priors, estimates, trace sampling). **Publishing** assembles them, with the live revision of every active rule (the rules
-domain governs those), into a ``SnapshotSpec``,
-builds it (which checks every reference and condition) and stores it as a new, numbered
-snapshot version; API workers pick it up within a second.
+priors, estimates, trace sampling). Each write is checked as the snapshot would check it
+(every problem at once, named by id: ``offers.mortgage.attributes.foo``) and stays pending:
+only an approver's **publish** takes the catalog live. It assembles the items, with the live
+revision of every active rule (the rules domain governs those), into a ``SnapshotSpec``,
+builds it (which checks every reference and condition) and stores it as a new, numbered,
+audited snapshot version; API workers pick it up within a second.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from typing import Any
@@ -29,17 +32,19 @@ from ...core.decision import (
     PolicySpec,
     ProductSpec,
     Snapshot,
-    SnapshotError,
     UpliftEstimate,
     build_snapshot,
 )
 from ...core.rules import CustomerSchema, OfferSchema
+from ..attach.service import merged_counts
 from ..db import Database
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
+from ..publish import PLURALS, live_rules, live_spec, problems, published_any, store
 from ..tables import catalog_items, snapshots
 
 __all__ = ["KINDS", "SettingsSpec", "SnapshotCache", "delete_item", "get_item", "list_items",
-           "load_spec", "publish", "published_any", "put_item"]  # fmt: skip
+           "live_spec", "load_spec", "merge_patch", "patch_item", "publish", "published_any",
+           "put_item"]  # fmt: skip
 
 
 class SettingsSpec(BaseModel):
@@ -69,16 +74,32 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
 _PLURAL = {"product": "products", "offer": "offers", "channel": "channels", "policy": "policies"}
 
 
+def _place(kind: str, item_id: str) -> str:
+    """Where an item's problems are named: ``offers.mortgage``, ``settings``."""
+    return "settings" if kind == "settings" else f"{_PLURAL[kind]}.{item_id}"
+
+
+def _named(field: str) -> str:
+    """A snapshot problem's place as the catalog names it: the settings' fields under
+    ``settings.`` (``settings.holdout.fallback_offer``), items by id (``offers.mortgage.sku``)."""
+    head = re.split(r"[.\[]", field, maxsplit=1)[0]
+    return f"settings.{field}" if head in SettingsSpec.model_fields else field
+
+
 def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
+    """The item as stored, or every problem of the item by itself (its fields' types and
+    ranges), each named ``offers.<id>.<field>``."""
     if kind not in KINDS:
         raise NotFound(f"no catalog kind {kind!r}; kinds: {', '.join(KINDS)}")
     model, id_field = KINDS[kind]
     if not isinstance(body, dict):
         raise InvalidInput.one("body", "expected a JSON object")
+    place = _place(kind, item_id)
     if id_field:
         if body.get(id_field, item_id) != item_id:
             raise InvalidInput.one(
-                id_field, f"{body[id_field]!r} differs from the id in the path {item_id!r}"
+                f"{place}.{id_field}",
+                f"{body[id_field]!r} differs from the id in the path {item_id!r}",
             )
         body = {**body, id_field: item_id}
     elif item_id != "default":
@@ -88,12 +109,69 @@ def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
             {id_field: item_id} if id_field else {}
         )
     except ValidationError as exc:
-        raise InvalidInput.from_validation(exc) from None
+        errors = InvalidInput.from_validation(exc).errors
+        raise InvalidInput([{**e, "field": f"{place}.{e['field']}"} for e in errors]) from None
+
+
+def _pending(session: Session) -> dict[str, Any]:
+    """The catalog tables (edits not yet published included) as snapshot data, without rules
+    and with the settings' own attach counts."""
+    spec: dict[str, Any] = dict(get_item(session, "settings", "default", missing_ok=True) or {})
+    for kind, plural in _PLURAL.items():
+        spec[plural] = list_items(session, kind)
+    return spec
+
+
+def _with(spec: dict[str, Any], kind: str, item_id: str, clean: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` with one item replaced by ``clean``."""
+    if kind == "settings":
+        return {k: v for k, v in spec.items() if k in PLURALS} | clean
+    plural, id_field = _PLURAL[kind], KINDS[kind][1]
+    items = [i for i in spec[plural] if i[id_field] != item_id]
+    items.append(clean)
+    return {**spec, plural: sorted(items, key=lambda i: str(i[id_field]))}
+
+
+# a reference to something not (yet) in the catalog: refused at publish, not at write (a
+# catalog is written one item at a time, and offers and channels refer to each other)
+_DANGLING = re.compile(r"^unknown (product|offer|channel|placement|category|sku) '")
+
+
+def _check_write(session: Session, kind: str, item_id: str, clean: dict[str, Any]) -> None:
+    """Refuse a write that makes the catalog unpublishable: every problem of the item itself
+    (undeclared attributes, conditions against the schemas, ...) and every problem it makes
+    elsewhere (a settings change breaking an offer or a live rule), at once. References to
+    items not written yet are left to the publish; problems elsewhere that were there before
+    are not this write's."""
+    before = {**_pending(session), "rules": live_rules(session)}
+    after = _with(before, kind, item_id, clean)
+    sku = (
+        clean.get("sku") if kind == "offer" and clean.get("kind", "product") == "product" else None
+    )
+    if sku and sku not in {p["sku"] for p in after["products"]}:
+        # an offer of a product not written yet: checked in full against a stand-in for it
+        # (a build stops at the unknown product and would check nothing else of the offer)
+        stand_in = {"sku": sku, "category": clean.get("category") or "uncategorised", "price": 0}
+        after = {**after, "products": [*after["products"], stand_in]}
+    old = {(_named(e["field"]), e["message"]) for e in problems(before)}
+    own = re.compile(rf"{re.escape(_place(kind, item_id))}(\.|\[|$)")
+    found = []
+    for e in problems(after):
+        field = _named(e["field"])
+        if _DANGLING.match(e["message"]):
+            continue
+        if own.match(field) or (field, e["message"]) not in old:
+            found.append({"field": field, "message": e["message"]})
+    if found:
+        raise InvalidInput(found)
 
 
 def put_item(session: Session, kind: str, item_id: str, body: Any) -> tuple[dict[str, Any], bool]:
-    """Create or replace an item; returns it and whether it was new."""
+    """Create or replace an item (a full replacement: fields it does not give take their
+    defaults); returns it and whether it was new. Nothing goes live until an approver
+    publishes."""
     clean = _validate(kind, item_id, body)
+    _check_write(session, kind, item_id, clean)
     now = dt.datetime.now(dt.UTC)
     exists = get_item(session, kind, item_id, missing_ok=True) is not None
     if exists:
@@ -107,6 +185,32 @@ def put_item(session: Session, kind: str, item_id: str, body: Any) -> tuple[dict
             sa.insert(catalog_items).values(kind=kind, id=item_id, body=clean, updated_at=now)
         )
     return clean, not exists
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge key by key, ``null`` removes a key, anything
+    else (arrays included) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def patch_item(session: Session, kind: str, item_id: str, patch: Any) -> dict[str, Any]:
+    """Change the fields ``patch`` names (a JSON merge patch) of an existing item, validated
+    like ``put_item``."""
+    if kind not in KINDS:
+        raise NotFound(f"no catalog kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if not isinstance(patch, dict):
+        raise InvalidInput.one("body", "expected a JSON object (a JSON merge patch)")
+    current = get_item(session, kind, item_id)
+    clean, _ = put_item(session, kind, item_id, merge_patch(current, patch))
+    return clean
 
 
 def get_item(
@@ -134,6 +238,7 @@ def list_items(session: Session, kind: str) -> list[dict[str, Any]]:
 
 
 def delete_item(session: Session, kind: str, item_id: str) -> None:
+    """Delete an item (an approver's publish refuses a catalog that still refers to it)."""
     result = session.execute(
         sa.delete(catalog_items).where(catalog_items.c.kind == kind, catalog_items.c.id == item_id)
     )
@@ -146,61 +251,49 @@ def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> 
     become live revision 1 of each rule (recorded in the audit log)."""
     from ..rules.service import seed_rule  # the rules domain builds on the catalog
 
+    settings = {k: v for k, v in data.items() if k in SettingsSpec.model_fields}
+    put_item(session, "settings", "default", settings)
     for kind, plural in _PLURAL.items():
         id_field = KINDS[kind][1]
         for item in data.get(plural, ()):
             put_item(session, kind, item[id_field], item)
-    settings = {k: v for k, v in data.items() if k in SettingsSpec.model_fields}
-    put_item(session, "settings", "default", settings)
     for rule in data.get("rules", ()):
         seed_rule(session, actor, rule)
 
 
-def live_spec(session: Session) -> dict[str, Any] | None:
-    """The newest published snapshot's spec (None before the first publish)."""
-    spec: dict[str, Any] | None = session.execute(
-        sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
-    ).scalar()
-    return spec
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """What a publish takes live: the items added, changed and removed, by kind, and the
+    settings that changed."""
+    out: dict[str, Any] = {}
+    for plural, key in PLURALS.items():
+        before = {i[key]: i for i in old.get(plural, ())}
+        after = {i[key]: i for i in new.get(plural, ())}
+        change = {"added": sorted(after.keys() - before.keys()),
+                  "changed": sorted(k for k in after.keys() & before.keys() if after[k] != before[k]),
+                  "removed": sorted(before.keys() - after.keys())}  # fmt: skip
+        if any(change.values()):
+            out[plural] = {k: v for k, v in change.items() if v}
+    settings = sorted(k for k in SettingsSpec.model_fields if old.get(k) != new.get(k))
+    if settings:
+        out["settings"] = settings
+    return out
 
 
-def published_any(session: Session) -> bool:
-    """Whether a snapshot has ever been published."""
-    return session.execute(sa.select(snapshots.c.seq).limit(1)).first() is not None
-
-
-def publish(session: Session, version: str | None = None) -> dict[str, Any]:
-    """Assemble, build (validating everything) and store a new snapshot version."""
-    from ..attach.service import merged_counts
-    from ..rules.service import live_rules
-
-    spec: dict[str, Any] = dict(get_item(session, "settings", "default", missing_ok=True) or {})
-    for kind, plural in _PLURAL.items():
-        spec[plural] = list_items(session, kind)
-    spec["rules"] = live_rules(session)
+def publish(
+    session: Session, version: str | None = None, *, actor: str = "system"
+) -> dict[str, Any]:
+    """An approver's publish: the catalog tables (with every pending edit) and the live rules,
+    built (validating everything), stored as a new snapshot version and audited."""
+    spec = {**_pending(session), "rules": live_rules(session)}
     spec["attach"] = merged_counts(
         session,
         spec.get("attach", []),
         {o["id"] for o in spec["offers"]},
         {c["id"] for c in spec["channels"]},
     )
-    seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar() or 0
-    spec["version"] = version or f"v{seq + 1}"
-    try:
-        build_snapshot(spec)
-    except SnapshotError as exc:
-        raise InvalidInput.from_diagnostics(exc.diagnostics) from None
-    exists = session.execute(
-        sa.select(snapshots.c.seq).where(snapshots.c.version == spec["version"])
-    ).first()
-    if exists is not None:
-        raise Conflict(f"snapshot version {spec['version']!r} exists already")
-    now = dt.datetime.now(dt.UTC)
-    session.execute(
-        sa.insert(snapshots).values(version=spec["version"], spec=spec, published_at=now)
-    )
-    return {"version": spec["version"], "published_at": now.isoformat(),
-            "offers": len(spec["offers"]), "rules": len(spec["rules"])}  # fmt: skip
+    took_live = _changes(live_spec(session) or {}, spec)
+    done = store(session, spec, actor=actor, cause="catalog", took_live=took_live, version=version)
+    return {**done, "took_live": took_live}
 
 
 class SnapshotCache:

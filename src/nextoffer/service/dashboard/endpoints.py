@@ -181,7 +181,7 @@ def _float(value: str | None) -> float | None:
 def proposals(
     request: Request,
     who: Viewer,
-    status: Annotated[str, Query(pattern="^(open|approved|rejected|all)$")] = "open",
+    status: Annotated[str, Query(pattern="^(open|approved|rejected|superseded|all)$")] = "open",
     sort: Annotated[str, Query(pattern="^(lift|confidence|support|expected_value|significance|created)$")] = "lift",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
     min_lift: Annotated[str | None, Query(max_length=40)] = None,
@@ -211,8 +211,7 @@ def _proposal_page(request: Request, session: Session, who: Principal, proposal_
     draft = context.pop("draft", None) or {
         "trigger": row["text"], "offers": ", ".join(row["offers"]),
         "priority": row["priority"], "description": row["description"]}  # fmt: skip
-    four_eyes = (row["author"] == who.id
-                 and not request.app.state.settings.allow_self_approval)  # fmt: skip
+    four_eyes = row["author"] == who.id and not rules.self_approval(session)
     return page(request, "proposal.html", f"Proposal for {row['rule_id']}", who, status,
                 p=row, draft=draft, four_eyes=four_eyes, **context)  # fmt: skip
 
@@ -244,8 +243,15 @@ def approve(request: Request, who: Viewer, proposal_id: Annotated[str, Path(max_
         if description != row["description"]:
             edits["description"] = description
         body = {"reason": reason, **({"edits": edits} if edits else {})}
-        done = rules.approve(session, who.id, proposal_id, body,
-                             allow_self=request.app.state.settings.allow_self_approval)  # fmt: skip
+        done = rules.approve(session, who.id, proposal_id, body)
+        if not done["live"]:  # an edit of what the rule does: a new proposal, for someone else
+            return (f"{PREFIX}/proposals/{done['proposal']}",
+                    f"your edits to {', '.join(done['edits'])} are a new proposal: another approver approves it")  # fmt: skip
+        if done.get("statistics_only"):
+            return (
+                f"{PREFIX}/rules/{done['rule_id']}",
+                f"approved new statistics for {done['rule_id']}",
+            )
         edited = " with edits to " + ", ".join(sorted(edits)) if edits else ""
         return (f"{PREFIX}/rules/{done['rule_id']}",
                 f"approved{edited}: {done['rule_id']} v{done['revision']} is live (snapshot {done['snapshot']})")  # fmt: skip
@@ -449,7 +455,7 @@ def item(request: Request, who: Viewer, kind: Kind, item_id: Id) -> Response:
 def publish(request: Request, who: Viewer) -> Response:
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        done = catalog.publish(session)
+        done = catalog.publish(session, actor=who.id)
         return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
 
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:

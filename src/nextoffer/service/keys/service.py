@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..errors import Forbidden, Unauthorized
 from ..tables import api_keys
 
-__all__ = ["ROLES", "Principal", "Role", "authenticate", "create_key", "require"]
+__all__ = ["ROLES", "Principal", "Role", "authenticate", "create_key", "labels", "require"]
 
 Role = Literal["client", "author", "approver", "admin"]
 ROLES: tuple[Role, ...] = ("client", "author", "approver", "admin")
@@ -73,3 +74,16 @@ def require(role: Role, allowed: tuple[Role, ...]) -> None:
     if role != "admin" and role not in allowed:
         need = " or ".join(allowed)
         raise Forbidden(f"this needs a key with role {need} (or admin); yours is {role}")
+
+
+def labels(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    """The label each key id was created with (the id itself when the key has no label, or
+    the actor is not a key: ``loader``, ``attach-refresh``): who acted, as people read it."""
+    wanted = {i for i in ids if i}
+    found: dict[str, str] = {}
+    if wanted:
+        rows = session.execute(
+            sa.select(api_keys.c.id, api_keys.c.label).where(api_keys.c.id.in_(sorted(wanted)))
+        )
+        found = {r.id: r.label for r in rows if r.label}
+    return {i: found.get(i, i) for i in wanted}

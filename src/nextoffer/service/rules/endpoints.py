@@ -44,17 +44,18 @@ def propose(
 
 @router.get("/v1/proposals", dependencies=[Depends(allow("author", "approver"))])
 def proposals(session: SessionDep,
-              status: Literal["open", "approved", "rejected", "all"] = "open") -> list[dict[str, Any]]:  # fmt: skip
+              status: Literal["open", "approved", "rejected", "superseded", "all"] = "open") -> list[dict[str, Any]]:  # fmt: skip
     return service.list_proposals(session, None if status == "all" else status)
 
 
 @router.post("/v1/proposals/{proposal_id}/approve")
-def approve(request: Request, session: SessionDep, who: Approver, proposal_id: ProposalId,
+def approve(session: SessionDep, who: Approver, proposal_id: ProposalId,
             body: Annotated[service.ReviewIn | None, Body()] = None) -> dict[str, Any]:  # fmt: skip
-    """Approve (optionally with edits): the rule's new revision goes live within a second."""
-    allow_self = request.app.state.settings.allow_self_approval
+    """Approve: the rule's new revision goes live within a second. Edits of the trigger,
+    offers or priority make a new proposal by the editor instead (``live: false``, its id in
+    ``proposal``), which someone else approves; a description edit is approved with it."""
     payload = body.model_dump(exclude_none=True) if body else {}
-    return service.approve(session, who.id, proposal_id, payload, allow_self=allow_self)
+    return service.approve(session, who.id, proposal_id, payload)
 
 
 @router.post("/v1/proposals/{proposal_id}/reject")

@@ -3,14 +3,17 @@
 - A **proposal** is a draft rule (a trigger and the offers it nominates) with where it came
   from: mining statistics (support, confidence, lift, counts, example baskets) or its author.
   Proposing the same trigger and offers again (re-mining) updates the statistics of the open
-  proposal, or of the rule already live with them, instead of making a duplicate.
-- **Review**: an approver approves a proposal (optionally with edits, recorded as such) or
-  rejects it with a reason. **Four eyes**: nobody approves what they proposed, unless the
-  install relaxes it (``allow_self_approval``).
+  proposal instead of making a duplicate; new statistics for a rule already live with them
+  are a proposal too (approving it changes the rule's statistics, not its revision).
+- **Review**: an approver approves a proposal or rejects it with a reason. An approver who
+  edits the trigger, offers or priority makes a new proposal of their own (the original is
+  ``superseded``), which someone else approves; a description edit is approved as is.
+  **Four eyes**: nobody approves what they proposed, unless an admin relaxes it for the
+  install (``set_self_approval``, stored in the database: a client cannot relax it itself).
 - **Revisions** are immutable (v1, v2, ...); exactly one is live, or none when the rule is
   deactivated. Restoring revision n creates a new revision equal to it. Approving,
-  restoring, activating and deactivating publish a new snapshot, which every worker serves
-  within a second.
+  restoring, activating and deactivating publish a new snapshot: the live one with the new
+  rules (pending catalog edits stay pending), which every worker serves within a second.
 - Every action is written to the append-only ``audit`` table.
 """
 
@@ -41,8 +44,10 @@ from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
 from ..catalog import service as catalog
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..keys.service import labels
 from ..ledger.service import utc
-from ..tables import audit, decisions, proposals, rule_revisions, rules
+from ..publish import live_rules, live_spec, store
+from ..tables import audit, decisions, install_settings, proposals, rule_revisions, rules
 
 __all__ = [
     "ProposalIn",
@@ -62,6 +67,8 @@ __all__ = [
     "restore",
     "revision_diff",
     "seed_rule",
+    "self_approval",
+    "set_self_approval",
     "validate",
 ]
 
@@ -163,12 +170,80 @@ def _slug(text: str, offers: list[str]) -> str:
     return "-".join(w.lower() for w in words)[:60] + "-" + _fingerprint(text, offers)[:6]
 
 
-def _proposal(row: Any) -> dict[str, Any]:
+def _proposal(row: Any, names: dict[str, str] | None = None) -> dict[str, Any]:
     out = dict(row._mapping)
     for key in ("created_at", "updated_at"):
         out[key] = utc(out[key]).isoformat()
     out.pop("fingerprint", None)
+    out["author_label"] = (names or {}).get(row.author, row.author)
     return out
+
+
+def self_approval(session: Session) -> bool:
+    """Whether the install lets a proposal's author approve it (an admin's setting)."""
+    value = session.execute(
+        sa.select(install_settings.c.value).where(install_settings.c.name == "self_approval")
+    ).scalar()
+    return value is True
+
+
+def set_self_approval(session: Session, actor: str, allowed: bool) -> dict[str, Any]:
+    """Relax four eyes for the install (a one-person install), or enforce it again; audited."""
+    now = _now()
+    updated = session.execute(
+        sa.update(install_settings).where(install_settings.c.name == "self_approval")
+        .values(value=allowed, updated_by=actor, updated_at=now)
+    )  # fmt: skip
+    if updated.rowcount == 0:  # type: ignore[attr-defined]
+        session.execute(sa.insert(install_settings).values(
+            name="self_approval", value=allowed, updated_by=actor, updated_at=now))  # fmt: skip
+    _record(session, "self-approval", actor, "install", allowed=allowed)
+    return {"self_approval": allowed}
+
+
+def _free(session: Session, fp: str) -> None:
+    """Let a new proposal take a fingerprint an approved or superseded proposal holds (a
+    rejected one keeps it: a rejected rule is not proposed again by re-mining)."""
+    session.execute(
+        sa.update(proposals)
+        .where(proposals.c.fingerprint == fp, proposals.c.status.in_(["approved", "superseded"]))
+        .values(fingerprint=proposals.c.id)
+    )
+
+
+def _insert_proposal(session: Session, actor: str, rule_id: str, content: dict[str, Any],
+                     stats: dict[str, Any] | None, **audited: Any) -> str:  # fmt: skip
+    """A new open proposal of ``content`` by ``actor``; audited as ``propose``."""
+    fp = _fingerprint(content["text"], content["offers"])
+    _free(session, fp)
+    holder = session.execute(
+        sa.select(proposals.c.id, proposals.c.status).where(proposals.c.fingerprint == fp)
+    ).first()
+    if holder is not None:
+        raise Conflict(
+            f"proposal {holder.id} ({holder.status}) has this trigger and offers already"
+        )
+    proposal_id, now = str(uuid.uuid4()), _now()
+    session.execute(sa.insert(proposals).values(
+        id=proposal_id, fingerprint=fp, rule_id=rule_id, author=actor, stats=stats, status="open",
+        created_at=now, updated_at=now,
+        **{k: content[k] for k in ("trigger", "text", "offers", "priority", "description")}))  # fmt: skip
+    _record(session, "propose", actor, proposal_id, rule_id=rule_id, text=content["text"],
+            offers=content["offers"], **audited)  # fmt: skip
+    return proposal_id
+
+
+def _live_revision(session: Session, rule_id: str) -> Any:
+    """The live revision of ``rule_id`` (None when the rule is new or deactivated)."""
+    return session.execute(
+        sa.select(rule_revisions)
+        .join(rules, sa.and_(rules.c.id == rule_revisions.c.rule_id,
+                             rules.c.live_revision == rule_revisions.c.revision))
+        .where(rules.c.id == rule_id)
+    ).first()  # fmt: skip
+
+
+_CONTENT = ("trigger", "text", "offers", "priority", "description")
 
 
 def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
@@ -178,10 +253,19 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
         raise InvalidInput.from_validation(exc) from None
     trigger, text = _checked(session, data.trigger, data.offers)
     fp = _fingerprint(text, data.offers)
-    now = _now()
-    # re-mining the trigger of a live rule updates that rule's statistics
+    existing = session.execute(
+        sa.select(proposals).where(proposals.c.fingerprint == fp, proposals.c.status != "approved")
+    ).first()
+    if existing is not None:  # re-mining an open proposal updates its statistics
+        if existing.status == "open" and data.stats is not None:
+            session.execute(sa.update(proposals).where(proposals.c.id == existing.id)
+                            .values(stats=data.stats, updated_at=_now()))  # fmt: skip
+            _record(session, "restat", actor, existing.id, stats=data.stats)
+        row = session.execute(sa.select(proposals).where(proposals.c.id == existing.id)).one()
+        return {**_proposal(row, labels(session, [row.author])), "updated": True}
+    # re-mining the trigger of a live rule proposes its new statistics, for review
     live = session.execute(
-        sa.select(rules.c.id, rule_revisions.c.offers)
+        sa.select(rules.c.id)
         .join(
             rule_revisions,
             sa.and_(
@@ -191,36 +275,34 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
         )
         .where(rule_revisions.c.text == text)
     ).all()
-    for rule_id, offers in live:
-        if sorted(offers) == sorted(data.offers) and data.stats is not None:
-            session.execute(sa.update(rules).where(rules.c.id == rule_id).values(stats=data.stats))
-            _record(session, "restat", actor, rule_id, stats=data.stats)
-            return {"rule_id": rule_id, "updated": True, "status": "live"}
-    existing = session.execute(sa.select(proposals).where(proposals.c.fingerprint == fp)).first()
-    if existing is not None:
-        if existing.status == "open" and data.stats is not None:
-            session.execute(sa.update(proposals).where(proposals.c.id == existing.id)
-                            .values(stats=data.stats, updated_at=now))  # fmt: skip
-            _record(session, "restat", actor, existing.id, stats=data.stats)
-        row = session.execute(sa.select(proposals).where(proposals.c.id == existing.id)).one()
-        return {**_proposal(row), "updated": True}
+    for (rule_id,) in live:
+        current = _live_revision(session, rule_id)
+        if sorted(current.offers) != sorted(data.offers):
+            continue
+        if data.stats is None:
+            if (current.priority, current.description) == (data.priority, data.description):
+                return {"rule_id": rule_id, "updated": True, "status": "live"}  # live as given
+            continue  # a change of priority or description: a proposal like any other
+        content = {k: getattr(current, k) for k in _CONTENT}
+        proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats,
+                                       statistics_only=True)  # fmt: skip
+        row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
+        return {**_proposal(row, labels(session, [row.author])), "updated": False}
+    content = {"trigger": trigger, "text": text, "offers": data.offers,
+               "priority": data.priority, "description": data.description}  # fmt: skip
     rule_id = data.rule_id or _slug(text, data.offers)
-    proposal_id = str(uuid.uuid4())
-    values: dict[str, Any] = {"id": proposal_id, "fingerprint": fp, "rule_id": rule_id, "trigger": trigger,
-              "text": text, "offers": data.offers, "priority": data.priority,
-              "description": data.description, "author": actor, "stats": data.stats,
-              "status": "open", "created_at": now, "updated_at": now}  # fmt: skip
-    session.execute(sa.insert(proposals).values(values))
-    _record(session, "propose", actor, proposal_id, rule_id=rule_id, text=text, offers=data.offers)
+    proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats)
     row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
-    return {**_proposal(row), "updated": False}
+    return {**_proposal(row, labels(session, [row.author])), "updated": False}
 
 
 def list_proposals(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
     query = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.id)
     if status:
         query = query.where(proposals.c.status == status)
-    return [_proposal(r) for r in session.execute(query)]
+    rows = session.execute(query).all()
+    names = labels(session, (r.author for r in rows))
+    return [_proposal(r, names) for r in rows]
 
 
 def _proposal_row(session: Session, proposal_id: str) -> Any:
@@ -231,7 +313,8 @@ def _proposal_row(session: Session, proposal_id: str) -> Any:
 
 
 def get_proposal(session: Session, proposal_id: str) -> dict[str, Any]:
-    return _proposal(_proposal_row(session, proposal_id))
+    row = _proposal_row(session, proposal_id)
+    return _proposal(row, labels(session, [row.author]))
 
 
 def _open_proposal(session: Session, proposal_id: str) -> Any:
@@ -258,31 +341,49 @@ def _add_revision(session: Session, rule_id: str, content: dict[str, Any], autho
     return number
 
 
-def _go_live(session: Session, rule_id: str, revision: int | None) -> str:
+def _go_live(
+    session: Session, actor: str, cause: str, rule_id: str, revision: int | None
+) -> str | None:
+    """Make ``revision`` of the rule live (None: deactivate it) and publish the live snapshot
+    with the new rules: its catalog stays as it is (pending catalog edits stay pending, and
+    cannot block a rule change). Before the first publish there is nothing to publish."""
     session.execute(sa.update(rules).where(rules.c.id == rule_id).values(live_revision=revision))
-    version: str = catalog.publish(session)["version"]
+    spec = live_spec(session)
+    if spec is None:
+        return None
+    spec["rules"] = live_rules(session)
+    took_live = {"rule": rule_id, "revision": revision}
+    version: str = store(session, spec, actor=actor, cause=cause, took_live=took_live)["version"]
     return version
 
 
-def approve(
-    session: Session, actor: str, proposal_id: str, body: Any, *, allow_self: bool
-) -> dict[str, Any]:
+def approve(session: Session, actor: str, proposal_id: str, body: Any) -> dict[str, Any]:
+    """Approve a proposal: its new revision goes live. Edits of the trigger, offers or priority
+    are not approved here: they make a new proposal by ``actor``, which someone else approves
+    (the original is superseded). A description edit is approved with it."""
     try:
         review = ReviewIn.model_validate(body or {})
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from None
     row = _open_proposal(session, proposal_id)
-    if row.author == actor and not allow_self:
+    if row.author == actor and not self_approval(session):
         raise Forbidden("four eyes: a proposal cannot be approved by its own author")
-    content = {"trigger": row.trigger, "text": row.text, "offers": row.offers,
-               "priority": row.priority, "description": row.description}  # fmt: skip
+    content = {k: getattr(row, k) for k in _CONTENT}
     edits = review.edits.model_dump(exclude_none=True) if review.edits else {}
     if edits:
         offers = edits.get("offers", row.offers)
         trigger, text = _checked(session, edits.get("trigger", row.trigger), offers, "edits.")
-        content.update({"trigger": trigger, "text": text, "offers": offers,
-                        "priority": edits.get("priority", row.priority),
-                        "description": edits.get("description", row.description)})  # fmt: skip
+        edited = {"trigger": trigger, "text": text, "offers": offers,
+                  "priority": edits.get("priority", row.priority),
+                  "description": edits.get("description", row.description)}  # fmt: skip
+        edits = {k: v for k, v in edits.items()
+                 if edited["text" if k == "trigger" else k] != content["text" if k == "trigger" else k]}  # fmt: skip
+        content = edited
+    if edits.keys() & {"trigger", "offers", "priority"}:
+        return _supersede(session, actor, row, content, sorted(edits), review.reason)
+    live = _live_revision(session, row.rule_id)
+    if live is not None and all(getattr(live, k) == content[k] for k in _CONTENT):
+        return _approve_statistics(session, actor, row, review.reason)
     source = {"proposal": proposal_id, "stats": row.stats, "approved_by": actor,
               **({"edited_by": actor, "edits": sorted(edits)} if edits else {})}  # fmt: skip
     number = _add_revision(session, row.rule_id, content, row.author, review.reason, source)
@@ -293,10 +394,38 @@ def approve(
     )
     if row.stats is not None:
         session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
-    version = _go_live(session, row.rule_id, number)
+    version = _go_live(session, actor, "rule", row.rule_id, number)
     _record(session, "approve", actor, row.rule_id, proposal=proposal_id, revision=number,
             edited=sorted(edits), reason=review.reason, snapshot=version)  # fmt: skip
     return {"rule_id": row.rule_id, "revision": number, "live": True, "snapshot": version}
+
+
+def _supersede(session: Session, actor: str, row: Any, content: dict[str, Any],
+               edits: list[str], reason: str) -> dict[str, Any]:  # fmt: skip
+    """An approver's edit of what a rule does: a new proposal of theirs, for someone else."""
+    session.execute(
+        sa.update(proposals)
+        .where(proposals.c.id == row.id)
+        .values(status="superseded", fingerprint=proposals.c.id, updated_at=_now())
+    )
+    new = _insert_proposal(session, actor, row.rule_id, content, row.stats, edited_from=row.id)
+    _record(session, "edit", actor, row.id, proposal=new, edits=edits, reason=reason)
+    return {"rule_id": row.rule_id, "proposal": new, "superseded": row.id, "edits": edits,
+            "live": False, "status": "open"}  # fmt: skip
+
+
+def _approve_statistics(session: Session, actor: str, row: Any, reason: str) -> dict[str, Any]:
+    """A proposal of new statistics for a live rule (re-mining): the rule's statistics change,
+    its live revision does not (nothing to publish)."""
+    session.execute(sa.update(proposals).where(proposals.c.id == row.id)
+                    .values(status="approved", updated_at=_now()))  # fmt: skip
+    if row.stats is not None:
+        session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
+    live = _live_revision(session, row.rule_id)
+    _record(session, "approve", actor, row.rule_id, proposal=row.id, revision=live.revision,
+            statistics_only=True, stats=row.stats, reason=reason)  # fmt: skip
+    return {"rule_id": row.rule_id, "revision": live.revision, "live": True, "snapshot": None,
+            "statistics_only": True}  # fmt: skip
 
 
 def reject(session: Session, actor: str, proposal_id: str, body: Any) -> dict[str, Any]:
@@ -331,7 +460,7 @@ def restore(
     content = {k: getattr(old, k) for k in ("trigger", "text", "offers", "priority", "description")}
     new = _add_revision(session, rule_id, content, actor, reason or f"restore v{number}",
                         {"restored_from": number})  # fmt: skip
-    version = _go_live(session, rule_id, new)
+    version = _go_live(session, actor, "rule", rule_id, new)
     _record(
         session, "restore", actor, rule_id, restored_from=number, revision=new, snapshot=version
     )
@@ -348,7 +477,7 @@ def activate(
     if on:
         target = number or _next_revision(session, rule_id) - 1
         _revision(session, rule_id, target)
-    version = _go_live(session, rule_id, target)
+    version = _go_live(session, actor, "rule", rule_id, target)
     _record(
         session,
         "activate" if on else "deactivate",
@@ -372,24 +501,38 @@ def list_rules(session: Session) -> list[dict[str, Any]]:
 
 
 def history(session: Session, rule_id: str) -> dict[str, Any]:
+    """Every revision and every action on the rule. Who acted is a key id (``author``,
+    ``actor``, ``approved_by``) with the label the key was created with beside it
+    (``author_label``, ...); a revision's ``reason`` is the note of ``reason_by`` (for an
+    approved proposal the approver, not the proposer)."""
     rule = session.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
     if rule is None:
         raise NotFound(f"no rule {rule_id!r}")
-    revisions = [
-        {"revision": r.revision, "trigger": r.text, "offers": r.offers, "priority": r.priority,
-         "description": r.description, "author": r.author, "reason": r.reason, "source": r.source,
-         "created_at": utc(r.created_at).isoformat(), "live": r.revision == rule.live_revision}
-        for r in session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
-                                 .order_by(rule_revisions.c.revision))
-    ]  # fmt: skip
+    rows = session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
+                           .order_by(rule_revisions.c.revision)).all()  # fmt: skip
     proposal_ids = [
         p.id
         for p in session.execute(sa.select(proposals.c.id).where(proposals.c.rule_id == rule_id))
     ]
+    acts = session.execute(sa.select(audit).where(audit.c.subject.in_([rule_id, *proposal_ids]))
+                           .order_by(audit.c.seq)).all()  # fmt: skip
+    names = labels(session, [*(r.author for r in rows), *(a.actor for a in acts),
+                             *(r.source.get("approved_by", "") for r in rows)])  # fmt: skip
+    revisions = []
+    for r in rows:
+        note_by = r.source.get("approved_by") or r.author
+        revisions.append(
+            {"revision": r.revision, "trigger": r.text, "offers": r.offers, "priority": r.priority,
+             "description": r.description, "author": r.author, "author_label": names[r.author],
+             "reason": r.reason, "reason_by": note_by, "reason_by_label": names[note_by],
+             "source": r.source, "created_at": utc(r.created_at).isoformat(),
+             "live": r.revision == rule.live_revision}
+            | ({"approved_by_label": names[r.source["approved_by"]]} if r.source.get("approved_by") else {})
+        )  # fmt: skip
     actions = [
-        {"action": a.action, "actor": a.actor, "details": a.details, "occurred_at": utc(a.occurred_at).isoformat()}
-        for a in session.execute(sa.select(audit).where(audit.c.subject.in_([rule_id, *proposal_ids]))
-                                 .order_by(audit.c.seq))
+        {"action": a.action, "actor": a.actor, "actor_label": names[a.actor], "details": a.details,
+         "occurred_at": utc(a.occurred_at).isoformat()}
+        for a in acts
     ]  # fmt: skip
     return {
         "rule_id": rule_id,
@@ -433,23 +576,6 @@ def seed_rule(session: Session, actor: str, spec: dict[str, Any]) -> None:
     number = _add_revision(session, spec["id"], content, actor, "loaded", {"loaded": True})
     session.execute(sa.update(rules).where(rules.c.id == spec["id"]).values(live_revision=number))
     _record(session, "load", actor, spec["id"], revision=number)
-
-
-def live_rules(session: Session) -> list[dict[str, Any]]:
-    """The live revision of every active rule, as snapshot data."""
-    rows = session.execute(
-        sa.select(rule_revisions)
-        .join(
-            rules,
-            sa.and_(
-                rules.c.id == rule_revisions.c.rule_id,
-                rules.c.live_revision == rule_revisions.c.revision,
-            ),
-        )
-        .order_by(rule_revisions.c.rule_id)
-    )
-    return [{"id": r.rule_id, "revision": r.revision, "trigger": r.trigger, "offers": r.offers,
-             "priority": r.priority, "description": r.description} for r in rows]  # fmt: skip
 
 
 def _draft(
