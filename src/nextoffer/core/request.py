@@ -12,6 +12,13 @@ The same shape is taken by ``nextoffer rules eval --context``, by the decision e
 A decision request also names the ``placements`` to fill (``["email-hero"]`` or
 ``[{"key": "email-hero", "slots": 2}]``; by default every placement of the channel) and may
 ``limit`` the number of offers in the whole answer.
+
+A request is written to the ledger with its decision, so nothing in it may carry personal
+data: ids (customer, session), segments, holdings and cart skus and categories are
+``Identifier``s (letters, digits and ``_ . : -``, no spaces and no ``@``: a code, not a name
+or an e-mail address), a cart item has exactly the fields below, and the customer's
+attributes are checked against the declared customer schema (``CustomerSchema.check``),
+which refuses undeclared and personal attributes.
 """
 
 from __future__ import annotations
@@ -21,10 +28,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["Cart", "CartItem", "CustomerRef", "PlacementRequest", "Request", "Store"]
+__all__ = [
+    "IDENTIFIER",
+    "Cart",
+    "CartItem",
+    "CustomerRef",
+    "Identifier",
+    "PlacementRequest",
+    "Request",
+    "Store",
+]
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
+IDENTIFIER = r"^[A-Za-z0-9_.:\-]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=IDENTIFIER)]
 
 
 class _Model(BaseModel):
@@ -32,11 +50,10 @@ class _Model(BaseModel):
 
 
 class CartItem(_Model):
-    sku: Key
-    category: Key
+    sku: Identifier
+    category: Identifier
     quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     price: Money
-    name: str | None = None
 
 
 class Cart(_Model):
@@ -44,10 +61,10 @@ class Cart(_Model):
 
 
 class CustomerRef(_Model):
-    id: Key
+    id: Identifier
     attributes: dict[str, Any] = Field(default_factory=dict)
-    segments: tuple[str, ...] = ()
-    holdings: tuple[str, ...] = ()
+    segments: Annotated[tuple[Identifier, ...], Field(max_length=1_000)] = ()
+    holdings: Annotated[tuple[Identifier, ...], Field(max_length=1_000)] = ()
 
 
 class Store(_Model):
@@ -84,7 +101,7 @@ class Request(_Model):
     channel: Key | None = None
     placement: Key | None = None
     store: Store | None = None
-    session_id: Key | None = None
+    session_id: Identifier | None = None
     at: AwareDatetime | None = None
     placements: Annotated[tuple[PlacementRequest, ...], Field(max_length=50)] = ()
     limit: Annotated[int, Field(ge=1, le=1000)] | None = None

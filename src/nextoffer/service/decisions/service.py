@@ -24,6 +24,7 @@ from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
 from ..catalog.service import SnapshotCache
+from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
@@ -74,7 +75,7 @@ def decide(
     """One decision in ``session``'s transaction, from the live snapshot and models."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
-    request, now, customer = _start(body)
+    request, now, customer = _start(body, snapshot)
     if customer is None:
         state = None
     else:
@@ -142,7 +143,7 @@ class Pipeline:
         body: Any,
         idempotency_key: str | None,
     ) -> dict[str, Any]:
-        request, now, customer = _start(body)
+        request, now, customer = _start(body, snapshot)
         state = None
         if customer is not None:
             found, history = await self.read((customer, now - lookback(snapshot)))
@@ -186,8 +187,9 @@ async def decide_async(
     return await pipeline.decide(snapshot, live, body, idempotency_key)
 
 
-def _start(body: Any) -> tuple[Request, dt.datetime, str | None]:
+def _start(body: Any, snapshot: Snapshot) -> tuple[Request, dt.datetime, str | None]:
     request = _request(body)
+    check_request(snapshot.spec.customer_schema, request)  # before anything reads them
     customer = request.customer.id if request.customer is not None else None
     return request, dt.datetime.now(dt.UTC), customer
 

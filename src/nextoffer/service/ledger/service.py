@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
+from .payloads import payload_problems
 from .schemas import BUILTIN_TYPES, EventIn
 
 __all__ = [
@@ -69,6 +70,7 @@ def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[s
             "Idempotency-Key", "the header is for a single event; give each event its own key"
         )
     custom = repository.outcome_classes(session)
+    payloads: dict[str, dict[str, str]] | None = None  # read once, when a custom type has one
     errors: list[dict[str, str]] = []
     parsed: list[EventIn] = []
     for i, item in enumerate(items):
@@ -90,6 +92,10 @@ def ingest(session: Session, body: Any, header_key: str | None = None) -> dict[s
                 "message": f"unknown event type {event.type!r}; built in: {', '.join(BUILTIN_TYPES)}"
                 + (f"; registered: {', '.join(sorted(custom))}" if custom else ""),
             })  # fmt: skip
+        if event.payload and event.type in custom and payloads is None:
+            payloads = repository.outcome_payloads(session)
+        for field, message in payload_problems(event.type, event.payload, payloads or {}):
+            errors.append({"field": _field(where, tuple(field.split("."))), "message": message})
         key = event.idempotency_key or (header_key if single else None)
         if key is None:
             errors.append({"field": _field(where, ("idempotency_key",)),
