@@ -5,12 +5,14 @@ table or column of the database holds any of it, and no client key could read it
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from nextoffer.service.db import Database
+from nextoffer.service.tables import decisions
 
 from .server import Server
 
@@ -219,3 +221,50 @@ def test_a_customer_replaced_without_its_personal_attributes_no_longer_keeps_the
             == 200
         )
     assert _holding(_everything(personal_schema.database_url)) == {}
+
+
+def test_a_backtest_skips_requests_logged_before_free_form_fields_were_refused(
+    personal_schema: Server,
+) -> None:
+    """A request in the ledger from before (a cart item's ``name``, a free-text segment)
+    no longer validates: the backtest counts it as skipped instead of failing."""
+    with personal_schema.client("client") as client:
+        stored = _json(client.post("/v1/decisions", json={**SHOP, "session_id": "legacy-0"}))
+    db = Database(personal_schema.database_url)
+    try:
+        with db.transaction() as session:
+            row = session.execute(sa.select(decisions).where(decisions.c.id == stored["id"])).one()
+            legacy = {k: v for k, v in row._asdict().items() if k not in ("seq", "occurred_at")}
+            request = dict(legacy["request"])
+            item = {**request["cart"]["items"][0], "name": "Gift wrap, for the anniversary"}
+            request["cart"] = {"items": [item]}
+            request["customer"] = {**request["customer"], "segments": ["big spenders"]}
+            session.execute(sa.insert(decisions).values(
+                {**legacy, "id": str(uuid.uuid4()),
+                 "idempotency_key": None, "request": request}))  # fmt: skip
+    finally:
+        db.dispose()
+    with personal_schema.client("author") as author:
+        draft = {"rule_id": "legacy-bt", "trigger": 'cart.has_category("main_course")',
+                 "offers": ["COFFEE-01"], "priority": 90}  # fmt: skip
+        proposal = _json(author.post("/v1/proposals", json=draft))
+        r = author.post(f"/v1/proposals/{proposal['id']}/backtest", params={"days": 1})
+    assert r.status_code == 200, r.text
+    assert r.json()["skipped"] >= 1
+    assert r.json()["requests"] >= 1  # the valid ones are replayed
+
+
+def test_a_dry_run_refuses_mistyped_undeclared_and_personal_attributes_at_once(
+    personal_schema: Server,
+) -> None:
+    attributes = {"tenureMonths": "lots", "hasCreditCard": "yes", "contact": NAME, "email": EMAIL}
+    with personal_schema.client("author") as author:
+        draft = {"rule_id": "dry-typo", "trigger": "customer.tenureMonths > 12",
+                 "offers": ["credit-card"], "priority": 60}  # fmt: skip
+        proposal = _json(author.post("/v1/proposals", json=draft))
+        body = {"customer": {"id": "dry-1", "attributes": attributes}, "channel": "email"}
+        r = author.post(f"/v1/proposals/{proposal['id']}/dry-run", json=body)
+    assert r.status_code == 422, r.text
+    assert sorted(e["field"] for e in r.json()["errors"]) == sorted(
+        f"customer.attributes.{k}" for k in attributes
+    )
