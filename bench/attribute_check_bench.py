@@ -65,7 +65,7 @@ def main() -> None:
             raise AssertionError
         return decide(snapshot, parsed, now=NOW, detail=False)
 
-    rows = [
+    rows: list[tuple[str, Callable[[], object]]] = [
         ("check, valid request", lambda: check.problems(attributes, "customer.attributes")),
         ("check, 4 mistyped", lambda: check.problems(mistyped, "customer.attributes")),
     ]
@@ -76,9 +76,9 @@ def main() -> None:
     # the two decisions alternate, round by round, so a busy machine slows both alike
     both: dict[str, list[float]] = {"decision without the check": [], "decision with the check": []}
     for _ in range(rounds):
-        for samples, fn in zip(both.values(), (without, with_check), strict=True):
+        for samples, one in zip(both.values(), (without, with_check), strict=True):
             start = time.perf_counter_ns()
-            fn()
+            one()
             samples.append((time.perf_counter_ns() - start) / 1000)
     for name, samples in both.items():
         samples.sort()
