@@ -95,6 +95,7 @@ REFUSED = [
      "customer.holdings.0"),
     ("post", "/v1/decisions", _with(DECISION, ("customer", "id"), EMAIL), "customer.id"),
     ("post", "/v1/decisions", _with(DECISION, ("session_id",), EMAIL), "session_id"),
+    ("post", "/v1/decisions", _with(SHOP, ("store", "id"), EMAIL), "store.id"),
     ("post", "/v1/events", {"type": "click", "offer_id": "credit-card", "customer_id": "pii-1",
                             "idempotency_key": "pii-e1", "payload": {"email": EMAIL}},
      "payload.email"),  # a click declares no payload
@@ -107,6 +108,8 @@ REFUSED = [
                             "payload": {"note": NAME}}, "payload.note"),
     ("post", "/v1/events", {"type": "click", "offer_id": "credit-card", "customer_id": EMAIL,
                             "idempotency_key": "pii-e5"}, "customer_id"),
+    ("post", "/v1/events", {"type": "click", "offer_id": "credit-card", "channel": EMAIL,
+                            "idempotency_key": "pii-e7"}, "channel"),
     ("post", "/v1/events", {"events": [{"type": "click", "offer_id": "credit-card", "session_id": NAME,
                                         "idempotency_key": "pii-e6"}]}, "events[0].session_id"),
     ("put", "/v1/customers/pii-1", {"attributes": {"contact": EMAIL}}, "attributes.contact"),
@@ -190,12 +193,13 @@ def test_personal_data_sent_by_every_path_is_nowhere_in_the_database_after_erasu
             client.get(f"/v1/decisions/{shop['id']}"),
             client.get("/v1/customers/pii-1/uplift"),
             client.get("/v1/outcome-types"),
+            client.get("/v1/customers/pii-1/history"),
+            client.get("/v1/snapshots/live"),
         ]
     for r in readable:
         assert r.status_code in (200, 404), r.text
         assert not any(m.lower() in r.text.lower() for m in MARKERS), r.text
     with server.client("admin") as admin:
-        assert admin.get("/v1/customers/pii-1/history").status_code == 200
         assert admin.delete("/v1/customers/pii-1/personal-data").status_code == 204
 
     after = _everything(server.database_url)

@@ -14,7 +14,7 @@ A decision request also names the ``placements`` to fill (``["email-hero"]`` or
 ``limit`` the number of offers in the whole answer.
 
 A request is written to the ledger with its decision, so nothing in it may carry personal
-data: ids (customer, session), segments, holdings and cart skus and categories are
+data: ids (customer, session, store), segments, holdings and cart skus and categories are
 ``Identifier``s (letters, digits and ``_ . : -``, no spaces and no ``@``: a code, not a name
 or an e-mail address), a cart item has exactly the fields below, and the customer's
 attributes are checked against the declared customer schema (``CustomerSchema.check``),
@@ -68,7 +68,7 @@ class CustomerRef(_Model):
 
 
 class Store(_Model):
-    id: Key
+    id: Identifier
     timezone: str = "UTC"
 
     @field_validator("timezone")

@@ -29,10 +29,10 @@ class EventIn(BaseModel):
     idempotency_key: Key | None = None
     customer_id: Identifier | None = None  # pseudonymous: a code, not a name or an e-mail
     session_id: Identifier | None = None
-    decision_id: Key | None = None
-    offer_id: Key | None = None
-    channel: Key | None = None
-    placement: Key | None = None
+    decision_id: Identifier | None = None
+    offer_id: Identifier | None = None
+    channel: Identifier | None = None
+    placement: Identifier | None = None
     value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     reported_at: AwareDatetime | None = None
     payload: dict[str, Any] = Field(default_factory=dict)  # only its type's fields (payloads.py)
