@@ -153,3 +153,38 @@ def test_bad_requests_are_named(
     assert r.status_code == status, r.text
     if field is not None:
         assert field in [e["field"] for e in r.json()["errors"]]
+
+
+MISTYPED = {"tenureMonths": "lots", "balance": "rich", "hasCreditCard": "yes",
+            "tier": {"a": 1}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [MISTYPED, {"tenureMonths": 10**4000}, {"balance": 10**4000}, {"tenureMonths": 36.5}],
+    ids=["four-mistyped", "huge-int", "huge-float", "fractional-int"],
+)
+def test_a_mistyped_customer_attribute_is_a_422_naming_it_while_uplift_models_are_live(
+    server: Server, campaign: dict[str, Any], attributes: dict[str, Any]
+) -> None:
+    """Regression: the live uplift model scored the mistyped attributes inside the request
+    and failed (UpliftDataError, a 500). Every problem comes back at once, by name."""
+    with server.client("author") as author:
+        if not author.get("/v1/uplift/models").json():
+            r = author.post("/v1/uplift/train", json={"min_per_arm": 20, "bootstrap": 5})
+            assert r.status_code == 200, r.text
+            time.sleep(1.2)  # each worker looks for new models every second
+        assert author.get("/v1/uplift/models").json()  # the models are live
+    raw = {"customer": {"id": "typo-1", "attributes": attributes}, "channel": "email"}
+    with server.client("client") as client:
+        for n in (1, 2):  # a customer never seen before, then one the first try did not store
+            r = client.post("/v1/decisions", json=raw)
+            assert r.status_code == 422, (n, r.text)
+            fields = sorted(e["field"] for e in r.json()["errors"])
+            assert fields == sorted(f"customer.attributes.{k}" for k in attributes)
+        r = client.put("/v1/customers/typo-1", json={"attributes": attributes})
+        assert r.status_code == 422, r.text
+        assert sorted(e["field"] for e in r.json()["errors"]) == sorted(
+            f"attributes.{k}" for k in attributes
+        )
+        assert client.get("/v1/customers/typo-1").status_code == 404  # nothing written

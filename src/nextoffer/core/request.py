@@ -12,6 +12,13 @@ The same shape is taken by ``nextoffer rules eval --context``, by the decision e
 A decision request also names the ``placements`` to fill (``["email-hero"]`` or
 ``[{"key": "email-hero", "slots": 2}]``; by default every placement of the channel) and may
 ``limit`` the number of offers in the whole answer.
+
+A request is written to the ledger with its decision, so nothing in it may carry personal
+data: ids (customer, session, store), segments, holdings and cart skus and categories are
+``Identifier``s (letters, digits and ``_ . : -``, no spaces and no ``@``: a code, not a name
+or an e-mail address), a cart item has exactly the fields below, and the customer's
+attributes are checked against the declared customer schema (``CustomerSchema.check``),
+which refuses undeclared and personal attributes.
 """
 
 from __future__ import annotations
@@ -31,8 +38,8 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["MAX_CART_ITEMS", "Cart", "CartItem", "CustomerRef", "Moment", "PlacementRequest",
-           "Request", "Store", "known_zone"]  # fmt: skip
+__all__ = ["IDENTIFIER", "MAX_CART_ITEMS", "Cart", "CartItem", "CustomerRef", "Identifier",
+           "Moment", "PlacementRequest", "Request", "Store", "known_zone"]  # fmt: skip
 
 # times outside these bounds cannot be shifted by a day or a window, or shown in every zone,
 # without leaving the years datetime can hold (0001-9999); and none is a real request's
@@ -75,6 +82,8 @@ the rule language bounds the work of a condition by it (``Limits.max_cart_items`
 
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Key = Annotated[str, Field(min_length=1, max_length=200)]
+IDENTIFIER = r"^[A-Za-z0-9_.:\-]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=IDENTIFIER)]
 
 
 class _Model(BaseModel):
@@ -82,11 +91,10 @@ class _Model(BaseModel):
 
 
 class CartItem(_Model):
-    sku: Key
-    category: Key
+    sku: Identifier
+    category: Identifier
     quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     price: Money
-    name: str | None = None
 
 
 class Cart(_Model):
@@ -102,14 +110,14 @@ class Cart(_Model):
 
 
 class CustomerRef(_Model):
-    id: Key
+    id: Identifier
     attributes: dict[str, Any] = Field(default_factory=dict)
-    segments: tuple[str, ...] = ()
-    holdings: tuple[str, ...] = ()
+    segments: Annotated[tuple[Identifier, ...], Field(max_length=1_000)] = ()
+    holdings: Annotated[tuple[Identifier, ...], Field(max_length=1_000)] = ()
 
 
 class Store(_Model):
-    id: Key
+    id: Identifier
     timezone: str = "UTC"
 
     @field_validator("timezone")
@@ -138,7 +146,7 @@ class Request(_Model):
     channel: Key | None = None
     placement: Key | None = None
     store: Store | None = None
-    session_id: Key | None = None
+    session_id: Identifier | None = None
     at: Moment | None = None
     placements: Annotated[tuple[PlacementRequest, ...], Field(max_length=50)] = ()
     limit: Annotated[int, Field(ge=1, le=1000)] | None = None

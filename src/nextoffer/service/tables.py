@@ -131,6 +131,7 @@ personal_data = sa.Table(
     sa.Column("name", sa.String(500)),
     sa.Column("email", sa.String(500)),
     sa.Column("phone", sa.String(100)),
+    sa.Column("attributes", JSON),  # the customer schema's personal attributes
     sa.Column("updated_at", Time, nullable=False),
     sa.Column("erase_after", Time, nullable=False),
     sa.Index("ix_personal_data_erase_after", "erase_after"),
@@ -141,6 +142,7 @@ outcome_types = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("classification", sa.String(16), nullable=False),
+    sa.Column("payload", JSON),  # the declared payload fields: {"reason_code": "string"}
     sa.Column("created_at", Time, nullable=False),
 )
 

@@ -174,6 +174,10 @@ class _Checker:
             return self.error(
                 node, path, "'offer.*' names are only for offer conditions, not triggers"
             )
+        if node.path.removeprefix("customer.") in self.scope.customer.personal:
+            return self.error(
+                node, path, f"'{node.path}' is a personal attribute: no condition reads it"
+            )
         candidates = [*self.scope.names, *self.vars]
         return self.unknown(node, path, node.path, candidates)
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+from .attributes import AttributeCheck
 
 __all__ = [
     "ATTRIBUTE_TYPES",
@@ -110,11 +113,57 @@ def infer_attribute_type(value: object) -> AttributeType | None:
 
 
 class CustomerSchema(BaseModel):
-    """The declared customer attributes: ``{"attributes": {"tier": "string", ...}}``."""
+    """The declared customer attributes: ``{"attributes": {"tier": "string", ...}}``.
+
+    An attribute declared ``{"type": "string", "personal": true}`` is *personal*: it is kept
+    only with the customer's personal data (which erasure removes), never in the ledger, and
+    no condition or model reads it (``personal`` holds those; ``attributes`` the others).
+    The schema is written back in the form it is declared in.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     attributes: dict[str, AttributeType] = Field(default_factory=dict)
+    personal: dict[str, AttributeType] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_personal(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or not isinstance(data.get("attributes"), Mapping):
+            return data
+        plain: dict[str, Any] = {}
+        personal: dict[str, Any] = dict(data.get("personal") or {})
+        for name, declared in data["attributes"].items():
+            if isinstance(declared, Mapping):
+                unknown = set(declared) - {"type", "personal"}
+                if unknown or "type" not in declared:
+                    raise ValueError(
+                        f"attribute {name!r}: declare a type, or "
+                        '{"type": ..., "personal": true|false}'
+                    )
+                if declared.get("personal") is True:
+                    personal[name] = declared["type"]
+                    continue
+                if declared.get("personal", False) is not False:
+                    raise ValueError(f"attribute {name!r}: 'personal' is true or false")
+                declared = declared["type"]
+            plain[name] = declared
+        both = sorted(set(plain) & set(personal))
+        if both:
+            raise ValueError(f"declared both personal and not: {', '.join(both)}")
+        return {**data, "attributes": plain, "personal": personal}
+
+    @model_serializer(mode="plain")
+    def _declared(self) -> dict[str, Any]:
+        declared: dict[str, Any] = dict(self.attributes)
+        for name, kind in self.personal.items():
+            declared[name] = {"type": kind, "personal": True}
+        return {"attributes": declared}
+
+    @cached_property
+    def check(self) -> AttributeCheck:
+        """The compiled check of attributes against this schema (built once per schema)."""
+        return AttributeCheck(self.attributes, self.personal)
 
     @classmethod
     def infer(cls, attributes: Mapping[str, object]) -> CustomerSchema:

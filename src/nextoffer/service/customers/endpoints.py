@@ -6,20 +6,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
+from ...core.request import IDENTIFIER
 from ..errors import NotFound
 from ..http import SessionDep, allow
 from . import service
 
 router = APIRouter(tags=["customers"])
-CustomerId = Annotated[str, Path(min_length=1, max_length=200)]
+# pseudonymous: a code, never a name or an e-mail address (see ``core.request``)
+CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=IDENTIFIER)]
 
 
 @router.put("/v1/customers/{customer_id}", dependencies=[Depends(allow("client"))])
 def upsert(request: Request, session: SessionDep, customer_id: CustomerId,
            body: service.CustomerIn) -> dict[str, Any]:  # fmt: skip
-    """Create or replace a customer; attributes are checked against the customer schema."""
+    """Create or replace a customer; attributes are checked against the customer schema (an
+    undeclared one is refused); those it declares personal are kept with the personal data."""
     schema = request.app.state.snapshots.get().spec.customer_schema
-    return service.upsert(session, customer_id, body.model_dump(), schema)
+    days = request.app.state.settings.retention_days
+    return service.upsert(session, customer_id, body.model_dump(), schema, days)
 
 
 @router.get(

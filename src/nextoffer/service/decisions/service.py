@@ -33,6 +33,7 @@ from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
 from ..catalog.service import SnapshotCache
+from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
@@ -133,9 +134,9 @@ def decide(
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``); a customer the live models have not scored yet is handed to
     ``score_ahead``."""
-    request, now, customer = _start(body, clock)
     snapshot = cache.get()
     live = models.live() if models is not None else None
+    request, now, customer = _start(body, snapshot, clock)
     if customer is None:
         state = None
     else:
@@ -214,7 +215,7 @@ class Pipeline:
         idempotency_key: str | None,
         clock: LiveClock | None = None,
     ) -> dict[str, Any]:
-        request, now, customer = _start(body, clock)
+        request, now, customer = _start(body, snapshot, clock)
         state = None
         if customer is not None:
             since = now - lookback(snapshot)
@@ -269,9 +270,13 @@ async def decide_async(
     return await pipeline.decide(snapshot, live, body, idempotency_key, clock)
 
 
-def _start(body: Any, clock: LiveClock | None) -> tuple[Request, dt.datetime, str | None]:
-    """The request, the server's time (its ``at`` checked against it), the customer."""
+def _start(
+    body: Any, snapshot: Snapshot, clock: LiveClock | None
+) -> tuple[Request, dt.datetime, str | None]:
+    """The request (its customer checked against the snapshot's schema before anything reads
+    it), the server's time (its ``at`` checked against it), the customer."""
     request = _request(body)
+    check_request(snapshot.spec.customer_schema, request)
     now = (clock or _WALL).check(request)
     customer = request.customer.id if request.customer is not None else None
     return request, now, customer

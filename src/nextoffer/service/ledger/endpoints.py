@@ -76,13 +76,14 @@ def history(session: SessionDep, customer_id: str, days: int = 90) -> dict[str, 
 
 
 @router.post("/v1/outcome-types", status_code=201, dependencies=[Depends(allow("admin"))])
-def register(session: SessionDep, body: OutcomeTypeIn, response: Response) -> dict[str, str]:
-    """Register a custom outcome type with a positive, negative or neutral classification."""
+def register(session: SessionDep, body: OutcomeTypeIn, response: Response) -> dict[str, Any]:
+    """Register a custom outcome type with a positive, negative or neutral classification,
+    and the payload fields its events may carry (any other payload field is refused)."""
     if body.name in BUILTIN_TYPES:
         raise Conflict(f"{body.name!r} is a built-in event type")
-    if not repository.register_outcome_type(session, body.name, body.classification):
+    if not repository.register_outcome_type(session, body.name, body.classification, body.payload):
         raise Conflict(f"outcome type {body.name!r} exists already")
-    return {"name": body.name, "classification": body.classification}
+    return {"name": body.name, "classification": body.classification, "payload": body.payload}
 
 
 @router.get("/v1/outcome-types", dependencies=[Depends(allow("client", "author", "approver"))])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -31,6 +31,7 @@ __all__ = [
     "insert_events",
     "offers_in_catalog",
     "outcome_classes",
+    "outcome_payloads",
     "recent_decisions",
     "register_outcome_type",
     "shown_by_decisions",
@@ -294,11 +295,14 @@ def recent_decisions(session: Session, customer_id: str | None, limit: int) -> l
     return list(session.execute(query.limit(limit)))
 
 
-def register_outcome_type(session: Session, name: str, classification: str) -> bool:
-    """Register a custom outcome type; False when it exists already."""
+def register_outcome_type(
+    session: Session, name: str, classification: str, payload: Mapping[str, str] | None = None
+) -> bool:
+    """Register a custom outcome type (with its payload fields); False when it exists already."""
     stmt = dialect_insert(session, outcome_types).values(
-        name=name, classification=classification, created_at=dt.datetime.now(dt.UTC)
-    )
+        name=name, classification=classification, payload=dict(payload or {}),
+        created_at=dt.datetime.now(dt.UTC),
+    )  # fmt: skip
     result = session.execute(
         stmt.on_conflict_do_nothing(index_elements=["name"]).returning(outcome_types.c.name)
     )
@@ -310,6 +314,12 @@ def outcome_classes(session: Session) -> dict[str, str]:
     return dict(
         rows.tuples().all()
     )  # a list of pairs (a Result has keys(), dict() would misread it)
+
+
+def outcome_payloads(session: Session) -> dict[str, dict[str, str]]:
+    """The payload fields each custom outcome type declares."""
+    rows = session.execute(sa.select(outcome_types.c.name, outcome_types.c.payload))
+    return {name: payload or {} for name, payload in rows.tuples()}
 
 
 def _states_statement(

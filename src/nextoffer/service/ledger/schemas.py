@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ...core.request import Moment
+from ...core.request import Identifier, Moment
+from .payloads import PayloadFields
 
 __all__ = ["BUILTIN_TYPES", "EventIn", "OutcomeTypeIn"]
 
@@ -26,15 +27,15 @@ class EventIn(BaseModel):
 
     type: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
     idempotency_key: Key | None = None
-    customer_id: Key | None = None
-    session_id: Key | None = None
-    decision_id: Key | None = None
-    offer_id: Key | None = None
-    channel: Key | None = None
-    placement: Key | None = None
+    customer_id: Identifier | None = None  # pseudonymous: a code, not a name or an e-mail
+    session_id: Identifier | None = None
+    decision_id: Identifier | None = None
+    offer_id: Identifier | None = None
+    channel: Identifier | None = None
+    placement: Identifier | None = None
     value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     reported_at: Moment | None = None
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(default_factory=dict)  # only its type's fields (payloads.py)
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> EventIn:
@@ -50,3 +51,4 @@ class OutcomeTypeIn(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
     classification: Literal["positive", "negative", "neutral"]
+    payload: PayloadFields = Field(default_factory=dict)  # the fields its events may carry

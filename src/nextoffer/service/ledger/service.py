@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
+from .payloads import payload_problems
 from .schemas import BUILTIN_TYPES, EventIn
 
 __all__ = [
@@ -83,6 +84,7 @@ def ingest(
     if header_key is not None and not header_key.strip():
         raise InvalidInput.one("Idempotency-Key", "must not be empty")
     custom = repository.outcome_classes(session)
+    payloads: dict[str, dict[str, str]] | None = None  # read once, when a custom type has one
     errors: list[dict[str, str]] = []
     parsed: list[tuple[int, EventIn, str, str]] = []  # (position, event, key, body hash)
     first: dict[str, tuple[int, str]] = {}  # key -> (position, body hash) of its first use
@@ -105,6 +107,10 @@ def ingest(
                 "message": f"unknown event type {event.type!r}; built in: {', '.join(BUILTIN_TYPES)}"
                 + (f"; registered: {', '.join(sorted(custom))}" if custom else ""),
             })  # fmt: skip
+        if event.payload and event.type in custom and payloads is None:
+            payloads = repository.outcome_payloads(session)
+        for field, message in payload_problems(event.type, event.payload, payloads or {}):
+            errors.append({"field": _field(where, tuple(field.split("."))), "message": message})
         key = event.idempotency_key or (header_key if single else None)
         if key is None:
             errors.append({"field": _field(where, ("idempotency_key",)),

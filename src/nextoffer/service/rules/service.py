@@ -43,6 +43,7 @@ from ...core.decision.backtest import backtest
 from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
 from ..catalog import service as catalog
+from ..customers.service import check_request
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..keys.service import labels
 from ..ledger.service import utc
@@ -624,14 +625,17 @@ def backtest_draft(
         .order_by(decisions.c.seq.desc())
         .limit(limit)
     ).all()
-    requests = []
+    requests, unreadable = [], 0
     for request, occurred_at in rows:
         at = (
             occurred_at.replace(tzinfo=dt.UTC) if occurred_at.tzinfo is None else occurred_at
         ).isoformat()
-        requests.append(Request.model_validate({**request, "at": request.get("at") or at}))
+        try:  # a request logged before a stricter schema no longer validates: skipped
+            requests.append(Request.model_validate({**request, "at": request.get("at") or at}))
+        except ValidationError:
+            unreadable += 1
     report = backtest(live, candidate, draft["id"], requests)
-    return {"rule_id": draft["id"], "days": days, "requests": report.requests, "skipped": report.skipped,
+    return {"rule_id": draft["id"], "days": days, "requests": report.requests, "skipped": report.skipped + unreadable,
             "fires": report.fires, "fire_rate": report.fire_rate, "changed": report.changed,
             "added": report.added, "pushed_out": report.pushed_out,
             "ev_change_per_request": {"mean": report.ev_change_mean, "low": report.ev_change_low,
@@ -645,6 +649,7 @@ def dry_run(session: Session, live: Snapshot, proposal_id: str, body: Any) -> di
         request = Request.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc) from None
+    check_request(candidate.spec.customer_schema, request)
     try:
         decision = decide(candidate, request, now=_now(), detail=True)
     except DecisionError as exc:
