@@ -4,7 +4,7 @@ when it began and when it ends. Signing out deletes the row; deleting the key de
 sessions (and a session whose key is gone is refused in any case).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
