@@ -12,6 +12,7 @@ from tests import data
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {".git", ".venv", "build", "dist", "__pycache__", ".mypy_cache", ".ruff_cache",
            ".pytest_cache", ".hypothesis"}  # fmt: skip
+BINARY = (".gz", ".png", ".pyc", ".db", ".db-wal", ".db-shm", ".sqlite", ".pkl", ".parquet")
 
 
 def test_the_shipped_data_sets_are_whole_and_compressed() -> None:
@@ -41,7 +42,7 @@ def _files() -> list[Path]:
     found = []
     for folder, dirs, names in os.walk(ROOT):
         dirs[:] = [d for d in dirs if d not in SKIPPED and not d.endswith(".egg-info")]
-        found += [Path(folder, n) for n in names if not n.endswith((".gz", ".png", ".pyc"))]
+        found += [Path(folder, n) for n in names if not n.endswith(BINARY)]
     return found
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from nextoffer.core.rules import Environment, interpret, parse_text, to_text
+from tests.clock import iso
 
 from .conftest import ISSUE_REQUEST, context
 
@@ -78,3 +81,27 @@ def test_issue_request_is_the_decision_request_shape() -> None:
     request = Request.model_validate(ISSUE_REQUEST)
     assert request.cart is not None
     assert request.cart.items[0].quantity == 2
+
+
+# New York's local time at each of the suite's fixed instants, worked out by hand
+NEW_YORK_LOCAL = {
+    "2026-03-08T10:30:00Z": (6, 30, "sun", dt.date(2026, 3, 8)),  # EDT since 02:00 that day
+    "2026-11-01T05:30:00Z": (1, 30, "sun", dt.date(2026, 11, 1)),  # the first 01:30, EDT
+    "2026-11-01T06:30:00Z": (1, 30, "sun", dt.date(2026, 11, 1)),  # the second, EST
+    "2026-07-15T13:00:00Z": (9, 0, "wed", dt.date(2026, 7, 15)),
+    "2026-06-01T00:00:00Z": (20, 0, "sun", dt.date(2026, 5, 31)),  # the evening before
+    "2026-03-10T19:30:00Z": (15, 30, "tue", dt.date(2026, 3, 10)),
+}
+
+
+def test_local_time_in_new_york_at_each_fixed_instant(
+    env: Environment, instant: dt.datetime
+) -> None:
+    """The store's local time at the suite's instants, both 01:30s of the fall-back night
+    and the morning the clocks spring forward included; the breakfast rule follows it."""
+    at = iso(instant)
+    ctx = context(at=at)
+    hour, minute, weekday, date = NEW_YORK_LOCAL[at]
+    assert (ctx["local_time.hour"], ctx["local_time.minute"]) == (hour, minute)
+    assert (ctx["local_time.weekday"], ctx["local_time.date"]) == (weekday, date)
+    assert env.compile("local_time.hour between 6 and 10")(ctx) is (6 <= hour <= 10)
