@@ -48,7 +48,6 @@ def test_train_and_score_a_file(tmp_path: Path) -> None:
     with (tmp_path / "scored.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3000
-    assert {"cate", "cate_lower", "cate_upper", "base_rate", "segment"} <= set(rows[0])
     assert {"cate", "cate_lower", "cate_upper", "base_rate", "uplift_segment"} <= set(rows[0])
     young = np.mean([float(r["cate"]) for r in rows if int(r["age"]) < 35])
     old = np.mean([float(r["cate"]) for r in rows if int(r["age"]) >= 40])

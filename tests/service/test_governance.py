@@ -22,6 +22,7 @@ from nextoffer.service.keys.service import create_key
 from nextoffer.service.publish import live_spec
 from nextoffer.service.rules import service as rules
 from nextoffer.service.tables import audit
+from tests.dashboard.signin import signed_in
 
 from .server import NEXTOFFER, Server
 
@@ -263,8 +264,11 @@ def test_people_are_named_by_their_keys_label_and_a_note_by_its_author(server: S
     assert acts["approve"] == (key_id(dana), "Dana Approver")
     assert publishes[0]["actor_label"] == "Dana Approver"
     # the dashboard shows the labels, and the note under the approver's name
-    with httpx.Client(base_url=server.url, cookies={"nextoffer_key": dana}, timeout=30) as page:
+    page, _ = signed_in(server.url, dana)
+    try:
         html = page.get("/dashboard/rules/gov-named").text
+    finally:
+        page.close()
     assert "Ana Author" in html
     assert "Dana Approver</span>: “pairs well”" in html
     assert key_id(dana) in html  # the key id stays at hand
