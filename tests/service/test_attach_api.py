@@ -53,6 +53,7 @@ def test_outcomes_in_the_ledger_become_the_engines_attach_rates(server: Server) 
                     events.append(
                         {**common, "type": "accept", "idempotency_key": f"{d['id']}:{o['offer']}:a"}
                     )
+            assert events, d
             assert client.post("/v1/events", json={"events": events}).status_code in (200, 201)
     # the background refresh (every second here) recounts and publishes; a worker swaps to
     # the new snapshot within its poll (so wait for all the counts, not for any new version:
