@@ -78,7 +78,7 @@ def test_a_decision_idempotency_key_must_be_1_to_200_characters(server: Server) 
         for key in ("", "k" * 201):
             r = client.post("/v1/decisions", json=body, headers={"Idempotency-Key": key})
             assert r.status_code == 422, r.text
-            assert r.json()["errors"][0]["field"] == "idempotency-key"
+            assert r.json()["errors"][0]["field"] == "Idempotency-Key"
         assert (
             client.post(
                 "/v1/decisions", json=body, headers={"Idempotency-Key": "k" * 200}

@@ -130,7 +130,8 @@ def _row(customer_id: str) -> dict[str, Any]:
             "session_id": "s", "channel": "email", "snapshot_version": "v1", "control": False,
             "experiment": None, "shown": ["credit-card", "savings-account"],
             "request": {"customer": {"id": customer_id}}, "decision": {"placements": {}},
-            "trace": None, "features": {"attributes": {"n": customer_id}}}  # fmt: skip
+            "trace": None, "features": {"attributes": {"n": customer_id}},
+            "body_hash": None}  # fmt: skip
 
 
 @pytest.mark.postgres

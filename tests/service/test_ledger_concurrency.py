@@ -105,3 +105,34 @@ def test_concurrent_decisions_with_one_key_make_one_decision(server: Server) -> 
     _check(responses)
     ids = {r.json()["id"] for r in responses if r.status_code == 200}
     assert len(ids) == 1
+
+
+def test_concurrent_decisions_with_one_key_and_two_bodies_store_one_decision(
+    server: Server,
+) -> None:
+    """Half the writers send one request, half another, all under one key: one decision is
+    stored; every writer of its request gets it back, every writer of the other is refused."""
+    auth = {"Authorization": f"Bearer {server.keys['client']}", "Idempotency-Key": "one-for-two"}
+    bodies = [{"customer": {"id": "two-bodies"}, "channel": "email", "session_id": f"s-{n}"}
+              for n in range(2)]  # fmt: skip
+
+    def post(client: httpx.Client, i: int) -> httpx.Response:
+        return client.post(f"{server.url}/v1/decisions", json=bodies[i % 2], headers=auth)
+
+    responses = _all_at_once(WRITERS, post)
+    for r in responses:
+        assert r.status_code in (200, 409, 503), (r.status_code, r.text)
+    answered = [(i % 2, r) for i, r in enumerate(responses) if r.status_code == 200]
+    assert answered
+    assert len({r.json()["id"] for _, r in answered}) == 1
+    winner = answered[0][0]
+    assert {n for n, _ in answered} == {winner}
+    refused = [i % 2 for i, r in enumerate(responses) if r.status_code == 409]
+    assert set(refused) == {1 - winner}
+    assert all(r.json()["errors"][0]["field"] == "Idempotency-Key"
+               for r in responses if r.status_code == 409)  # fmt: skip
+    with server.client("client") as client:
+        history = client.get("/v1/customers/two-bodies/history").json()["history"]
+    assert [h["decision_id"] for h in history if h["kind"] == "decision"] == [
+        answered[0][1].json()["id"]
+    ]

@@ -315,7 +315,7 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         for i, body in enumerate(bodies, start=start):
             with db.transaction() as session:
                 result = decisions_service.decide(
-                    session, cache, body, f"demo-decision-{i}", models
+                    session, cache, body, ledger.IdempotencyKey("", f"demo-decision-{i}"), models
                 )
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:

@@ -1,4 +1,5 @@
-"""What every endpoint shares: the request's transaction and the API-key check."""
+"""What every endpoint shares: the request's transaction, the API-key check and the
+``Idempotency-Key`` header."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from .db import Database
+from .errors import InvalidInput
 from .keys.service import Principal, Role, authenticate, require
 
-__all__ = ["SessionDep", "allow", "database", "principal", "session"]
+__all__ = ["SessionDep", "allow", "database", "idempotency_header", "principal", "session"]
+
+MAX_IDEMPOTENCY_KEY = 200
 
 
 async def database(request: Request) -> Database:
@@ -84,3 +88,22 @@ def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         return who
 
     return check
+
+
+def idempotency_header(header: str | None) -> str | None:
+    """An ``Idempotency-Key`` header as its UTF-8 text (HTTP hands headers over as bytes;
+    Starlette reads them as Latin-1, which garbles any other character); refused (422
+    naming it) when it is not UTF-8, empty, or longer than 200 characters."""
+    if header is None:
+        return None
+    try:
+        key = header.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidInput.one("Idempotency-Key", "must be UTF-8 text") from None
+    if not key.strip():
+        raise InvalidInput.one("Idempotency-Key", "must not be empty")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput.one(
+            "Idempotency-Key", f"must be at most {MAX_IDEMPOTENCY_KEY} characters"
+        )
+    return key

@@ -189,7 +189,9 @@ decisions = sa.Table(
         autoincrement=True,
     ),
     sa.Column("id", sa.String(36), nullable=False, unique=True),
-    sa.Column("idempotency_key", sa.String(200), unique=True),
+    # ``client:key`` (the sender's API key id, then its key); before revision 0010, the key
+    # alone; NULL without a key
+    sa.Column("idempotency_key", sa.String(240), unique=True),
     sa.Column("customer_id", sa.String(200)),
     sa.Column("session_id", sa.String(200)),
     sa.Column("channel", sa.String(200), nullable=False),
@@ -203,6 +205,8 @@ decisions = sa.Table(
     # the customer as the engine saw them (attributes, holdings, segments): uplift features
     sa.Column("features", JSON),
     sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    # SHA-256 of the request as validated, when it came with a key (revision 0010)
+    sa.Column("body_hash", sa.String(64)),
     sa.Index("ix_decisions_customer_time", "customer_id", "occurred_at"),
     sa.Index(
         "ix_decisions_contacts",

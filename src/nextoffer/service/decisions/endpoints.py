@@ -12,8 +12,9 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from ...core.request import Request as DecisionRequest
-from ..errors import InvalidInput
-from ..http import SessionDep, allow
+from ..http import SessionDep, allow, idempotency_header
+from ..keys.service import Principal
+from ..ledger.service import IdempotencyKey
 from . import service
 
 router = APIRouter(tags=["decisions"])
@@ -37,10 +38,8 @@ def _body_error(kind: str, message: str) -> RequestValidationError:
 
 
 async def _serve(request: Request) -> Response:
-    await _client(request)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not 1 <= len(key) <= 200:
-        raise InvalidInput.one("idempotency-key", "must be 1 to 200 characters")
+    who = await _client(request)
+    key = idempotency_header(request.headers.get("idempotency-key"))
     raw = await request.body()
     if not raw:
         raise _body_error("missing", "Field required")
@@ -55,23 +54,25 @@ async def _serve(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    return await decide(request, body, key)
+    return await decide(request, body, who, key)
 
 
 async def decide(
     request: Request,
     body: DecisionRequest,
+    who: Annotated[Principal, Depends(_client)],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> JSONResponse:
     """Which offers to show where, for one customer, now; written to the ledger with its id.
-    Needs a key with role ``client``; with an ``Idempotency-Key``, a retry returns the
-    original decision."""
+    Needs a key with role ``client``. With an ``Idempotency-Key`` (the client's own: another
+    API key's equal key is another decision), a retry with the same request returns the
+    original decision; the key used before for another request is refused (409)."""
     state = request.app.state
     decision = await service.decide_async(
         state.db,
         state.snapshots,
         body,
-        idempotency_key,
+        None if idempotency_key is None else IdempotencyKey(who.id, idempotency_key),
         state.models,
         state.pipeline,
         state.score_ahead,

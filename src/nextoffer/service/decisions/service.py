@@ -37,7 +37,15 @@ from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger import repository
-from ..ledger.service import customers_and_contacts, has_custom_outcomes, utc, with_contacts
+from ..ledger.service import (
+    IdempotencyKey,
+    KeyReused,
+    customers_and_contacts,
+    has_custom_outcomes,
+    is_reuse,
+    utc,
+    with_contacts,
+)
 from ..uplift import repository as uplift_repository
 from ..uplift.service import (
     Estimates,
@@ -126,7 +134,7 @@ def decide(
     session: Session,
     cache: SnapshotCache,
     body: Any,
-    idempotency_key: str | None = None,
+    idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
     score_ahead: ScoreAhead | None = None,
     clock: LiveClock | None = None,
@@ -148,8 +156,8 @@ def decide(
         _note_unscored(score_ahead, customer, features, estimates)
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
-    stored_row, _replay = repository.insert_decision(session, row)
-    return public(stored_row, with_trace=False)
+    stored_row, replay = repository.insert_decision(session, row)
+    return public(_original(idempotency_key, row, stored_row, replay), with_trace=False)
 
 
 class Pipeline:
@@ -212,7 +220,7 @@ class Pipeline:
         snapshot: Snapshot,
         live: Mapping[str, tuple[str, UpliftModel]],
         body: Any,
-        idempotency_key: str | None,
+        idempotency_key: IdempotencyKey | None,
         clock: LiveClock | None = None,
     ) -> dict[str, Any]:
         request, now, customer = _start(body, snapshot, clock)
@@ -239,7 +247,8 @@ class Pipeline:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
             async with self.sessions() as session:
-                stored_row, _replay = await session.run_sync(repository.insert_decision, row)
+                stored_row, replay = await session.run_sync(repository.insert_decision, row)
+            stored_row = _original(idempotency_key, row, stored_row, replay)
         return public(stored_row, with_trace=False)
 
 
@@ -247,7 +256,7 @@ async def decide_async(
     db: Database,
     cache: SnapshotCache,
     body: Any,
-    idempotency_key: str | None,
+    idempotency_key: IdempotencyKey | None,
     models: ModelCache,
     pipeline: Pipeline | None,
     score_ahead: ScoreAhead | None = None,
@@ -334,19 +343,24 @@ def _row(
     request: Request,
     now: dt.datetime,
     state: tuple[CustomerState, dict[str, Any]] | None,
-    idempotency_key: str | None,
+    idempotency_key: IdempotencyKey | None,
 ) -> dict[str, Any]:
     """Run the engine (the policies count from the server's time, ``now``); the decision
-    as a ledger row."""
+    as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
     try:
         decision = run_decision(snapshot, request, customer, now=now, contacts_at=now)
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
+    as_given = request.model_dump(mode="json", exclude_none=True)
+    key, body_hash = None, None
+    if idempotency_key is not None:
+        key, body_hash = idempotency_key.stored(as_given)
     return {
         "id": str(uuid.uuid4()),
-        "idempotency_key": idempotency_key,
+        "idempotency_key": key,
+        "body_hash": body_hash,
         "customer_id": customer.id if customer is not None else None,
         "session_id": request.session_id,
         "channel": decision.channel,
@@ -354,11 +368,23 @@ def _row(
         "control": decision.control,
         "experiment": decision.experiment,
         "shown": decision.offers(),
-        "request": request.model_dump(mode="json", exclude_none=True),
+        "request": as_given,
         "decision": {k: out[k] for k in ("placements", "counterfactual", "rules_fired", "cascade")},
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
     }
+
+
+def _original(
+    key: IdempotencyKey | None, row: dict[str, Any], stored: dict[str, Any], replay: bool
+) -> dict[str, Any]:
+    """The decision stored for ``row``: its own, or the original when its key was seen
+    before with the same request; a key used before for another request is refused (409)."""
+    if replay and key is not None and is_reuse(stored, row["body_hash"]):
+        raise KeyReused.one(
+            "Idempotency-Key", f"{key.key!r} was used before for a different decision"
+        )
+    return stored
 
 
 def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:

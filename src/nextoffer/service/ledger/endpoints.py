@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Response
 
-from ..errors import Conflict, InvalidInput
-from ..http import SessionDep, allow
+from ..errors import Conflict
+from ..http import SessionDep, allow, idempotency_header
 from ..keys.service import Principal
 from . import repository, service
 from .schemas import BUILTIN_TYPES, EventIn, OutcomeTypeIn
@@ -46,21 +46,10 @@ def post_events(
     """Record one event or a batch (all or nothing); a repeated idempotency key is not
     written twice, and a key reused for a different event is refused (409). Keys are the
     client's own: another API key's equal key is another event."""
-    result = service.ingest(session, body, _utf8(idempotency_key), client=who.id)
+    result = service.ingest(session, body, idempotency_header(idempotency_key), client=who.id)
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
     return result
-
-
-def _utf8(header: str | None) -> str | None:
-    """A header as its UTF-8 text (HTTP hands headers over as bytes; Starlette reads them
-    as Latin-1, which garbles any other character)."""
-    if header is None:
-        return None
-    try:
-        return header.encode("latin-1").decode("utf-8")
-    except UnicodeError:
-        raise InvalidInput.one("Idempotency-Key", "must be UTF-8 text") from None
 
 
 @router.get(

@@ -171,8 +171,9 @@ def offers_in_catalog(session: Session, offer_ids: Collection[str]) -> set[str]:
     return found
 
 
-# what a decision row gives (the database fills seq and occurred_at)
-_DECISION_COLUMNS = [c for c in decisions.c if c.name not in ("seq", "occurred_at")]
+# what a decision row without a key gives (the database fills seq and occurred_at; only a
+# keyed decision has a body hash)
+_DECISION_COLUMNS = [c for c in decisions.c if c.name not in ("seq", "occurred_at", "body_hash")]
 
 
 def _keyless(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -189,7 +190,7 @@ def insert_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[d
     is as given (not read back as JSON)."""
     full = _keyless(rows)
     returned = session.execute(_PLAIN_DECISION_INSERT, full).all()
-    return [{**r, **f._asdict()} for r, f in zip(full, returned, strict=True)]
+    return [{**r, **f._asdict(), "body_hash": None} for r, f in zip(full, returned, strict=True)]
 
 
 # The decision path's batched write, as text for psycopg (see insert_decisions_async), its
@@ -242,7 +243,8 @@ async def insert_decisions_async(
     async with connection.cursor() as cursor:
         await cursor.execute(statement, params)
         filled = {id_: (seq, at) for id_, seq, at in await cursor.fetchall()}
-    return [{**r, "seq": filled[r["id"]][0], "occurred_at": filled[r["id"]][1]} for r in full]
+    return [{**r, "seq": filled[r["id"]][0], "occurred_at": filled[r["id"]][1], "body_hash": None}
+            for r in full]  # fmt: skip
 
 
 def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:

@@ -13,7 +13,8 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,12 +28,13 @@ from .schemas import BUILTIN_TYPES, EventIn
 
 __all__ = [
     "MAX_BATCH",
+    "IdempotencyKey",
     "KeyReused",
-    "body_hash",
     "customers_and_contacts",
     "has_custom_outcomes",
     "history_of",
     "ingest",
+    "is_reuse",
     "utc",
     "with_contacts",
 ]
@@ -86,7 +88,8 @@ def ingest(
     custom = repository.outcome_classes(session)
     payloads: dict[str, dict[str, str]] | None = None  # read once, when a custom type has one
     errors: list[dict[str, str]] = []
-    parsed: list[tuple[int, EventIn, str, str]] = []  # (position, event, key, body hash)
+    # (position, event, key, key as stored, body hash)
+    parsed: list[tuple[int, EventIn, str, str, str]] = []
     first: dict[str, tuple[int, str]] = {}  # key -> (position, body hash) of its first use
     for i, item in enumerate(items):
         where = "" if single else f"events[{i}]"
@@ -116,20 +119,22 @@ def ingest(
             errors.append({"field": _field(where, ("idempotency_key",)),
                            "message": "every event needs an idempotency key (or the Idempotency-Key header)"})  # fmt: skip
             continue
-        digest = body_hash(event)
+        stored_key, digest = IdempotencyKey(client, key).stored(
+            event.model_dump(mode="json", exclude={"idempotency_key"})
+        )
         if key in first and first[key][1] != digest:
             errors.append({"field": _field(where, ("idempotency_key",)),
                            "message": f"repeats the key of events[{first[key][0]}] with a different event"})  # fmt: skip
         first.setdefault(key, (i, digest))
-        parsed.append((i, event, key, digest))
+        parsed.append((i, event, key, stored_key, digest))
     if errors:
         raise InvalidInput(errors)
-    attributed = _attribution(session, [e for _, e, _, _ in parsed], single)
+    attributed = _attribution(session, [e for _, e, _, _, _ in parsed], single)
     rows: dict[str, dict[str, Any]] = {}  # by stored key: a key repeated unchanged is one row
-    for (_, e, key, digest), attributed_ in zip(parsed, attributed, strict=True):
-        rows.setdefault(f"{client}:{key}", {
+    for (_, e, _, stored_key, digest), attributed_ in zip(parsed, attributed, strict=True):
+        rows.setdefault(stored_key, {
             "id": str(uuid.uuid4()),
-            "idempotency_key": f"{client}:{key}",
+            "idempotency_key": stored_key,
             "client": client,
             "body_hash": digest,
             "attributed": attributed_,
@@ -150,13 +155,13 @@ def ingest(
         {"field": "Idempotency-Key" if single and e.idempotency_key is None
          else _field("" if single else f"events[{i}]", ("idempotency_key",)),
          "message": f"{key!r} was used before for a different event"}
-        for i, e, key, digest in parsed
-        if by_key[f"{client}:{key}"]["body_hash"] not in (digest, None)
+        for i, e, key, stored_key, digest in parsed
+        if is_reuse(by_key[stored_key], digest)
     ]  # fmt: skip
     if reused:  # nothing of the batch is written (the transaction rolls back)
         raise KeyReused(reused)
     written = {r["id"] for r in rows.values()} & {r["id"] for r in stored}
-    out = [_public(by_key[f"{client}:{key}"]) for _, _, key, _ in parsed]
+    out = [_public(by_key[stored_key]) for _, _, _, stored_key, _ in parsed]
     duplicates = len(parsed) - len(written)
     if single:
         return {**out[0], "duplicate": duplicates == 1}
@@ -164,17 +169,33 @@ def ingest(
 
 
 class KeyReused(InvalidInput):
-    """An idempotency key used before for a different event: a conflict (409) with what is
-    stored, in the house error shape, naming the key's field (as Stripe answers)."""
+    """An idempotency key used before for a different event or decision: a conflict (409)
+    with what is stored, in the house error shape, naming the key's field (as Stripe
+    answers)."""
 
     status = 409
 
 
-def body_hash(event: EventIn) -> str:
-    """The SHA-256 of the event as validated, without its key: a retry hashes the same."""
-    fields = event.model_dump(mode="json", exclude={"idempotency_key"})
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """An idempotency key as a client gave it (``key``), and the API key id that sent it
+    (``client``): keys are each client's own. Events and decisions both store theirs
+    through ``stored`` and tell a retry from a reuse with ``is_reuse``."""
+
+    client: str
+    key: str
+
+    def stored(self, body: Mapping[str, Any]) -> tuple[str, str]:
+        """The key as the ledger stores it, ``client:key``, and the SHA-256 of ``body`` (the
+        request as validated, as JSON, without its key): a retry gives the same pair."""
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return f"{self.client}:{self.key}", hashlib.sha256(text.encode()).hexdigest()
+
+
+def is_reuse(stored: Mapping[str, Any], body_hash: str) -> bool:
+    """Whether the row stored under a key came with another body than ``body_hash``'s (a
+    row from before body hashes were kept counts as the original)."""
+    return stored["body_hash"] not in (body_hash, None)
 
 
 def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[bool]:
