@@ -10,6 +10,7 @@ as needing attention, and the other rules serve; deactivating it works.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import subprocess
 import time
@@ -22,7 +23,10 @@ import sqlalchemy as sa
 
 from nextoffer.core.request import MAX_CART_ITEMS
 from nextoffer.core.rules import condition_adapter, parse_text, to_text
+from nextoffer.scenarios import checkout_snapshot
+from nextoffer.service.catalog.service import SnapshotCache
 from nextoffer.service.db import Database
+from nextoffer.service.errors import Unavailable
 from nextoffer.service.tables import audit, rule_revisions, rules, snapshots
 from nextoffer.testing.postgres import ThrowawayPostgres
 
@@ -226,3 +230,43 @@ def test_nextoffer_rules_deactivate_takes_a_disabled_rule_out(upgraded: Server) 
         assert time.monotonic() < deadline, "the deactivation did not go live"
         time.sleep(0.1)
     assert sorted(attention(upgraded)) == ["cubic-count"]
+
+
+def store_spec(db: Database, spec: dict[str, Any]) -> None:
+    at = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+    with db.transaction() as session:
+        session.execute(
+            sa.insert(snapshots).values(version=spec["version"], spec=spec, published_at=at)
+        )
+
+
+def test_a_stored_snapshot_that_does_not_load_keeps_the_previous_one_serving(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = SnapshotCache(db, poll=0)
+    store_spec(db, {**checkout_snapshot(), "version": "good"})
+    assert cache.get().version == "good"
+    broken = checkout_snapshot()
+    broken["rules"][0]["offers"] = ["GHOST"]
+    store_spec(db, {**broken, "version": "broken"})
+    with caplog.at_level(logging.ERROR, logger="nextoffer.snapshots"):
+        for _ in range(3):
+            assert cache.get(check=True).version == "good"
+    # logged once, not built again at every check
+    assert [r.getMessage().splitlines()[0] for r in caplog.records] == [
+        "snapshot broken does not load; serving good meanwhile:"
+    ]
+    store_spec(db, {**checkout_snapshot(), "version": "fixed"})
+    assert cache.get(check=True).version == "fixed"
+
+
+def test_a_worker_with_no_snapshot_that_loads_answers_503(db: Database) -> None:
+    broken = checkout_snapshot()
+    broken["rules"][0]["offers"] = ["GHOST"]
+    store_spec(db, {**broken, "version": "broken"})
+    with pytest.raises(Unavailable) as info:
+        SnapshotCache(db, poll=0).get()
+    assert info.value.status == 503
+    assert info.value.message == (
+        "the live snapshot does not load: rules[0].offers[0]: unknown offer 'GHOST'"
+    )
