@@ -216,7 +216,15 @@ def test_publishing_carries_a_disabled_rule_over_and_only_what_was_published(
 
 
 def test_nextoffer_rules_deactivate_takes_a_disabled_rule_out(upgraded: Server) -> None:
-    env = {**os.environ, "NEXTOFFER_DATABASE_URL": upgraded.database_url}
+    env = {**os.environ, "NEXTOFFER_DATABASE_URL": upgraded.database_url, "COLUMNS": "250"}
+    listed = subprocess.run(
+        [str(NEXTOFFER), "rules", "list", "--key", upgraded.keys["approver"]],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    flagged = [line for line in listed.stdout.splitlines() if "needs attention" in line]
+    assert len(flagged) == 2
+    assert any("nested-count" in line for line in flagged)
     done = subprocess.run(
         [str(NEXTOFFER), "rules", "deactivate", "nested-count", "--key", upgraded.keys["approver"],
          "--json"], capture_output=True, text=True, timeout=120, env=env,
