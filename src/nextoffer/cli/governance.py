@@ -89,7 +89,7 @@ def list_(
     key: KeyOption = None,
 ) -> None:
     """Proposals with their statistics, and the rules with their live revision."""
-    with acting(key, "author", "approver") as (session, _, _db):
+    with acting(key, "author", "approver") as (session, _, db):
         table = Table(title=f"proposals ({status})")
         for column in (
             "id",
@@ -111,8 +111,15 @@ def list_(
         rules = Table(title="rules")
         for column in ("rule", "live", "latest", "trigger", "offers"):
             rules.add_column(column, overflow="fold")
-        for r in service.list_rules(session):
-            rules.add_row(r["id"], str(r["live_revision"] or "off"), str(r["latest_revision"]),
+        try:
+            live = SnapshotCache(db).get()
+        except ServiceError:  # nothing published yet, or it does not load
+            live = None
+        for r in service.list_rules(session, live):
+            state = str(r["live_revision"] or "off")
+            if r["needs_attention"]:  # published before the cost bound: it never fires
+                state += " (disabled: needs attention)"
+            rules.add_row(r["id"], state, str(r["latest_revision"]),
                           r["trigger"], ", ".join(r["offers"]))  # fmt: skip
         out.print(rules)
 

@@ -6,6 +6,7 @@ ServiceError                 -- anything the caller did that we refuse
  +-- Conflict (409)          -- it exists already, or clashes with what exists
  +-- Unauthorized (401)      -- no API key, or an unknown one
  +-- Forbidden (403)         -- the key's role may not do this
+ +-- Unavailable (503)       -- the service cannot answer now (the live snapshot does not load)
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
     from ..core.rules import Diagnostic
 
-__all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized"]
+__all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized",
+           "Unavailable"]  # fmt: skip
 
 
 class ServiceError(Exception):
@@ -68,3 +70,7 @@ class Unauthorized(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class Unavailable(ServiceError):
+    status = 503

@@ -13,6 +13,11 @@ So pending catalog edits go live only through an approver's publish. Every publi
 written to the audit log (action ``publish``, subject the snapshot version) with its actor,
 its cause and what it took live.
 
+The checks govern what is published, not what was: a rule revision live in the snapshot a
+publish builds on that a newer check refuses (a trigger over the cost bound, published
+before the bound) is carried over **disabled** (``needs_attention``), not a reason to refuse
+the publish; any other revision is checked in full.
+
 This module imports no other domain: catalog, rules and attach all build on it.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +39,7 @@ from .ledger.service import utc
 from .tables import audit, rule_revisions, rules, snapshots
 
 __all__ = ["PLURALS", "by_id", "live_rules", "live_spec", "problems", "published_any",
-           "publishes", "store"]  # fmt: skip
+           "published_rules", "publishes", "store"]  # fmt: skip
 
 # the snapshot's item lists, with each item's id field
 PLURALS = {"products": "sku", "offers": "id", "channels": "id", "policies": "id", "rules": "id"}
@@ -46,6 +52,12 @@ def live_spec(session: Session) -> dict[str, Any] | None:
         sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
     ).scalar()
     return None if spec is None else dict(spec)
+
+
+def published_rules(session: Session) -> frozenset[tuple[str, int]]:
+    """The (id, revision) of every rule in the live snapshot: published already."""
+    spec = live_spec(session) or {}
+    return frozenset((r["id"], r.get("revision", 1)) for r in spec.get("rules") or ())
 
 
 def published_any(session: Session) -> bool:
@@ -85,14 +97,27 @@ def by_id(spec: dict[str, Any], path: str) -> str:
     return f"{plural}.{key}{path[match.end() :]}"
 
 
-def problems(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """Every problem a build of ``spec`` finds, each at its place named by id (none: valid)."""
+def _build(
+    spec: dict[str, Any], published: Collection[tuple[str, int]]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """Every problem a build of ``spec`` finds (by id), and the published rules it disables."""
     try:
-        build_snapshot({**spec, "version": spec.get("version") or "check"})
+        built = build_snapshot(
+            {**spec, "version": spec.get("version") or "check"}, published=published
+        )
     except SnapshotError as exc:
         found: list[Diagnostic] = exc.diagnostics
-        return [{"field": by_id(spec, d.path), "message": d.message} for d in found]
-    return []
+        return [{"field": by_id(spec, d.path), "message": d.message} for d in found], []
+    return [], sorted(built.disabled)
+
+
+def problems(
+    spec: dict[str, Any], published: Collection[tuple[str, int]] = ()
+) -> list[dict[str, str]]:
+    """Every problem a build of ``spec`` finds, each at its place named by id (none: valid).
+    A rule in ``published`` (id, revision) that only the cost bound refuses is no problem:
+    it stays disabled."""
+    return _build(spec, published)[0]
 
 
 def store(
@@ -105,10 +130,11 @@ def store(
     version: str | None = None,
 ) -> dict[str, Any]:
     """Build ``spec`` (refused with every problem when it does not build), store it as the
-    next snapshot version and audit it."""
+    next snapshot version and audit it. A rule live in the current snapshot that only the
+    cost bound refuses stays disabled (``needs_attention``); it does not block the publish."""
     seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar() or 0
     spec = {**spec, "version": version or f"v{seq + 1}"}
-    found = problems(spec)
+    found, disabled = _build(spec, published_rules(session))
     if found:
         raise InvalidInput(found)
     exists = session.execute(
@@ -125,11 +151,13 @@ def store(
             action="publish",
             actor=actor,
             subject=spec["version"],
-            details={"cause": cause, "took_live": took_live},
+            details={"cause": cause, "took_live": took_live}
+            | ({"needs_attention": disabled} if disabled else {}),
         )
     )
     return {"version": spec["version"], "published_at": now.isoformat(),
-            "offers": len(spec.get("offers", ())), "rules": len(spec.get("rules", ()))}  # fmt: skip
+            "offers": len(spec.get("offers", ())), "rules": len(spec.get("rules", ()))}  | (
+        {"needs_attention": disabled} if disabled else {})  # fmt: skip
 
 
 def publishes(session: Session, limit: int = 100) -> list[dict[str, Any]]:

@@ -19,7 +19,15 @@ from .result import (
     StageTrace,
     Trace,
 )
-from .snapshot import Channel, Offer, Rule, Snapshot, SnapshotError, build_snapshot
+from .snapshot import (
+    Channel,
+    DisabledRule,
+    Offer,
+    Rule,
+    Snapshot,
+    SnapshotError,
+    build_snapshot,
+)
 from .spec import (
     AttachEstimate,
     ChannelSpec,
@@ -50,6 +58,7 @@ __all__ = [
     "CustomerState",
     "Decision",
     "DecisionError",
+    "DisabledRule",
     "Drop",
     "FiredRule",
     "Guardrails",

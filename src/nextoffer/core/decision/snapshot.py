@@ -5,12 +5,20 @@ checks every reference and every condition, and reports *every* problem with its
 (``offers[3].eligibility``, ``rules[0].offers[1]``) in one ``SnapshotError``. What it
 returns holds compiled conditions, the trigger index and lookup tables, so a decision does
 no parsing and no validation.
+
+A snapshot published before the rule language bounded a condition's work (``cost.py``) may
+hold a rule whose trigger that bound refuses. Such a rule was published, so it still loads
+(``published=``), but **disabled**: it is checked in full otherwise, kept in
+``Snapshot.disabled`` with its problems, and left out of the rules and the trigger index, so
+it never fires and never runs (a decision pays nothing for it). A rule not published before
+is refused as ever.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +27,13 @@ from pydantic import BaseModel, ValidationError
 from ..learning.attach import AttachRates, Cell
 from ..learning.attach import estimate as estimate_attach
 from ..rules import (
+    DEFAULT_LIMITS,
     CompiledCondition,
     ContextError,
     Diagnostic,
     Environment,
     RuleError,
+    RuleLimitError,
     TriggerIndex,
     coerce_attribute,
 )
@@ -39,12 +49,20 @@ from .spec import (
     OfferSpec,
     PlacementSpec,
     PolicySpec,
+    RuleRevisionSpec,
     ScoringSpec,
     SnapshotSpec,
     UpliftEstimate,
 )
 
-__all__ = ["Channel", "Offer", "Rule", "Snapshot", "SnapshotError", "build_snapshot", "render"]
+__all__ = ["Channel", "DisabledRule", "Offer", "Rule", "Snapshot", "SnapshotError",
+           "build_snapshot", "render"]  # fmt: skip
+
+# the limits a published rule's trigger is checked against when the cost bound refuses it:
+# everything but its work (a rule published before the bound was checked in full otherwise)
+_UNBOUNDED = dataclasses.replace(
+    DEFAULT_LIMITS, max_quantifier_depth=sys.maxsize, max_cost=sys.maxsize
+)
 
 
 class SnapshotError(ValueError):
@@ -132,6 +150,19 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class DisabledRule:
+    """A published rule loaded disabled: its trigger does more work than the rule language
+    allows (it was published before the bound). It never fires; ``problems`` say why
+    (``'count' may take up to 752,002 steps on a cart of 500 items ...``)."""
+
+    id: str
+    revision: int
+    offers: tuple[str, ...]
+    trigger: str  # the canonical text
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     id: str
     coupling: str
@@ -165,6 +196,8 @@ class Snapshot:
     trace_sample_rate: float = field(repr=False)
     # offer id → the mutual-exclusion policies it belongs to (for the place stage)
     exclusions: dict[str, tuple[str, ...]] = field(repr=False)
+    # published rules over the cost bound: loaded, never evaluated (not in rules or index)
+    disabled: dict[str, DisabledRule] = field(default_factory=dict, repr=False)
 
 
 class _Problems:
@@ -189,8 +222,16 @@ def _unique(problems: _Problems, items: list[tuple[str, str]], what: str) -> Non
             seen[key] = path
 
 
-def build_snapshot(data: SnapshotSpec | Mapping[str, Any]) -> Snapshot:
-    """Validate and compile snapshot data; ``SnapshotError`` lists every problem found."""
+def build_snapshot(
+    data: SnapshotSpec | Mapping[str, Any],
+    *,
+    published: bool | Collection[tuple[str, int]] = False,
+) -> Snapshot:
+    """Validate and compile snapshot data; ``SnapshotError`` lists every problem found.
+
+    ``published`` names the rules that were published already, as (id, revision), or True
+    for all of them (a stored snapshot being loaded): one of those whose trigger only the
+    cost bound refuses is loaded disabled (``Snapshot.disabled``) instead of refused."""
     if isinstance(data, SnapshotSpec):
         spec = data
     else:
@@ -203,15 +244,19 @@ def build_snapshot(data: SnapshotSpec | Mapping[str, Any]) -> Snapshot:
                     for err in exc.errors(include_url=False)
                 ]
             ) from None
-    return _Builder(spec).build()
+    return _Builder(spec, published).build()
 
 
 class _Builder:
-    def __init__(self, spec: SnapshotSpec) -> None:
+    def __init__(
+        self, spec: SnapshotSpec, published: bool | Collection[tuple[str, int]] = False
+    ) -> None:
         self.spec = spec
+        self.published = published if isinstance(published, bool) else frozenset(published)
         self.problems = _Problems()
         self.offer_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=True)
         self.trigger_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=False)
+        self.disabled: dict[str, DisabledRule] = {}
 
     def compile(self, where: str, env: Environment, condition: Any) -> CompiledCondition | None:
         if condition is None:
@@ -221,6 +266,36 @@ class _Builder:
         except RuleError as exc:
             self.problems.from_rule_error(where, exc)
             return None
+
+    def trigger(self, i: int, r: RuleRevisionSpec) -> CompiledCondition | None:
+        """The rule's compiled trigger; None when it has problems (added) or when it is a
+        published rule over the cost bound, otherwise valid (disabled: noted, not added)."""
+        where = f"rules[{i}].trigger"
+        try:
+            return self.trigger_env.compile(r.trigger)
+        except RuleLimitError as exc:
+            published = self.published
+            if published is not True and (
+                published is False or (r.id, r.revision) not in published
+            ):
+                self.problems.from_rule_error(where, exc)
+                return None
+            found = _Problems()
+            found.from_rule_error(where, exc)
+        except RuleError as exc:
+            self.problems.from_rule_error(where, exc)
+            return None
+        loose = Environment(
+            self.spec.customer_schema, self.spec.offer_schema, offer_names=False, limits=_UNBOUNDED
+        )
+        compiled = self.compile(where, loose, r.trigger)  # every other problem still counts
+        if compiled is not None:
+            self.disabled.setdefault(
+                r.id,
+                DisabledRule(r.id, r.revision, tuple(dict.fromkeys(r.offers)), compiled.text,
+                             tuple(d.message for d in found.found)),
+            )  # fmt: skip
+        return None
 
     def build(self) -> Snapshot:
         spec, problems = self.spec, self.problems
@@ -267,7 +342,7 @@ class _Builder:
             for j, offer_id in enumerate(r.offers):
                 if offer_id not in offer_ids:
                     problems.add(f"rules[{i}].offers[{j}]", f"unknown offer {offer_id!r}")
-            condition = self.compile(f"rules[{i}].trigger", self.trigger_env, r.trigger)
+            condition = self.trigger(i, r)
             if condition is not None:
                 rules.setdefault(
                     r.id,
@@ -386,6 +461,7 @@ class _Builder:
             },
             trace_sample_rate=spec.trace_sample_rate,
             exclusions=exclusions,
+            disabled={k: v for k, v in self.disabled.items() if k not in rules},
         )
 
     def offer(

@@ -116,6 +116,10 @@ def snapshot_log(session: SessionDep) -> list[dict[str, Any]]:
 
 @router.get("/v1/snapshots/live", dependencies=[Depends(allow("client", "author", "approver"))])
 def live(request: Request) -> dict[str, Any]:
+    """The live snapshot: its version, sizes, and the rules it holds disabled
+    (``needs_attention``: published before a check that now refuses their trigger)."""
     snapshot = request.app.state.snapshots.get()
+    attention = [{"rule": r.id, "revision": r.revision, "trigger": r.trigger, "state": "disabled",
+                  "problems": list(r.problems)} for r in snapshot.disabled.values()]  # fmt: skip
     return {"version": snapshot.version, "offers": len(snapshot.offers), "rules": len(snapshot.rules),
-            "channels": sorted(snapshot.channels)}  # fmt: skip
+            "channels": sorted(snapshot.channels), "needs_attention": attention}  # fmt: skip

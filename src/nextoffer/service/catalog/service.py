@@ -14,6 +14,7 @@ audited snapshot version; API workers pick it up within a second.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
 import time
@@ -32,19 +33,30 @@ from ...core.decision import (
     PolicySpec,
     ProductSpec,
     Snapshot,
+    SnapshotError,
     UpliftEstimate,
     build_snapshot,
 )
 from ...core.rules import CustomerSchema, OfferSchema
 from ..attach.service import merged_counts
 from ..db import Database
-from ..errors import InvalidInput, NotFound
-from ..publish import PLURALS, live_rules, live_spec, problems, published_any, store
+from ..errors import InvalidInput, NotFound, Unavailable
+from ..publish import (
+    PLURALS,
+    live_rules,
+    live_spec,
+    problems,
+    published_any,
+    published_rules,
+    store,
+)
 from ..tables import catalog_items, snapshots
 
 __all__ = ["KINDS", "SettingsSpec", "SnapshotCache", "delete_item", "get_item", "list_items",
            "live_spec", "load_spec", "merge_patch", "patch_item", "publish", "published_any",
            "put_item"]  # fmt: skip
+
+log = logging.getLogger("nextoffer.snapshots")
 
 
 class SettingsSpec(BaseModel):
@@ -153,10 +165,11 @@ def _check_write(session: Session, kind: str, item_id: str, clean: dict[str, Any
         # (a build stops at the unknown product and would check nothing else of the offer)
         stand_in = {"sku": sku, "category": clean.get("category") or "uncategorised", "price": 0}
         after = {**after, "products": [*after["products"], stand_in]}
-    old = {(_named(e["field"]), e["message"]) for e in problems(before)}
+    published = published_rules(session)  # a published rule the cost bound refuses: disabled
+    old = {(_named(e["field"]), e["message"]) for e in problems(before, published)}
     own = re.compile(rf"{re.escape(_place(kind, item_id))}(\.|\[|$)")
     found = []
-    for e in problems(after):
+    for e in problems(after, published):
         field = _named(e["field"])
         if _DANGLING.match(e["message"]):
             continue
@@ -302,6 +315,13 @@ class SnapshotCache:
     ``get()`` looks at the newest version number at most every ``poll`` seconds (one indexed
     query), so every worker swaps to a new snapshot within about ``poll`` seconds of a
     publish, without a restart.
+
+    A stored snapshot was published: it loads even where a newer check would refuse it. A
+    rule whose trigger the cost bound refuses (published before the bound) is loaded
+    disabled: it never fires or runs, a warning is logged, and the API and the dashboard show
+    it as needing attention. Should a stored snapshot not load at all, the worker logs it
+    once and keeps serving the one it has (a 503 when it has none), without building it
+    again at every request.
     """
 
     def __init__(self, db: Database, poll: float = 0.25) -> None:
@@ -310,6 +330,7 @@ class SnapshotCache:
         self._seq = -1
         self._snapshot: Snapshot | None = None
         self._checked = 0.0
+        self._unloadable: tuple[int, str] | None = None  # the newest seq that did not load
 
     def cached(self) -> Snapshot | None:
         """The snapshot when it was checked within ``poll`` seconds, else None (no query:
@@ -331,11 +352,30 @@ class SnapshotCache:
                 seq = session.execute(sa.select(sa.func.max(snapshots.c.seq))).scalar()
                 if seq is None:
                     raise NotFound("nothing is published yet: POST /v1/catalog/publish")
-                if seq != self._seq:
+                if seq != self._seq and (self._unloadable is None or self._unloadable[0] != seq):
                     spec = session.execute(
                         sa.select(snapshots.c.spec).where(snapshots.c.seq == seq)
                     ).scalar_one()
-                    self._snapshot, self._seq = build_snapshot(spec), seq
+                    self._load(seq, spec)
             self._checked = time.monotonic()
-            assert self._snapshot is not None
+            if self._snapshot is None:
+                assert self._unloadable is not None
+                raise Unavailable(f"the live snapshot does not load: {self._unloadable[1]}")
             return self._snapshot
+
+    def _load(self, seq: int, spec: dict[str, Any]) -> None:
+        version = spec.get("version")
+        try:
+            snapshot = build_snapshot(spec, published=True)
+        except SnapshotError as exc:
+            self._unloadable = (seq, str(exc).splitlines()[0])
+            kept = self._snapshot.version if self._snapshot is not None else "none"
+            log.error("snapshot %s does not load; serving %s meanwhile:\n%s", version, kept, exc)
+            return
+        self._snapshot, self._seq, self._unloadable = snapshot, seq, None
+        for rule in snapshot.disabled.values():
+            log.warning(
+                "snapshot %s: rule %s v%d is disabled (it never fires): %s; deactivate it"
+                " (nextoffer rules deactivate %s) or approve a revision within the bound",
+                version, rule.id, rule.revision, "; ".join(rule.problems), rule.id,
+            )  # fmt: skip

@@ -352,7 +352,7 @@ def validate(request: Request, _: Viewer,
 @router.get("/rules")
 def rule_list(request: Request, who: Viewer) -> Response:
     with _read(request) as session:
-        rows = rules.list_rules(session)
+        rows = rules.list_rules(session, _live(request))
     return page(request, "rules.html", "Rules", who, rows=rows)
 
 
@@ -362,7 +362,8 @@ def _rule_page(request: Request, session: Session, who: Principal, rule_id: str,
     diffs = {after["revision"]: rules.revision_diff(rule_id, before, after)
              for before, after in zip(h["revisions"], h["revisions"][1:], strict=False)}  # fmt: skip
     return page(request, "rule.html", f"Rule {rule_id}", who, status, h=h, diffs=diffs,
-                revisions=list(reversed(h["revisions"])), **context)  # fmt: skip
+                revisions=list(reversed(h["revisions"])),
+                attention=rules.needs_attention(_live(request), rule_id), **context)  # fmt: skip
 
 
 @router.get("/rules/{rule_id}")

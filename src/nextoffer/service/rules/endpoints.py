@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ...core.decision import Snapshot
+from ..errors import NotFound
 from ..http import SessionDep, allow
 from ..keys.service import Principal
 from . import service
@@ -16,6 +18,15 @@ RuleId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9
 ProposalId = Annotated[str, Path(min_length=1, max_length=36)]
 Author = Annotated[Principal, Depends(allow("author"))]
 Approver = Annotated[Principal, Depends(allow("approver"))]
+
+
+def live_or_none(request: Request) -> Snapshot | None:
+    """The worker's live snapshot, or None before the first publish."""
+    try:
+        snapshot: Snapshot = request.app.state.snapshots.get()
+    except NotFound:
+        return None
+    return snapshot
 
 
 class RestoreIn(BaseModel):
@@ -96,8 +107,10 @@ def dry_run(request: Request, session: SessionDep, proposal_id: ProposalId,
 
 
 @router.get("/v1/rules", dependencies=[Depends(allow("author", "approver"))])
-def rules(session: SessionDep) -> list[dict[str, Any]]:
-    return service.list_rules(session)
+def rules(request: Request, session: SessionDep) -> list[dict[str, Any]]:
+    """Every rule; ``needs_attention`` (else null) when the live snapshot holds it disabled
+    (published before a check that now refuses its trigger: it never fires)."""
+    return service.list_rules(session, live_or_none(request))
 
 
 @router.get("/v1/rules/{rule_id}/history", dependencies=[Depends(allow("author", "approver"))])

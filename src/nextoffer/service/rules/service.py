@@ -63,6 +63,7 @@ __all__ = [
     "list_proposals",
     "list_rules",
     "live_rules",
+    "needs_attention",
     "propose",
     "reject",
     "restore",
@@ -490,14 +491,25 @@ def activate(
     return {"rule_id": rule_id, "live_revision": target, "snapshot": version}
 
 
-def list_rules(session: Session) -> list[dict[str, Any]]:
+def needs_attention(live: Snapshot | None, rule_id: str) -> dict[str, Any] | None:
+    """Why the live snapshot holds ``rule_id`` disabled (published before a check that now
+    refuses its trigger: it never fires), or None."""
+    disabled = live.disabled.get(rule_id) if live is not None else None
+    if disabled is None:
+        return None
+    return {"state": "disabled", "revision": disabled.revision, "problems": list(disabled.problems),
+            "action": "deactivate it, or approve a revision whose trigger is within the bound"}  # fmt: skip
+
+
+def list_rules(session: Session, live: Snapshot | None = None) -> list[dict[str, Any]]:
+    """Every rule; ``needs_attention`` says why one is disabled in ``live`` (or is null)."""
     out = []
     for r in session.execute(sa.select(rules).order_by(rules.c.id)):
         latest = _next_revision(session, r.id) - 1
         row = _revision(session, r.id, r.live_revision or latest)
         out.append({"id": r.id, "live_revision": r.live_revision, "latest_revision": latest,
                     "trigger": row.text, "offers": row.offers, "priority": row.priority,
-                    "stats": r.stats})  # fmt: skip
+                    "stats": r.stats, "needs_attention": needs_attention(live, r.id)})  # fmt: skip
     return out
 
 
@@ -599,8 +611,8 @@ def _draft(
 def _with_draft(live: Snapshot, draft: dict[str, Any]) -> Snapshot:
     rules_ = [r for r in live.spec.rules if r.id != draft["id"]]
     spec = live.spec.model_copy(update={"rules": (*rules_, RuleRevisionSpec.model_validate(draft))})
-    try:
-        return build_snapshot(spec)
+    try:  # the live rules are published (one the cost bound refuses stays disabled); the draft is not
+        return build_snapshot(spec, published={(r.id, r.revision) for r in rules_})
     except SnapshotError as exc:
         raise InvalidInput.from_diagnostics(exc.diagnostics) from None
 
