@@ -133,3 +133,36 @@ def test_json_output_is_valid_json_with_real_utf8(shop: tuple[Path, str, str]) -
     assert data["revisions"][0]["description"] == "cake → coffee"
     assert "cake → coffee" in history.stdout
     assert "\\u2192" not in history.stdout
+
+
+def test_history_and_review_name_people_by_their_key_label_with_the_id_beside_it(
+    shop: tuple[Path, str, str],
+) -> None:
+    # the README's tour: `rules history` printed bare key ids (`03f1d9465d7c`), and an
+    # approval's empty `edited` as "edited ,", although the API gives the labels
+    where, _, _ = shop
+    author = run("keys", "create", "--role", "author", "--label", "Ana Author", cwd=where)
+    approver = run("keys", "create", "--role", "approver", "--label", "Bo Approver", cwd=where)
+    author_key, approver_key = author.stdout.strip(), approver.stdout.strip()
+    author_id, approver_id = author_key.split("_")[1], approver_key.split("_")[1]
+    proposal = where / "label.json"
+    proposal.write_text(json.dumps({"rule_id": "labelled", "trigger": 'cart.has_sku("TEA-01")',
+                                    "offers": ["COFFEE-01"]}))  # fmt: skip
+    made = run("rules", "propose", proposal, "--key", author_key, cwd=where)
+    assert made.returncode == 0, made.stderr
+    assert f"  author:    Ana Author ({author_id}), " in made.stdout
+    assert "author_label" not in made.stdout
+    pid = made.stdout.split()[1]
+    approved = run("rules", "approve", pid[:8], "--key", approver_key, cwd=where)
+    assert approved.returncode == 0, approved.stderr
+    history = run("rules", "history", "labelled", "--key", approver_key, cwd=where)
+    assert history.returncode == 0, history.stderr
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in history.stdout.splitlines()
+            if line.startswith("│ 20")]  # fmt: skip
+    assert [(row[1], row[2]) for row in rows] == [
+        ("propose", f"Ana Author ({author_id})"),
+        ("approve", f"Bo Approver ({approver_id})"),
+    ]
+    approve_details = rows[1][3]
+    assert "edited ," not in approve_details
+    assert approve_details.startswith(f"proposal {pid}, revision 1, ")

@@ -88,3 +88,27 @@ def test_demo_reset_never_deletes_a_configured_database(tmp_path: Path) -> None:
     result = run("demo", "--no-serve", "--no-tour", "--reset", cwd=tmp_path)
     assert result.returncode == 1
     assert "--reset: a configured database is never deleted by the demo" in result.stderr
+
+
+def test_a_command_meeting_a_locked_database_says_so_without_a_traceback(tmp_path: Path) -> None:
+    # the README's tour, run as written: `nextoffer rules propose` while `nextoffer uplift
+    # train` held SQLite's write lock (for about a minute) printed a traceback
+    assert run("migrate", cwd=tmp_path).returncode == 0
+    holder = sqlite3.connect(tmp_path / "nextoffer.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+        result = run("keys", "create", "--role", "client", cwd=tmp_path)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert " ".join(result.stderr.split()) == (
+        "error: the database is locked: another process (the server, or a command such as"
+        " `uplift train`) has held its write lock for more than 10 s. Nothing was written;"
+        " run the command again when it is done"
+    )
+    assert result.stdout == ""
+    with sqlite3.connect(tmp_path / "nextoffer.db") as con:
+        assert con.execute("SELECT count(*) FROM api_keys").fetchone() == (0,)
+    assert run("keys", "create", "--role", "client", cwd=tmp_path).returncode == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -60,7 +61,48 @@ class _LazyGroup(TyperGroup):
         return command
 
 
-app = typer.Typer(
+class _Nextoffer(typer.Typer):
+    """The command group; a database that cannot serve now ends a command with a message and
+    exit 1, never a traceback: SQLite's write lock held past its busy timeout by another
+    process (a long ``uplift train``, a second command), or a PostgreSQL server that is
+    down, starting up or out of connection slots. The command's transaction was rolled
+    back, so nothing was written; running it again later is safe."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            message = _unavailable_message(exc)
+            if message is None:
+                raise
+            from .output import err
+
+            err.print(f"[bold red]error:[/] {message}", markup=True)
+            sys.exit(1)
+
+
+def _unavailable_message(exc: BaseException) -> str | None:
+    if "sqlalchemy" not in sys.modules:  # a command without a database (mine, rules eval)
+        return None
+    import sqlalchemy as sa
+
+    from ..service.db import unavailable
+
+    if not isinstance(exc, sa.exc.DBAPIError) or not unavailable(exc):
+        return None
+    if exc.orig is not None and "locked" in str(exc.orig):
+        return (
+            "the database is locked: another process (the server, or a command such as"
+            " `uplift train`) has held its write lock for more than 10 s. Nothing was"
+            " written; run the command again when it is done"
+        )
+    return (
+        "the database is unavailable for a moment (it may be restarting, or out of"
+        f" connections: {str(exc.orig).strip()}). Nothing was written; run the command again"
+    )
+
+
+app = _Nextoffer(
     name="nextoffer",
     help="nextoffer: a self-hosted next-best-offer engine for cross-sell and upsell.",
     cls=_LazyGroup,

@@ -52,8 +52,16 @@ def _value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(_value(v) for v in value)
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+        shown = {k: v for k, v in value.items() if v not in (None, "", [], {})}
+        return ", ".join(f"{k} {_value(v)}" for k, v in shown.items())
     return "" if value is None else str(value)
+
+
+def _who(data: dict[str, Any], field: str) -> str:
+    """A person as the README promises: their key's label with the key's id beside it."""
+    key_id = _value(data.get(field))
+    label = data.get(f"{field}_label")
+    return f"{label} ({key_id})" if label and key_id and label != key_id else key_id
 
 
 def _line(text: str) -> None:
@@ -92,11 +100,11 @@ def proposal(p: dict[str, Any]) -> None:
     stats = p.get("stats") or {}
     if stats:
         _line(f"  stats:     {_value(stats)}")
-    _line(f"  author:    {p.get('author', '')}, {_when(p.get('created_at'))}")
+    _line(f"  author:    {_who(p, 'author')}, {_when(p.get('created_at'))}")
     if p.get("updated_at") and p.get("updated_at") != p.get("created_at"):
         _line(f"  updated:   {_when(p['updated_at'])}")
     shown = {"id", "status", "rule_id", "text", "trigger", "offers", "priority", "description",
-             "stats", "author", "created_at", "updated_at", "updated"}  # fmt: skip
+             "stats", "author", "author_label", "created_at", "updated_at", "updated"}  # fmt: skip
     rest = {k: v for k, v in p.items() if k not in shown}
     if rest:
         generic(rest, "  ")
@@ -146,7 +154,7 @@ def history(h: dict[str, Any]) -> None:
     for r in h.get("revisions", []):
         revisions.add_row(str(r.get("revision", "")), "live" if r.get("live") else "",
                           _value(r.get("trigger")), _value(r.get("offers")),
-                          _value(r.get("priority")), _value(r.get("author")),
+                          _value(r.get("priority")), _who(r, "author"),
                           _value(r.get("reason")), _when(r.get("created_at")))  # fmt: skip
     out.print(revisions)
     audit = Table(title="audit", title_justify="left")
@@ -154,7 +162,7 @@ def history(h: dict[str, Any]) -> None:
         audit.add_column(column, overflow="fold")
     for a in h.get("audit", []):
         audit.add_row(_when(a.get("occurred_at")), _value(a.get("action")),
-                      _value(a.get("actor")), _value(a.get("details")))  # fmt: skip
+                      _who(a, "actor"), _value(a.get("details")))  # fmt: skip
     out.print(audit)
 
 

@@ -58,6 +58,18 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
+def log_failure(what: str, exc: BaseException) -> None:
+    """A periodic job's failure, for the server's log. A database that cannot serve now (its
+    write lock held past the busy timeout by another process, such as ``nextoffer uplift
+    train``; a server restarting) is expected and retried: one line, no traceback. Anything
+    else is a fault: logged with its traceback."""
+    if isinstance(exc, sa.exc.DBAPIError) and unavailable(exc):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        log.warning("%s: the database cannot serve now (%s); the next run retries", what, reason)
+    else:
+        log.error("%s", what, exc_info=exc)
+
+
 async def _sweeper(app: FastAPI) -> None:
     """Erase personal data past its retention, every ``erase_every_seconds``. The periodic
     jobs run in a thread: on the event loop they would hold up every request meanwhile."""
@@ -67,8 +79,8 @@ async def _sweeper(app: FastAPI) -> None:
             erased = await run_in_threadpool(app.state.db.run, customers.sweep)
             if erased:
                 log.info("erased personal data of %d customers (retention)", erased)
-        except Exception:  # keep sweeping; the next run retries
-            log.exception("erasure sweep failed")
+        except Exception as exc:  # keep sweeping; the next run retries
+            log_failure("erasure sweep failed", exc)
         await asyncio.sleep(settings.erase_every_seconds)
 
 
@@ -84,9 +96,9 @@ async def _recheck(every: float, check: Callable[[], object]) -> None:
             failing = False
         except NotFound:  # nothing published yet
             pass
-        except Exception:  # a request checks it itself meanwhile; the next run retries
+        except Exception as exc:  # a request checks it itself meanwhile; the next run retries
             if not failing:  # once per outage, not five times a second
-                log.exception("checking for a new snapshot or models failed (retrying)")
+                log_failure("checking for a new snapshot or models failed (retrying)", exc)
             failing = True
 
 
@@ -99,8 +111,8 @@ async def _score_ahead(score_ahead: ScoreAhead) -> None:
             continue
         try:
             await run_in_threadpool(score_ahead.run)
-        except Exception:  # those customers get the offer's average until noted again
-            log.exception("scoring customers ahead failed")
+        except Exception as exc:  # those customers get the offer's average until noted again
+            log_failure("scoring customers ahead failed", exc)
 
 
 async def _attach_refresher(app: FastAPI) -> None:
@@ -112,8 +124,8 @@ async def _attach_refresher(app: FastAPI) -> None:
             done = await run_in_threadpool(app.state.db.run, attach.refresh)
             if done["snapshot"]:
                 log.info("attach rates refreshed: published %s", done["snapshot"])
-        except Exception:  # keep refreshing; the next run retries
-            log.exception("attach-rate refresh failed")
+        except Exception as exc:  # keep refreshing; the next run retries
+            log_failure("attach-rate refresh failed", exc)
 
 
 class WorkerHeader:
