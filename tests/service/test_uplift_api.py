@@ -188,3 +188,42 @@ def test_a_mistyped_customer_attribute_is_a_422_naming_it_while_uplift_models_ar
             f"attributes.{k}" for k in attributes
         )
         assert client.get("/v1/customers/typo-1").status_code == 404  # nothing written
+
+
+def test_decisions_and_events_are_written_while_a_training_runs(
+    server: Server, campaign: dict[str, Any]
+) -> None:
+    """Training reads and fits without a write transaction (SQLite has one write lock: held
+    for the whole fit, every decision and event waited, then got 503 after 10 s)."""
+    import threading
+
+    answer: dict[str, Any] = {}
+
+    def train() -> None:
+        with server.client("author") as author:
+            r = author.post("/v1/uplift/train", json={"min_per_arm": 20, "bootstrap": 40},
+                            timeout=600)  # fmt: skip
+            answer["status"], answer["at"] = r.status_code, time.monotonic()
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    writes: list[tuple[int, float, float]] = []  # status, seconds taken, when answered
+    with server.client("client") as client:
+        i = 0
+        while trainer.is_alive() and i < 2000:
+            started = time.monotonic()
+            if i % 2:
+                r = client.post("/v1/events", json={"type": "click", "customer_id": f"w-{i}",
+                                                     "offer_id": "mortgage",
+                                                     "idempotency_key": f"w-{i}"})  # fmt: skip
+            else:
+                r = client.post("/v1/decisions",
+                                json={"customer": {"id": f"w-{i}"}, "channel": "in_app"})  # fmt: skip
+            writes.append((r.status_code, time.monotonic() - started, time.monotonic()))
+            i += 1
+    trainer.join()
+    assert answer["status"] == 200, answer
+    assert all(status in (200, 201) for status, _, _ in writes), writes
+    during = [w for w in writes if w[2] < answer["at"]]
+    assert len(during) >= 3, (len(writes), answer)  # writes went on while it trained
+    assert max(seconds for _, seconds, _ in during) < 5.0, during

@@ -329,8 +329,8 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     models = ModelCache(db, poll=0)
     simulate(campaign, rng, "the bank's e-mail campaign", 0)
     task = progress.add_task("uplift models from the campaign", total=None)
-    with db.transaction() as session:  # learned once; the traffic that follows uses them
-        counts["uplift"] = uplift.train(session, method="x-learner", n_bootstrap=10)
+    # learned once; the traffic that follows uses them
+    counts["uplift"] = uplift.train(db, method="x-learner", n_bootstrap=10)
     progress.update(task, total=1, completed=1)
     simulate(traffic, traffic_rng, "more traffic: the app, the branch, the shop", len(campaign))
     task = progress.add_task("attach rates and mined rules", total=None)

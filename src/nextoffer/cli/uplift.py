@@ -209,10 +209,10 @@ def _train_ledger(
 
     db = open_database()
     try:
-        with progress() as bar, db.transaction() as session:
+        with progress() as bar:
             task = bar.add_task("training per offer", total=None)
             done = service.train(
-                session, offer=offer, method=method, outcome=outcome, window_days=window_days,
+                db, offer=offer, method=method, outcome=outcome, window_days=window_days,
                 lookback_days=lookback_days, min_per_arm=min_per_arm, n_bootstrap=bootstrap,
                 seed=seed, thresholds=thresholds,
                 progress=lambda o: bar.update(task, description=f"training {o}"),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from ...core.learning.segments import Thresholds
+from ..db import Database
 from ..http import SessionDep, allow
 from ..keys.service import Principal
 from . import service
@@ -44,16 +47,25 @@ class TrainIn(BaseModel):
 
 
 @router.post("/v1/uplift/train")
-def train(session: SessionDep, _: Reader, body: TrainIn | None = None) -> dict[str, Any]:
+async def train(request: Request, _: Reader, body: TrainIn | None = None) -> dict[str, Any]:
     """Train an uplift model per offer from the ledger (treated: shown outside the control
     group; control: the control group's counterfactual), store it, and score every customer
     into the CATE store. Offers with fewer than ``min_per_arm`` customers per arm are listed
-    with the reason and keep an unknown τ."""
+    with the reason and keep an unknown τ.
+
+    The reading and fitting run in a thread without a write transaction; only storing the
+    result takes a turn to write, so decisions and events go on meanwhile."""
     b = body or TrainIn()
-    return service.train(session, offer=b.offer, method=b.method, outcome=b.outcome,
-                         window_days=b.window_days, lookback_days=b.lookback_days,
-                         min_per_arm=b.min_per_arm, n_bootstrap=b.bootstrap,
-                         thresholds=Thresholds(b.persuade, b.harm, b.high_base_rate))  # fmt: skip
+    db: Database = request.app.state.db
+    training = await run_in_threadpool(
+        functools.partial(
+            service.prepare, db, offer=b.offer, method=b.method, outcome=b.outcome,
+            window_days=b.window_days, lookback_days=b.lookback_days, min_per_arm=b.min_per_arm,
+            n_bootstrap=b.bootstrap, thresholds=Thresholds(b.persuade, b.harm, b.high_base_rate),
+        )
+    )  # fmt: skip
+    async with db.write_turn():
+        return await run_in_threadpool(db.run, service.store, training)
 
 
 @router.get("/v1/uplift/models")

@@ -60,6 +60,7 @@ __all__ = [
     "Exposure",
     "ModelCache",
     "ScoreAhead",
+    "Training",
     "average_tau",
     "check_windows",
     "customer_estimates",
@@ -68,8 +69,10 @@ __all__ = [
     "feature_columns",
     "feature_row",
     "models",
+    "prepare",
     "report",
     "score_customers",
+    "store",
     "train",
 ]
 
@@ -189,8 +192,20 @@ def _check(
         raise InvalidInput(errors)
 
 
-def train(
-    session: Session,
+@dataclass(frozen=True)
+class Training:
+    """A training run read from the ledger and fitted, not yet stored (``prepare``):
+    ``results`` per offer, ``stored`` the model rows to insert, ``trained`` the fitted models
+    by offer, ``estimates`` their scores for every customer stored when it read."""
+
+    results: list[dict[str, Any]]
+    stored: list[dict[str, Any]]
+    trained: dict[str, tuple[str, UpliftModel]]
+    estimates: list[dict[str, Any]]
+
+
+def prepare(
+    db: Database,
     *,
     offer: str | None = None,
     method: str = "x-learner",
@@ -203,20 +218,25 @@ def train(
     thresholds: Thresholds | None = None,
     score: bool = True,
     progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train a model per offer from the ledger, store it, and bulk-score every customer
-    (``thresholds``: the segments' cut-offs, kept with the model)."""
+) -> Training:
+    """Read the ledger, train a model per offer and score every stored customer with it
+    (``thresholds``: the segments' cut-offs, kept with the model), all in read-only
+    transactions: fitting takes seconds to minutes, and on SQLite a write transaction holds
+    the only write lock for that long (every decision and event would wait, then get 503).
+    ``store`` writes the result."""
     _check(method, outcome, window_days, lookback_days, min_per_arm)
     now = dt.datetime.now(dt.UTC)
-    data = exposures(session, offer=offer, window_days=window_days,
-                     lookback_days=lookback_days, now=now)  # fmt: skip
+    with db.read() as session:
+        data = exposures(session, offer=offer, window_days=window_days,
+                         lookback_days=lookback_days, now=now)  # fmt: skip
+        share = _holdout_share(session)
     by_offer: dict[str, list[Exposure]] = {}
     for e in data:
         by_offer.setdefault(e.offer_id, []).append(e)
     if offer is not None:
         by_offer.setdefault(offer, [])
-    share = _holdout_share(session)
     results: list[dict[str, Any]] = []
+    stored: list[dict[str, Any]] = []
     trained: dict[str, tuple[str, UpliftModel]] = {}
     for offer_id, rows in sorted(by_offer.items()):
         if progress:
@@ -243,18 +263,39 @@ def train(
             continue
         version = f"{offer_id}@{now:%Y%m%dT%H%M%S.%f}"
         model.report.update(window_days=window_days, lookback_days=lookback_days)
-        repository.store_model(
-            session,
-            {"version": version, "offer_id": offer_id, "method": method, "outcome": outcome,
-             "treated": treated, "control": control, "report": _json(model.report),
-             "model": model.dumps(), "trained_at": now},
-        )  # fmt: skip
+        stored.append({"version": version, "offer_id": offer_id, "method": method,
+                       "outcome": outcome, "treated": treated, "control": control,
+                       "report": _json(model.report), "model": model.dumps(),
+                       "trained_at": now})  # fmt: skip
         trained[offer_id] = (version, model)
         results.append({**result, "trained": True, "version": version,
                         "qini": model.report.get("qini", {}).get("nextoffer"),
                         "mean_tau": model.report["mean_tau"]})  # fmt: skip
-    scored = score_customers(session, trained) if score and trained else 0
-    return {"models": results, "scored": scored}
+    estimates: list[dict[str, Any]] = []
+    if score and trained:
+        if progress:
+            progress("scoring every customer")
+        with db.read() as session:
+            customers = [c._mapping for c in repository.all_customers(session)]
+        estimates = _bulk_rows(trained, customers)
+    return Training(results, stored, trained, estimates)
+
+
+def store(session: Session, training: Training) -> dict[str, Any]:
+    """Write a prepared training: its models (each the newest, so live, for its offer) and
+    their estimates (replacing the customers' earlier ones). A customer stored after
+    ``prepare`` read keeps the offer's average τ until scored ahead or in bulk."""
+    for row in training.stored:
+        repository.store_model(session, row)
+    scored = repository.upsert_estimates(session, training.estimates)
+    return {"models": training.results, "scored": scored}
+
+
+def train(db: Database, **params: Any) -> dict[str, Any]:
+    """``prepare`` (``params``: its keywords), then ``store`` in one short transaction."""
+    training = prepare(db, **params)
+    with db.transaction() as session:
+        return store(session, training)
 
 
 def _json(report: dict[str, Any]) -> dict[str, Any]:
@@ -295,11 +336,23 @@ def _estimate_rows(
     return out
 
 
-def score_customers(
-    session: Session,
-    trained: Mapping[str, tuple[str, UpliftModel]] | None = None,
+def _bulk_rows(
+    trained: Mapping[str, tuple[str, UpliftModel]],
+    customers: Sequence[Mapping[str, Any]],
     *,
     batch: int = 5000,
+) -> list[dict[str, Any]]:
+    """Estimate rows for every customer with each offer's model, ``batch`` customers a call."""
+    now = dt.datetime.now(dt.UTC)
+    rows: list[dict[str, Any]] = []
+    for offer_id, (version, model) in trained.items():
+        for start in range(0, len(customers), batch):
+            rows += _estimate_rows(version, model, offer_id, customers[start : start + batch], now)
+    return rows
+
+
+def score_customers(
+    session: Session, trained: Mapping[str, tuple[str, UpliftModel]] | None = None
 ) -> int:
     """Score every stored customer with each offer's model (default: the live ones)."""
     if trained is None:
@@ -309,15 +362,7 @@ def score_customers(
             assert blob is not None
             trained[offer_id] = (row.version, UpliftModel.loads(blob))
     customers = [c._mapping for c in repository.all_customers(session)]
-    now = dt.datetime.now(dt.UTC)
-    written = 0
-    for offer_id, (version, model) in trained.items():
-        for start in range(0, len(customers), batch):
-            chunk = customers[start : start + batch]
-            written += repository.upsert_estimates(
-                session, _estimate_rows(version, model, offer_id, chunk, now)
-            )
-    return written
+    return repository.upsert_estimates(session, _bulk_rows(trained, customers))
 
 
 class ModelCache:
