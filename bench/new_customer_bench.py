@@ -103,6 +103,7 @@ def main() -> None:
         print(f"bulk-scored {scored} estimates for {len(known)} stored customers")
         cache, models = SnapshotCache(db), ModelCache(db)
         ahead = ScoreAhead(db, models)
+        ahead.run()  # the background process, started before the decisions below
         rng = random.Random(2)
         attrs = list(bank_customers(random.Random(3), args.decisions))[1:]
 
@@ -113,7 +114,7 @@ def main() -> None:
             return {"customer": customer, "channel": rng.choice(["email", "in_app", "branch"])}
 
         for i in range(50):  # warm up
-            db.run(decisions.decide, cache, body(known[i]["id"], None), None, models, ahead)
+            db.run(decisions.decide, cache, body(known[i]["id"], None), None, models)
         timings: dict[str, list[float]] = {"known": [], "new": []}
         cpu: dict[str, list[float]] = {"known": [], "new": []}
         for i in range(args.decisions):
@@ -121,17 +122,16 @@ def main() -> None:
                 cid = rng.choice(known)["id"] if kind == "known" else f"new-{i}"
                 b = body(cid, None if kind == "known" else attrs[i % len(attrs)])
                 t, c0 = time.perf_counter(), time.thread_time()
-                db.run(decisions.decide, cache, b, None, models, ahead)
+                db.run(decisions.decide, cache, b, None, models)
                 timings[kind].append((time.perf_counter() - t) * 1000)
                 cpu[kind].append((time.thread_time() - c0) * 1000)
         for kind, ms in timings.items():
             print(f"decision for a {kind + ' customer:':16s} wall {_quantiles(ms)}; CPU "
                   f"{_quantiles(cpu[kind])}  ({len(ms)} decisions)")  # fmt: skip
-        print(f"new customers waiting to be scored ahead: {ahead.pending}")
         t = time.perf_counter()
-        written = ahead.run()
-        print(f"score-ahead, off the request: {written} estimates in "
-              f"{(time.perf_counter() - t) * 1000:.0f} ms, one batch per offer")  # fmt: skip
+        written = ahead.run()  # what the background process does next
+        print(f"score-ahead, off the request (the server's background process): {written} "
+              f"estimates in {(time.perf_counter() - t) * 1000:.0f} ms, one batch per offer")  # fmt: skip
         old: list[float] = []
         old_cpu: list[float] = []
         live = models.live()

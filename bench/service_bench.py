@@ -20,7 +20,8 @@ waits for the write-ahead log to reach the disk, as in production.
    open loop runs again with ``--new-share`` (20%) of its decisions for customers never
    seen before (a fresh id, attributes in the request), at ``--rate`` and at
    ``--second-rate`` (1,500 a second), against the same goal. A new customer gets the offer's average τ in the request; the
-   server scores them in the background (the share scored by the end is reported).
+   server's background process (a process of its own at the lowest CPU priority, following
+   the ledger) scores them afterwards (the share scored by the end is reported).
 2. Batched event ingestion (``POST /v1/events``, 1,000 events a batch). Goal: >= 10,000/s.
 3. Concurrent retries: 10,000 events, each sent twice by different clients at once;
    at the end exactly 10,000 rows, none lost, none duplicated.
@@ -147,7 +148,7 @@ def generator_gc_off() -> Iterator[None]:
 
 def server_cpu(srv: Server) -> float:
     """CPU seconds used so far by the server's processes (its process group: ``serve`` and
-    its workers, background scoring included), from /proc."""
+    its workers, its background process included), from /proc."""
     assert srv.process is not None
     group, total = os.getpgid(srv.process.pid), 0
     for entry in os.listdir("/proc"):

@@ -1,16 +1,22 @@
 """The server's periodic jobs (attach-rate refresh, erasure sweep, scoring ahead, snapshot
-checks) when the database cannot serve for a moment (issue 17, the README's tour)."""
+checks) when the database cannot serve for a moment (issue 17, the README's tour); the
+background process that scores customers ahead, beside the API workers."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from nextoffer.service.app import log_failure
+from nextoffer.service.background import NICE
+from nextoffer.service.db import log_failure
+
+from .server import Server
 
 
 def _locked_error(path: Path) -> sa.exc.OperationalError:
@@ -62,3 +68,81 @@ def test_a_periodic_job_failing_otherwise_is_logged_as_an_error_with_its_traceba
     assert record.exc_info is not None
     assert record.exc_info[1] is error
     assert record.getMessage() == "erasure sweep failed"
+
+
+def _children(pid: int) -> set[int]:
+    children: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children.update(int(c) for c in (task / "children").read_text().split())
+    return children
+
+
+def _background_process(server_pid: int) -> int:
+    """The server's background process (a spawned ``multiprocessing`` child)."""
+    found = [
+        pid for pid in _children(server_pid)
+        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]  # fmt: skip
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _gone(pid: int, within: float) -> bool:
+    """Whether ``pid`` exits (or is left a zombie, exited) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_the_background_process_runs_at_a_lower_priority_and_ends_with_its_server(
+    tmp_path: Path, stop: str
+) -> None:
+    server = Server(f"sqlite:///{tmp_path / 'nextoffer.db'}").start()
+    try:
+        assert server.process is not None
+        background = _background_process(server.process.pid)
+        server_nice = os.getpriority(os.PRIO_PROCESS, server.process.pid)
+        deadline = time.monotonic() + 20  # it lowers its priority once it has started
+
+        def lowest() -> bool:  # SCHED_IDLE, or where refused the largest niceness
+            return os.sched_getscheduler(background) == os.SCHED_IDLE or (
+                os.getpriority(os.PRIO_PROCESS, background) == min(server_nice + NICE, 19)
+            )
+
+        while not lowest():
+            assert time.monotonic() < deadline, "the background process kept its priority"
+            time.sleep(0.05)
+        assert os.sched_getscheduler(server.process.pid) == os.SCHED_OTHER  # the API's
+        if stop == "kill":  # SIGKILL: the server cannot stop it; it notices and exits itself
+            server.kill()
+        else:
+            server.process.terminate()
+            server.process.wait(timeout=20)
+        assert _gone(background, within=5), (
+            f"the background process {background} outlived its server"
+        )
+    finally:
+        server.stop()
+
+
+def test_no_background_process_when_scoring_ahead_is_off(tmp_path: Path) -> None:
+    server = Server(
+        f"sqlite:///{tmp_path / 'nextoffer.db'}",
+        env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0"},
+    ).start()
+    try:
+        assert server.process is not None
+        assert not any(
+            b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            for pid in _children(server.process.pid)
+        )
+    finally:
+        server.stop()

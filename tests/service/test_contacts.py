@@ -8,10 +8,13 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import sqlalchemy as sa
+
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository
 from nextoffer.service.ledger.repository import insert_decisions
-from nextoffer.service.ledger.service import customers_and_contacts, history_of
+from nextoffer.service.ledger.service import customers_and_contacts, history_of, ingest
+from nextoffer.service.tables import catalog_items
 
 
 def _row(shown: list[str], *, control: bool = False) -> dict[str, Any]:
@@ -65,3 +68,30 @@ def test_the_contacts_read_goes_through_the_partial_index(db: Database) -> None:
     assert "ix_decisions_contacts" in plan, plan
     assert "SCAN decisions" not in plan, plan
     assert "Seq Scan on decisions" not in plan, plan
+
+
+def test_unattributed_outcomes_are_not_in_the_contacts_the_decision_path_reads(
+    db: Database,
+) -> None:
+    # issue 17: an outcome that names no decision that showed its offer is "never counted":
+    # forged declines do not trigger a customer's decline back-off or session guardrail
+    shown = _row(["loan"])
+    with db.transaction() as session:
+        session.execute(sa.insert(catalog_items), {"kind": "offer", "id": "loan",
+                        "body": {"id": "loan"}, "updated_at": dt.datetime(2026, 3, 8, tzinfo=dt.UTC)})  # fmt: skip
+        insert_decisions(session, [shown])
+        ingest(session, {"events": [
+            {"type": "decline", "customer_id": "c-1", "offer_id": "loan", "session_id": "s",
+             "decision_id": shown["id"], "idempotency_key": "real"},
+            {"type": "decline", "customer_id": "c-1", "offer_id": "loan", "session_id": "s",
+             "idempotency_key": "forged-1"},  # names no decision
+            {"type": "decline", "customer_id": "c-1", "offer_id": "loan", "session_id": "s",
+             "decision_id": str(uuid.uuid4()), "idempotency_key": "forged-2"},  # no such one
+        ]}, client="k")  # fmt: skip
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    with db.read() as session:
+        _customer, contacts = customers_and_contacts(session, ["c-1"], since)["c-1"]
+        history = history_of(session, "c-1", since)
+    assert sorted(c.outcome for c in contacts) == ["declined", "shown"]  # the real one only
+    # people see every event, the unattributed ones too
+    assert len([h for h in history if h["kind"] == "event"]) == 3

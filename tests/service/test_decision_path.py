@@ -1,6 +1,6 @@
 """The decision path runs no model and writes no estimate: a customer the live uplift models
-have not scored gets the offer's average τ, and is scored in the background (``ScoreAhead``)
-for their next decision. In process (the app over ASGI), on SQLite and PostgreSQL."""
+have not scored gets the offer's average τ, and is scored afterwards by ``ScoreAhead`` (the
+server's background process, following the ledger) for their next decision. In process (the app over ASGI), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -28,8 +28,14 @@ from nextoffer.service.decisions import service as decisions
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import cate_estimates
+from nextoffer.service.tables import decisions as decisions_table
 from nextoffer.service.uplift import repository
-from nextoffer.service.uplift.service import feature_columns, feature_row
+from nextoffer.service.uplift.service import (
+    ScoreAhead,
+    feature_columns,
+    feature_row,
+    scored,
+)
 
 OFFER = "savings-account"
 AVERAGE = -0.04  # the offer's average τ under the live model
@@ -136,6 +142,19 @@ NEW = {"customer": {"id": "never-seen-1", "attributes": {"tier": "gold", "tenure
        "channel": "in_app"}  # fmt: skip
 
 
+def _ahead(app: FastAPI, **kwargs: Any) -> ScoreAhead:
+    """The background process's scorer, over the app's database and live models."""
+    return ScoreAhead(app.state.db, app.state.models, **kwargs)
+
+
+def _features(app: FastAPI, customer_id: str) -> list[Any]:
+    with app.state.db.read() as session:
+        query = sa.select(decisions_table.c.features).where(
+            decisions_table.c.customer_id == customer_id
+        )
+        return list(session.execute(query).scalars())
+
+
 def test_a_never_seen_customer_is_decided_without_a_model_call_or_an_estimate_write(
     app: FastAPI,
 ) -> None:
@@ -144,17 +163,22 @@ def test_a_never_seen_customer_is_decided_without_a_model_call_or_an_estimate_wr
     assert r.status_code == 200, r.text
     assert _tau(r.json()) == pytest.approx(AVERAGE)  # the offer's average τ
     assert _estimates(app) == []  # nothing written by the request
-    assert app.state.score_ahead.pending == 1  # handed to the background scorer instead
+    # what the background scorer reads: the customer as the engine saw them, in the ledger
+    (features,) = _features(app, "never-seen-1")
+    assert features["attributes"]["tier"] == "gold"
+    assert features["holdings"] == ["checking"]
 
 
 def test_a_customer_scored_ahead_gets_their_own_tau_afterwards(app: FastAPI) -> None:
     _live(app, _model(ConstantLearner()))
+    ahead = _ahead(app)
+    assert ahead.run() == 0  # nothing decided yet
     (first,) = _decide(app, [{**NEW, "channel": "email"}])  # two contacts of the four a month
     assert first.status_code == 200, first.text
     assert _tau(first.json()) == pytest.approx(AVERAGE)
     assert _estimates(app) == []
     assert _uplift(app, "never-seen-1")[OFFER]["scored"] is False
-    assert app.state.score_ahead.run() == 1  # what the server's background task does
+    assert ahead.run() == 1  # what the server's background process does
     (row,) = _estimates(app)
     assert (row.customer_id, row.offer_id, row.model_version) == ("never-seen-1", OFFER,
                                                                  f"{OFFER}@test")  # fmt: skip
@@ -165,7 +189,7 @@ def test_a_customer_scored_ahead_gets_their_own_tau_afterwards(app: FastAPI) -> 
     (second,) = _decide(app, [NEW])
     assert second.status_code == 200, second.text
     assert _tau(second.json()) == pytest.approx(row.tau)  # the engine used their own
-    assert app.state.score_ahead.pending == 0  # scored: not noted again
+    assert ahead.run() == 0  # scored: the second decision needs nothing
 
 
 def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
@@ -177,19 +201,45 @@ def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
             "upper": None, "base_rate": 0.1, "segment": "persuadable",
             "model_version": "bulk", "scored_at": T0,
         }])  # fmt: skip
-    app.state.score_ahead.run()
+    _ahead(app).run()
     (row,) = _estimates(app)
     assert (row.tau, row.model_version) == (0.3, "bulk")
+
+
+def test_scoring_ahead_follows_the_ledger_in_batches_from_where_it_stopped(
+    app: FastAPI,
+) -> None:
+    _live(app, _model(ConstantLearner()))
+    bodies = [{**NEW, "customer": {**NEW["customer"], "id": f"new-{i}"}} for i in range(5)]
+    assert all(r.status_code == 200 for r in _decide(app, bodies[:3]))
+    ahead = _ahead(app, batch=2)
+    assert ahead.run() == 2
+    assert ahead.behind
+    assert ahead.run() == 1
+    assert not ahead.behind
+    assert _decide(app, bodies[3:])[0].status_code == 200
+    assert ahead.run() == 2  # only what was decided since
+    assert sorted(r.customer_id for r in _estimates(app)) == [f"new-{i}" for i in range(5)]
+
+
+def test_scoring_ahead_starts_a_backlog_of_decisions_before_the_newest(app: FastAPI) -> None:
+    _live(app, _model(ConstantLearner()))
+    bodies = [{**NEW, "customer": {**NEW["customer"], "id": f"new-{i}"}} for i in range(4)]
+    assert all(r.status_code == 200 for r in _decide(app, bodies))
+    assert _ahead(app, backlog=3).run() == 3  # a process started now reads the last three
+    assert "new-0" not in {r.customer_id for r in _estimates(app)}
+    assert _decide(app, bodies[:1])[0].status_code == 200  # new-0's next decision
+    assert _ahead(app, backlog=1).run() == 1  # scores them
 
 
 def test_a_customer_whose_features_cannot_be_scored_is_left_out_of_the_batch(
     app: FastAPI,
 ) -> None:
-    _live(app, _model(ConstantLearner()))
-    _decide(app, [NEW])
-    app.state.score_ahead.note("odd-1", {"attributes": {"tenureMonths": [1, 2]}}, [OFFER])
-    assert app.state.score_ahead.run() == 1
-    assert [r.customer_id for r in _estimates(app)] == ["never-seen-1"]
+    model = _model(ConstantLearner())
+    customers = [{"id": "never-seen-1", **NEW["customer"]},
+                 {"id": "odd-1", "attributes": {"tenureMonths": [1, 2]}}]  # fmt: skip
+    rows = scored("v", model, OFFER, customers, T0)
+    assert [r["customer_id"] for r in rows] == ["never-seen-1"]
 
 
 def test_a_decision_with_a_long_cart_is_evaluated_off_the_event_loop(

@@ -469,9 +469,11 @@ def demo(
     if serve:
         import uvicorn
 
+        from ..service import background
         from ..service.app import create_app
         from ..service.limits import uvicorn_options
 
         out.print(f"serving on {base} (Ctrl-C stops)")
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                    **uvicorn_options(settings))  # fmt: skip
+        with background.running(settings):
+            uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                        **uvicorn_options(settings))  # fmt: skip

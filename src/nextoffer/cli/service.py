@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import make_url
 
+from ..service import background
 from ..service.config import load_settings
 from ..service.customers import service as customers
 from ..service.db import Database
@@ -75,7 +76,8 @@ def serve(
     app = "nextoffer.service.app:create_app"
     limits = uvicorn_options(settings)
     if workers == 1:
-        uvicorn.run(app, factory=True, host=host, port=port, log_level="warning", **limits)
+        with background.running(settings):
+            uvicorn.run(app, factory=True, host=host, port=port, log_level="warning", **limits)
         return
     from ..service.workers import Workers, listening_sockets
 
@@ -86,7 +88,8 @@ def serve(
         sockets = listening_sockets(host, port, workers, config.backlog)
     except OSError as exc:
         fail(f"--port: cannot listen on {host}:{port}: {exc}")
-    Workers(config, sockets).run()
+    with background.running(settings):
+        Workers(config, sockets).run()
 
 
 @keys_app.command("create")

@@ -37,7 +37,7 @@ from .customers import service as customers
 from .customers.endpoints import router as customers_router
 from .dashboard import endpoints as dashboard
 from .dashboard.views import error_page, is_dashboard
-from .db import Database, DatabaseBusy, unavailable
+from .db import Database, DatabaseBusy, log_failure, unavailable
 from .decisions.endpoints import router as decisions_router
 from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
@@ -47,7 +47,7 @@ from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
 from .uplift.endpoints import router as uplift_router
-from .uplift.service import ModelCache, ScoreAhead
+from .uplift.service import ModelCache
 
 __all__ = ["create_app"]
 log = logging.getLogger("nextoffer")
@@ -56,18 +56,6 @@ log = logging.getLogger("nextoffer")
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or str(loc[0] if loc else "body")
-
-
-def log_failure(what: str, exc: BaseException) -> None:
-    """A periodic job's failure, for the server's log. A database that cannot serve now (its
-    write lock held past the busy timeout by another process, such as ``nextoffer uplift
-    train``; a server restarting) is expected and retried: one line, no traceback. Anything
-    else is a fault: logged with its traceback."""
-    if isinstance(exc, sa.exc.DBAPIError) and unavailable(exc):
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-        log.warning("%s: the database cannot serve now (%s); the next run retries", what, reason)
-    else:
-        log.error("%s", what, exc_info=exc)
 
 
 async def _sweeper(app: FastAPI) -> None:
@@ -100,19 +88,6 @@ async def _recheck(every: float, check: Callable[[], object]) -> None:
             if not failing:  # once per outage, not five times a second
                 log_failure("checking for a new snapshot or models failed (retrying)", exc)
             failing = True
-
-
-async def _score_ahead(score_ahead: ScoreAhead) -> None:
-    """Score the customers decisions met without an uplift estimate, every second or so, in
-    a thread (the decision path itself runs no model and writes no estimate)."""
-    while True:
-        await asyncio.sleep(score_ahead.every)
-        if not score_ahead.pending:
-            continue
-        try:
-            await run_in_threadpool(score_ahead.run)
-        except Exception as exc:  # those customers get the offer's average until noted again
-            log_failure("scoring customers ahead failed", exc)
 
 
 async def _attach_refresher(app: FastAPI) -> None:
@@ -171,7 +146,6 @@ def create_app(
             asyncio.create_task(_sweeper(app)),
             asyncio.create_task(_recheck(0.8 * snapshots.poll, partial(snapshots.get, check=True))),
             asyncio.create_task(_recheck(0.8 * models.poll, partial(models.live, check=True))),
-            asyncio.create_task(_score_ahead(app.state.score_ahead)),
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -195,12 +169,9 @@ def create_app(
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
-    app.state.score_ahead = ScoreAhead(app.state.db, app.state.models)
     app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
-    app.state.pipeline = (
-        None if app.state.db.is_sqlite else Pipeline(app.state.db, app.state.score_ahead)
-    )
+    app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:

@@ -29,6 +29,9 @@ class Settings:
     erase_every_seconds: float = 3600.0
     # how often `serve` recounts attach rates from the ledger (seconds; 0: never)
     attach_refresh_seconds: float = 60.0
+    # how often `serve`'s background process scores the customers decisions met without an
+    # uplift estimate (seconds; 0: never, they keep the offer's average τ until bulk scoring)
+    score_ahead_seconds: float = 1.0
     # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
     # may take to arrive (408); a JSON body's nesting and list lengths (422)
     max_body_bytes: int = 1_048_576

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,9 +26,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "DatabaseBusy", "KeptConnection", "dialect_insert", "unavailable"]
+__all__ = [
+    "Database",
+    "DatabaseBusy",
+    "KeptConnection",
+    "dialect_insert",
+    "log_failure",
+    "unavailable",
+]
 
 T = TypeVar("T")
+log = logging.getLogger("nextoffer")
 
 # How long a request waits for its turn to write (SQLite: one writer at a time) or for a
 # pooled connection (PostgreSQL) before it is answered 503 with Retry-After.
@@ -268,3 +277,15 @@ class KeptConnection:
             connection, self._connection, self._raw = self._connection, None, None
             await connection.invalidate()
             await connection.close()
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """A periodic job's failure, for the server's log. A database that cannot serve now (its
+    write lock held past the busy timeout by another process, such as ``nextoffer uplift
+    train``; a server restarting) is expected and retried: one line, no traceback. Anything
+    else is a fault: logged with its traceback."""
+    if isinstance(exc, sa.exc.DBAPIError) and unavailable(exc):
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        log.warning("%s: the database cannot serve now (%s); the next run retries", what, reason)
+    else:
+        log.error("%s", what, exc_info=exc)

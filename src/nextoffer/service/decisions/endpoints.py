@@ -75,7 +75,6 @@ async def decide(
         None if idempotency_key is None else IdempotencyKey(who.id, idempotency_key),
         state.models,
         state.pipeline,
-        state.score_ahead,
         state.clock,
     )
     return JSONResponse(decision)

@@ -50,7 +50,6 @@ from ..uplift import repository as uplift_repository
 from ..uplift.service import (
     Estimates,
     ModelCache,
-    ScoreAhead,
     customer_estimates,
     estimates_from,
 )
@@ -136,12 +135,11 @@ def decide(
     body: Any,
     idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
-    score_ahead: ScoreAhead | None = None,
     clock: LiveClock | None = None,
 ) -> dict[str, Any]:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
-    server's time (``clock``); a customer the live models have not scored yet is handed to
-    ``score_ahead``."""
+    server's time (``clock``). A customer the live models have not scored yet gets the
+    offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
     request, now, customer = _start(body, snapshot, clock)
@@ -153,7 +151,6 @@ def decide(
         stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
-        _note_unscored(score_ahead, customer, features, estimates)
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
     stored_row, replay = repository.insert_decision(session, row)
@@ -167,11 +164,11 @@ class Pipeline:
     in autocommit (no thread, no wait for the GIL between round trips): a decision is one
     INSERT, committed by itself."""
 
-    def __init__(self, db: Database, score_ahead: ScoreAhead | None = None) -> None:
+    def __init__(self, db: Database) -> None:
         sessions = db.async_sessions
         assert sessions is not None
         self.sessions = sessions
-        self.db, self.score_ahead = db, score_ahead
+        self.db = db
         # a connection each, kept: a Coalescer's batches run one after another
         self._reader, self._writer = KeptConnection(db), KeptConnection(db)
         self._estimator = KeptConnection(db)
@@ -237,7 +234,6 @@ class Pipeline:
                 found, history = await self.read((customer, since))
             stored = found or {}
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
-            _note_unscored(self.score_ahead, customer, features, estimates)
             state = _state(customer, stored, history, estimates), features
         if _heavy(request):  # on the loop it would hold up every other request meanwhile
             row = await run_in_threadpool(_row, snapshot, request, now, state, idempotency_key)
@@ -259,16 +255,14 @@ async def decide_async(
     idempotency_key: IdempotencyKey | None,
     models: ModelCache,
     pipeline: Pipeline | None,
-    score_ahead: ScoreAhead | None = None,
     clock: LiveClock | None = None,
 ) -> dict[str, Any]:
-    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline`` (which
-    has its own ``score_ahead``); on SQLite in its own transaction in a worker thread, after
+    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on SQLite in its own transaction in a worker thread, after
     this request's turn to write (``db.write_turn``). Committed before it returns."""
     if pipeline is None:
         async with db.write_turn():
             return await run_in_threadpool(
-                db.run, decide, cache, body, idempotency_key, models, score_ahead, clock
+                db.run, decide, cache, body, idempotency_key, models, clock
             )
     snapshot = cache.cached()
     if snapshot is None:
@@ -305,17 +299,6 @@ OFF_LOOP_CART_LINES = 50
 
 def _heavy(request: Request) -> bool:
     return request.cart is not None and len(request.cart.items) > OFF_LOOP_CART_LINES
-
-
-def _note_unscored(
-    score_ahead: ScoreAhead | None,
-    customer_id: str,
-    features: dict[str, Any],
-    estimates: Estimates,
-) -> None:
-    """A customer the live models have not scored: scored in the background, not here."""
-    if estimates.unscored and score_ahead is not None:
-        score_ahead.note(customer_id, features, estimates.unscored)
 
 
 def _state(

@@ -333,8 +333,10 @@ def _states_statement(
     customer: a round trip through the driver costs about as much as the engine's whole
     decision. Built once with bound parameters, so SQLAlchemy reuses its compiled form.
 
-    ``contacts_only``: only the decisions that are contacts (``tables.Contacts``), through
-    their partial index; a customer with a hundred decisions in the window has a few."""
+    ``contacts_only`` (what the decision path reads): only the decisions that are contacts
+    (``tables.Contacts``), through their partial index (a customer with a hundred decisions
+    in the window has a few), and only attributed outcomes: an outcome that names no
+    decision that showed its offer is never counted, by contact policies either."""
     since: sa.BindParameter[dt.datetime] = sa.bindparam("since")
 
     def null(column: sa.Column[Any]) -> Any:
@@ -354,7 +356,8 @@ def _states_statement(
              "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,
              "value": e.value, "occurred_at": e.occurred_at, "reported_at": e.reported_at,
              "seq": e.seq},
-         events, sa.and_(among(e.customer_id), e.occurred_at >= since)),
+         events, sa.and_(among(e.customer_id), e.occurred_at >= since,
+                         *([e.attributed] if contacts_only else []))),
     )  # fmt: skip
     typed = {"customer_id": e.customer_id, "id": e.id, "type": e.type, "offer_id": e.offer_id,
              "channel": e.channel, "session_id": e.session_id, "decision_id": e.decision_id,

@@ -17,12 +17,16 @@ from ..tables import cate_estimates, customers, decisions, events, uplift_models
 __all__ = [
     "all_customers",
     "conversions_between",
+    "decisions_after",
     "decisions_since",
+    "estimated_pairs",
     "estimates_of",
     "estimates_of_many_async",
     "experiments",
+    "features_of_decisions",
     "get_model",
     "insert_missing_estimates",
+    "last_decision_seq",
     "latest_models",
     "list_models",
     "live_versions",
@@ -48,6 +52,48 @@ def decisions_since(
     if experiment is not None:
         query = query.where(decisions.c.experiment == experiment)
     return list(session.execute(query))
+
+
+def last_decision_seq(session: Session) -> int:
+    """The newest decision's sequence number (0 when there is none)."""
+    return int(session.execute(sa.select(sa.func.max(decisions.c.seq))).scalar() or 0)
+
+
+def decisions_after(session: Session, seq: int, limit: int) -> list[Any]:
+    """At most ``limit`` decisions about known customers after ``seq``, oldest first:
+    (seq, customer_id), without their features (most customers need none)."""
+    return list(
+        session.execute(
+            sa.select(decisions.c.seq, decisions.c.customer_id)
+            .where(decisions.c.seq > seq, decisions.c.customer_id.is_not(None))
+            .order_by(decisions.c.seq)
+            .limit(limit)
+        )
+    )
+
+
+def features_of_decisions(session: Session, seqs: Collection[int]) -> dict[int, Any]:
+    """The features recorded with these decisions, by sequence number (None: none)."""
+    wanted = sorted(set(seqs))
+    out: dict[int, Any] = {}
+    for start in range(0, len(wanted), _BATCH):
+        query = sa.select(decisions.c.seq, decisions.c.features).where(
+            decisions.c.seq.in_(wanted[start : start + _BATCH])
+        )
+        out.update((seq, features) for seq, features in session.execute(query))
+    return out
+
+
+def estimated_pairs(session: Session, customer_ids: Collection[str]) -> set[tuple[str, str]]:
+    """The (customer, offer) pairs among ``customer_ids`` that have an estimate."""
+    ids = list(customer_ids)
+    pairs: set[tuple[str, str]] = set()
+    for start in range(0, len(ids), _BATCH):
+        query = sa.select(cate_estimates.c.customer_id, cate_estimates.c.offer_id).where(
+            cate_estimates.c.customer_id.in_(ids[start : start + _BATCH])
+        )
+        pairs.update((c, o) for c, o in session.execute(query))
+    return pairs
 
 
 def conversions_between(session: Session, since: dt.datetime, until: dt.datetime) -> list[Any]:
@@ -158,11 +204,20 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     return len(batch)
 
 
-def insert_missing_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
-    """Insert estimates for (customer, offer) pairs that have none; existing rows stay."""
+def insert_missing_estimates(
+    session: Session, rows: Iterable[dict[str, Any]], *, wait_for_disk: bool = True
+) -> int:
+    """Insert estimates for (customer, offer) pairs that have none; existing rows stay.
+
+    ``wait_for_disk=False`` (PostgreSQL): the transaction's commit does not wait for its
+    write-ahead log to reach the disk (``synchronous_commit = off`` for it alone; a crash
+    may lose its last fraction of a second, never corrupt it). For estimates that can be
+    scored again, so that their commits never queue behind, or ahead of, the ledger's."""
     batch = list(rows)
     if not batch:
         return 0
+    if not wait_for_disk and session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit = off"))
     stmt = dialect_insert(session, cate_estimates).on_conflict_do_nothing(
         index_elements=["customer_id", "offer_id"]
     )

@@ -22,10 +22,11 @@ offer) with the model version: bulk-scored for every stored customer after train
 **A customer not yet scored** (never seen before, or stored after the last bulk scoring)
 gets, for each offer with a live model, **the offer's average τ**: the model's mean τ over
 the customers it was trained on (``average_tau``), and the offer's own uplift segment. The
-request runs no model and writes nothing: it hands the customer to ``ScoreAhead``, which
-scores such customers in the background, in batches, a second or so later, and stores their
-estimates (filling in only what is missing: it never overwrites a bulk scoring's row), so
-that their next decision has their own τ. Scoring inside the request cost a new customer
+request runs no model and writes nothing. ``ScoreAhead``, in a background process of its
+own, follows the ledger's decisions (each records the customer's features), scores such
+customers in batches a second or so later, and stores their estimates (filling in only what
+is missing: it never overwrites a bulk scoring's row), so that their next decision has their
+own τ. Scoring inside the request cost a new customer
 40 ms on a quiet machine and up to 870 ms under load (a scikit-learn call per model and its
 bootstrap replicas, then an upsert); compiling the models to plain arithmetic would be exact
 only for linear ones, and ours are boosted trees with bootstrap replicas.
@@ -72,6 +73,7 @@ __all__ = [
     "prepare",
     "report",
     "score_customers",
+    "scored",
     "store",
     "train",
 ]
@@ -450,57 +452,65 @@ def estimates_from(
 
 
 class ScoreAhead:
-    """Scores, in the background, the customers the decision path met without an estimate.
+    """Scores the customers the decision path met without an estimate, following the ledger.
 
-    ``note`` is all a request does: it remembers the customer's features (as the engine saw
-    them) and the offers to score, in memory, without blocking (at most ``max_pending``
-    customers wait; beyond that a customer is left for their next decision to note again).
-    ``run`` (every ``every`` seconds, in a worker thread of the server) scores what waits
-    with the live models, in one batch per offer on one OpenMP thread, and stores the
-    estimates in a transaction of its own, inserting only what is still missing."""
+    The decision path does nothing for it: every decision about a customer already records
+    the customer as the engine saw them (``decisions.features``). Each ``run`` reads the
+    decisions written since the last run (at most ``batch``; the first run starts
+    ``backlog`` decisions before the newest), finds the (customer, offer) pairs of the live
+    conversion models that have no estimate, scores them in one batch per offer on one
+    OpenMP thread, and inserts their estimates (only what is still missing: a bulk scoring's
+    row is never overwritten). A decision it does not see (written before its start, or
+    committed after a later one it has passed) is made good at the customer's next decision
+    or at the next bulk scoring; until then the customer has the offer's average τ.
+
+    The server runs it in a process of its own at a low CPU priority
+    (``service/background.py``): in a thread of each API worker, its scikit-learn calls
+    held the interpreter's lock that requests need (p99 31 ms against 13 ms without it in
+    the service benchmark's new-customer mix)."""
 
     def __init__(
-        self, db: Database, models: ModelCache, *, every: float = 1.0, max_pending: int = 20_000
+        self, db: Database, models: ModelCache, *, batch: int = 5_000, backlog: int = 10_000
     ) -> None:
-        self.db, self.models, self.every, self.max_pending = db, models, every, max_pending
-        self._lock = threading.Lock()
-        self._pending: dict[str, tuple[dict[str, Any], set[str]]] = {}
-
-    def note(self, customer_id: str, features: Mapping[str, Any], offers: Sequence[str]) -> None:
-        with self._lock:
-            waiting = self._pending.get(customer_id)
-            if waiting is not None:
-                waiting[1].update(offers)
-            elif len(self._pending) < self.max_pending:
-                self._pending[customer_id] = (dict(features), set(offers))
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
+        self.db, self.models, self.batch, self.backlog = db, models, batch, backlog
+        self.after: int | None = None  # the last decision's sequence number read
+        self.behind = False  # the last run read a full batch: more decisions may wait
 
     def run(self) -> int:
-        """Score and store every customer waiting; the number of estimates scored (a pair
-        stored meanwhile, e.g. by a bulk scoring, keeps its row)."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return 0
-        live = self.models.live()
+        """Score and store what the decisions since the last run need; the number of
+        estimates scored. ``self.after`` then names the last decision read."""
+        live = {o: vm for o, vm in self.models.live().items() if vm[1].outcome == "conversion"}
+        with self.db.read() as session:
+            if self.after is None:
+                self.after = max(0, repository.last_decision_seq(session) - self.backlog)
+            read = repository.decisions_after(session, self.after, self.batch)
+            if read:
+                self.after = read[-1].seq
+            self.behind = len(read) >= self.batch
+            if not live or not read:
+                return 0
+            latest = {r.customer_id: r.seq for r in read}  # each customer's newest decision
+            have = repository.estimated_pairs(session, latest)
+            wanted = {c: [o for o in live if (c, o) not in have] for c in latest}
+            wanted = {c: offers for c, offers in wanted.items() if offers}
+            if not wanted:
+                return 0
+            stored = repository.features_of_decisions(session, [latest[c] for c in wanted])
         now = dt.datetime.now(dt.UTC)
         rows: list[dict[str, Any]] = []
         with threadpool_limits(1):  # OpenMP threads would spin on the cores requests need
             for offer_id, (version, model) in live.items():
-                if model.outcome != "conversion":
-                    continue
-                customers = [{"id": cid, **features} for cid, (features, offers)
-                             in pending.items() if offer_id in offers]  # fmt: skip
+                customers = [{"id": c, **stored[latest[c]]} for c, offers in wanted.items()
+                             if offer_id in offers and stored.get(latest[c]) is not None]  # fmt: skip
                 if customers:
-                    rows += _scored(version, model, offer_id, customers, now)
-        with self.db.transaction() as session:
-            return repository.insert_missing_estimates(session, rows)
+                    rows += scored(version, model, offer_id, customers, now)
+        if not rows:
+            return 0
+        with self.db.transaction() as session:  # lost in a crash: the next decision brings them
+            return repository.insert_missing_estimates(session, rows, wait_for_disk=False)
 
 
-def _scored(
+def scored(
     version: str,
     model: UpliftModel,
     offer_id: str,
