@@ -28,19 +28,19 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import Forbidden, InvalidInput, ServiceError
-from ..keys.service import Principal, Role, require
-from . import sessions
+from ..keys.service import Principal, require
+from . import navigation, sessions
+from .navigation import DASHBOARD_ROLES
 
-__all__ = ["COOKIE", "CSP", "PREFIX", "SIGN_IN_COOKIE", "SecurityHeaders", "SignInRequired", "act",
-           "error_page", "errors_of", "guard", "is_dashboard", "page", "set_cookie",
-           "sign_in_redirect", "signed_in", "templates", "viewer"]  # fmt: skip
+__all__ = ["COOKIE", "CSP", "DASHBOARD_ROLES", "HERE", "PREFIX", "SIGN_IN_COOKIE", "SecurityHeaders",
+           "SignInRequired", "act", "error_page", "errors_of", "guard", "is_dashboard", "now",
+           "page", "set_cookie", "sign_in_redirect", "signed_in", "templates", "viewer"]  # fmt: skip
 
 PREFIX = "/dashboard"
 COOKIE = "nextoffer_session"  # the session id
 SIGN_IN_COOKIE = "nextoffer_sign_in"  # before sign-in: the sign-in form's CSRF secret
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
-DASHBOARD_ROLES: tuple[Role, ...] = ("author", "approver")
 
 
 class SignInRequired(Exception):
@@ -98,6 +98,7 @@ templates.env.filters.update(num=_num, pct=_pct, pp=_pp, sig=_sig, when=_when, q
 
 
 def now() -> dt.datetime:
+    """The wall clock, in UTC."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -159,6 +160,7 @@ async def guard(request: Request) -> None:
 
 
 def signed_in(request: Request) -> Principal | None:
+    """Who is signed in, or None (no session, or a role that may not see the dashboard)."""
     try:
         return viewer(request)
     except (SignInRequired, Forbidden):
@@ -173,7 +175,9 @@ def page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    """A page in the dashboard's layout; ``?done=`` in the URL shows as a notice."""
+    """A page in the dashboard's layout; ``?done=`` in the URL shows as a notice. The top
+    bar lists the sections of ``navigation.SECTIONS`` that ``who`` may see; the one whose
+    pages include this template's name is marked current."""
     context.setdefault("errors", [])
     if "csrf" not in context:  # the forms' token: of the session, or of the sign-in form
         secret = request.cookies.get(COOKIE if who else SIGN_IN_COOKIE)
@@ -187,6 +191,7 @@ def page(
             "who": who,
             "prefix": PREFIX,
             "notice": notice,
+            "navigation": navigation.visible(who.role) if who else [],
             "section": template.split(".")[0].split("_")[0],
             **context,
         },
@@ -195,6 +200,7 @@ def page(
 
 
 def errors_of(exc: ServiceError) -> list[dict[str, str]]:
+    """A refusal's errors as the pages list them: field and message."""
     if isinstance(exc, InvalidInput):
         return exc.errors
     return [{"field": "", "message": exc.message}]
@@ -220,6 +226,7 @@ def act(
 
 
 def is_dashboard(request: Request) -> bool:
+    """Whether ``request`` is for a dashboard page (its refusals are pages, not JSON)."""
     return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
 
 
@@ -233,6 +240,7 @@ def error_page(request: Request, exc: ServiceError) -> Response:
 
 
 def sign_in_redirect(request: Request) -> Response:
+    """To the sign-in page, and back to this page after it."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"{PREFIX}/sign-in?next={quote(target)}", status_code=303)
 

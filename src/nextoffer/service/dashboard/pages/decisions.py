@@ -1,0 +1,35 @@
+"""The decisions: the latest (of one customer, if asked), and a decision's trace."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from ...decisions import service as decisions
+from .. import service
+from ..views import page
+from .common import Viewer, read
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.get("/decisions")
+def decision_list(request: Request, who: Viewer,
+                  customer: Annotated[str, Query(max_length=200)] = "") -> Response:  # fmt: skip
+    """The latest decisions, or the latest of ``customer``."""
+    with read(request) as session:
+        rows = service.decisions_of(session, customer.strip() or None)
+    return page(request, "decisions.html", "Decisions", who, rows=rows, customer=customer.strip())
+
+
+@router.get("/decisions/{decision_id}")
+def decision(request: Request, who: Viewer,
+             decision_id: Annotated[str, Path(max_length=36)]) -> Response:  # fmt: skip
+    """A decision: what was offered, and where each candidate left the funnel and why."""
+    with read(request) as session:
+        d = decisions.get(session, decision_id)
+    return page(request, "decision.html", "Decision", who, d=d, funnel=service.funnel(d["trace"]))
