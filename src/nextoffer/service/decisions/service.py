@@ -36,15 +36,16 @@ from ..catalog.service import SnapshotCache
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
-from ..ledger import repository
 from ..ledger.service import (
+    CustomerContacts,
     IdempotencyKey,
-    KeyReused,
-    customers_and_contacts,
-    has_custom_outcomes,
-    is_reuse,
+    customer_and_contacts,
+    customers_and_contacts_async,
+    record_decision,
+    record_decision_async,
+    record_decisions_async,
+    stored_decision,
     utc,
-    with_contacts,
 )
 from ..uplift import repository as uplift_repository
 from ..uplift.service import (
@@ -147,14 +148,13 @@ def decide(
         state = None
     else:
         since = now - lookback(snapshot)
-        found, history = customers_and_contacts(session, [customer], since)[customer]
+        found, history = customer_and_contacts(session, customer, since)
         stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
-    stored_row, replay = repository.insert_decision(session, row)
-    return public(_original(idempotency_key, row, stored_row, replay), with_trace=False)
+    return public(record_decision(session, row, idempotency_key), with_trace=False)
 
 
 class Pipeline:
@@ -182,25 +182,14 @@ class Pipeline:
         await self._writer.close()
         await self._estimator.close()
 
-    async def _read(
-        self, keys: list[tuple[str, dt.datetime]]
-    ) -> list[tuple[dict[str, Any] | None, list[Seen]]]:
+    async def _read(self, keys: list[tuple[str, dt.datetime]]) -> list[CustomerContacts]:
+        """The states of the decisions' customers, in one statement, read from the earliest
+        window; each decision sees its own window."""
         async with self._reader.driver() as connection:
-            rows = await repository.customer_states_async(
+            states = await customers_and_contacts_async(
                 connection, [c for c, _ in keys], min(s for _, s in keys)
             )
-        custom: dict[str, str] = {}
-        if has_custom_outcomes(rows):
-            async with self.sessions() as session:
-                custom = await session.run_sync(repository.outcome_classes)
-        states = with_contacts(rows, custom)
-        # each decision sees its own window (the batch read from the earliest)
-        out = []
-        for customer, since in keys:
-            found, contacts = states[customer]
-            t = since.timestamp()
-            out.append((found, [c for c in contacts if c.t >= t]))
-        return out
+        return [states[customer].since(since.timestamp()) for customer, since in keys]
 
     async def _estimates(self, customers: list[str]) -> list[list[Any]]:
         """The CATE rows of the decisions' customers, in one statement."""
@@ -210,7 +199,7 @@ class Pipeline:
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         async with self._writer.driver() as connection:
-            return await repository.insert_decisions_async(connection, rows)
+            return await record_decisions_async(connection, rows)
 
     async def decide(
         self,
@@ -243,8 +232,7 @@ class Pipeline:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
             async with self.sessions() as session:
-                stored_row, replay = await session.run_sync(repository.insert_decision, row)
-            stored_row = _original(idempotency_key, row, stored_row, replay)
+                stored_row = await record_decision_async(session, row, idempotency_key)
         return public(stored_row, with_trace=False)
 
 
@@ -358,18 +346,6 @@ def _row(
     }
 
 
-def _original(
-    key: IdempotencyKey | None, row: dict[str, Any], stored: dict[str, Any], replay: bool
-) -> dict[str, Any]:
-    """The decision stored for ``row``: its own, or the original when its key was seen
-    before with the same request; a key used before for another request is refused (409)."""
-    if replay and key is not None and is_reuse(stored, row["body_hash"]):
-        raise KeyReused.one(
-            "Idempotency-Key", f"{key.key!r} was used before for a different decision"
-        )
-    return stored
-
-
 def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
     out = {
         "id": row["id"],
@@ -389,7 +365,7 @@ def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
 
 
 def get(session: Session, decision_id: str) -> dict[str, Any]:
-    row = repository.get_decision(session, decision_id)
+    row = stored_decision(session, decision_id)
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")
     return public(row, with_trace=True)

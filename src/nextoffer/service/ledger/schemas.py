@@ -1,15 +1,16 @@
-"""Events as the API takes them."""
+"""Events as the API takes them, and a customer's state as the decision path reads it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...core.decision import Seen
 from ...core.request import Identifier, Moment
 from .payloads import PayloadFields
 
-__all__ = ["BUILTIN_TYPES", "EventIn", "OutcomeTypeIn"]
+__all__ = ["BUILTIN_TYPES", "CustomerContacts", "EventIn", "OutcomeTypeIn"]
 
 BUILTIN_TYPES = ("decision", "impression", "click", "accept", "decline", "convert")
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -52,3 +53,17 @@ class OutcomeTypeIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
     classification: Literal["positive", "negative", "neutral"]
     payload: PayloadFields = Field(default_factory=dict)  # the fields its events may carry
+
+
+class CustomerContacts(NamedTuple):
+    """One customer's state as the ledger gives it to the decision path: the stored customer
+    (``id``, ``attributes``, ``holdings``, ``segments``; None when unknown) and their
+    contacts since a time, oldest first, as the engine's ``Seen`` tuples."""
+
+    customer: dict[str, Any] | None
+    contacts: list[Seen]
+
+    def since(self, t: float) -> CustomerContacts:
+        """The same state with only the contacts at or after ``t`` (POSIX seconds): a
+        decision's own window, out of a batch read from the earliest."""
+        return CustomerContacts(self.customer, [c for c in self.contacts if c.t >= t])
