@@ -1,4 +1,6 @@
-"""Ingesting events, and reading a customer's history back as the engine's contacts.
+"""Ingesting events; and the decision path's contract with the ledger: a customer's state
+read back as the engine's contacts (``customers_and_contacts``, ``CustomerContacts``) and
+the decision written (``record_decision``), each sync and async, single and batched.
 
 **Batches are all or nothing.** The whole batch is validated first; if any event is invalid
 the response lists every error by position (``events[3].value``) and nothing is written.
