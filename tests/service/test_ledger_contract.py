@@ -54,6 +54,8 @@ def test_the_decision_service_calls_the_ledger_only_through_its_service() -> Non
     assert {n for n in from_ledger if n != f"{LEDGER}.service"} <= {
         f"{LEDGER}.service.{name}" for name in ledger.__all__
     }, from_ledger
+    # nor any other domain's repository: the decision path calls services only
+    assert not [n for n in imported if n.endswith(".repository") or ".repository." in n]
 
 
 def _row(customer_id: str, shown: list[str], key: str | None = None) -> dict[str, Any]:

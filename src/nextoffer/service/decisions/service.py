@@ -47,12 +47,12 @@ from ..ledger.service import (
     stored_decision,
     utc,
 )
-from ..uplift import repository as uplift_repository
 from ..uplift.service import (
     Estimates,
     ModelCache,
     customer_estimates,
     estimates_from,
+    stored_estimates_async,
 )
 
 __all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
@@ -194,7 +194,7 @@ class Pipeline:
     async def _estimates(self, customers: list[str]) -> list[list[Any]]:
         """The CATE rows of the decisions' customers, in one statement."""
         async with self._estimator.driver() as connection:
-            rows = await uplift_repository.estimates_of_many_async(connection, customers)
+            rows = await stored_estimates_async(connection, customers)
         return [rows[c] for c in customers]
 
     async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
