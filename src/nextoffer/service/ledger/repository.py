@@ -186,9 +186,10 @@ _DECISION_INSERT = sa.insert(decisions).returning(
     *(decisions.c[name] for name in _FILLED), sort_by_parameter_order=True
 )
 # PostgreSQL, a keyed decision: INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING
-# seq, occurred_at (no row: the key was seen before, the original is read by key). Built
-# once, its row as parameters: the dialects' ON CONFLICT constructs are not cached
-# (sqlalchemy#10445), and compiling one costs about 1 ms, as long as a whole decision.
+# seq, occurred_at (no row: the key was seen before, the original is read by key). The
+# dialects' ON CONFLICT constructs are not cached (sqlalchemy#10445): every execution
+# compiles this one again, about 1 ms, as long as a whole decision; which is why a decision
+# without a key never takes it.
 _KEYED_DECISION_INSERT_PG = (
     postgresql.insert(decisions)
     .on_conflict_do_nothing(index_elements=["idempotency_key"])
@@ -196,8 +197,8 @@ _KEYED_DECISION_INSERT_PG = (
 )
 
 
-def _by_key(key: str) -> sa.Select[Any]:
-    return sa.select(decisions).where(decisions.c.idempotency_key == key)
+# the decision stored under a key (through its unique index)
+_BY_KEY = sa.select(decisions).where(decisions.c.idempotency_key == sa.bindparam("key"))
 
 
 def insert_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -216,18 +217,18 @@ def insert_decision(session: Session, row: Mapping[str, Any]) -> tuple[dict[str,
     full = _given(row)
     if full["idempotency_key"] is None:
         return insert_decisions(session, [full])[0], False
-    by_key = _by_key(full["idempotency_key"])
+    by_key = {"key": full["idempotency_key"]}
     if session.get_bind().dialect.name == "sqlite":
         # the schema refuses an INSERT over an existing key (no REPLACE rewrites the ledger),
         # and this transaction holds the write lock: look first, then insert
-        found = session.execute(by_key).first()
+        found = session.execute(_BY_KEY, by_key).first()
         if found is not None:
             return found._asdict(), True
         return _stored(full, *session.execute(_DECISION_INSERT, full).one()), False
     filled = session.execute(_KEYED_DECISION_INSERT_PG, full).first()
     if filled is not None:
         return _stored(full, *filled), False
-    return session.execute(by_key).one()._asdict(), True
+    return session.execute(_BY_KEY, by_key).one()._asdict(), True
 
 
 # The keyless batch on PostgreSQL's asyncio driver connection, as psycopg text, its
