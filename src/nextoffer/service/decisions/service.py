@@ -38,7 +38,9 @@ from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import (
     CustomerContacts,
+    DecisionRow,
     IdempotencyKey,
+    StoredDecision,
     customer_and_contacts,
     customers_and_contacts_async,
     record_decision,
@@ -197,7 +199,7 @@ class Pipeline:
             rows = await stored_estimates_async(connection, customers)
         return [rows[c] for c in customers]
 
-    async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _write(self, rows: list[DecisionRow]) -> list[StoredDecision]:
         async with self._writer.driver() as connection:
             return await record_decisions_async(connection, rows)
 
@@ -315,7 +317,7 @@ def _row(
     now: dt.datetime,
     state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: IdempotencyKey | None,
-) -> dict[str, Any]:
+) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``); the decision
     as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
@@ -346,7 +348,9 @@ def _row(
     }
 
 
-def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
+def public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
+    """A stored decision as the API answers it (``with_trace``: with the request as given
+    and the trace, as ``GET /v1/decisions/{id}`` does)."""
     out = {
         "id": row["id"],
         "snapshot_version": row["snapshot_version"],

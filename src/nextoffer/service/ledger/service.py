@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from pydantic import ValidationError
@@ -28,13 +28,15 @@ from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
 from .payloads import payload_problems
-from .schemas import BUILTIN_TYPES, CustomerContacts, EventIn
+from .schemas import BUILTIN_TYPES, CustomerContacts, DecisionRow, EventIn, StoredDecision
 
 __all__ = [
     "MAX_BATCH",
     "CustomerContacts",
+    "DecisionRow",
     "IdempotencyKey",
     "KeyReused",
+    "StoredDecision",
     "customer_and_contacts",
     "customer_and_contacts_async",
     "customers_and_contacts",
@@ -203,7 +205,7 @@ class IdempotencyKey:
         return f"{self.client}:{self.key}", hashlib.sha256(text.encode()).hexdigest()
 
 
-def is_reuse(stored: Mapping[str, Any], body_hash: str) -> bool:
+def is_reuse(stored: Mapping[str, Any], body_hash: str | None) -> bool:
     """Whether the row stored under a key came with another body than ``body_hash``'s (a
     row from before body hashes were kept counts as the original)."""
     return stored["body_hash"] not in (body_hash, None)
@@ -297,8 +299,8 @@ async def customer_and_contacts_async(
 
 
 def record_decision(
-    session: Session, row: dict[str, Any], key: IdempotencyKey | None = None
-) -> dict[str, Any]:
+    session: Session, row: DecisionRow, key: IdempotencyKey | None = None
+) -> StoredDecision:
     """Write one decision (a ledger row; with ``key``, the key as stored and the request's
     hash in it) in ``session``'s transaction; returns the decision as stored: its own, or,
     when its key was seen before with the same request, the original. A key used before for
@@ -308,34 +310,34 @@ def record_decision(
         raise KeyReused.one(
             "Idempotency-Key", f"{key.key!r} was used before for a different decision"
         )
-    return stored
+    return cast(StoredDecision, stored)
 
 
-def record_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def record_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[StoredDecision]:
     """Write decisions without idempotency keys in one statement; each as stored, in the
     order given."""
-    return repository.insert_decisions(session, rows)
+    return cast("list[StoredDecision]", repository.insert_decisions(session, rows))
 
 
 async def record_decision_async(
-    session: AsyncSession, row: dict[str, Any], key: IdempotencyKey | None = None
-) -> dict[str, Any]:
+    session: AsyncSession, row: DecisionRow, key: IdempotencyKey | None = None
+) -> StoredDecision:
     """``record_decision`` in an asyncio session (PostgreSQL, autocommit): a keyed decision
     takes the same statements, in the session's worker greenlet."""
     return await session.run_sync(record_decision, row, key)
 
 
 async def record_decisions_async(
-    connection: psycopg.AsyncConnection[Any], rows: Sequence[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    connection: psycopg.AsyncConnection[Any], rows: Sequence[DecisionRow]
+) -> list[StoredDecision]:
     """``record_decisions`` on PostgreSQL's asyncio driver connection, in one statement
     committed by itself (the connection's autocommit)."""
-    return await repository.insert_decisions_async(connection, rows)
+    return cast("list[StoredDecision]", await repository.insert_decisions_async(connection, rows))
 
 
-def stored_decision(session: Session, decision_id: str) -> dict[str, Any] | None:
+def stored_decision(session: Session, decision_id: str) -> StoredDecision | None:
     """The decision stored with ``decision_id`` (None when there is none)."""
-    return repository.get_decision(session, decision_id)
+    return cast("StoredDecision | None", repository.get_decision(session, decision_id))
 
 
 def _has_custom_outcomes(states: repository.States) -> bool:
