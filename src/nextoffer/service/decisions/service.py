@@ -12,6 +12,11 @@ segments; the request's own values win) and the contacts within the longest poli
 through the ledger's (customer, occurred_at) indexes. The decision is then written to the
 ledger with what was shown, the control flag, the counterfactual, the snapshot version,
 the rule revisions that fired and the trace (when the request's trace was sampled in).
+
+The ledger is read and written only through its service's contract: the customer-state
+read (``customer_and_contacts``, ``customers_and_contacts_async``: a ``CustomerContacts``)
+and the decision write (``record_decision``, ``record_decision_async``,
+``record_decisions_async``: a ``DecisionRow`` in, a ``StoredDecision`` out).
 """
 
 from __future__ import annotations
