@@ -12,6 +12,11 @@ segments; the request's own values win) and the contacts within the longest poli
 through the ledger's (customer, occurred_at) indexes. The decision is then written to the
 ledger with what was shown, the control flag, the counterfactual, the snapshot version,
 the rule revisions that fired and the trace (when the request's trace was sampled in).
+
+The ledger is read and written only through its service's contract: the customer-state
+read (``customer_and_contacts``, ``customers_and_contacts_async``: a ``CustomerContacts``)
+and the decision write (``record_decision``, ``record_decision_async``,
+``record_decisions_async``: a ``DecisionRow`` in, a ``StoredDecision`` out).
 """
 
 from __future__ import annotations
@@ -36,22 +41,25 @@ from ..catalog.service import SnapshotCache
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
-from ..ledger import repository
 from ..ledger.service import (
+    CustomerContacts,
+    DecisionRow,
     IdempotencyKey,
-    KeyReused,
-    customers_and_contacts,
-    has_custom_outcomes,
-    is_reuse,
+    StoredDecision,
+    customer_and_contacts,
+    customers_and_contacts_async,
+    record_decision,
+    record_decision_async,
+    record_decisions_async,
+    stored_decision,
     utc,
-    with_contacts,
 )
-from ..uplift import repository as uplift_repository
 from ..uplift.service import (
     Estimates,
     ModelCache,
     customer_estimates,
     estimates_from,
+    stored_estimates_async,
 )
 
 __all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
@@ -147,14 +155,13 @@ def decide(
         state = None
     else:
         since = now - lookback(snapshot)
-        found, history = customers_and_contacts(session, [customer], since)[customer]
+        found, history = customer_and_contacts(session, customer, since)
         stored = found or {}
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
-    stored_row, replay = repository.insert_decision(session, row)
-    return public(_original(idempotency_key, row, stored_row, replay), with_trace=False)
+    return public(record_decision(session, row, idempotency_key), with_trace=False)
 
 
 class Pipeline:
@@ -182,35 +189,24 @@ class Pipeline:
         await self._writer.close()
         await self._estimator.close()
 
-    async def _read(
-        self, keys: list[tuple[str, dt.datetime]]
-    ) -> list[tuple[dict[str, Any] | None, list[Seen]]]:
+    async def _read(self, keys: list[tuple[str, dt.datetime]]) -> list[CustomerContacts]:
+        """The states of the decisions' customers, in one statement, read from the earliest
+        window; each decision sees its own window."""
         async with self._reader.driver() as connection:
-            rows = await repository.customer_states_async(
+            states = await customers_and_contacts_async(
                 connection, [c for c, _ in keys], min(s for _, s in keys)
             )
-        custom: dict[str, str] = {}
-        if has_custom_outcomes(rows):
-            async with self.sessions() as session:
-                custom = await session.run_sync(repository.outcome_classes)
-        states = with_contacts(rows, custom)
-        # each decision sees its own window (the batch read from the earliest)
-        out = []
-        for customer, since in keys:
-            found, contacts = states[customer]
-            t = since.timestamp()
-            out.append((found, [c for c in contacts if c.t >= t]))
-        return out
+        return [states[customer].since(since.timestamp()) for customer, since in keys]
 
     async def _estimates(self, customers: list[str]) -> list[list[Any]]:
         """The CATE rows of the decisions' customers, in one statement."""
         async with self._estimator.driver() as connection:
-            rows = await uplift_repository.estimates_of_many_async(connection, customers)
+            rows = await stored_estimates_async(connection, customers)
         return [rows[c] for c in customers]
 
-    async def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _write(self, rows: list[DecisionRow]) -> list[StoredDecision]:
         async with self._writer.driver() as connection:
-            return await repository.insert_decisions_async(connection, rows)
+            return await record_decisions_async(connection, rows)
 
     async def decide(
         self,
@@ -243,8 +239,7 @@ class Pipeline:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
             async with self.sessions() as session:
-                stored_row, replay = await session.run_sync(repository.insert_decision, row)
-            stored_row = _original(idempotency_key, row, stored_row, replay)
+                stored_row = await record_decision_async(session, row, idempotency_key)
         return public(stored_row, with_trace=False)
 
 
@@ -327,7 +322,7 @@ def _row(
     now: dt.datetime,
     state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: IdempotencyKey | None,
-) -> dict[str, Any]:
+) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``); the decision
     as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
@@ -358,19 +353,9 @@ def _row(
     }
 
 
-def _original(
-    key: IdempotencyKey | None, row: dict[str, Any], stored: dict[str, Any], replay: bool
-) -> dict[str, Any]:
-    """The decision stored for ``row``: its own, or the original when its key was seen
-    before with the same request; a key used before for another request is refused (409)."""
-    if replay and key is not None and is_reuse(stored, row["body_hash"]):
-        raise KeyReused.one(
-            "Idempotency-Key", f"{key.key!r} was used before for a different decision"
-        )
-    return stored
-
-
-def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
+def public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
+    """A stored decision as the API answers it (``with_trace``: with the request as given
+    and the trace, as ``GET /v1/decisions/{id}`` does)."""
     out = {
         "id": row["id"],
         "snapshot_version": row["snapshot_version"],
@@ -389,7 +374,7 @@ def public(row: dict[str, Any], *, with_trace: bool) -> dict[str, Any]:
 
 
 def get(session: Session, decision_id: str) -> dict[str, Any]:
-    row = repository.get_decision(session, decision_id)
+    row = stored_decision(session, decision_id)
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")
     return public(row, with_trace=True)

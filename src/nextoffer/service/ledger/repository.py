@@ -31,32 +31,12 @@ __all__ = [
     "insert_events",
     "offers_in_catalog",
     "outcome_classes",
+    "outcome_classes_async",
     "outcome_payloads",
     "recent_decisions",
     "register_outcome_type",
     "shown_by_decisions",
 ]
-
-
-_IDEMPOTENT: dict[tuple[str, str], Any] = {}
-_PLAIN_DECISION_INSERT = sa.insert(decisions).returning(
-    decisions.c.seq, decisions.c.occurred_at, sort_by_parameter_order=True
-)
-
-
-def _idempotent_insert(session: Session, table: sa.Table) -> tuple[Any, list[str]]:
-    """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`` for ``table``, built
-    once per dialect and taking its rows as parameters (so it is compiled once), and the
-    columns a row must give (all but those the database fills)."""
-    key = (table.name, session.get_bind().dialect.name)
-    stmt = _IDEMPOTENT.get(key)
-    if stmt is None:
-        stmt = _IDEMPOTENT[key] = (
-            dialect_insert(session, table)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(*table.c)
-        )
-    return stmt, [c.name for c in table.c if c.name not in ("seq", "occurred_at")]
 
 
 def _unnest(table: sa.Table, columns: Sequence[str], tail: str) -> sa.TextClause:
@@ -171,30 +151,89 @@ def offers_in_catalog(session: Session, offer_ids: Collection[str]) -> set[str]:
     return found
 
 
-# what a decision row without a key gives (the database fills seq and occurred_at; only a
-# keyed decision has a body hash)
-_DECISION_COLUMNS = [c for c in decisions.c if c.name not in ("seq", "occurred_at", "body_hash")]
+# The decision write: one declaration of the columns a decision gives (the database fills
+# seq and occurred_at) and one row-shaping function (``_stored``), shared by every form of
+# the INSERT below (SQLAlchemy's on a session, psycopg's on the asyncio connection).
+_FILLED = ("seq", "occurred_at")
+_GIVEN = [c.name for c in decisions.c if c.name not in _FILLED]
+# what a decision without a key gives (only a keyed decision has a body hash)
+_DECISION_COLUMNS = [c for c in decisions.c if c.name not in (*_FILLED, "body_hash")]
+_DECISION_FIELDS = [(c.name, isinstance(c.type, sa.JSON)) for c in _DECISION_COLUMNS]
 
 
-def _keyless(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with every column a decision gives; none may have an idempotency key."""
-    full = [{c.name: row.get(c.name) for c in _DECISION_COLUMNS} for row in rows]
+def _given(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with every column a decision gives (a missing one as None)."""
+    return {name: row.get(name) for name in _GIVEN}
+
+
+def _stored(given: dict[str, Any], seq: int, occurred_at: dt.datetime) -> dict[str, Any]:
+    """A decision as stored: as given (not read back as JSON), with what the database
+    filled."""
+    return {**given, "seq": seq, "occurred_at": occurred_at}
+
+
+def _keyless(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` as ``_given``; none may have an idempotency key (NULL keys are distinct:
+    these rows cannot conflict, and go in with the plain INSERT)."""
+    full = [_given(row) for row in rows]
     assert all(r["idempotency_key"] is None for r in full)
     return full
 
 
-def insert_decisions(session: Session, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert decision rows that have no idempotency key (they cannot conflict: NULL keys
-    are distinct) in one statement; returns each as stored, in the order given. The plain
-    ``INSERT … RETURNING seq, occurred_at`` is compiled once and cached; the rest of each row
-    is as given (not read back as JSON)."""
+# The plain INSERT … RETURNING seq, occurred_at (SQLAlchemy compiles it once and caches it):
+# a keyless batch on either database, a keyed decision on SQLite (looked for first).
+_DECISION_INSERT = sa.insert(decisions).returning(
+    *(decisions.c[name] for name in _FILLED), sort_by_parameter_order=True
+)
+# PostgreSQL, a keyed decision: INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING
+# seq, occurred_at (no row: the key was seen before, the original is read by key). The
+# dialects' ON CONFLICT constructs are not cached (sqlalchemy#10445): every execution
+# compiles this one again, about 1 ms, as long as a whole decision; which is why a decision
+# without a key never takes it.
+_KEYED_DECISION_INSERT_PG = (
+    postgresql.insert(decisions)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(*(decisions.c[name] for name in _FILLED))
+)
+
+
+# the decision stored under a key (through its unique index)
+_BY_KEY = sa.select(decisions).where(decisions.c.idempotency_key == sa.bindparam("key"))
+
+
+def insert_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Insert decision rows that have no idempotency key in one statement (the plain
+    INSERT); returns each as stored, in the order given."""
     full = _keyless(rows)
-    returned = session.execute(_PLAIN_DECISION_INSERT, full).all()
-    return [{**r, **f._asdict(), "body_hash": None} for r, f in zip(full, returned, strict=True)]
+    returned = session.execute(_DECISION_INSERT, full).all()
+    return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
 
 
-# The decision path's batched write, as text for psycopg (see insert_decisions_async), its
-# arrays sent in binary (``%(name)b``): in text, every JSON element of an array is escaped.
+def insert_decision(session: Session, row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Insert a decision row; with an idempotency key seen before, return the original.
+
+    Returns the stored row and whether it was a replay of an earlier request. A row without
+    a key goes in as ``insert_decisions``' batch of one."""
+    full = _given(row)
+    if full["idempotency_key"] is None:
+        return insert_decisions(session, [full])[0], False
+    by_key = {"key": full["idempotency_key"]}
+    if session.get_bind().dialect.name == "sqlite":
+        # the schema refuses an INSERT over an existing key (no REPLACE rewrites the ledger),
+        # and this transaction holds the write lock: look first, then insert
+        found = session.execute(_BY_KEY, by_key).first()
+        if found is not None:
+            return found._asdict(), True
+        return _stored(full, *session.execute(_DECISION_INSERT, full).one()), False
+    filled = session.execute(_KEYED_DECISION_INSERT_PG, full).first()
+    if filled is not None:
+        return _stored(full, *filled), False
+    return session.execute(_BY_KEY, by_key).one()._asdict(), True
+
+
+# The keyless batch on PostgreSQL's asyncio driver connection, as psycopg text, its
+# parameters sent in binary (``%(name)b``; in text, every JSON element of an array is
+# escaped): a fixed INSERT … SELECT FROM unnest(…) of one array per column.
 _DECISIONS_UNNEST_PG = re.sub(
     r"%\((\w+)\)s",
     r"%(\1)b",
@@ -212,7 +251,6 @@ _DECISIONS_UNNEST_PG = re.sub(
 # below a few thousand decisions a second (one row: 0.27 -> 0.17 ms of the worker's CPU);
 # beyond it, the arrays' fixed cost is the smaller.
 _VALUES_UP_TO = 4
-_DECISION_FIELDS = [(c.name, isinstance(c.type, sa.JSON)) for c in _DECISION_COLUMNS]
 
 
 @functools.cache
@@ -225,7 +263,7 @@ def _decisions_values_pg(n: int) -> str:
 
 
 async def insert_decisions_async(
-    connection: psycopg.AsyncConnection[Any], rows: Sequence[dict[str, Any]]
+    connection: psycopg.AsyncConnection[Any], rows: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
     """``insert_decisions`` on PostgreSQL's asyncio driver connection (one statement, in the
     connection's autocommit), without SQLAlchemy's parameter processing. JSON columns go as
@@ -243,37 +281,7 @@ async def insert_decisions_async(
     async with connection.cursor() as cursor:
         await cursor.execute(statement, params)
         filled = {id_: (seq, at) for id_, seq, at in await cursor.fetchall()}
-    return [{**r, "seq": filled[r["id"]][0], "occurred_at": filled[r["id"]][1], "body_hash": None}
-            for r in full]  # fmt: skip
-
-
-def insert_decision(session: Session, row: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Insert a decision row; with an idempotency key seen before, return the original.
-
-    Returns the stored row and whether it was a replay of an earlier request. A row without
-    an idempotency key cannot conflict (NULL keys are distinct), so it goes in with the plain
-    ``INSERT … RETURNING seq, occurred_at``, which SQLAlchemy compiles once and caches. The
-    dialects' ``INSERT … ON CONFLICT`` constructs are not cached (sqlalchemy#10445): every
-    execution compiles them again, about 1 ms, as long as a whole decision.
-    """
-    if row.get("idempotency_key") is None:
-        return insert_decisions(session, [row])[0], False
-    stmt, columns = _idempotent_insert(session, decisions)
-    full = {name: row.get(name) for name in columns}
-    by_key = sa.select(decisions).where(decisions.c.idempotency_key == row["idempotency_key"])
-    if session.get_bind().dialect.name == "sqlite":
-        # the schema refuses an INSERT over an existing key (no REPLACE rewrites the ledger),
-        # and this transaction holds the write lock: look first, then insert
-        found = session.execute(by_key).first()
-        if found is not None:
-            return found._asdict(), True
-        return session.execute(
-            sa.insert(decisions).returning(*decisions.c), full
-        ).one()._asdict(), False
-    inserted = session.execute(stmt, full).first()
-    if inserted is not None:
-        return inserted._asdict(), False
-    return session.execute(by_key).one()._asdict(), True
+    return [_stored(r, *filled[r["id"]]) for r in full]
 
 
 def get_decision(session: Session, decision_id: str) -> dict[str, Any] | None:
@@ -311,11 +319,24 @@ def register_outcome_type(
     return result.first() is not None
 
 
+_OUTCOME_CLASSES = sa.select(outcome_types.c.name, outcome_types.c.classification)
+# the same statement as PostgreSQL text for psycopg (the decision path's asyncio read)
+_OUTCOME_CLASSES_PG = str(_OUTCOME_CLASSES.compile(dialect=PGDialect_psycopg()))  # type: ignore[no-untyped-call]
+
+
 def outcome_classes(session: Session) -> dict[str, str]:
-    rows = session.execute(sa.select(outcome_types.c.name, outcome_types.c.classification))
+    """The registered custom outcome types' classifications, by name."""
+    rows = session.execute(_OUTCOME_CLASSES)
     return dict(
         rows.tuples().all()
     )  # a list of pairs (a Result has keys(), dict() would misread it)
+
+
+async def outcome_classes_async(connection: psycopg.AsyncConnection[Any]) -> dict[str, str]:
+    """``outcome_classes`` on PostgreSQL's asyncio driver connection."""
+    async with connection.cursor() as cursor:
+        await cursor.execute(_OUTCOME_CLASSES_PG)
+        return dict(await cursor.fetchall())
 
 
 def outcome_payloads(session: Session) -> dict[str, dict[str, str]]:

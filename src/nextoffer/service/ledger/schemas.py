@@ -1,15 +1,25 @@
-"""Events as the API takes them."""
+"""Events as the API takes them; a customer's state as the decision path reads it, and a
+decision as it writes it."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import datetime as dt
+from typing import Annotated, Any, Literal, NamedTuple, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...core.decision import Seen
 from ...core.request import Identifier, Moment
 from .payloads import PayloadFields
 
-__all__ = ["BUILTIN_TYPES", "EventIn", "OutcomeTypeIn"]
+__all__ = [
+    "BUILTIN_TYPES",
+    "CustomerContacts",
+    "DecisionRow",
+    "EventIn",
+    "OutcomeTypeIn",
+    "StoredDecision",
+]
 
 BUILTIN_TYPES = ("decision", "impression", "click", "accept", "decline", "convert")
 Key = Annotated[str, Field(min_length=1, max_length=200)]
@@ -52,3 +62,48 @@ class OutcomeTypeIn(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
     classification: Literal["positive", "negative", "neutral"]
     payload: PayloadFields = Field(default_factory=dict)  # the fields its events may carry
+
+
+class CustomerContacts(NamedTuple):
+    """One customer's state as the ledger gives it to the decision path: the stored customer
+    (``id``, ``attributes``, ``holdings``, ``segments``; None when unknown) and their
+    contacts since a time, oldest first, as the engine's ``Seen`` tuples."""
+
+    customer: dict[str, Any] | None
+    contacts: list[Seen]
+
+    def since(self, t: float) -> CustomerContacts:
+        """The same state with only the contacts at or after ``t`` (POSIX seconds): a
+        decision's own window, out of a batch read from the earliest."""
+        return CustomerContacts(self.customer, [c for c in self.contacts if c.t >= t])
+
+
+class DecisionRow(TypedDict):
+    """A decision as the decision path writes it to the ledger: what was shown, the control
+    flag and experiment, the request as given, the placements with the counterfactual, the
+    rules that fired and the cascade (``decision``), the trace when sampled in, the
+    customer's features (for uplift). A keyed decision has its key as stored
+    (``client:key``) and its request's hash; a decision without a key, None for both."""
+
+    id: str
+    idempotency_key: str | None
+    body_hash: str | None
+    customer_id: str | None
+    session_id: str | None
+    channel: str
+    snapshot_version: str
+    control: bool
+    experiment: str | None
+    shown: list[str]
+    request: dict[str, Any]
+    decision: dict[str, Any]
+    trace: dict[str, Any] | None
+    features: dict[str, Any] | None
+
+
+class StoredDecision(DecisionRow):
+    """A decision as the ledger stored it: with its place in the ledger (``seq``) and the
+    database server's time (``occurred_at``)."""
+
+    seq: int
+    occurred_at: dt.datetime

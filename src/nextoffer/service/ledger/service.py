@@ -1,4 +1,6 @@
-"""Ingesting events, and reading a customer's history back as the engine's contacts.
+"""Ingesting events; and the decision path's contract with the ledger: a customer's state
+read back as the engine's contacts (``customers_and_contacts``, ``CustomerContacts``) and
+the decision written (``record_decision``), each sync and async, single and batched.
 
 **Batches are all or nothing.** The whole batch is validated first; if any event is invalid
 the response lists every error by position (``events[3].value``) and nothing is written.
@@ -13,30 +15,41 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import psycopg
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
 from .payloads import payload_problems
-from .schemas import BUILTIN_TYPES, EventIn
+from .schemas import BUILTIN_TYPES, CustomerContacts, DecisionRow, EventIn, StoredDecision
 
 __all__ = [
     "MAX_BATCH",
+    "CustomerContacts",
+    "DecisionRow",
     "IdempotencyKey",
     "KeyReused",
+    "StoredDecision",
+    "customer_and_contacts",
+    "customer_and_contacts_async",
     "customers_and_contacts",
-    "has_custom_outcomes",
+    "customers_and_contacts_async",
     "history_of",
     "ingest",
     "is_reuse",
+    "record_decision",
+    "record_decision_async",
+    "record_decisions",
+    "record_decisions_async",
+    "stored_decision",
     "utc",
-    "with_contacts",
 ]
 
 MAX_BATCH = 10_000
@@ -192,7 +205,7 @@ class IdempotencyKey:
         return f"{self.client}:{self.key}", hashlib.sha256(text.encode()).hexdigest()
 
 
-def is_reuse(stored: Mapping[str, Any], body_hash: str) -> bool:
+def is_reuse(stored: Mapping[str, Any], body_hash: str | None) -> bool:
     """Whether the row stored under a key came with another body than ``body_hash``'s (a
     row from before body hashes were kept counts as the original)."""
     return stored["body_hash"] not in (body_hash, None)
@@ -242,25 +255,100 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The decision path's contract with the ledger: the customer-state read and the decision
+# write, each sync (a SQLAlchemy session) and async (PostgreSQL's asyncio driver
+# connection), single and batched. Both forms run the same statements (the repository's)
+# and shape rows with the same functions (``_with_contacts``; the repository's ``_stored``).
+
+
 def customers_and_contacts(
     session: Session, customer_ids: Collection[str], since: dt.datetime
-) -> dict[str, tuple[dict[str, Any] | None, list[Seen]]]:
-    """Per customer: the stored customer (attributes, holdings, segments; None when unknown)
-    and their contacts since ``since``, for the policies; all read in one statement."""
+) -> dict[str, CustomerContacts]:
+    """Per customer: the stored customer (None when unknown) and their contacts since
+    ``since``, for the policies; all read in one statement (the registered outcome types
+    are read too, only when a history holds one)."""
     states = repository.customer_states(session, customer_ids, since)
-    custom = repository.outcome_classes(session) if has_custom_outcomes(states) else {}
-    return with_contacts(states, custom)
+    custom = repository.outcome_classes(session) if _has_custom_outcomes(states) else {}
+    return _with_contacts(states, custom)
 
 
-def has_custom_outcomes(states: repository.States) -> bool:
+def customer_and_contacts(
+    session: Session, customer_id: str, since: dt.datetime
+) -> CustomerContacts:
+    """``customers_and_contacts`` of one customer."""
+    return customers_and_contacts(session, [customer_id], since)[customer_id]
+
+
+async def customers_and_contacts_async(
+    connection: psycopg.AsyncConnection[Any], customer_ids: Collection[str], since: dt.datetime
+) -> dict[str, CustomerContacts]:
+    """``customers_and_contacts`` on PostgreSQL's asyncio driver connection (autocommit):
+    the same statement, without SQLAlchemy's statement and row machinery."""
+    states = await repository.customer_states_async(connection, customer_ids, since)
+    custom = {}
+    if _has_custom_outcomes(states):
+        custom = await repository.outcome_classes_async(connection)
+    return _with_contacts(states, custom)
+
+
+async def customer_and_contacts_async(
+    connection: psycopg.AsyncConnection[Any], customer_id: str, since: dt.datetime
+) -> CustomerContacts:
+    """``customers_and_contacts_async`` of one customer."""
+    return (await customers_and_contacts_async(connection, [customer_id], since))[customer_id]
+
+
+def record_decision(
+    session: Session, row: DecisionRow, key: IdempotencyKey | None = None
+) -> StoredDecision:
+    """Write one decision (a ledger row; with ``key``, the key as stored and the request's
+    hash in it) in ``session``'s transaction; returns the decision as stored: its own, or,
+    when its key was seen before with the same request, the original. A key used before for
+    another request is refused (``KeyReused``, 409)."""
+    stored, replay = repository.insert_decision(session, row)
+    if replay and key is not None and is_reuse(stored, row["body_hash"]):
+        raise KeyReused.one(
+            "Idempotency-Key", f"{key.key!r} was used before for a different decision"
+        )
+    return cast(StoredDecision, stored)
+
+
+def record_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[StoredDecision]:
+    """Write decisions without idempotency keys in one statement; each as stored, in the
+    order given."""
+    return cast("list[StoredDecision]", repository.insert_decisions(session, rows))
+
+
+async def record_decision_async(
+    session: AsyncSession, row: DecisionRow, key: IdempotencyKey | None = None
+) -> StoredDecision:
+    """``record_decision`` in an asyncio session (PostgreSQL, autocommit): a keyed decision
+    takes the same statements, in the session's worker greenlet."""
+    return await session.run_sync(record_decision, row, key)
+
+
+async def record_decisions_async(
+    connection: psycopg.AsyncConnection[Any], rows: Sequence[DecisionRow]
+) -> list[StoredDecision]:
+    """``record_decisions`` on PostgreSQL's asyncio driver connection, in one statement
+    committed by itself (the connection's autocommit)."""
+    return cast("list[StoredDecision]", await repository.insert_decisions_async(connection, rows))
+
+
+def stored_decision(session: Session, decision_id: str) -> StoredDecision | None:
+    """The decision stored with ``decision_id`` (None when there is none)."""
+    return cast("StoredDecision | None", repository.get_decision(session, decision_id))
+
+
+def _has_custom_outcomes(states: repository.States) -> bool:
     """Whether a history holds a custom outcome type (only then are the registered types
     read, to classify it)."""
     return any(e.type not in BUILTIN_TYPES for _, _, outcomes in states.values() for e in outcomes)
 
 
-def with_contacts(
+def _with_contacts(
     states: repository.States, custom: dict[str, str]
-) -> dict[str, tuple[dict[str, Any] | None, list[Seen]]]:
+) -> dict[str, CustomerContacts]:
     """The stored customers and their contacts (as the engine's ``Seen`` tuples), from
     ``customer_states``' rows.
 
@@ -272,7 +360,7 @@ def with_contacts(
     for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
-    out: dict[str, tuple[dict[str, Any] | None, list[Seen]]] = {}
+    out: dict[str, CustomerContacts] = {}
     for customer_id, (customer, shown, outcomes) in states.items():
         stored = None
         if customer is not None:
@@ -287,7 +375,7 @@ def with_contacts(
             if outcome is not None and e.offer_id is not None:
                 contacts.append(Seen(e.offer_id, e.channel, outcome, e.session_id,
                                      posix(e.occurred_at)))  # fmt: skip
-        out[customer_id] = (stored, contacts)
+        out[customer_id] = CustomerContacts(stored, contacts)
     return out
 
 

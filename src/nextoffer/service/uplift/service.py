@@ -39,11 +39,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import psycopg
 from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
@@ -75,6 +76,7 @@ __all__ = [
     "score_customers",
     "scored",
     "store",
+    "stored_estimates_async",
     "train",
 ]
 
@@ -431,6 +433,15 @@ def customer_estimates(
     if live is not None and not live:
         return Estimates({}, {})
     return estimates_from(repository.estimates_of(session, customer_id), live)
+
+
+async def stored_estimates_async(
+    connection: psycopg.AsyncConnection[Any], customer_ids: Collection[str]
+) -> dict[str, list[Any]]:
+    """The stored CATE rows (offer_id, tau, segment) of several customers, by customer, in
+    one statement on PostgreSQL's asyncio driver connection: the decision path's batched
+    read (``estimates_from`` makes each customer's ``Estimates``). Writes nothing."""
+    return await repository.estimates_of_many_async(connection, customer_ids)
 
 
 def estimates_from(
