@@ -165,7 +165,7 @@ class _Decider:
         try:
             ctx = build_context(self.request, schema, now=self.at)
         except ContextError as exc:
-            raise DecisionError(exc.field, str(exc).split(": ", 1)[1]) from None
+            raise DecisionError(exc.field, exc.message) from None
         if state is not None:
             if state.id is not None:
                 ctx.setdefault("customer.id", state.id)
@@ -178,7 +178,7 @@ class _Decider:
                 try:
                     ctx[key] = coerce_attribute(f"state.attributes.{name}", kind, value)
                 except ContextError as exc:
-                    raise DecisionError(exc.field, str(exc).split(": ", 1)[1]) from None
+                    raise DecisionError(exc.field, exc.message) from None
             for name, values in (("segments", state.segments), ("holdings", state.holdings)):
                 key = f"customer.{name}"
                 ctx[key] = ctx.get(key, frozenset()) | frozenset(values)
