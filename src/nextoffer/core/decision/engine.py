@@ -13,7 +13,6 @@ from typing import Any
 
 from ..request import Request
 from ..rules import ContextError, build_context, coerce_attribute
-from . import scoring
 from .policies import PolicyCheck
 from .result import (
     Decision,
@@ -300,7 +299,7 @@ class _Decider:
         cap_share = snapshot.guardrails.max_price_share
         total = ctx.get("cart.total") or 0.0
         cap = cap_share * total if cap_share is not None and total > 0 else None
-        unit = "" if channel.scoring.strategy == "prie" else " (money)"
+        unit = channel.strategy.unit_text
         for cand in scored:
             offer = cand[4]
             if -cand[1] < min_score:
@@ -382,7 +381,8 @@ class _Decider:
 
     def score(self, cands: list[Qualified]) -> list[Scored]:
         scoring_spec = self.channel.scoring
-        strategy = scoring_spec.strategy
+        strategy = self.channel.strategy
+        score_of, uses_tau = strategy.score, strategy.uses_tau
         out: list[Scored] = []
         keep = out.append
         channel_id = self.channel.id
@@ -398,27 +398,13 @@ class _Decider:
                         key = (-rule.priority, rule.id)
                         if best is None or key < best:
                             best, p = key, offer.rule_p[rule.id]
-            if strategy == "expected_value":  # EV = attach rate × margin
-                score = p * offer.margin * match
-            else:
-                tau = self.uplift(offer)[0]
-                if strategy == "prie":
-                    score = scoring.prie(
-                        scoring_spec,
-                        p=p,
-                        match=match,
-                        impact=offer.impact,
-                        emphasis=offer.emphasis,
-                        tau=tau,
-                    )
-                elif tau is None:
-                    if self.detail:
-                        self.drops.append(
-                            (offer.id, "score", "incremental_value: no uplift estimate (τ)")
-                        )
-                    continue
-                else:
-                    score = scoring.incremental_value(tau, offer.margin, match)
+            score = score_of(
+                scoring_spec, offer, p, match, self.uplift(offer)[0] if uses_tau else None
+            )
+            if score is None:  # the strategy cannot score it
+                if self.detail:
+                    self.drops.append((offer.id, "score", strategy.unscored))
+                continue
             # rank: priority, then score, then attach rate, then offer id
             keep((-priority, -score, -p, offer.id, offer, rules))
         return out

@@ -44,6 +44,7 @@ from ..rules.types import OFFER_BUILTINS
 from .offer import Offer
 from .policies import POLICY_TYPES, ContactPolicy, compile_policies
 from .result import FiredRule
+from .scoring import STRATEGIES, ScoringStrategy
 from .spec import (
     ChannelSpec,
     Guardrails,
@@ -134,11 +135,18 @@ class DisabledRule:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A compiled channel. ``strategy`` is its scoring strategy's registry entry, resolved
+    when the record is made: an unknown one raises ``UnknownEntryError`` here."""
+
     id: str
     coupling: str
     placements: tuple[PlacementSpec, ...]
     scoring: ScoringSpec
     min_score: float
+    strategy: ScoringStrategy = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategy", STRATEGIES[self.scoring.strategy])
 
     def placement(self, key: str) -> PlacementSpec | None:
         for p in self.placements:
@@ -322,6 +330,10 @@ class _Builder:
         for i, p in enumerate(spec.policies):
             self.policy(i, p, offer_ids, channel_ids, categories)
         for i, c in enumerate(spec.channels):
+            try:
+                STRATEGIES[c.scoring.strategy]
+            except UnknownEntryError as exc:  # a spec made without validation
+                problems.add(f"channels[{i}].scoring.{exc.field}", exc.message)
             for j, pl in enumerate(c.placements):
                 if pl.fallback_offer is not None and pl.fallback_offer not in offer_ids:
                     problems.add(
