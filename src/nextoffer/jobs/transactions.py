@@ -32,6 +32,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
+from ..core.errors import NextofferError
 from ..core.learning.baskets import BasketCoder
 
 __all__ = [
@@ -58,12 +59,8 @@ COLUMN_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-class TransactionsError(ValueError):
+class TransactionsError(NextofferError):
     """The file cannot be read as transactions; ``field`` names what is wrong."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
 
 
 @dataclass(frozen=True)

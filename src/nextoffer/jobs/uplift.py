@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.errors import NextofferError
 from ..core.learning.features import FeatureEncoder, FeatureError
 from ..core.learning.segments import Thresholds
 from ..core.learning.uplift import TLearner, UpliftError, XLearner
@@ -56,13 +57,8 @@ FORMAT = "nextoffer-uplift-model/1"
 MIN_EVALUATION_ROWS = 200
 
 
-class UpliftDataError(ValueError):
+class UpliftDataError(NextofferError):
     """Training or scoring data that cannot be used; ``field`` names the option or column."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)

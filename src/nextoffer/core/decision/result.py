@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from ..errors import NextofferError
+
 __all__ = [
     "STAGES",
     "Decision",
@@ -20,13 +22,9 @@ __all__ = [
 STAGES = ("candidates", "qualify", "policies", "score", "gates", "rank", "place", "holdout")
 
 
-class DecisionError(ValueError):
-    """The request cannot be decided (unknown channel or placement, no time); names the field."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
+class DecisionError(NextofferError):
+    """The request cannot be decided (unknown channel or placement, no time, a value that
+    does not fit the schema); raised by ``decide``, naming the field."""
 
 
 # Shown and StageTrace are made per decision on the hot path: plain slotted dataclasses, as

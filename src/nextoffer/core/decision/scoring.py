@@ -17,13 +17,29 @@ offer when there is one, else the offer on the request's channel, else the offer
   factor is exactly 1: plain PRIE. Scores are in [0, 1].
 - ``incremental_value``: score = τ × margin × m, in money: pay only for the sales an offer
   causes. A candidate without a τ cannot be scored this way and is dropped.
+
+Each strategy is one entry of ``STRATEGIES`` (a ``ScoringStrategy``): how it scores, its
+unit and its explanation. Adding one is its name in ``spec.py`` (``StrategyName``) and its
+entry here; importing this module checks that the two agree, and a channel naming a strategy
+without an entry is refused when it is compiled, never scored as another.
 """
 
 from __future__ import annotations
 
-from .spec import ScoringSpec
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import get_args
 
-__all__ = ["incremental_value", "prie", "uplift_factor"]
+from ..registry import Registry
+from .offer import Offer
+from .spec import ScoringSpec, StrategyName
+
+__all__ = ["STRATEGIES", "ScoringStrategy", "incremental_value", "prie", "uplift_factor"]
+
+# A candidate's score from the channel's scoring spec, the offer, its attach rate p, its
+# match multiplier and its τ (None where unknown, or where the strategy does not read it);
+# None when the strategy cannot score it.
+Score = Callable[[ScoringSpec, Offer, float, float, "float | None"], "float | None"]
 
 _FLOOR = 0.01
 
@@ -59,3 +75,76 @@ def prie(
     if w.uplift:
         score *= uplift_factor(tau, scoring.uplift_scale) ** w.uplift
     return score
+
+
+@dataclass(frozen=True, slots=True)
+class ScoringStrategy:
+    """One scoring strategy: the registry's entry.
+
+    ``score`` scores one candidate (None: it cannot, and ``unscored`` is the reason it is
+    dropped); ``uses_tau``: whether it reads the customer's τ (looked up only then);
+    ``unit``: ``money`` (the shop's currency) or ``share`` (a number in [0, 1]), which the
+    minimum score is in; ``explanation``: how it scores, for a person.
+    """
+
+    name: str
+    unit: str
+    explanation: str
+    score: Score
+    uses_tau: bool = False
+    unscored: str = ""
+
+    @property
+    def unit_text(self) -> str:
+        """The unit after a score in the reasons: `` (money)``, or nothing for a share."""
+        return " (money)" if self.unit == "money" else ""
+
+
+def _expected_value(
+    scoring: ScoringSpec, offer: Offer, p: float, match: float, tau: float | None
+) -> float:
+    return p * offer.margin * match
+
+
+def _prie(scoring: ScoringSpec, offer: Offer, p: float, match: float, tau: float | None) -> float:
+    return prie(scoring, p=p, match=match, impact=offer.impact, emphasis=offer.emphasis, tau=tau)
+
+
+def _incremental_value(
+    scoring: ScoringSpec, offer: Offer, p: float, match: float, tau: float | None
+) -> float | None:
+    return None if tau is None else incremental_value(tau, offer.margin, match)
+
+
+STRATEGIES: Registry[ScoringStrategy] = Registry(
+    "strategy",
+    "strategy",
+    (
+        (s.name, s)
+        for s in (
+            ScoringStrategy(
+                "expected_value",
+                "money",
+                "expected value: attach rate × margin × match multiplier",
+                _expected_value,
+            ),
+            ScoringStrategy(
+                "prie",
+                "share",
+                "PRIE-U: weighted geometric mean of propensity, relevance, impact and "
+                "emphasis, times the uplift factor",
+                _prie,
+                uses_tau=True,
+            ),
+            ScoringStrategy(
+                "incremental_value",
+                "money",
+                "incremental value: uplift τ × margin × match multiplier",
+                _incremental_value,
+                uses_tau=True,
+                unscored="incremental_value: no uplift estimate (τ)",
+            ),
+        )
+    ),
+)
+STRATEGIES.agree(get_args(StrategyName))

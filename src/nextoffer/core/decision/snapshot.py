@@ -24,8 +24,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..errors import NextofferError
 from ..learning.attach import AttachRates, Cell
 from ..learning.attach import estimate as estimate_attach
+from ..registry import UnknownEntryError
 from ..rules import (
     DEFAULT_LIMITS,
     CompiledCondition,
@@ -37,11 +39,12 @@ from ..rules import (
     TriggerIndex,
     coerce_attribute,
 )
-from ..rules.compiler import Evaluator
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
-from .policies import ContactPolicy, compile_policies
+from .offer import Offer
+from .policies import POLICY_TYPES, ContactPolicy, compile_policies
 from .result import FiredRule
+from .scoring import STRATEGIES, ScoringStrategy
 from .spec import (
     ChannelSpec,
     Guardrails,
@@ -65,13 +68,15 @@ _UNBOUNDED = dataclasses.replace(
 )
 
 
-class SnapshotError(ValueError):
-    """The snapshot data is not usable; ``diagnostics`` lists every problem with its place."""
+class SnapshotError(NextofferError):
+    """The snapshot data is not usable; raised by ``build_snapshot``. ``diagnostics`` lists
+    every problem with its place; ``field`` and ``message`` are the first one's."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         assert diagnostics
         self.diagnostics = diagnostics
-        super().__init__("\n".join(render(d) for d in diagnostics))
+        first = diagnostics[0]
+        super().__init__(first.path, first.message, text="\n".join(render(d) for d in diagnostics))
 
 
 def render(d: Diagnostic) -> str:
@@ -105,40 +110,6 @@ def _names(node: Any) -> Iterator[str]:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Offer:
-    """A compiled offer. ``margin`` is price − cost for a product, ``value`` for an action."""
-
-    id: str
-    kind: str
-    sku: str | None
-    name: str
-    category: str | None
-    price: float | None
-    margin: float
-    impact: float
-    priority: int
-    emphasis: float
-    eligibility: CompiledCondition | None
-    fit: CompiledCondition | None
-    match: tuple[tuple[CompiledCondition, float], ...]
-    match_total: float
-    channels: frozenset[str] | None
-    placements: frozenset[str] | None
-    open: bool
-    status: str
-    offer_ctx: dict[str, Any] = field(repr=False)
-    reads_offer: bool = field(repr=False)
-    # (evaluator, the reason when it is false, the reason when it is unknown), for the trace
-    checks: tuple[tuple[Evaluator, str, str], ...] = field(default=(), repr=False)
-    unconditional: bool = False  # no eligibility, fit or match condition
-    p: float = 0.0
-    rule_p: dict[str, float] = field(default_factory=dict, repr=False)
-    channel_p: dict[str, float] = field(default_factory=dict, repr=False)
-    tau: float | None = None
-    segment: str | None = None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     id: str
     revision: int
@@ -164,11 +135,18 @@ class DisabledRule:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
+    """A compiled channel. ``strategy`` is its scoring strategy's registry entry, resolved
+    when the record is made: an unknown one raises ``UnknownEntryError`` here."""
+
     id: str
     coupling: str
     placements: tuple[PlacementSpec, ...]
     scoring: ScoringSpec
     min_score: float
+    strategy: ScoringStrategy = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "strategy", STRATEGIES[self.scoring.strategy])
 
     def placement(self, key: str) -> PlacementSpec | None:
         for p in self.placements:
@@ -352,6 +330,10 @@ class _Builder:
         for i, p in enumerate(spec.policies):
             self.policy(i, p, offer_ids, channel_ids, categories)
         for i, c in enumerate(spec.channels):
+            try:
+                STRATEGIES[c.scoring.strategy]
+            except UnknownEntryError as exc:  # a spec made without validation
+                problems.add(f"channels[{i}].scoring.{exc.field}", exc.message)
             for j, pl in enumerate(c.placements):
                 if pl.fallback_offer is not None and pl.fallback_offer not in offer_ids:
                     problems.add(
@@ -518,7 +500,7 @@ class _Builder:
                     f"{where}.attributes.{name}", kind, value
                 )
             except ContextError as exc:
-                problems.add(exc.field, str(exc).split(": ", 1)[1])
+                problems.add(exc.field, exc.message)
         offer_ctx.update(
             {
                 "offer.id": o.id,
@@ -596,6 +578,10 @@ class _Builder:
         for j, offer_id in enumerate(p.offers):
             if offer_id not in offer_ids:
                 self.problems.add(f"{where}.offers[{j}]", f"unknown offer {offer_id!r}")
+        try:
+            POLICY_TYPES[p.type]
+        except UnknownEntryError as exc:  # a spec made without validation
+            self.problems.add(f"{where}.{exc.field}", exc.message)
 
     def channel(self, c: ChannelSpec) -> Channel:
         min_score = c.scoring.min_score

@@ -38,6 +38,7 @@ from ..rules import CustomerSchema, OfferSchema
 
 __all__ = [
     "PERIODS",
+    "POLICY_FIELDS",
     "AttachEstimate",
     "ChannelSpec",
     "Contact",
@@ -49,12 +50,14 @@ __all__ = [
     "OfferSpec",
     "PlacementSpec",
     "PolicySpec",
+    "PolicyTypeName",
     "ProductSpec",
     "RuleRevisionSpec",
     "Scope",
     "ScoringSpec",
     "Seen",
     "SnapshotSpec",
+    "StrategyName",
     "UpliftEstimate",
     "Weights",
 ]
@@ -170,6 +173,28 @@ class Scope(_Spec):
         return f"{self.level} {', '.join(sorted(self.members))}"
 
 
+# The contact-policy types, and the fields each needs. Each has its entry in the registry of
+# ``policies.py`` (how it compiles and checks); importing that module checks that both agree.
+PolicyTypeName = Literal[
+    "frequency_cap",
+    "total_cap",
+    "cooldown",
+    "outcome_suppression",
+    "session_backoff",
+    "do_not_contact",
+    "mutual_exclusion",
+]
+POLICY_FIELDS: dict[str, tuple[str, ...]] = {
+    "frequency_cap": ("limit", "period"),
+    "total_cap": ("limit", "period"),
+    "cooldown": ("hours",),
+    "outcome_suppression": ("declines", "days"),
+    "session_backoff": ("declines",),
+    "do_not_contact": (),
+    "mutual_exclusion": ("offers",),
+}
+
+
 class PolicySpec(_Spec):
     """A contact policy. Which fields apply depends on ``type``:
 
@@ -189,15 +214,7 @@ class PolicySpec(_Spec):
     """
 
     id: Id
-    type: Literal[
-        "frequency_cap",
-        "total_cap",
-        "cooldown",
-        "outcome_suppression",
-        "session_backoff",
-        "do_not_contact",
-        "mutual_exclusion",
-    ]
+    type: PolicyTypeName
     scope: Scope = Field(default_factory=Scope)
     priority: Priority = 50
     limit: Annotated[int, Field(ge=0)] | None = None
@@ -209,15 +226,7 @@ class PolicySpec(_Spec):
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> PolicySpec:
-        needed = {
-            "frequency_cap": ("limit", "period"),
-            "total_cap": ("limit", "period"),
-            "cooldown": ("hours",),
-            "outcome_suppression": ("declines", "days"),
-            "session_backoff": ("declines",),
-            "do_not_contact": (),
-            "mutual_exclusion": ("offers",),
-        }[self.type]
+        needed = POLICY_FIELDS[self.type]
         missing = [name for name in needed if getattr(self, name) in (None, ())]
         if missing:
             raise ValueError(f"a {self.type} policy needs {', '.join(repr(m) for m in missing)}")
@@ -251,10 +260,15 @@ class Weights(_Spec):
         return self
 
 
+# The scoring strategies. Each has its entry in the registry of ``scoring.py`` (how it scores,
+# its unit); importing that module checks that both agree.
+StrategyName = Literal["expected_value", "prie", "incremental_value"]
+
+
 class ScoringSpec(_Spec):
     """How a channel scores candidates, and its minimum score (default: the guardrail's)."""
 
-    strategy: Literal["expected_value", "prie", "incremental_value"] = "expected_value"
+    strategy: StrategyName = "expected_value"
     weights: Weights = Field(default_factory=Weights)
     uplift_scale: Annotated[float, Field(gt=0, le=1)] = 0.1
     min_score: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None

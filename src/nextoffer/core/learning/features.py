@@ -23,18 +23,16 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.preprocessing import OneHotEncoder
 
+from ..errors import NextofferError
+
 __all__ = ["FeatureEncoder", "FeatureError", "columns_of"]
 
 MISSING = ""
 
 
-class FeatureError(ValueError):
-    """Feature data that cannot be encoded; ``field`` names the column."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class FeatureError(NextofferError):
+    """Feature data that cannot be encoded; raised when the encoder is fitted or applied,
+    ``field`` names the column."""
 
 
 def columns_of(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:

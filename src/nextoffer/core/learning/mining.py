@@ -35,6 +35,7 @@ from itertools import chain, count
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import NextofferError
 from .baskets import CodedBaskets
 
 __all__ = [
@@ -52,12 +53,9 @@ Progress = Callable[[int, int], None]
 _Bits = npt.NDArray[np.uint64]
 
 
-class MiningError(ValueError):
-    """A threshold or the input is unusable; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+class MiningError(NextofferError):
+    """A threshold or the input is unusable; raised by ``mine`` before it counts anything,
+    ``field`` names the culprit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import NextofferError
+
 __all__ = [
     "Outcome",
     "TLearner",
@@ -57,13 +59,9 @@ Outcome = Literal["auto", "binary", "continuous"]
 Floats = NDArray[np.float64]
 
 
-class UpliftError(ValueError):
-    """Training data an uplift learner cannot use; ``field`` names the input at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+class UpliftError(NextofferError):
+    """Training data an uplift learner cannot use; raised by ``fit``, ``field`` names the
+    input at fault."""
 
 
 def default_learner(

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..errors import NextofferError
 from ..request import Request
 from .types import CustomerSchema, infer_attribute_type
 
@@ -30,12 +31,9 @@ Context = dict[str, Any]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class ContextError(ValueError):
-    """A request value does not fit the declared schema; ``field`` names it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {message}")
+class ContextError(NextofferError):
+    """A request value does not fit the declared schema; ``field`` names it. Raised when the
+    request's context is built and when an attribute is coerced to its declared type."""
 
 
 def coerce_attribute(field: str, kind: str, value: Any) -> Any:

@@ -1,6 +1,6 @@
 """Errors of the rule language, each pointing at its place.
 
-    RuleError                    -- any problem with a condition
+    RuleError                    -- any problem with a condition (a core NextofferError)
      +-- RuleSyntaxError         -- the text does not parse, or the JSON is not a condition
      +-- RuleTypeError           -- unknown name, wrong type, operator that does not fit
      +-- RuleLimitError          -- the condition is too deep, too large or too long
@@ -13,6 +13,8 @@ rendered with a caret under the offending text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..errors import NextofferError
 
 __all__ = [
     "Diagnostic",
@@ -76,26 +78,28 @@ class Diagnostic:
         }
 
 
-class RuleError(ValueError):
-    """A condition that cannot be used; ``diagnostics`` lists every problem found."""
+class RuleError(NextofferError):
+    """A condition that cannot be used; ``diagnostics`` lists every problem found. Raised
+    when a condition is parsed, checked or compiled; ``field`` and ``message`` are the
+    first problem's path and message, ``str(exc)`` renders them all."""
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         assert diagnostics
         self.diagnostics = diagnostics
-        super().__init__("\n".join(d.render() for d in diagnostics))
-
-    @property
-    def message(self) -> str:
-        return self.diagnostics[0].message
+        first = diagnostics[0]
+        super().__init__(first.path, first.message, text="\n".join(d.render() for d in diagnostics))
 
 
 class RuleSyntaxError(RuleError):
-    """The text does not parse, or the JSON is not a valid condition."""
+    """The text does not parse, or the JSON is not a valid condition (raised by the parser
+    and by loading a condition's JSON)."""
 
 
 class RuleTypeError(RuleError):
-    """A name is unknown, or an operator does not fit its operands' types."""
+    """A name is unknown, or an operator does not fit its operands' types (raised by the
+    type checker, against the customer and offer schemas)."""
 
 
 class RuleLimitError(RuleError):
-    """The condition exceeds a limit (depth, node count, list length, text length)."""
+    """The condition exceeds a limit (depth, node count, list length, text length, or the
+    bound on its work); raised before it is checked or compiled."""
