@@ -16,6 +16,8 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from ..core.errors import NextofferError
+
 # name: (module, attribute) — a typer app (a group of commands) or a command function
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nextoffer.cli.demo", "demo"),
@@ -62,8 +64,9 @@ class _LazyGroup(TyperGroup):
 
 
 class _Nextoffer(typer.Typer):
-    """The command group; a database that cannot serve now ends a command with a message and
-    exit 1, never a traceback: SQLite's write lock held past its busy timeout by another
+    """The command group; input the core refuses (``NextofferError``, when a command does not
+    map it with more context) and a database that cannot serve now end a command with a
+    message and exit 1, never a traceback: SQLite's write lock held past its busy timeout by another
     process (a long ``uplift train``, a second command), or a PostgreSQL server that is
     down, starting up or out of connection slots. The command's transaction was rolled
     back, so nothing was written; running it again later is safe."""
@@ -71,6 +74,12 @@ class _Nextoffer(typer.Typer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
+        except NextofferError as exc:  # input the core refused, not mapped by the command
+            from .output import err
+
+            err.print("[bold red]error:[/] ", markup=True, end="")
+            err.print(str(exc), markup=False, highlight=False)
+            sys.exit(1)
         except Exception as exc:
             message = _unavailable_message(exc)
             if message is None:

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.errors import NextofferError
 from ..core.request import known_zone
 from .attach import service as attach
 from .attach.endpoints import router as attach_router
@@ -182,6 +183,11 @@ def create_app(
             body["errors"] = exc.errors
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(NextofferError)
+    async def core_error(request: Request, exc: NextofferError) -> Response:
+        """A core error no service mapped with more context: the caller's input, a 422."""
+        return await service_error(request, InvalidInput.from_core(exc))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

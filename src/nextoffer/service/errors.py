@@ -1,7 +1,9 @@
 """The service's errors, mapped to HTTP once, at the edge (``app.py``).
 
 ServiceError                 -- anything the caller did that we refuse
- +-- InvalidInput (422)      -- a field is wrong; ``errors`` names each field
+ +-- InvalidInput (422)      -- a field is wrong; ``errors`` names each field (a core error,
+                                ``NextofferError``, that no service maps with more context
+                                becomes one, ``InvalidInput.from_core``)
  +-- NotFound (404)          -- no such thing
  +-- Conflict (409)          -- it exists already, or clashes with what exists
  +-- Unauthorized (401)      -- no API key, or an unknown one
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from ..core.errors import NextofferError
     from ..core.rules import Diagnostic
 
 __all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized",
@@ -40,6 +43,11 @@ class InvalidInput(ServiceError):
     @classmethod
     def one(cls, field: str, message: str) -> InvalidInput:
         return cls([{"field": field, "message": message}])
+
+    @classmethod
+    def from_core(cls, exc: NextofferError) -> InvalidInput:
+        """A core error as the caller's mistake, at its field (``body``: the whole input)."""
+        return cls.one(exc.field or "body", exc.message)
 
     @classmethod
     def from_validation(cls, exc: ValidationError) -> InvalidInput:
