@@ -24,6 +24,7 @@ from ..http import principal
 from ..keys.service import Principal, require
 from ..limits import Refused, check_json
 from ..rules import service as rules
+from ..snapshots import service as snapshots
 from ..uplift import service as uplift
 from . import service, sessions
 from .views import (
@@ -456,7 +457,7 @@ def item(request: Request, who: Viewer, kind: Kind, item_id: Id) -> Response:
 def publish(request: Request, who: Viewer) -> Response:
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        done = catalog.publish(session, actor=who.id)
+        done = snapshots.publish(session, actor=who.id)
         return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
 
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:

@@ -32,7 +32,6 @@ from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
-from ..catalog.service import SnapshotCache
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
@@ -46,6 +45,7 @@ from ..ledger.service import (
     utc,
     with_contacts,
 )
+from ..snapshots.cache import SnapshotCache
 from ..uplift import repository as uplift_repository
 from ..uplift.service import (
     Estimates,

@@ -42,12 +42,11 @@ from ...core.decision import (
 from ...core.decision.backtest import backtest
 from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
-from ..catalog import service as catalog
 from ..customers.service import check_request
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..keys.service import labels
 from ..ledger.service import utc
-from ..publish import live_rules, live_spec, store
+from ..snapshots import service as snapshots
 from ..tables import audit, decisions, install_settings, proposals, rule_revisions, rules
 
 __all__ = [
@@ -62,7 +61,6 @@ __all__ = [
     "history",
     "list_proposals",
     "list_rules",
-    "live_rules",
     "needs_attention",
     "propose",
     "reject",
@@ -118,7 +116,7 @@ def validate(session: Session, trigger: Any, offers: list[str] | None = None) ->
     """Check a trigger (and offers) as the rule language does, without raising: the canonical
     text when valid, else every diagnostic at its place (line, column, character span, and
     the line with a caret under the offending text). The rule editor validates as you type."""
-    settings = catalog.get_item(session, "settings", "default", missing_ok=True) or {}
+    settings = snapshots.catalog_settings(session)
     schema = CustomerSchema.model_validate(settings.get("customer_schema", {}))
     env = Environment(schema, offer_names=False)
     diagnostics: list[dict[str, Any]] = []
@@ -131,7 +129,7 @@ def validate(session: Session, trigger: Any, offers: list[str] | None = None) ->
                                 "end": d.span.end if d.span else None, "rendered": d.render()})  # fmt: skip
     offer_errors = []
     if offers is not None:
-        known = {o["id"] for o in catalog.list_items(session, "offer")}
+        known = {o["id"] for o in snapshots.catalog_offers(session)}
         offer_errors = [{"field": f"offers[{i}]", "message": f"unknown offer {o!r}"}
                         for i, o in enumerate(offers) if o not in known]  # fmt: skip
     return {
@@ -350,13 +348,8 @@ def _go_live(
     with the new rules: its catalog stays as it is (pending catalog edits stay pending, and
     cannot block a rule change). Before the first publish there is nothing to publish."""
     session.execute(sa.update(rules).where(rules.c.id == rule_id).values(live_revision=revision))
-    spec = live_spec(session)
-    if spec is None:
-        return None
-    spec["rules"] = live_rules(session)
     took_live = {"rule": rule_id, "revision": revision}
-    version: str = store(session, spec, actor=actor, cause=cause, took_live=took_live)["version"]
-    return version
+    return snapshots.publish_rules(session, actor=actor, cause=cause, took_live=took_live)
 
 
 def approve(session: Session, actor: str, proposal_id: str, body: Any) -> dict[str, Any]:
