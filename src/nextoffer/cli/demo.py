@@ -30,7 +30,6 @@ from ..core.rules import (
     TriggerIndex,
     build_context,
 )
-from ..jobs.mining import ledger_transactions, propose_rules
 from ..scenarios import bank_snapshot, checkout_snapshot
 from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import (
@@ -49,6 +48,7 @@ from ..service.decisions import service as decisions_service
 from ..service.keys.service import create_key
 from ..service.ledger import service as ledger
 from ..service.migrate import upgrade
+from ..service.rules.mining import ledger_transactions, propose_rules
 from ..service.snapshots import service as snapshots
 from ..service.snapshots.cache import SnapshotCache
 from ..service.snapshots.loader import load_spec
