@@ -12,10 +12,8 @@ __all__ = ["PLURALS", "PublishIn"]
 PLURALS = {"products": "sku", "offers": "id", "channels": "id", "policies": "id", "rules": "id"}
 
 
-class PublishIn(BaseModel):
-    """An approver's publish: the version to give the new snapshot (default: the next
-    number, ``v<n>``)."""
-
+# no docstring: pydantic would add it to the OpenAPI document
+class PublishIn(BaseModel):  # the new snapshot's version (default: the next number, v<n>)
     model_config = ConfigDict(extra="forbid")
 
     version: (
