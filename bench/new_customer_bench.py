@@ -35,11 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nextoffer.core.rules import CustomerSchema
 from nextoffer.jobs.uplift import UpliftModel, fit_model
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot, true_effect
-from nextoffer.service.catalog.service import SnapshotCache, load_spec, publish
 from nextoffer.service.customers.service import upsert as put_customer
 from nextoffer.service.db import Database
 from nextoffer.service.decisions import service as decisions
 from nextoffer.service.migrate import upgrade
+from nextoffer.service.snapshots.cache import SnapshotCache
+from nextoffer.service.snapshots.loader import load_spec
+from nextoffer.service.snapshots.service import publish
 from nextoffer.service.uplift import repository
 from nextoffer.service.uplift.service import (
     ModelCache,

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from nextoffer.service.db import Database
-from nextoffer.service.publish import live_spec
+from nextoffer.service.snapshots.service import live_spec
 
 from .server import Server
 

@@ -22,11 +22,12 @@ from nextoffer.core.learning.uplift import TLearner
 from nextoffer.jobs.uplift import UpliftModel
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot
 from nextoffer.service.app import create_app
-from nextoffer.service.catalog.service import load_spec, publish
 from nextoffer.service.config import Settings
 from nextoffer.service.decisions import service as decisions
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
+from nextoffer.service.snapshots.loader import load_spec
+from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import cate_estimates
 from nextoffer.service.tables import decisions as decisions_table
 from nextoffer.service.uplift import repository

@@ -19,8 +19,9 @@ from nextoffer.scenarios.demo import demo_snapshot
 from nextoffer.service.catalog import service as catalog
 from nextoffer.service.db import Database
 from nextoffer.service.keys.service import create_key
-from nextoffer.service.publish import live_spec
 from nextoffer.service.rules import service as rules
+from nextoffer.service.snapshots.loader import load_spec
+from nextoffer.service.snapshots.service import live_spec, publish
 from nextoffer.service.tables import audit
 from tests.dashboard.signin import signed_in
 
@@ -316,8 +317,8 @@ def test_self_approval_is_the_installs_setting_not_the_invokers_environment(
     db: Database, database_url: str
 ) -> None:
     with db.transaction() as session:
-        catalog.load_spec(session, demo_snapshot())
-        catalog.publish(session, "gov-1")
+        load_spec(session, demo_snapshot())
+        publish(session, "gov-1")
         admin, approver = create_key(session, "admin"), create_key(session, "approver")
         body = {"rule_id": "gov-self", "trigger": "cart.count >= 5", "offers": ["DESSERT-01"]}
         proposal = rules.propose(session, key_id(admin), body)["id"]

@@ -17,11 +17,12 @@ from fastapi import FastAPI
 
 from nextoffer.scenarios.demo import demo_snapshot
 from nextoffer.service.app import create_app
-from nextoffer.service.catalog.service import load_spec, publish
 from nextoffer.service.config import Settings
 from nextoffer.service.db import Database
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
+from nextoffer.service.snapshots.loader import load_spec
+from nextoffer.service.snapshots.service import publish
 
 from .server import Server
 

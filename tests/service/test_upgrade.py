@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from nextoffer.core.request import MAX_CART_ITEMS
 from nextoffer.core.rules import condition_adapter, parse_text, to_text
 from nextoffer.scenarios import checkout_snapshot
-from nextoffer.service.catalog.service import SnapshotCache
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Unavailable
+from nextoffer.service.snapshots.cache import SnapshotCache
 from nextoffer.service.tables import audit, rule_revisions, rules, snapshots
 from nextoffer.testing.postgres import ThrowawayPostgres
 

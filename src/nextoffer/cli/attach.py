@@ -28,8 +28,8 @@ def attach_rates(
 ) -> None:
     """Attach rates per pitch: counts, shrunk estimate, credible interval and maturity."""
     from ..service.attach import service
-    from ..service.catalog.service import SnapshotCache
     from ..service.errors import ServiceError
+    from ..service.snapshots.cache import SnapshotCache
     from .service import open_database
 
     if level not in LEVELS:

@@ -135,9 +135,9 @@ def decide(
 
 def _decide_from_database(request: Request, table: bool) -> None:
     """The same code path as ``POST /v1/decisions``: live snapshot, ledger state, ledger write."""
-    from ..service.catalog.service import SnapshotCache
     from ..service.decisions import service
     from ..service.errors import ServiceError
+    from ..service.snapshots.cache import SnapshotCache
     from ..service.uplift.service import ModelCache
     from .service import open_database
 

@@ -30,7 +30,6 @@ from ..core.rules import (
     TriggerIndex,
     build_context,
 )
-from ..jobs.mining import ledger_transactions, propose_rules
 from ..scenarios import bank_snapshot, checkout_snapshot
 from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import (
@@ -42,8 +41,6 @@ from ..scenarios.demo import (
     true_effect,
 )
 from ..service.attach import service as attach
-from ..service.catalog import service as catalog
-from ..service.catalog.service import SnapshotCache
 from ..service.config import load_settings
 from ..service.customers import service as customers
 from ..service.db import Database
@@ -51,6 +48,10 @@ from ..service.decisions import service as decisions_service
 from ..service.keys.service import create_key
 from ..service.ledger import service as ledger
 from ..service.migrate import upgrade
+from ..service.rules.mining import ledger_transactions, propose_rules
+from ..service.snapshots import service as snapshots
+from ..service.snapshots.cache import SnapshotCache
+from ..service.snapshots.loader import load_spec
 from ..service.uplift import service as uplift
 from ..service.uplift.repository import estimates_of as uplift_estimates
 from ..service.uplift.service import ModelCache
@@ -282,8 +283,10 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     rng = random.Random(2026)
     task = progress.add_task("catalog and customers", total=None)
     with db.transaction() as session:
-        catalog.load_spec(session, demo_snapshot())
-        published = catalog.publish(session, None if catalog.published_any(session) else "demo-1")
+        load_spec(session, demo_snapshot())
+        published = snapshots.publish(
+            session, None if snapshots.published_any(session) else "demo-1"
+        )
         schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
         bank: dict[str, dict[str, Any]] = {}
         for c in bank_customers(rng, bank_size):

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..service.catalog.service import SnapshotCache
 from ..service.errors import ServiceError
 from ..service.keys.service import Principal, Role, authenticate, require
 from ..service.rules import service
+from ..service.snapshots.cache import SnapshotCache
 from . import views
 from .output import fail, out, read_document
 from .rules import rules_app

@@ -180,7 +180,7 @@ def mine(
         _write(out_file, result, significance)
         out.print(f"wrote {len(result.rules):,} rules to {out_file}", markup=False)
     if propose and significance is not None:
-        from ..jobs.mining import propose_rules
+        from ..service.rules.mining import propose_rules
         from .governance import acting
 
         with acting(key, "author") as (session, who, _db):
@@ -208,7 +208,7 @@ def _significance(
 
 
 def _from_ledger(filters: Filters) -> Transactions:
-    from ..jobs.mining import ledger_transactions
+    from ..service.rules.mining import ledger_transactions
     from .service import open_database
 
     db = open_database()

@@ -1,34 +1,45 @@
-"""Mined rules into the governance workflow, and the ledger's conversions as transactions.
+"""Mined rules as proposals, and conversions as transactions: plain data in, plain data out.
 
 A significant rule ``A → c`` becomes a proposal whose trigger is ``cart.has_sku(a₁) and …``
 for the antecedent's items and whose offers are the catalog's product offers selling ``c``
 (a rule whose consequent no offer sells cannot be pitched and is skipped). Its statistics
 travel with it: support, confidence, lift, leverage, conviction, the counts, the holdout
 p-value and BH q-value, the thresholds, the source and a few example baskets.
+
+Reading the ledger and writing the proposals is the shell's (``service.rules.mining``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
-
-from sqlalchemy.orm import Session
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from ..core.learning.mining import MinedRule, MiningResult
 from ..core.learning.significance import Significance
-from ..service.catalog import service as catalog
-from ..service.ledger import repository as ledger
-from ..service.rules import service as governance
 from .transactions import Basket, Filters, Transactions, basket_of
 
-__all__ = ["ledger_transactions", "proposal_for", "propose_rules"]
+__all__ = ["Conversion", "offers_by_sku", "proposal_for", "proposals_for", "transactions_of",
+           "trigger_for"]  # fmt: skip
 
 EXAMPLES = 3  # example baskets kept with a proposal
 EXAMPLE_ITEMS = 12  # items shown of each
 
 
+class Conversion(Protocol):
+    """One convert event of the ledger, as far as mining reads it."""
+
+    @property
+    def payload(self) -> Mapping[str, Any] | None: ...
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def offer_id(self) -> str | None: ...
+
+
 def trigger_for(antecedent: tuple[str, ...]) -> str:
+    """The trigger of a mined rule: the cart holds every item of its antecedent."""
     return " and ".join(f"cart.has_sku({json.dumps(item)})" for item in antecedent)
 
 
@@ -39,6 +50,7 @@ def proposal_for(
     result: MiningResult,
     data: Transactions,
 ) -> dict[str, Any]:
+    """The proposal of one mined rule nominating ``offers``, with its statistics."""
     key = (rule.antecedent, rule.consequent)
     examples = []
     for position in result.baskets_with((*rule.antecedent, rule.consequent), EXAMPLES):
@@ -67,46 +79,49 @@ def proposal_for(
     }
 
 
-def propose_rules(
-    session: Session,
-    actor: str,
-    data: Transactions,
-    result: MiningResult,
-    significance: Significance,
-) -> dict[str, int]:
-    """Propose every significant rule of ``result``; returns what happened, by count."""
+def offers_by_sku(offers: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The product offers selling each sku, from the catalog's offers."""
     by_sku: dict[str, list[str]] = {}
-    for offer in catalog.list_items(session, "offer"):
+    for offer in offers:
         if offer.get("sku") is not None and offer.get("kind", "product") == "product":
             by_sku.setdefault(offer["sku"], []).append(offer["id"])
-    counts = {"significant": 0, "created": 0, "updated": 0, "no_offer": 0}
+    return by_sku
+
+
+def proposals_for(
+    result: MiningResult,
+    significance: Significance,
+    data: Transactions,
+    by_sku: Mapping[str, list[str]],
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The proposal of every significant rule of ``result`` that an offer can pitch; and how
+    many rules were significant, and how many of those no offer sells."""
+    out, significant, no_offer = [], 0, 0
     for rule in result.rules:
         if not significance.significant(rule.antecedent, rule.consequent):
             continue
-        counts["significant"] += 1
+        significant += 1
         offers = by_sku.get(rule.consequent)
         if not offers:
-            counts["no_offer"] += 1
+            no_offer += 1
             continue
-        done = governance.propose(
-            session, actor, proposal_for(rule, offers, significance, result, data)
-        )
-        counts["updated" if done.get("updated") else "created"] += 1
-    return counts
+        out.append(proposal_for(rule, offers, significance, result, data))
+    return out, significant, no_offer
 
 
-def ledger_transactions(session: Session, filters: Filters | None = None) -> Transactions:
-    """Baskets from the ledger's convert events.
+def transactions_of(
+    conversions: Iterable[Conversion], sku: Mapping[str, str], filters: Filters | None = None
+) -> Transactions:
+    """Baskets from the ledger's convert events (``sku``: the sku each offer sells).
 
     A convert event whose payload lists ``items`` (the skus of a checkout) is one basket;
     the other conversions of one session form a basket of the skus their offers sell.
     """
     keep = (filters or Filters()).item_filter()
-    sku = {o["id"]: o.get("sku") or o["id"] for o in catalog.list_items(session, "offer")}
     baskets: list[Basket] = []
     sessions: dict[str, dict[str, None]] = {}
     out = Transactions([], "ledger")
-    for row in ledger.conversions(session):
+    for row in conversions:
         payload = row.payload or {}
         items = payload.get("items")
         if isinstance(items, list):

@@ -32,7 +32,6 @@ from ..core.request import known_zone
 from .attach import service as attach
 from .attach.endpoints import router as attach_router
 from .catalog.endpoints import router as catalog_router
-from .catalog.service import SnapshotCache
 from .config import Settings, load_settings
 from .customers import service as customers
 from .customers.endpoints import router as customers_router
@@ -47,6 +46,8 @@ from .experiments.endpoints import router as experiments_router
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
+from .snapshots.cache import SnapshotCache
+from .snapshots.endpoints import router as snapshots_router
 from .uplift.endpoints import router as uplift_router
 from .uplift.service import ModelCache
 
@@ -265,8 +266,9 @@ def create_app(
         )
         return result
 
-    for router in (decisions_router, ledger_router, customers_router, catalog_router, rules_router,
-                   attach_router, uplift_router, experiments_router):  # fmt: skip
+    for router in (decisions_router, ledger_router, customers_router, catalog_router,
+                   snapshots_router, rules_router, attach_router, uplift_router,
+                   experiments_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

@@ -20,30 +20,10 @@ from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
-from ..publish import live_spec, store
+from ..snapshots import service as snapshots
 from . import repository
 
-__all__ = ["merged_counts", "rates", "refresh"]
-
-
-def merged_counts(
-    session: Session, manual: list[dict[str, Any]], offers: set[str], channels: set[str]
-) -> list[dict[str, Any]]:
-    """The settings' counts with the ledger's (for offers and channels still in the catalog)."""
-    cells: dict[tuple[str | None, str | None, str], dict[str, Any]] = {
-        (m.get("rule"), m.get("channel"), m["offer"]): m for m in manual
-    }
-    for (offer, rule, channel), (shown, accepted) in repository.stored_counts(session).items():
-        if offer not in offers or (channel and channel not in channels):
-            continue
-        cell: dict[str, Any] = {"offer": offer, "shown": shown, "accepted": accepted}
-        if rule:
-            cell["rule"] = rule
-        if channel:
-            cell["channel"] = channel
-        cells[(rule or None, channel or None, offer)] = cell
-    # in one order whatever order the ledger's counts came in: equal counts, equal snapshots
-    return [cells[k] for k in sorted(cells, key=lambda k: (k[0] or "", k[1] or "", k[2]))]
+__all__ = ["rates", "refresh"]
 
 
 def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
@@ -55,18 +35,8 @@ def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
     published = None
     if changed:
         repository.replace_counts(session, counts)
-        live = live_spec(session)
-        if live is not None:
-            live["attach"] = merged_counts(
-                session,
-                live.get("attach", []),
-                {o["id"] for o in live.get("offers", ())},
-                {c["id"] for c in live.get("channels", ())},
-            )
-            took_live = {"attach_counts": len(counts)}
-            published = store(
-                session, live, actor=actor, cause="attach-refresh", took_live=took_live
-            )["version"]
+        took_live = {"attach_counts": len(counts)}
+        published = snapshots.publish_attach_counts(session, actor=actor, took_live=took_live)
     return {
         "pitches": len(counts),
         "shown": sum(c[0] for c in counts.values()),

@@ -1,30 +1,19 @@
-"""The catalog API and publishing: ``/v1/catalog/{kind}/{id}``, ``POST /v1/catalog/publish``,
-``GET /v1/snapshots`` (who published what)."""
+"""The catalog API: ``/v1/catalog/{kind}/{id}`` (publishing is the snapshots domain's)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Body, Depends, Header, Response
+from pydantic import Field
 
 from ..errors import ServiceError
 from ..http import SessionDep, allow
-from ..keys.service import Principal
-from ..publish import publishes
 from . import service
 
 router = APIRouter(tags=["catalog"])
 Kind = Literal["product", "offer", "channel", "policy", "settings"]
 ItemId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-class PublishIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: (
-        Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")] | None
-    ) = None
 
 
 @router.get("/v1/catalog/{kind}", dependencies=[Depends(allow("author", "approver"))])
@@ -94,32 +83,3 @@ def patch_item(
 )
 def delete_item(session: SessionDep, kind: Kind, item_id: ItemId) -> None:
     service.delete_item(session, kind, item_id)
-
-
-@router.post("/v1/catalog/publish", status_code=201)
-def publish(
-    session: SessionDep,
-    who: Annotated[Principal, Depends(allow("approver"))],
-    body: PublishIn | None = None,
-) -> dict[str, Any]:
-    """Take the catalog (every pending edit) live in a new snapshot version, audited with who
-    published and what it took live; every worker swaps to it within a second."""
-    return service.publish(session, body.version if body else None, actor=who.id)
-
-
-@router.get("/v1/snapshots", dependencies=[Depends(allow("author", "approver"))])
-def snapshot_log(session: SessionDep) -> list[dict[str, Any]]:
-    """The last 100 publishes, newest first: version, who (key id and label), why (catalog,
-    rule, attach-refresh) and what each took live."""
-    return publishes(session)
-
-
-@router.get("/v1/snapshots/live", dependencies=[Depends(allow("client", "author", "approver"))])
-def live(request: Request) -> dict[str, Any]:
-    """The live snapshot: its version, sizes, and the rules it holds disabled
-    (``needs_attention``: published before a check that now refuses their trigger)."""
-    snapshot = request.app.state.snapshots.get()
-    attention = [{"rule": r.id, "revision": r.revision, "trigger": r.trigger, "state": "disabled",
-                  "problems": list(r.problems)} for r in snapshot.disabled.values()]  # fmt: skip
-    return {"version": snapshot.version, "offers": len(snapshot.offers), "rules": len(snapshot.rules),
-            "channels": sorted(snapshot.channels), "needs_attention": attention}  # fmt: skip

@@ -10,6 +10,7 @@ from ...core.request import IDENTIFIER
 from ..errors import NotFound
 from ..http import SessionDep, allow
 from . import service
+from .schemas import CustomerIn, PersonalDataIn
 
 router = APIRouter(tags=["customers"])
 # pseudonymous: a code, never a name or an e-mail address (see ``core.request``)
@@ -18,7 +19,7 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=200, pattern=IDENTIFIE
 
 @router.put("/v1/customers/{customer_id}", dependencies=[Depends(allow("client"))])
 def upsert(request: Request, session: SessionDep, customer_id: CustomerId,
-           body: service.CustomerIn) -> dict[str, Any]:  # fmt: skip
+           body: CustomerIn) -> dict[str, Any]:  # fmt: skip
     """Create or replace a customer; attributes are checked against the customer schema (an
     undeclared one is refused); those it declares personal are kept with the personal data."""
     schema = request.app.state.snapshots.get().spec.customer_schema
@@ -38,7 +39,7 @@ def get(session: SessionDep, customer_id: CustomerId) -> dict[str, Any]:
 
 @router.put("/v1/customers/{customer_id}/personal-data", dependencies=[Depends(allow("admin"))])
 def put_personal(request: Request, session: SessionDep, customer_id: CustomerId,
-                 body: service.PersonalDataIn) -> dict[str, Any]:  # fmt: skip
+                 body: PersonalDataIn) -> dict[str, Any]:  # fmt: skip
     """Store name, e-mail and phone apart from everything else, until the retention ends."""
     days = request.app.state.settings.retention_days
     return service.put_personal(session, customer_id, body.model_dump(), days)

@@ -15,21 +15,18 @@ code, never a name or an e-mail address; an undeclared attribute is refused (422
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ...core.request import Identifier, Request
+from ...core.request import Request
 from ...core.rules import CustomerSchema
-from ..db import dialect_insert
 from ..errors import InvalidInput, NotFound
-from ..tables import customers, erasures, personal_data
+from . import repository
+from .schemas import CustomerIn, PersonalDataIn
 
 __all__ = [
-    "CustomerIn",
-    "PersonalDataIn",
     "check_request",
     "erase",
     "get_customer",
@@ -37,22 +34,6 @@ __all__ = [
     "sweep",
     "upsert",
 ]
-
-
-class CustomerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    holdings: Annotated[list[Identifier], Field(max_length=1_000)] = Field(default_factory=list)
-    segments: Annotated[list[Identifier], Field(max_length=1_000)] = Field(default_factory=list)
-
-
-class PersonalDataIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, Field(max_length=500)] | None = None
-    email: Annotated[str, Field(max_length=500, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-    phone: Annotated[str, Field(max_length=100)] | None = None
 
 
 def check_request(schema: CustomerSchema, request: Request) -> None:
@@ -64,15 +45,6 @@ def check_request(schema: CustomerSchema, request: Request) -> None:
     problems = schema.check.problems(request.customer.attributes, "customer.attributes")
     if problems:
         raise InvalidInput([{"field": f, "message": m} for f, m in problems])
-
-
-def _upsert(session: Session, table: sa.Table, key: str, values: dict[str, Any]) -> None:
-    stmt = dialect_insert(session, table).values(values)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[key], set_={k: v for k, v in values.items() if k != key}
-        )
-    )
 
 
 def upsert(
@@ -98,28 +70,20 @@ def upsert(
     now = dt.datetime.now(dt.UTC)
     row = {"id": customer_id, "attributes": plain, "holdings": data.holdings,
            "segments": data.segments, "updated_at": now}  # fmt: skip
-    _upsert(session, customers, "id", row)
+    repository.upsert_customer(session, row)
     if personal:
-        _upsert(session, personal_data, "customer_id",
-                {"customer_id": customer_id, "attributes": personal, "updated_at": now,
-                 "erase_after": now + dt.timedelta(days=retention_days)})  # fmt: skip
+        repository.upsert_personal(session, {
+            "customer_id": customer_id, "attributes": personal, "updated_at": now,
+            "erase_after": now + dt.timedelta(days=retention_days)})  # fmt: skip
     else:  # a replacement: personal attributes no longer sent are no longer kept
-        session.execute(
-            sa.update(personal_data)
-            .where(
-                personal_data.c.customer_id == customer_id, personal_data.c.attributes.isnot(None)
-            )
-            .values(attributes=sa.null())
-        )
+        repository.forget_personal_attributes(session, customer_id)
     return {"id": customer_id, "attributes": plain, "holdings": data.holdings,
             "segments": data.segments}  # fmt: skip
 
 
-_CUSTOMER = sa.select(customers).where(customers.c.id == sa.bindparam("customer_id"))
-
-
 def get_customer(session: Session, customer_id: str) -> dict[str, Any] | None:
-    row = session.execute(_CUSTOMER, {"customer_id": customer_id}).first()
+    """The customer as stored (without personal data), or None."""
+    row = repository.customer(session, customer_id)
     if row is None:
         return None
     return {
@@ -139,38 +103,26 @@ def put_personal(
         raise InvalidInput.from_validation(exc) from None
     now = dt.datetime.now(dt.UTC)
     erase_after = now + dt.timedelta(days=retention_days)
-    _upsert(session, personal_data, "customer_id",
-            {"customer_id": customer_id, **data.model_dump(), "updated_at": now, "erase_after": erase_after})  # fmt: skip
+    repository.upsert_personal(session, {
+        "customer_id": customer_id, **data.model_dump(), "updated_at": now,
+        "erase_after": erase_after})  # fmt: skip
     return {"customer_id": customer_id, "erase_after": erase_after.isoformat()}
 
 
 def erase(session: Session, customer_id: str, reason: str = "request") -> None:
     """Erase one customer's personal data now (a subject's request), and record it."""
-    result = session.execute(
-        sa.delete(personal_data).where(personal_data.c.customer_id == customer_id)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    if not repository.delete_personal(session, customer_id):
         raise NotFound(f"no personal data for customer {customer_id!r}")
-    session.execute(sa.insert(erasures).values(customer_id=customer_id, reason=reason))
+    repository.record_erasure(session, customer_id, reason)
 
 
 def sweep(session: Session, now: dt.datetime | None = None) -> int:
     """Erase every personal-data row past its retention; returns how many."""
     now = now or dt.datetime.now(dt.UTC)
-    due = (
-        session.execute(
-            sa.select(personal_data.c.customer_id).where(personal_data.c.erase_after <= now)
-        )
-        .scalars()
-        .all()
-    )
     erased = 0
-    for customer_id in due:
+    for customer_id in repository.due_for_erasure(session, now):
         # another worker's sweep may have erased it meanwhile: record only what this one did
-        gone = session.execute(
-            sa.delete(personal_data).where(personal_data.c.customer_id == customer_id)
-        )
-        if gone.rowcount:  # type: ignore[attr-defined]
-            session.execute(sa.insert(erasures).values(customer_id=customer_id, reason="retention"))
+        if repository.delete_personal(session, customer_id):
+            repository.record_erasure(session, customer_id, "retention")
             erased += 1
     return erased

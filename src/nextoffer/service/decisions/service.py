@@ -37,7 +37,6 @@ from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
-from ..catalog.service import SnapshotCache
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
@@ -54,6 +53,7 @@ from ..ledger.service import (
     stored_decision,
     utc,
 )
+from ..snapshots.cache import SnapshotCache
 from ..uplift.service import (
     Estimates,
     ModelCache,

@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, Unauthorized
-from ..tables import api_keys
+from . import repository
 
 __all__ = ["ROLES", "Principal", "Role", "authenticate", "create_key", "labels", "require"]
 
@@ -45,11 +44,7 @@ def create_key(session: Session, role: Role, label: str = "") -> str:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     key_id = secrets.token_hex(6)
     key = f"nxo_{key_id}_{secrets.token_urlsafe(32)}"
-    session.execute(
-        sa.insert(api_keys).values(
-            id=key_id, hash=_hash(key), role=role, label=label, created_at=dt.datetime.now(dt.UTC)
-        )
-    )
+    repository.insert_key(session, key_id, _hash(key), role, label, dt.datetime.now(dt.UTC))
     return key
 
 
@@ -60,11 +55,7 @@ def authenticate(session: Session, key: str | None) -> Principal:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "nxo":
         raise Unauthorized("invalid API key")
-    row = session.execute(
-        sa.select(api_keys.c.hash, api_keys.c.role, api_keys.c.label).where(
-            api_keys.c.id == parts[1]
-        )
-    ).first()
+    row = repository.key_row(session, parts[1])
     if row is None or not hmac.compare_digest(row.hash, _hash(key)):
         raise Unauthorized("invalid API key")
     return Principal(parts[1], row.role, row.label)
@@ -80,10 +71,5 @@ def labels(session: Session, ids: Iterable[str]) -> dict[str, str]:
     """The label each key id was created with (the id itself when the key has no label, or
     the actor is not a key: ``loader``, ``attach-refresh``): who acted, as people read it."""
     wanted = {i for i in ids if i}
-    found: dict[str, str] = {}
-    if wanted:
-        rows = session.execute(
-            sa.select(api_keys.c.id, api_keys.c.label).where(api_keys.c.id.in_(sorted(wanted)))
-        )
-        found = {r.id: r.label for r in rows if r.label}
+    found = repository.labels_of(session, wanted) if wanted else {}
     return {i: found.get(i, i) for i in wanted}

@@ -27,7 +27,6 @@ import re
 import uuid
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.orm import Session
 
@@ -42,13 +41,12 @@ from ...core.decision import (
 from ...core.decision.backtest import backtest
 from ...core.request import Request
 from ...core.rules import CustomerSchema, Environment, RuleError
-from ..catalog import service as catalog
 from ..customers.service import check_request
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..keys.service import labels
 from ..ledger.service import utc
-from ..publish import live_rules, live_spec, store
-from ..tables import audit, decisions, install_settings, proposals, rule_revisions, rules
+from ..snapshots import service as snapshots
+from . import repository
 
 __all__ = [
     "ProposalIn",
@@ -62,7 +60,6 @@ __all__ = [
     "history",
     "list_proposals",
     "list_rules",
-    "live_rules",
     "needs_attention",
     "propose",
     "reject",
@@ -109,16 +106,14 @@ def _now() -> dt.datetime:
 
 
 def _record(session: Session, action: str, actor: str, subject: str, **details: Any) -> None:
-    session.execute(
-        sa.insert(audit).values(action=action, actor=actor, subject=subject, details=details)
-    )
+    repository.record(session, action, actor, subject, details)
 
 
 def validate(session: Session, trigger: Any, offers: list[str] | None = None) -> dict[str, Any]:
     """Check a trigger (and offers) as the rule language does, without raising: the canonical
     text when valid, else every diagnostic at its place (line, column, character span, and
     the line with a caret under the offending text). The rule editor validates as you type."""
-    settings = catalog.get_item(session, "settings", "default", missing_ok=True) or {}
+    settings = snapshots.catalog_settings(session)
     schema = CustomerSchema.model_validate(settings.get("customer_schema", {}))
     env = Environment(schema, offer_names=False)
     diagnostics: list[dict[str, Any]] = []
@@ -131,7 +126,7 @@ def validate(session: Session, trigger: Any, offers: list[str] | None = None) ->
                                 "end": d.span.end if d.span else None, "rendered": d.render()})  # fmt: skip
     offer_errors = []
     if offers is not None:
-        known = {o["id"] for o in catalog.list_items(session, "offer")}
+        known = {o["id"] for o in snapshots.catalog_offers(session)}
         offer_errors = [{"field": f"offers[{i}]", "message": f"unknown offer {o!r}"}
                         for i, o in enumerate(offers) if o not in known]  # fmt: skip
     return {
@@ -183,22 +178,12 @@ def _proposal(row: Any, names: dict[str, str] | None = None) -> dict[str, Any]:
 
 def self_approval(session: Session) -> bool:
     """Whether the install lets a proposal's author approve it (an admin's setting)."""
-    value = session.execute(
-        sa.select(install_settings.c.value).where(install_settings.c.name == "self_approval")
-    ).scalar()
-    return value is True
+    return repository.install_setting(session, "self_approval") is True
 
 
 def set_self_approval(session: Session, actor: str, allowed: bool) -> dict[str, Any]:
     """Relax four eyes for the install (a one-person install), or enforce it again; audited."""
-    now = _now()
-    updated = session.execute(
-        sa.update(install_settings).where(install_settings.c.name == "self_approval")
-        .values(value=allowed, updated_by=actor, updated_at=now)
-    )  # fmt: skip
-    if updated.rowcount == 0:  # type: ignore[attr-defined]
-        session.execute(sa.insert(install_settings).values(
-            name="self_approval", value=allowed, updated_by=actor, updated_at=now))  # fmt: skip
+    repository.set_install_setting(session, "self_approval", allowed, actor, _now())
     _record(session, "self-approval", actor, "install", allowed=allowed)
     return {"self_approval": allowed}
 
@@ -206,11 +191,7 @@ def set_self_approval(session: Session, actor: str, allowed: bool) -> dict[str, 
 def _free(session: Session, fp: str) -> None:
     """Let a new proposal take a fingerprint an approved or superseded proposal holds (a
     rejected one keeps it: a rejected rule is not proposed again by re-mining)."""
-    session.execute(
-        sa.update(proposals)
-        .where(proposals.c.fingerprint == fp, proposals.c.status.in_(["approved", "superseded"]))
-        .values(fingerprint=proposals.c.id)
-    )
+    repository.free_fingerprint(session, fp)
 
 
 def _insert_proposal(session: Session, actor: str, rule_id: str, content: dict[str, Any],
@@ -218,15 +199,13 @@ def _insert_proposal(session: Session, actor: str, rule_id: str, content: dict[s
     """A new open proposal of ``content`` by ``actor``; audited as ``propose``."""
     fp = _fingerprint(content["text"], content["offers"])
     _free(session, fp)
-    holder = session.execute(
-        sa.select(proposals.c.id, proposals.c.status).where(proposals.c.fingerprint == fp)
-    ).first()
+    holder = repository.fingerprint_holder(session, fp)
     if holder is not None:
         raise Conflict(
             f"proposal {holder.id} ({holder.status}) has this trigger and offers already"
         )
     proposal_id, now = str(uuid.uuid4()), _now()
-    session.execute(sa.insert(proposals).values(
+    repository.insert_proposal(session, dict(
         id=proposal_id, fingerprint=fp, rule_id=rule_id, author=actor, stats=stats, status="open",
         created_at=now, updated_at=now,
         **{k: content[k] for k in ("trigger", "text", "offers", "priority", "description")}))  # fmt: skip
@@ -237,12 +216,7 @@ def _insert_proposal(session: Session, actor: str, rule_id: str, content: dict[s
 
 def _live_revision(session: Session, rule_id: str) -> Any:
     """The live revision of ``rule_id`` (None when the rule is new or deactivated)."""
-    return session.execute(
-        sa.select(rule_revisions)
-        .join(rules, sa.and_(rules.c.id == rule_revisions.c.rule_id,
-                             rules.c.live_revision == rule_revisions.c.revision))
-        .where(rules.c.id == rule_id)
-    ).first()  # fmt: skip
+    return repository.live_revision(session, rule_id)
 
 
 _CONTENT = ("trigger", "text", "offers", "priority", "description")
@@ -255,29 +229,15 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
         raise InvalidInput.from_validation(exc) from None
     trigger, text = _checked(session, data.trigger, data.offers)
     fp = _fingerprint(text, data.offers)
-    existing = session.execute(
-        sa.select(proposals).where(proposals.c.fingerprint == fp, proposals.c.status != "approved")
-    ).first()
+    existing = repository.unapproved_with(session, fp)
     if existing is not None:  # re-mining an open proposal updates its statistics
         if existing.status == "open" and data.stats is not None:
-            session.execute(sa.update(proposals).where(proposals.c.id == existing.id)
-                            .values(stats=data.stats, updated_at=_now()))  # fmt: skip
+            repository.set_proposal_stats(session, existing.id, data.stats, _now())
             _record(session, "restat", actor, existing.id, stats=data.stats)
-        row = session.execute(sa.select(proposals).where(proposals.c.id == existing.id)).one()
+        row = _proposal_row(session, existing.id)
         return {**_proposal(row, labels(session, [row.author])), "updated": True}
     # re-mining the trigger of a live rule proposes its new statistics, for review
-    live = session.execute(
-        sa.select(rules.c.id)
-        .join(
-            rule_revisions,
-            sa.and_(
-                rule_revisions.c.rule_id == rules.c.id,
-                rule_revisions.c.revision == rules.c.live_revision,
-            ),
-        )
-        .where(rule_revisions.c.text == text)
-    ).all()
-    for (rule_id,) in live:
+    for rule_id in repository.live_rules_with_text(session, text):
         current = _live_revision(session, rule_id)
         if sorted(current.offers) != sorted(data.offers):
             continue
@@ -288,27 +248,24 @@ def propose(session: Session, actor: str, body: Any) -> dict[str, Any]:
         content = {k: getattr(current, k) for k in _CONTENT}
         proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats,
                                        statistics_only=True)  # fmt: skip
-        row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
+        row = _proposal_row(session, proposal_id)
         return {**_proposal(row, labels(session, [row.author])), "updated": False}
     content = {"trigger": trigger, "text": text, "offers": data.offers,
                "priority": data.priority, "description": data.description}  # fmt: skip
     rule_id = data.rule_id or _slug(text, data.offers)
     proposal_id = _insert_proposal(session, actor, rule_id, content, data.stats)
-    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).one()
+    row = _proposal_row(session, proposal_id)
     return {**_proposal(row, labels(session, [row.author])), "updated": False}
 
 
 def list_proposals(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
-    query = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.id)
-    if status:
-        query = query.where(proposals.c.status == status)
-    rows = session.execute(query).all()
+    rows = repository.list_proposals(session, status)
     names = labels(session, (r.author for r in rows))
     return [_proposal(r, names) for r in rows]
 
 
 def _proposal_row(session: Session, proposal_id: str) -> Any:
-    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+    row = repository.proposal(session, proposal_id)
     if row is None:
         raise NotFound(f"no proposal {proposal_id!r}")
     return row
@@ -327,17 +284,15 @@ def _open_proposal(session: Session, proposal_id: str) -> Any:
 
 
 def _next_revision(session: Session, rule_id: str) -> int:
-    top = session.execute(sa.select(sa.func.max(rule_revisions.c.revision)).where(
-        rule_revisions.c.rule_id == rule_id)).scalar()  # fmt: skip
-    return (top or 0) + 1
+    return repository.latest_revision(session, rule_id) + 1
 
 
 def _add_revision(session: Session, rule_id: str, content: dict[str, Any], author: str,
                   reason: str, source: dict[str, Any]) -> int:  # fmt: skip
-    if session.execute(sa.select(rules.c.id).where(rules.c.id == rule_id)).first() is None:
-        session.execute(sa.insert(rules).values(id=rule_id, live_revision=None, created_at=_now()))
+    if repository.rule(session, rule_id) is None:
+        repository.insert_rule(session, rule_id, _now())
     number = _next_revision(session, rule_id)
-    session.execute(sa.insert(rule_revisions).values(
+    repository.insert_revision(session, dict(
         rule_id=rule_id, revision=number, author=author, reason=reason, source=source,
         created_at=_now(), **{k: content[k] for k in ("trigger", "text", "offers", "priority", "description")}))  # fmt: skip
     return number
@@ -349,14 +304,9 @@ def _go_live(
     """Make ``revision`` of the rule live (None: deactivate it) and publish the live snapshot
     with the new rules: its catalog stays as it is (pending catalog edits stay pending, and
     cannot block a rule change). Before the first publish there is nothing to publish."""
-    session.execute(sa.update(rules).where(rules.c.id == rule_id).values(live_revision=revision))
-    spec = live_spec(session)
-    if spec is None:
-        return None
-    spec["rules"] = live_rules(session)
+    repository.set_live_revision(session, rule_id, revision)
     took_live = {"rule": rule_id, "revision": revision}
-    version: str = store(session, spec, actor=actor, cause=cause, took_live=took_live)["version"]
-    return version
+    return snapshots.publish_rules(session, actor=actor, cause=cause, took_live=took_live)
 
 
 def approve(session: Session, actor: str, proposal_id: str, body: Any) -> dict[str, Any]:
@@ -389,13 +339,9 @@ def approve(session: Session, actor: str, proposal_id: str, body: Any) -> dict[s
     source = {"proposal": proposal_id, "stats": row.stats, "approved_by": actor,
               **({"edited_by": actor, "edits": sorted(edits)} if edits else {})}  # fmt: skip
     number = _add_revision(session, row.rule_id, content, row.author, review.reason, source)
-    session.execute(
-        sa.update(proposals)
-        .where(proposals.c.id == proposal_id)
-        .values(status="approved", updated_at=_now())
-    )
+    repository.set_proposal_status(session, proposal_id, "approved", _now())
     if row.stats is not None:
-        session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
+        repository.set_rule_stats(session, row.rule_id, row.stats)
     version = _go_live(session, actor, "rule", row.rule_id, number)
     _record(session, "approve", actor, row.rule_id, proposal=proposal_id, revision=number,
             edited=sorted(edits), reason=review.reason, snapshot=version)  # fmt: skip
@@ -405,11 +351,7 @@ def approve(session: Session, actor: str, proposal_id: str, body: Any) -> dict[s
 def _supersede(session: Session, actor: str, row: Any, content: dict[str, Any],
                edits: list[str], reason: str) -> dict[str, Any]:  # fmt: skip
     """An approver's edit of what a rule does: a new proposal of theirs, for someone else."""
-    session.execute(
-        sa.update(proposals)
-        .where(proposals.c.id == row.id)
-        .values(status="superseded", fingerprint=proposals.c.id, updated_at=_now())
-    )
+    repository.supersede_proposal(session, row.id, _now())
     new = _insert_proposal(session, actor, row.rule_id, content, row.stats, edited_from=row.id)
     _record(session, "edit", actor, row.id, proposal=new, edits=edits, reason=reason)
     return {"rule_id": row.rule_id, "proposal": new, "superseded": row.id, "edits": edits,
@@ -419,10 +361,9 @@ def _supersede(session: Session, actor: str, row: Any, content: dict[str, Any],
 def _approve_statistics(session: Session, actor: str, row: Any, reason: str) -> dict[str, Any]:
     """A proposal of new statistics for a live rule (re-mining): the rule's statistics change,
     its live revision does not (nothing to publish)."""
-    session.execute(sa.update(proposals).where(proposals.c.id == row.id)
-                    .values(status="approved", updated_at=_now()))  # fmt: skip
+    repository.set_proposal_status(session, row.id, "approved", _now())
     if row.stats is not None:
-        session.execute(sa.update(rules).where(rules.c.id == row.rule_id).values(stats=row.stats))
+        repository.set_rule_stats(session, row.rule_id, row.stats)
     live = _live_revision(session, row.rule_id)
     _record(session, "approve", actor, row.rule_id, proposal=row.id, revision=live.revision,
             statistics_only=True, stats=row.stats, reason=reason)  # fmt: skip
@@ -438,18 +379,13 @@ def reject(session: Session, actor: str, proposal_id: str, body: Any) -> dict[st
     if not review.reason.strip():
         raise InvalidInput.one("reason", "a rejection needs a reason")
     row = _open_proposal(session, proposal_id)
-    session.execute(
-        sa.update(proposals)
-        .where(proposals.c.id == proposal_id)
-        .values(status="rejected", updated_at=_now())
-    )
+    repository.set_proposal_status(session, proposal_id, "rejected", _now())
     _record(session, "reject", actor, row.rule_id, proposal=proposal_id, reason=review.reason)
     return {"proposal": proposal_id, "status": "rejected"}
 
 
 def _revision(session: Session, rule_id: str, number: int) -> Any:
-    row = session.execute(sa.select(rule_revisions).where(
-        rule_revisions.c.rule_id == rule_id, rule_revisions.c.revision == number)).first()  # fmt: skip
+    row = repository.revision(session, rule_id, number)
     if row is None:
         raise NotFound(f"rule {rule_id!r} has no revision {number}")
     return row
@@ -473,7 +409,7 @@ def activate(
     session: Session, actor: str, rule_id: str, number: int | None, *, on: bool
 ) -> dict[str, Any]:
     """Make ``number`` (default: the newest revision) live, or deactivate the rule."""
-    if session.execute(sa.select(rules.c.id).where(rules.c.id == rule_id)).first() is None:
+    if repository.rule(session, rule_id) is None:
         raise NotFound(f"no rule {rule_id!r}")
     target = None
     if on:
@@ -504,7 +440,7 @@ def needs_attention(live: Snapshot | None, rule_id: str) -> dict[str, Any] | Non
 def list_rules(session: Session, live: Snapshot | None = None) -> list[dict[str, Any]]:
     """Every rule; ``needs_attention`` says why one is disabled in ``live`` (or is null)."""
     out = []
-    for r in session.execute(sa.select(rules).order_by(rules.c.id)):
+    for r in repository.all_rules(session):
         latest = _next_revision(session, r.id) - 1
         row = _revision(session, r.id, r.live_revision or latest)
         out.append({"id": r.id, "live_revision": r.live_revision, "latest_revision": latest,
@@ -518,17 +454,12 @@ def history(session: Session, rule_id: str) -> dict[str, Any]:
     ``actor``, ``approved_by``) with the label the key was created with beside it
     (``author_label``, ...); a revision's ``reason`` is the note of ``reason_by`` (for an
     approved proposal the approver, not the proposer)."""
-    rule = session.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    rule = repository.rule(session, rule_id)
     if rule is None:
         raise NotFound(f"no rule {rule_id!r}")
-    rows = session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
-                           .order_by(rule_revisions.c.revision)).all()  # fmt: skip
-    proposal_ids = [
-        p.id
-        for p in session.execute(sa.select(proposals.c.id).where(proposals.c.rule_id == rule_id))
-    ]
-    acts = session.execute(sa.select(audit).where(audit.c.subject.in_([rule_id, *proposal_ids]))
-                           .order_by(audit.c.seq)).all()  # fmt: skip
+    rows = repository.revisions(session, rule_id)
+    proposal_ids = repository.proposal_ids_of(session, rule_id)
+    acts = repository.audit_of(session, [rule_id, *proposal_ids])
     names = labels(session, [*(r.author for r in rows), *(a.actor for a in acts),
                              *(r.source.get("approved_by", "") for r in rows)])  # fmt: skip
     revisions = []
@@ -587,7 +518,7 @@ def seed_rule(session: Session, actor: str, spec: dict[str, Any]) -> None:
     content = {"trigger": trigger, "text": text, "offers": list(spec["offers"]),
                "priority": spec.get("priority", 50), "description": spec.get("description", "")}  # fmt: skip
     number = _add_revision(session, spec["id"], content, actor, "loaded", {"loaded": True})
-    session.execute(sa.update(rules).where(rules.c.id == spec["id"]).values(live_revision=number))
+    repository.set_live_revision(session, spec["id"], number)
     _record(session, "load", actor, spec["id"], revision=number)
 
 
@@ -596,9 +527,7 @@ def _draft(
 ) -> dict[str, Any]:
     """A proposal's or a revision's content as a snapshot rule."""
     if proposal_id is not None:
-        row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
-        if row is None:
-            raise NotFound(f"no proposal {proposal_id!r}")
+        row = _proposal_row(session, proposal_id)
         rule_id = row.rule_id
     else:
         assert rule_id is not None
@@ -631,12 +560,7 @@ def backtest_draft(
     draft = _draft(session, proposal_id, rule_id, revision)
     candidate = _with_draft(live, draft)
     since = _now() - dt.timedelta(days=days)
-    rows = session.execute(
-        sa.select(decisions.c.request, decisions.c.occurred_at)
-        .where(decisions.c.occurred_at >= since)
-        .order_by(decisions.c.seq.desc())
-        .limit(limit)
-    ).all()
+    rows = repository.decision_requests(session, since, limit)
     requests, unreadable = [], 0
     for request, occurred_at in rows:
         at = (

@@ -55,6 +55,7 @@ from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
+from ..snapshots import service as snapshots
 from . import repository
 
 __all__ = [
@@ -162,9 +163,7 @@ def exposures(
 
 
 def _holdout_share(session: Session) -> float | None:
-    from ..catalog.service import live_spec
-
-    holdout = (live_spec(session) or {}).get("holdout")
+    holdout = (snapshots.live_spec(session) or {}).get("holdout")
     return HoldoutSpec.model_validate(holdout).share if holdout else None
 
 

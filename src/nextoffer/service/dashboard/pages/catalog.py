@@ -13,6 +13,7 @@ from ...catalog import service as catalog
 from ...errors import InvalidInput
 from ...keys.service import Principal, require
 from ...limits import Refused, check_json
+from ...snapshots import service as snapshots
 from .. import service
 from ..views import PREFIX, act, page
 from .common import Id, Viewer, read
@@ -59,7 +60,7 @@ def publish(request: Request, who: Viewer) -> Response:
 
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        done = catalog.publish(session, actor=who.id)
+        done = snapshots.publish(session, actor=who.id)
         return f"{PREFIX}/catalog", f"published snapshot {done['version']}: live within a second"
 
     def again(session: Session, errors: list[dict[str, str]], status: int) -> Response:

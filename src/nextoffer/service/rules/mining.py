@@ -1,0 +1,40 @@
+"""Mining and the store: the ledger's conversions as transactions, and mined rules into the
+governance workflow as proposals (the plain-data work is ``jobs.mining``'s)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from ...core.learning.mining import MiningResult
+from ...core.learning.significance import Significance
+from ...jobs.mining import offers_by_sku, proposals_for, transactions_of
+from ...jobs.transactions import Filters, Transactions
+from ..ledger import repository as ledger
+from ..snapshots import service as snapshots
+from .service import propose
+
+__all__ = ["ledger_transactions", "propose_rules"]
+
+
+def propose_rules(
+    session: Session,
+    actor: str,
+    data: Transactions,
+    result: MiningResult,
+    significance: Significance,
+) -> dict[str, int]:
+    """Propose every significant rule of ``result``; returns what happened, by count."""
+    by_sku = offers_by_sku(snapshots.catalog_offers(session))
+    found, significant, no_offer = proposals_for(result, significance, data, by_sku)
+    counts = {"significant": significant, "created": 0, "updated": 0, "no_offer": no_offer}
+    for proposal in found:
+        done = propose(session, actor, proposal)
+        counts["updated" if done.get("updated") else "created"] += 1
+    return counts
+
+
+def ledger_transactions(session: Session, filters: Filters | None = None) -> Transactions:
+    """Baskets from the ledger's convert events: a checkout's listed items, or the skus the
+    offers of one session's conversions sell."""
+    sku = {o["id"]: o.get("sku") or o["id"] for o in snapshots.catalog_offers(session)}
+    return transactions_of(ledger.conversions(session), sku, filters)

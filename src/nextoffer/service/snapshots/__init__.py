@@ -1,0 +1,1 @@
+"""Snapshots: building, checking, storing, publishing and caching them."""
