@@ -23,6 +23,7 @@ __all__ = [
     "history",
     "print_json",
     "proposal",
+    "review",
     "rule_change",
 ]
 

@@ -51,7 +51,7 @@ from .snapshots.endpoints import router as snapshots_router
 from .uplift.endpoints import router as uplift_router
 from .uplift.service import ModelCache
 
-__all__ = ["create_app"]
+__all__ = ["WorkerHeader", "create_app"]
 log = logging.getLogger("nextoffer")
 
 

@@ -44,7 +44,7 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Time = sa.DateTime(timezone=True)
 
 
-def server_now() -> sa.TextClause:
+def _server_now() -> sa.TextClause:
     """The database server's clock, in UTC, to the microsecond (SQLite: to the millisecond)."""
     return sa.text("CURRENT_TIMESTAMP")
 
@@ -169,7 +169,7 @@ events = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("payload", JSON, nullable=False),
     sa.Column("reported_at", Time),
-    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
     sa.Column("client", sa.String(32)),  # the API key id that sent it
     sa.Column("body_hash", sa.String(64)),  # SHA-256 of the event as received
     # names a decision that showed its offer to its customer; unattributed outcomes are
@@ -204,7 +204,7 @@ decisions = sa.Table(
     sa.Column("trace", JSON),  # null when trace detail was sampled out
     # the customer as the engine saw them (attributes, holdings, segments): uplift features
     sa.Column("features", JSON),
-    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
     # SHA-256 of the request as validated, when it came with a key (revision 0010)
     sa.Column("body_hash", sa.String(64)),
     sa.Index("ix_decisions_customer_time", "customer_id", "occurred_at"),
@@ -223,7 +223,7 @@ erasures = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("customer_id", sa.String(200), nullable=False),
     sa.Column("reason", sa.String(32), nullable=False),  # retention | request
-    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
 )
 
 rules = sa.Table(
@@ -277,7 +277,7 @@ audit = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("subject", sa.String(200), nullable=False),
     sa.Column("details", JSON, nullable=False),
-    sa.Column("occurred_at", Time, nullable=False, server_default=server_now()),
+    sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
     sa.Index("ix_audit_subject", "subject", "seq"),
 )
 

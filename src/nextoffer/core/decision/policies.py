@@ -102,7 +102,7 @@ class ContactPolicy:
         object.__setattr__(self, "check", kind.check or _decided_once)
 
 
-def compile_policy(spec: PolicySpec) -> ContactPolicy:
+def _compile_policy(spec: PolicySpec) -> ContactPolicy:
     """The ``ContactPolicy`` of one spec (of a type checked in the policies stage)."""
     kind = POLICY_TYPES[spec.type]
     return ContactPolicy(
@@ -125,7 +125,7 @@ def compile_policies(specs: Iterable[PolicySpec]) -> tuple[ContactPolicy, ...]:
     placing), highest priority first; equal priorities keep their order. A type without a
     registry entry raises ``UnknownEntryError``."""
     return tuple(
-        compile_policy(p)
+        _compile_policy(p)
         for p in sorted(specs, key=lambda p: -p.priority)
         if POLICY_TYPES[p.type].stage == "policies"
     )

@@ -32,7 +32,7 @@ from .nodes import (
     StartsWith,
 )
 
-__all__ = ["Evaluator", "compile_ast", "is_constant"]
+__all__ = ["Evaluator", "compile_ast", "is_constant", "items_by"]
 
 Evaluator = Callable[[dict[str, Any]], Any]
 """A compiled condition: takes the context, returns True, False or None (unknown)."""

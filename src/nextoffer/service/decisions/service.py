@@ -62,7 +62,16 @@ from ..uplift.service import (
     stored_estimates_async,
 )
 
-__all__ = ["LiveClock", "Pipeline", "decide", "decide_async", "get", "lookback", "seen"]
+__all__ = [
+    "LiveClock",
+    "Pipeline",
+    "decide",
+    "decide_async",
+    "get",
+    "lookback",
+    "seen",
+    "wall_clock",
+]
 
 CLOCK_TOLERANCE_SECONDS = 300.0
 
@@ -161,7 +170,7 @@ def decide(
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key)
-    return public(record_decision(session, row, idempotency_key), with_trace=False)
+    return _public(record_decision(session, row, idempotency_key), with_trace=False)
 
 
 class Pipeline:
@@ -240,7 +249,7 @@ class Pipeline:
         else:  # a retry returns the original: the one-row path reads it back
             async with self.sessions() as session:
                 stored_row = await record_decision_async(session, row, idempotency_key)
-        return public(stored_row, with_trace=False)
+        return _public(stored_row, with_trace=False)
 
 
 async def decide_async(
@@ -353,7 +362,7 @@ def _row(
     }
 
 
-def public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
+def _public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
     """A stored decision as the API answers it (``with_trace``: with the request as given
     and the trace, as ``GET /v1/decisions/{id}`` does)."""
     out = {
@@ -377,4 +386,4 @@ def get(session: Session, decision_id: str) -> dict[str, Any]:
     row = stored_decision(session, decision_id)
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")
-    return public(row, with_trace=True)
+    return _public(row, with_trace=True)

@@ -60,7 +60,7 @@ def utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-def posix(value: dt.datetime) -> float:
+def _posix(value: dt.datetime) -> float:
     """A database time as POSIX seconds."""
     return utc(value).timestamp()
 
@@ -368,13 +368,13 @@ def _with_contacts(
                       "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
         contacts: list[Seen] = []
         for d in shown:  # contacts only: the read leaves out control and empty decisions
-            t = posix(d.occurred_at)
+            t = _posix(d.occurred_at)
             contacts += [Seen(offer, d.channel, "shown", d.session_id, t) for offer in d.shown]
         for e in outcomes:
             outcome = classes.get(e.type)
             if outcome is not None and e.offer_id is not None:
                 contacts.append(Seen(e.offer_id, e.channel, outcome, e.session_id,
-                                     posix(e.occurred_at)))  # fmt: skip
+                                     _posix(e.occurred_at)))  # fmt: skip
         out[customer_id] = CustomerContacts(stored, contacts)
     return out
 

@@ -49,6 +49,7 @@ from ..snapshots import service as snapshots
 from . import repository
 
 __all__ = [
+    "Edits",
     "ProposalIn",
     "ReviewIn",
     "activate",
