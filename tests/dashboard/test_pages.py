@@ -352,11 +352,18 @@ def test_catalog_edits_are_validated_then_published(browser: Browser, demo_serve
     browser.sign_in("approver")
     browser.open("/catalog")
     browser.submit("form[action$='/publish'] button")
-    assert "published snapshot" in browser.text(".notice")
+    notice = browser.text(".notice")
+    assert "published snapshot" in notice
     assert "not live yet" not in browser.text("main")
+    published = notice.split("published snapshot ", 1)[1].split(":", 1)[0]
+    assert published in browser.text("main")
+    # the API's workers swap to it "within a second" (each checks every 0.25 s): wait for
+    # that, rather than read the live version the instant the page answered
+    deadline = time.monotonic() + 2
     with demo_server.client("approver") as api:
-        live = api.get("/v1/snapshots/live").json()["version"]
-    assert live in browser.text("main")
+        while (live := api.get("/v1/snapshots/live").json()["version"]) != published:
+            assert time.monotonic() < deadline, f"the API still serves {live}, not {published}"
+            time.sleep(0.05)
 
 
 def test_a_decisions_trace_reads_as_a_funnel(browser: Browser, demo_server: Server) -> None:
