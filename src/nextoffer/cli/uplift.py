@@ -448,7 +448,7 @@ def experiment_report(
                  "bootstrap_high": c["bootstrap_interval"][1],
                  "incremental_revenue": c["incremental_revenue"],
                  "insufficient_data": c["insufficient_data"]} for label, c in rows]  # fmt: skip
-        write_table(out_file, flat, list(flat[0]), result)
+        write_table(out_file, flat, list(flat[0]), dict(result))
         out.print(f"wrote the report to {out_file}", markup=False)
     if folder is not None:
         from ..charts import lift_figure, save

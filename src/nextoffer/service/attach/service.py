@@ -22,8 +22,9 @@ from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
 from ..publish import live_spec, store
 from . import repository
+from .schemas import RateRow, Rates, Refreshed
 
-__all__ = ["merged_counts", "rates", "refresh"]
+__all__ = ["attach_rates", "merged_counts", "rates", "refresh"]
 
 
 def merged_counts(
@@ -46,7 +47,7 @@ def merged_counts(
     return [cells[k] for k in sorted(cells, key=lambda k: (k[0] or "", k[1] or "", k[2]))]
 
 
-def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
+def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
     """Recount the ledger; store the counts and, when they changed, publish them: a new
     snapshot equal to the live one but for its attach counts (pending catalog edits stay
     pending: only an approver's catalog publish takes them live)."""
@@ -76,7 +77,7 @@ def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
     }
 
 
-def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> dict[str, Any]:
+def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> RateRow:
     offer = rule = channel = category = None
     if rate.level == "category":
         (category,) = rate.key
@@ -97,7 +98,7 @@ def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
+def attach_rates(snapshot: Snapshot, level: float = 0.9) -> Rates:
     """Every attach rate the live snapshot's engine uses, with its interval and maturity."""
     return {
         "snapshot_version": snapshot.version,
@@ -105,3 +106,9 @@ def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
         "strength": snapshot.attach.overall.strength,
         "rates": [_row(rate, snapshot, level) for rate in snapshot.attach.all()],
     }
+
+
+def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
+    """``attach_rates`` as a plain dictionary, for callers that add keys of their own to its
+    rows (the dashboard labels them)."""
+    return dict(attach_rates(snapshot, level))

@@ -22,7 +22,6 @@ __all__ = [
     "estimated_pairs",
     "estimates_of",
     "estimates_of_many_async",
-    "experiments",
     "features_of_decisions",
     "get_model",
     "insert_missing_estimates",
@@ -111,25 +110,6 @@ def conversions_between(session: Session, since: dt.datetime, until: dt.datetime
                 events.c.occurred_at >= since,
                 events.c.occurred_at <= until,
             )
-        )
-    )
-
-
-def experiments(session: Session) -> list[Any]:
-    """Every experiment the ledger's decisions name, with counts per arm and the time span."""
-    control = sa.func.sum(sa.case((decisions.c.control, 1), else_=0))
-    return list(
-        session.execute(
-            sa.select(
-                decisions.c.experiment,
-                sa.func.count(),
-                control,
-                sa.func.min(decisions.c.occurred_at),
-                sa.func.max(decisions.c.occurred_at),
-            )
-            .where(decisions.c.experiment.is_not(None))
-            .group_by(decisions.c.experiment)
-            .order_by(decisions.c.experiment)
         )
     )
 
