@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from ..http import SessionDep, allow
 from ..keys.service import Principal
-from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS
+from ..uplift.schemas import LOOKBACK_DAYS, WINDOW_DAYS
 from . import service
 
 router = APIRouter(tags=["experiments"])

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from ...core.stats import compare
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
-from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS, Exposure, check_windows, exposures
+from ..uplift.schemas import LOOKBACK_DAYS, WINDOW_DAYS, Exposure
+from ..uplift.service import check_windows, exposures
 from . import repository
 from .schemas import Comparison, ExperimentRow, Report
 

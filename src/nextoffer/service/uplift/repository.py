@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
 from ..tables import cate_estimates, customers, decisions, events, uplift_models
+from .schemas import EstimateRow
 
 __all__ = [
     "all_customers",
@@ -168,7 +169,8 @@ def get_model(session: Session, version: str) -> bytes | None:
     return bytes(blob) if blob is not None else None
 
 
-def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+def upsert_estimates(session: Session, rows: Iterable[EstimateRow]) -> int:
+    """Store estimates, replacing the (customer, offer) pairs' earlier ones; how many."""
     batch = list(rows)
     if not batch:
         return 0
@@ -185,7 +187,7 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def insert_missing_estimates(
-    session: Session, rows: Iterable[dict[str, Any]], *, wait_for_disk: bool = True
+    session: Session, rows: Iterable[EstimateRow], *, wait_for_disk: bool = True
 ) -> int:
     """Insert estimates for (customer, offer) pairs that have none; existing rows stay.
 
