@@ -40,11 +40,11 @@ LOOKBACK_DAYS = 90
 MIN_PER_ARM = 50
 
 
+# ``POST /v1/uplift/train``'s body: the offer (none: every offer), the learner and the
+# outcome, the windows, the fewest customers per arm, the bootstrap replicas and the
+# segments' cut-offs. (A comment, not a docstring: a docstring would enter the API's
+# OpenAPI document, which stays as it was.)
 class TrainIn(BaseModel):
-    """``POST /v1/uplift/train``'s body: the offer (none: every offer), the learner and the
-    outcome, the windows, the fewest customers per arm, the bootstrap replicas and the
-    segments' cut-offs."""
-
     model_config = ConfigDict(extra="forbid")
 
     offer: Annotated[str, Field(min_length=1, max_length=200)] | None = None
