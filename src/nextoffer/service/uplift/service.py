@@ -55,6 +55,7 @@ from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
+from ..publish import live_spec
 from . import repository
 from .schemas import (
     LOOKBACK_DAYS,
@@ -164,8 +165,6 @@ def exposures(
 
 
 def _holdout_share(session: Session) -> float | None:
-    from ..catalog.service import live_spec
-
     holdout = (live_spec(session) or {}).get("holdout")
     return HoldoutSpec.model_validate(holdout).share if holdout else None
 
