@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
 from ..tables import cate_estimates, customers, decisions, events, uplift_models
-from .schemas import EstimateRow
+from .schemas import EstimateRow, StoredModel
 
 __all__ = [
     "all_customers",
@@ -126,7 +126,8 @@ def all_customers(session: Session, ids: Sequence[str] | None = None) -> list[An
     return out
 
 
-def store_model(session: Session, row: dict[str, Any]) -> None:
+def store_model(session: Session, row: StoredModel) -> None:
+    """Store a trained model: the newest of its offer, so the live one."""
     session.execute(sa.insert(uplift_models).values(row))
 
 

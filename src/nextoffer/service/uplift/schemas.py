@@ -31,6 +31,7 @@ __all__ = [
     "OfferUplift",
     "Report",
     "ReportOffer",
+    "StoredModel",
     "TrainIn",
     "Trained",
 ]
@@ -145,6 +146,21 @@ class CustomerUplift(TypedDict):
 
     customer_id: str
     offers: list[OfferUplift]
+
+
+class StoredModel(TypedDict):
+    """A model as the uplift store keeps it: the offer's learner, outcome and customers per
+    arm, its evaluation (``report``, JSON), the fitted model (``model``, bytes) and when."""
+
+    version: str
+    offer_id: str
+    method: str
+    outcome: str
+    treated: int
+    control: int
+    report: dict[str, Any]
+    model: bytes
+    trained_at: dt.datetime
 
 
 class EstimateRow(TypedDict):

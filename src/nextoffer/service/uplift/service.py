@@ -69,6 +69,7 @@ from .schemas import (
     OfferResult,
     Report,
     ReportOffer,
+    StoredModel,
     Trained,
     TrainIn,
 )
@@ -204,7 +205,7 @@ class Training:
     by offer, ``estimates`` their scores for every customer stored when it read."""
 
     results: list[OfferResult]
-    stored: list[dict[str, Any]]
+    stored: list[StoredModel]
     trained: dict[str, tuple[str, UpliftModel]]
     estimates: list[EstimateRow]
 
@@ -241,7 +242,7 @@ def prepare(
     if offer is not None:
         by_offer.setdefault(offer, [])
     results: list[OfferResult] = []
-    stored: list[dict[str, Any]] = []
+    stored: list[StoredModel] = []
     trained: dict[str, tuple[str, UpliftModel]] = {}
     for offer_id, rows in sorted(by_offer.items()):
         if progress:
