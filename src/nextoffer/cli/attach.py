@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from .output import check_table_file, fail, out, write_table
+
+if TYPE_CHECKING:
+    from ..service.attach.schemas import RateRow, Rates
 
 LEVELS = ("all", "global", "category", "offer", "rule", "channel")
 
@@ -49,7 +52,7 @@ def attach_rates(
                 markup=False,
             )
         try:
-            report = service.rates(SnapshotCache(db, 0).get(), interval)
+            report = service.attach_rates(SnapshotCache(db, 0).get(), interval)
         except ServiceError as exc:
             fail(exc.message)
     finally:
@@ -61,7 +64,7 @@ def attach_rates(
         out.print(f"wrote {len(rows):,} attach rates to {out_file}", markup=False)
 
 
-def _print(rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
+def _print(rows: list[RateRow], report: Rates) -> None:
     pct = f"{report['interval']:.0%}"
     table = Table(title=f"attach rates (snapshot {report['snapshot_version']}, shrinkage strength "
                         f"{report['strength']:g}, {pct} credible intervals)")  # fmt: skip
@@ -78,5 +81,6 @@ def _print(rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
     out.print(table)
 
 
-def _write(path: Path, rows: list[dict[str, Any]], report: dict[str, Any]) -> None:
-    write_table(path, rows, list(rows[0]) if rows else ["level"], {**report, "rates": rows})
+def _write(path: Path, rows: list[RateRow], report: Rates) -> None:
+    table = [dict(r) for r in rows]
+    write_table(path, table, list(rows[0]) if rows else ["level"], {**report, "rates": table})

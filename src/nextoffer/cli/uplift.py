@@ -7,12 +7,15 @@ without it, on the ledger: one model per offer, stored in the database, and the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from .output import check_table_file, fail, out, progress, write_table
+
+if TYPE_CHECKING:
+    from ..service.uplift.schemas import Report
 
 uplift_app = typer.Typer(help="Uplift models: who an offer persuades.", no_args_is_help=True)
 experiments_app = typer.Typer(help="Experiment reports from the ledger.", no_args_is_help=True)
@@ -298,7 +301,7 @@ def _score_store() -> None:
     out.print(f"scored {written:,} (customer, offer) estimates into the CATE store", markup=False)
 
 
-def _read_report(offer: str | None) -> dict[str, Any]:
+def _read_report(offer: str | None) -> Report:
     from ..service.errors import ServiceError
     from ..service.uplift import service
     from .service import open_database
@@ -313,7 +316,7 @@ def _read_report(offer: str | None) -> dict[str, Any]:
         db.dispose()
 
 
-def _report_charts(folder: Path, report: dict[str, Any]) -> None:
+def _report_charts(folder: Path, report: Report) -> None:
     from ..charts import qini_figure, save, segment_figure
 
     for o in report["offers"]:
@@ -356,7 +359,7 @@ def report(
             "mean_tau": e["mean_tau"], **{f"segment_{k}": v for k, v in o["segments"].items()},
         })  # fmt: skip
     if out_file is not None:
-        write_table(out_file, rows, list(rows[0]), result)
+        write_table(out_file, rows, list(rows[0]), dict(result))
         out.print(f"wrote {len(rows)} offers to {out_file}", markup=False)
     if folder is not None:
         _report_charts(folder, result)
@@ -448,7 +451,7 @@ def experiment_report(
                  "bootstrap_high": c["bootstrap_interval"][1],
                  "incremental_revenue": c["incremental_revenue"],
                  "insufficient_data": c["insufficient_data"]} for label, c in rows]  # fmt: skip
-        write_table(out_file, flat, list(flat[0]), result)
+        write_table(out_file, flat, list(flat[0]), dict(result))
         out.print(f"wrote the report to {out_file}", markup=False)
     if folder is not None:
         from ..charts import lift_figure, save

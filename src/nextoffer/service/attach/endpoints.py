@@ -23,11 +23,11 @@ def attach_rates(
     """Every attach rate the engine uses (global, per category, offer, rule × offer and offer ×
     channel): counts, the raw rate, the shrunk estimate p, its parent, a credible interval
     and a maturity label (cold start, immature, maturing, mature)."""
-    return service.rates(request.app.state.snapshots.get(), interval)
+    return dict(service.attach_rates(request.app.state.snapshots.get(), interval))
 
 
 @router.post("/v1/attach-rates/refresh")
 def refresh(session: SessionDep, who: Reader) -> dict[str, Any]:
     """Recount the ledger now; when the counts changed, publish them in a new snapshot that
     is the live one with the new counts (pending catalog edits stay pending)."""
-    return service.refresh(session, actor=who.id)
+    return dict(service.refresh(session, actor=who.id))

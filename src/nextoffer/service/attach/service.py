@@ -22,11 +22,12 @@ from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
 from ..snapshots import service as snapshots
 from . import repository
+from .schemas import RateRow, Rates, Refreshed
 
-__all__ = ["rates", "refresh"]
+__all__ = ["attach_rates", "rates", "refresh"]
 
 
-def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
+def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
     """Recount the ledger; store the counts and, when they changed, publish them: a new
     snapshot equal to the live one but for its attach counts (pending catalog edits stay
     pending: only an approver's catalog publish takes them live)."""
@@ -46,7 +47,7 @@ def refresh(session: Session, actor: str = "attach-refresh") -> dict[str, Any]:
     }
 
 
-def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> dict[str, Any]:
+def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> RateRow:
     offer = rule = channel = category = None
     if rate.level == "category":
         (category,) = rate.key
@@ -67,7 +68,7 @@ def _row(rate: AttachRate, snapshot: Snapshot, level: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
+def attach_rates(snapshot: Snapshot, level: float = 0.9) -> Rates:
     """Every attach rate the live snapshot's engine uses, with its interval and maturity."""
     return {
         "snapshot_version": snapshot.version,
@@ -75,3 +76,9 @@ def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
         "strength": snapshot.attach.overall.strength,
         "rates": [_row(rate, snapshot, level) for rate in snapshot.attach.all()],
     }
+
+
+def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
+    """``attach_rates`` as a plain dictionary, for callers that add keys of their own to its
+    rows (the dashboard labels them)."""
+    return dict(attach_rates(snapshot, level))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from ..http import SessionDep, allow
 from ..keys.service import Principal
-from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS
+from ..uplift.schemas import LOOKBACK_DAYS, WINDOW_DAYS
 from . import service
 
 router = APIRouter(tags=["experiments"])
@@ -18,7 +18,7 @@ Reader = Annotated[Principal, Depends(allow("author", "approver"))]
 @router.get("/v1/experiments")
 def experiments(session: SessionDep, _: Reader) -> list[dict[str, Any]]:
     """Every experiment the ledger's decisions name, with their counts and time span."""
-    return service.list_experiments(session)
+    return [dict(row) for row in service.list_experiments(session)]
 
 
 @router.get("/v1/experiments/{experiment}/report")
@@ -34,5 +34,6 @@ def report(
     intervals, absolute and relative lift, the pooled two-proportion z-test (two-sided p),
     incremental revenue per customer and in total with Welch and bootstrap intervals, and
     an insufficient-data flag."""
-    return service.report(session, experiment, window_days=window_days,
-                          lookback_days=lookback_days, min_per_arm=min_per_arm)  # fmt: skip
+    result = service.report(session, experiment, window_days=window_days,
+                            lookback_days=lookback_days, min_per_arm=min_per_arm)  # fmt: skip
+    return dict(result)

@@ -14,28 +14,30 @@ total with Welch and bootstrap intervals; small arms are flagged ``insufficient_
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ...core.stats import compare
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
-from ..uplift import repository as uplift_repository
-from ..uplift.service import LOOKBACK_DAYS, WINDOW_DAYS, Exposure, check_windows, exposures
+from ..uplift.schemas import LOOKBACK_DAYS, WINDOW_DAYS, Exposure
+from ..uplift.service import check_windows, exposures
+from . import repository
+from .schemas import Comparison, ExperimentRow, Report
 
 __all__ = ["list_experiments", "report"]
 
 
-def list_experiments(session: Session) -> list[dict[str, Any]]:
+def list_experiments(session: Session) -> list[ExperimentRow]:
+    """Every experiment the ledger's decisions name, with their counts and time span."""
     return [
         {"experiment": name, "decisions": int(n), "control_decisions": int(control or 0),
          "first": utc(first).isoformat(), "last": utc(last).isoformat()}
-        for name, n, control, first, last in uplift_repository.experiments(session)
+        for name, n, control, first, last in repository.experiments(session)
     ]  # fmt: skip
 
 
-def _comparison(units: list[Exposure], min_per_arm: int) -> dict[str, Any]:
+def _comparison(units: list[Exposure], min_per_arm: int) -> Comparison:
     arms = {arm: [u for u in units if u.treated == arm] for arm in (True, False)}
     result = compare(
         [u.converted for u in arms[True]], [u.value for u in arms[True]],
@@ -52,7 +54,8 @@ def report(
     window_days: int = WINDOW_DAYS,
     lookback_days: int = LOOKBACK_DAYS,
     min_per_arm: int = 50,
-) -> dict[str, Any]:
+) -> Report:
+    """The experiment's treatment against its control, overall and per offer."""
     errors = check_windows(window_days, lookback_days, min_per_arm)
     if errors:
         raise InvalidInput(errors)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..db import dialect_insert
 from ..tables import cate_estimates, customers, decisions, events, uplift_models
+from .schemas import EstimateRow, StoredModel
 
 __all__ = [
     "all_customers",
@@ -22,7 +23,6 @@ __all__ = [
     "estimated_pairs",
     "estimates_of",
     "estimates_of_many_async",
-    "experiments",
     "features_of_decisions",
     "get_model",
     "insert_missing_estimates",
@@ -115,25 +115,6 @@ def conversions_between(session: Session, since: dt.datetime, until: dt.datetime
     )
 
 
-def experiments(session: Session) -> list[Any]:
-    """Every experiment the ledger's decisions name, with counts per arm and the time span."""
-    control = sa.func.sum(sa.case((decisions.c.control, 1), else_=0))
-    return list(
-        session.execute(
-            sa.select(
-                decisions.c.experiment,
-                sa.func.count(),
-                control,
-                sa.func.min(decisions.c.occurred_at),
-                sa.func.max(decisions.c.occurred_at),
-            )
-            .where(decisions.c.experiment.is_not(None))
-            .group_by(decisions.c.experiment)
-            .order_by(decisions.c.experiment)
-        )
-    )
-
-
 def all_customers(session: Session, ids: Sequence[str] | None = None) -> list[Any]:
     query = sa.select(customers.c.id, customers.c.attributes, customers.c.holdings,
                       customers.c.segments).order_by(customers.c.id)  # fmt: skip
@@ -145,7 +126,8 @@ def all_customers(session: Session, ids: Sequence[str] | None = None) -> list[An
     return out
 
 
-def store_model(session: Session, row: dict[str, Any]) -> None:
+def store_model(session: Session, row: StoredModel) -> None:
+    """Store a trained model: the newest of its offer, so the live one."""
     session.execute(sa.insert(uplift_models).values(row))
 
 
@@ -188,7 +170,8 @@ def get_model(session: Session, version: str) -> bytes | None:
     return bytes(blob) if blob is not None else None
 
 
-def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+def upsert_estimates(session: Session, rows: Iterable[EstimateRow]) -> int:
+    """Store estimates, replacing the (customer, offer) pairs' earlier ones; how many."""
     batch = list(rows)
     if not batch:
         return 0
@@ -205,7 +188,7 @@ def upsert_estimates(session: Session, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def insert_missing_estimates(
-    session: Session, rows: Iterable[dict[str, Any]], *, wait_for_disk: bool = True
+    session: Session, rows: Iterable[EstimateRow], *, wait_for_disk: bool = True
 ) -> int:
     """Insert estimates for (customer, offer) pairs that have none; existing rows stay.
 

@@ -57,6 +57,22 @@ from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
 from ..snapshots import service as snapshots
 from . import repository
+from .schemas import (
+    LOOKBACK_DAYS,
+    MIN_PER_ARM,
+    WINDOW_DAYS,
+    CustomerUplift,
+    EstimateRow,
+    Estimates,
+    Exposure,
+    ModelRow,
+    OfferResult,
+    Report,
+    ReportOffer,
+    StoredModel,
+    Trained,
+    TrainIn,
+)
 
 __all__ = [
     "Estimates",
@@ -67,12 +83,14 @@ __all__ = [
     "average_tau",
     "check_windows",
     "customer_estimates",
+    "customer_uplift",
     "estimates_from",
     "exposures",
     "feature_columns",
     "feature_row",
     "models",
     "prepare",
+    "prepare_request",
     "report",
     "score_customers",
     "scored",
@@ -81,9 +99,6 @@ __all__ = [
     "train",
 ]
 
-WINDOW_DAYS = 30
-LOOKBACK_DAYS = 90
-MIN_PER_ARM = 50
 OUTCOMES = ("conversion", "value")
 _FLAGS = ("holds:", "segment:")
 log = logging.getLogger("nextoffer")
@@ -106,18 +121,6 @@ def feature_columns(
         if name.startswith(_FLAGS):
             columns[name] = [bool(v) for v in values]
     return columns
-
-
-@dataclass
-class Exposure:
-    customer_id: str
-    offer_id: str
-    decision_id: str
-    at: dt.datetime
-    treated: bool
-    features: dict[str, Any] | None
-    converted: int = 0
-    value: float = 0.0
 
 
 def _offers_of(row: Any) -> list[str]:
@@ -201,10 +204,10 @@ class Training:
     ``results`` per offer, ``stored`` the model rows to insert, ``trained`` the fitted models
     by offer, ``estimates`` their scores for every customer stored when it read."""
 
-    results: list[dict[str, Any]]
-    stored: list[dict[str, Any]]
+    results: list[OfferResult]
+    stored: list[StoredModel]
     trained: dict[str, tuple[str, UpliftModel]]
-    estimates: list[dict[str, Any]]
+    estimates: list[EstimateRow]
 
 
 def prepare(
@@ -238,15 +241,15 @@ def prepare(
         by_offer.setdefault(e.offer_id, []).append(e)
     if offer is not None:
         by_offer.setdefault(offer, [])
-    results: list[dict[str, Any]] = []
-    stored: list[dict[str, Any]] = []
+    results: list[OfferResult] = []
+    stored: list[StoredModel] = []
     trained: dict[str, tuple[str, UpliftModel]] = {}
     for offer_id, rows in sorted(by_offer.items()):
         if progress:
             progress(offer_id)
         treated = sum(e.treated for e in rows)
         control = len(rows) - treated
-        result: dict[str, Any] = {"offer": offer_id, "treated": treated, "control": control}
+        result = OfferResult(offer=offer_id, treated=treated, control=control, trained=False)
         if min(treated, control) < min_per_arm:
             results.append({**result, "trained": False,
                             "reason": f"{treated} treated and {control} control customers; "
@@ -274,7 +277,7 @@ def prepare(
         results.append({**result, "trained": True, "version": version,
                         "qini": model.report.get("qini", {}).get("nextoffer"),
                         "mean_tau": model.report["mean_tau"]})  # fmt: skip
-    estimates: list[dict[str, Any]] = []
+    estimates: list[EstimateRow] = []
     if score and trained:
         if progress:
             progress("scoring every customer")
@@ -284,7 +287,7 @@ def prepare(
     return Training(results, stored, trained, estimates)
 
 
-def store(session: Session, training: Training) -> dict[str, Any]:
+def store(session: Session, training: Training) -> Trained:
     """Write a prepared training: its models (each the newest, so live, for its offer) and
     their estimates (replacing the customers' earlier ones). A customer stored after
     ``prepare`` read keeps the offer's average τ until scored ahead or in bulk."""
@@ -294,7 +297,16 @@ def store(session: Session, training: Training) -> dict[str, Any]:
     return {"models": training.results, "scored": scored}
 
 
-def train(db: Database, **params: Any) -> dict[str, Any]:
+def prepare_request(db: Database, body: TrainIn) -> Training:
+    """``prepare`` what an API request asks for."""
+    return prepare(
+        db, offer=body.offer, method=body.method, outcome=body.outcome,
+        window_days=body.window_days, lookback_days=body.lookback_days,
+        min_per_arm=body.min_per_arm, n_bootstrap=body.bootstrap, thresholds=body.thresholds(),
+    )  # fmt: skip
+
+
+def train(db: Database, **params: Any) -> Trained:
     """``prepare`` (``params``: its keywords), then ``store`` in one short transaction."""
     training = prepare(db, **params)
     with db.transaction() as session:
@@ -322,11 +334,11 @@ def _estimate_rows(
     offer_id: str,
     customers: Sequence[Mapping[str, Any]],
     now: dt.datetime,
-) -> list[dict[str, Any]]:
+) -> list[EstimateRow]:
     names = [*model.encoder.numeric, *model.encoder.categorical]
     rows = [feature_row(c) for c in customers]
     scores = model.score(feature_columns(rows, names))
-    out = []
+    out: list[EstimateRow] = []
     for i, c in enumerate(customers):
         out.append({
             "customer_id": c["id"], "offer_id": offer_id,
@@ -344,10 +356,10 @@ def _bulk_rows(
     customers: Sequence[Mapping[str, Any]],
     *,
     batch: int = 5000,
-) -> list[dict[str, Any]]:
+) -> list[EstimateRow]:
     """Estimate rows for every customer with each offer's model, ``batch`` customers a call."""
     now = dt.datetime.now(dt.UTC)
-    rows: list[dict[str, Any]] = []
+    rows: list[EstimateRow] = []
     for offer_id, (version, model) in trained.items():
         for start in range(0, len(customers), batch):
             rows += _estimate_rows(version, model, offer_id, customers[start : start + batch], now)
@@ -407,16 +419,6 @@ def average_tau(model: UpliftModel) -> float | None:
     if model.outcome != "conversion" or not isinstance(mean, (int, float)):
         return None
     return float(np.clip(mean, -1, 1)) if math.isfinite(mean) else None
-
-
-@dataclass(frozen=True)
-class Estimates:
-    """One customer's τ and segment per offer; ``unscored``: the offers with a live model
-    but no estimate for this customer yet, whose τ in ``cate`` is the offer's average."""
-
-    cate: dict[str, float]
-    segments: dict[str, str]
-    unscored: tuple[str, ...] = ()
 
 
 def customer_estimates(
@@ -507,7 +509,7 @@ class ScoreAhead:
                 return 0
             stored = repository.features_of_decisions(session, [latest[c] for c in wanted])
         now = dt.datetime.now(dt.UTC)
-        rows: list[dict[str, Any]] = []
+        rows: list[EstimateRow] = []
         with threadpool_limits(1):  # OpenMP threads would spin on the cores requests need
             for offer_id, (version, model) in live.items():
                 customers = [{"id": c, **stored[latest[c]]} for c, offers in wanted.items()
@@ -526,14 +528,14 @@ def scored(
     offer_id: str,
     customers: Sequence[Mapping[str, Any]],
     now: dt.datetime,
-) -> list[dict[str, Any]]:
+) -> list[EstimateRow]:
     """``_estimate_rows`` for a batch; when the batch cannot be scored (a customer's
     attribute of the wrong type: the encoder's or the learner's ValueError or TypeError),
     each customer alone, leaving out those that cannot."""
     try:
         return _estimate_rows(version, model, offer_id, customers, now)
     except (ValueError, TypeError):
-        rows: list[dict[str, Any]] = []
+        rows: list[EstimateRow] = []
         for c in customers:
             try:
                 rows += _estimate_rows(version, model, offer_id, [c], now)
@@ -542,7 +544,8 @@ def scored(
         return rows
 
 
-def models(session: Session, offer: str | None = None) -> list[dict[str, Any]]:
+def models(session: Session, offer: str | None = None) -> list[ModelRow]:
+    """Every stored model (``offer``: of that offer only), newest first, with its evaluation."""
     return [
         {"version": r.version, "offer": r.offer_id, "method": r.method, "outcome": r.outcome,
          "treated": r.treated, "control": r.control, "trained_at": utc(r.trained_at).isoformat(),
@@ -551,7 +554,7 @@ def models(session: Session, offer: str | None = None) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def report(session: Session, offer: str | None = None) -> dict[str, Any]:
+def report(session: Session, offer: str | None = None) -> Report:
     """Per offer: the live model's evaluation (Qini in three conventions, AUUC, uplift@30%,
     calibration, the Qini curve's points) and the segment mix of the scored customers."""
     latest = repository.latest_models(session)
@@ -560,7 +563,7 @@ def report(session: Session, offer: str | None = None) -> dict[str, Any]:
             raise NotFound(f"no uplift model for offer {offer!r}: train one first")
         latest = {offer: latest[offer]}
     mix = repository.segment_mix(session)
-    offers = []
+    offers: list[ReportOffer] = []
     for offer_id, r in sorted(latest.items()):
         counts = mix.get(offer_id, {})
         offers.append({
@@ -571,3 +574,16 @@ def report(session: Session, offer: str | None = None) -> dict[str, Any]:
         })  # fmt: skip
     return {"convention": "nextoffer (normalised area; equals scikit-uplift's on binary outcomes)",
             "offers": offers}  # fmt: skip
+
+
+def customer_uplift(
+    session: Session, customer_id: str, live: Mapping[str, tuple[str, UpliftModel]] | None
+) -> CustomerUplift:
+    """The customer's τ and segment per offer (``customer_estimates``), in offer order;
+    ``scored`` is false for an offer whose τ is still the offer's average."""
+    estimates = customer_estimates(session, customer_id, live)
+    cate, segments, unscored = estimates.cate, estimates.segments, set(estimates.unscored)
+    return {"customer_id": customer_id,
+            "offers": [{"offer": o, "tau": cate.get(o), "segment": segments.get(o),
+                        "scored": o not in unscored}
+                       for o in sorted(set(cate) | set(segments))]}  # fmt: skip
