@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,7 +54,7 @@ def decision_table(decision: Decision, title: str) -> Table:
     ])  # fmt: skip
 
 
-def result_table(result: dict[str, Any], title: str) -> Table:
+def result_table(result: Mapping[str, Any], title: str) -> Table:
     """The same table for a decision as the service answers it (a JSON-shaped dict)."""
     shown = result["counterfactual"] if result["control"] else result["placements"]
     return _table(title, [

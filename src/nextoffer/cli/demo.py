@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -234,7 +235,7 @@ def _fresh_default_database(reset: bool) -> None:
 def _outcomes(
     rng: random.Random,
     snapshot: Any,
-    result: dict[str, Any],
+    result: Mapping[str, Any],
     body: dict[str, Any],
     customer: dict[str, Any] | None,
 ) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -54,7 +55,7 @@ async def _serve(request: Request) -> Response:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         ) from None
-    return await decide(request, body, who, key)
+    return await decide(request=request, body=body, who=who, idempotency_key=key)
 
 
 async def decide(
@@ -80,6 +81,13 @@ async def decide(
     return JSONResponse(decision)
 
 
+# What ``_serve`` gives ``decide``, by name: the endpoint's contract is ``decide``'s signature
+# (FastAPI documents it from there); a parameter added there and not served fails here, at
+# import, instead of being silently ignored.
+SERVED = ("request", "body", "who", "idempotency_key")
+if tuple(inspect.signature(decide).parameters) != SERVED:
+    raise TypeError(f"decide's parameters are not what _serve passes ({', '.join(SERVED)})")
+
 router.add_api_route(
     "/v1/decisions",
     decide,
@@ -94,4 +102,4 @@ router.add_api_route(
 )
 def get(session: SessionDep, decision_id: Annotated[str, Path(max_length=36)]) -> dict[str, Any]:
     """A decision from the ledger, with its request and trace."""
-    return service.get(session, decision_id)
+    return dict(service.get(session, decision_id))

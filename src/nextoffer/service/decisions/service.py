@@ -26,7 +26,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -61,6 +61,7 @@ from ..uplift.service import (
     estimates_from,
     stored_estimates_async,
 )
+from .schemas import DECIDED, Decision
 
 __all__ = [
     "LiveClock",
@@ -153,7 +154,7 @@ def decide(
     idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
-) -> dict[str, Any]:
+) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
     offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards."""
@@ -224,7 +225,7 @@ class Pipeline:
         body: Any,
         idempotency_key: IdempotencyKey | None,
         clock: LiveClock | None = None,
-    ) -> dict[str, Any]:
+    ) -> Decision:
         request, now, customer = _start(body, snapshot, clock)
         state = None
         if customer is not None:
@@ -260,9 +261,10 @@ async def decide_async(
     models: ModelCache,
     pipeline: Pipeline | None,
     clock: LiveClock | None = None,
-) -> dict[str, Any]:
-    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on SQLite in its own transaction in a worker thread, after
-    this request's turn to write (``db.write_turn``). Committed before it returns."""
+) -> Decision:
+    """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
+    SQLite in its own transaction in a worker thread, after this request's turn to write
+    (``db.write_turn``). Committed before it returns."""
     if pipeline is None:
         async with db.write_turn():
             return await run_in_threadpool(
@@ -356,16 +358,17 @@ def _row(
         "experiment": decision.experiment,
         "shown": decision.offers(),
         "request": as_given,
-        "decision": {k: out[k] for k in ("placements", "counterfactual", "rules_fired", "cascade")},
+        "decision": {k: out[k] for k in DECIDED},
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
     }
 
 
-def _public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
+def _public(row: StoredDecision, *, with_trace: bool) -> Decision:
     """A stored decision as the API answers it (``with_trace``: with the request as given
     and the trace, as ``GET /v1/decisions/{id}`` does)."""
-    out = {
+    # the engine's parts (``DECIDED``) as the ledger keeps them, in the order they were stored
+    out = cast(Decision, {
         "id": row["id"],
         "snapshot_version": row["snapshot_version"],
         "customer_id": row["customer_id"],
@@ -375,14 +378,14 @@ def _public(row: StoredDecision, *, with_trace: bool) -> dict[str, Any]:
         "experiment": row["experiment"],
         **row["decision"],
         "occurred_at": utc(row["occurred_at"]).isoformat(),
-    }
+    })  # fmt: skip
     if with_trace:
         out["request"] = row["request"]
         out["trace"] = row["trace"]
     return out
 
 
-def get(session: Session, decision_id: str) -> dict[str, Any]:
+def get(session: Session, decision_id: str) -> Decision:
     row = stored_decision(session, decision_id)
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")

@@ -25,9 +25,9 @@ import hashlib
 import json
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ...core.decision import (
@@ -47,6 +47,7 @@ from ..keys.service import labels
 from ..ledger.service import utc
 from ..snapshots import service as snapshots
 from . import repository
+from .schemas import Edits, ProposalIn, ReviewIn
 
 __all__ = [
     "Edits",
@@ -71,35 +72,6 @@ __all__ = [
     "set_self_approval",
     "validate",
 ]
-
-RuleId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-
-
-class ProposalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rule_id: RuleId | None = None
-    trigger: str | dict[str, Any]
-    offers: Annotated[list[RuleId], Field(min_length=1, max_length=50)]
-    priority: Annotated[int, Field(ge=0, le=100)] = 50
-    description: Annotated[str, Field(max_length=2000)] = ""
-    stats: dict[str, Any] | None = None
-
-
-class Edits(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    trigger: str | dict[str, Any] | None = None
-    offers: Annotated[list[RuleId], Field(min_length=1, max_length=50)] | None = None
-    priority: Annotated[int, Field(ge=0, le=100)] | None = None
-    description: Annotated[str, Field(max_length=2000)] | None = None
-
-
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reason: Annotated[str, Field(max_length=2000)] = ""
-    edits: Edits | None = None
 
 
 def _now() -> dt.datetime:

@@ -1,0 +1,36 @@
+"""The decision as the API answers it (``POST /v1/decisions``, ``GET /v1/decisions/{id}``).
+
+Its parts are the engine's (``core.decision.result``: placements with their offers,
+scores and probabilities, the counterfactual a control customer would have got, the rules
+fired, the cascade) and the ledger's (the decision's id and time); the request it answers
+is ``core.request.Request``. TypedDicts, not models: the decision path builds one per
+request and answers it as JSON as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+__all__ = ["DECIDED", "Decision"]
+
+# the parts of the engine's answer that the ledger keeps with the decision (``decision``)
+DECIDED = ("placements", "counterfactual", "rules_fired", "cascade")
+
+
+class Decision(TypedDict):
+    """One decision: who, where, what was shown, and (``GET`` only) its request and trace."""
+
+    id: str
+    snapshot_version: str
+    customer_id: str | None
+    channel: str
+    session_id: str | None
+    control: bool
+    experiment: str | None
+    placements: list[dict[str, Any]]
+    counterfactual: list[dict[str, Any]]
+    rules_fired: list[dict[str, Any]]
+    cascade: str | None
+    occurred_at: str
+    request: NotRequired[dict[str, Any]]
+    trace: NotRequired[dict[str, Any] | None]
