@@ -19,7 +19,9 @@ import nextoffer.service.decisions.service as decisions_service
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository
 from nextoffer.service.ledger import service as ledger
-from nextoffer.service.ledger.schemas import CustomerContacts
+from nextoffer.service.ledger.event_types import BUILTIN_TYPES, EVENT_TYPES
+from nextoffer.service.ledger.payloads import BUILTIN_PAYLOADS
+from nextoffer.service.ledger.schemas import CustomerContacts, EventIn
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import customers
 from nextoffer.testing.postgres import ThrowawayPostgres
@@ -149,3 +151,14 @@ def test_the_async_reads_and_writes_agree_with_the_sync_ones(postgres: Throwaway
         assert ledger.customer_and_contacts(session, "c-3", since).contacts[0].offer == "loan"
         assert ledger.stored_decision(session, written[0]["id"]) == written[0]
     db.dispose()
+
+
+def test_every_built_in_event_type_is_declared_once_with_its_needs_payload_and_outcome() -> None:
+    # issue 18: a new built-in type is one entry (event_types.py), not three places
+    assert tuple(EVENT_TYPES) == BUILTIN_TYPES
+    assert {n: t.payload for n, t in EVENT_TYPES.items()} == BUILTIN_PAYLOADS
+    for name, kind in EVENT_TYPES.items():
+        for needed in kind.needs:
+            with pytest.raises(ValueError, match=f"a {name} event needs '{needed}'"):
+                EventIn.model_validate({"type": name, "idempotency_key": "k", "offer_id": None,
+                                        "value": None})  # fmt: skip

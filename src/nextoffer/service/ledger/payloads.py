@@ -7,8 +7,8 @@ by the event type, with one of the customer schema's types (``string``, ``int``,
 / ``list[identifier]`` (letters, digits and ``_ . : -``: skus, order numbers). An
 undeclared field is refused (422, naming ``payload.<field>``).
 
-Built-in types declare ``convert``: ``items`` (the skus of a checkout: one basket for
-mining); the others declare nothing. A custom outcome type declares its own fields when
+Built-in types declare theirs in ``event_types.py``: ``convert`` has ``items`` (the skus of
+a checkout: one basket for mining); the others declare nothing. A custom outcome type declares its own fields when
 it is registered (``{"name": "refund", "classification": "negative",
 "payload": {"reason_code": "identifier"}}``).
 """
@@ -23,6 +23,7 @@ from pydantic import Field
 
 from ...core.request import IDENTIFIER
 from ...core.rules.attributes import CHECKS, MAX_LIST, Problem
+from .event_types import EVENT_TYPES
 
 __all__ = ["BUILTIN_PAYLOADS", "PayloadFields", "PayloadType", "payload_problems"]
 
@@ -37,14 +38,7 @@ PayloadFields = Annotated[
     Field(max_length=50),
 ]
 
-BUILTIN_PAYLOADS: dict[str, dict[str, str]] = {
-    "decision": {},
-    "impression": {},
-    "click": {},
-    "accept": {},
-    "decline": {},
-    "convert": {"items": "list[identifier]"},
-}
+BUILTIN_PAYLOADS: dict[str, dict[str, str]] = {n: t.payload for n, t in EVENT_TYPES.items()}
 
 _IDENTIFIER = re.compile(IDENTIFIER)
 

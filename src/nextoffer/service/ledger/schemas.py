@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...core.decision import Seen
 from ...core.request import Identifier, Moment
+from .event_types import BUILTIN_TYPES, EVENT_TYPES
 from .payloads import PayloadFields
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "StoredDecision",
 ]
 
-BUILTIN_TYPES = ("decision", "impression", "click", "accept", "decline", "convert")
 Key = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -49,10 +49,9 @@ class EventIn(BaseModel):
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> EventIn:
-        if self.type == "convert" and self.value is None:
-            raise ValueError("a convert event needs 'value'")
-        if self.type in ("impression", "click", "accept", "decline") and self.offer_id is None:
-            raise ValueError(f"a {self.type} event needs 'offer_id'")
+        for name in EVENT_TYPES[self.type].needs if self.type in EVENT_TYPES else ():
+            if getattr(self, name) is None:
+                raise ValueError(f"a {self.type} event needs {name!r}")
         return self
 
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from ...core.decision import Seen
 from ..errors import InvalidInput
 from . import repository
+from .event_types import EVENT_TYPES
 from .payloads import payload_problems
 from .schemas import BUILTIN_TYPES, CustomerContacts, DecisionRow, EventIn, StoredDecision
 
@@ -356,7 +357,7 @@ def _with_contacts(
     positive custom outcomes (``custom``: the registered types' classes) are ``accepted``,
     ``decline`` and negative ones ``declined``. Times are the database's ``occurred_at``.
     """
-    classes = {"accept": "accepted", "decline": "declined"}
+    classes = {n: t.outcome for n, t in EVENT_TYPES.items() if t.outcome is not None}
     for name, classification in custom.items():
         if classification in ("positive", "negative"):
             classes[name] = "accepted" if classification == "positive" else "declined"
