@@ -6,8 +6,9 @@ one ``JourneyError``:
 
 - step ids: unique; every ``start``, ``next``, ``on_timeout``, ``on_expired``,
   ``branches[i].next`` and ``otherwise`` names a step (``steps[2].next: unknown step 'foo'
-  (steps: lead, wait_lead, …)``); every step can be reached from ``start``; no cycle of
-  steps without a wait step in it (it would loop forever within one input);
+  (steps: lead, wait_lead, …)``); every step can be reached from ``start`` (checked once
+  the references are sound); no cycle of steps without a wait step in it (it would loop
+  forever within one input);
 - what a step type requires of the others (a wait ``until`` names an offer step);
 - conditions, with the rule language's own messages: the entry condition and segment over
   the customer and the request, branch and exit conditions over the customer and the
@@ -143,7 +144,13 @@ def _validation_problems(exc: ValidationError) -> list[Diagnostic]:
         elif err["type"] == "union_tag_not_found":
             path, message = f"{path}.type", f"a step needs 'type' (one of {known})"
         found.append(Diagnostic(message, path))
-    return found
+    # an error on a list whose items already failed only repeats them: keep the deeper ones
+    paths = [d.path for d in found]
+    return [
+        d
+        for d in found
+        if not any(p.startswith((f"{d.path}[", f"{d.path}.")) for p in paths if p != d.path)
+    ]
 
 
 def _loc_path(loc: tuple[int | str, ...]) -> str:
@@ -223,7 +230,8 @@ class _Compiler:
                     self.add(place, f"unknown step {target!r} (steps: {listed})")
             for name, message in STEP_TYPES[step.type].check(step, steps):
                 self.add(f"{self.where[step.id]}.{name}", message)
-        self.reachable()
+        if not self.problems:  # a step behind a broken reference is not unreachable itself
+            self.reachable()
         self.cycles()
         entry = self.compile("entry.condition", self.entry_env, spec.entry.condition)
         segment = None

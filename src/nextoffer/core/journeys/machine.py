@@ -9,7 +9,8 @@ does with each input, in order:
    who meets an exit condition already enters and leaves at once.
 2. Any other input for an enrollment that has left changes nothing. Its time is taken no
    earlier than the enrollment's last transition.
-3. Past the maximum duration, the enrollment exits with ``max_duration`` first.
+3. Past the maximum duration, the enrollment exits with ``max_duration`` first, at the
+   moment its maximum duration ended.
 4. An ``Event`` since entry of a type not seen before (in all, or about one of the journey's
    offers) is recorded (``observe``), for the ``journey.*`` names.
 5. The exit conditions are checked, in order: the first that holds ends the journey at once
@@ -213,7 +214,9 @@ class _Run:
             if arrival.attempt is not None and arrival.attempt != enrollment.attempt:
                 return
             self.decision_id = arrival.decision_id
-        if self.at >= enrollment.entered_at + self.journey.max_duration:
+        end = enrollment.entered_at + self.journey.max_duration
+        if self.at >= end:
+            self.at = end  # it ended then, however late the input that notices it
             self.exit("max_duration")
             return
         if isinstance(arrival, Event):

@@ -29,6 +29,7 @@ letter; not a keyword), because conditions name them: ``journey.steps.lead.event
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -55,16 +56,22 @@ __all__ = [
 ]
 
 
-def _not_keyword(value: str) -> str:
+_STEP_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+
+
+def _step_id(value: str) -> str:
+    if not _STEP_ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a step id: letters, digits and '_', starting with a letter, "
+            "at most 64 (conditions name it: journey.steps.<id>.events)"
+        )
     if value in KEYWORDS:
         raise ValueError(f"{value!r} is a keyword of the rule language; a step id cannot be one")
     return value
 
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")]
-StepId = Annotated[
-    str, Field(max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$"), AfterValidator(_not_keyword)
-]
+StepId = Annotated[str, AfterValidator(_step_id)]
 Reason = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 ConditionInput = str | dict[str, Any]
 MAX_STEPS = 200

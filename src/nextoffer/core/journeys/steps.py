@@ -194,8 +194,8 @@ def _offer_tick(ctx: StepContext, step: OfferStep) -> Reaction | None:
         return Onward(step.on_expired or step.next, "expired")
     if enrollment.phase == "retrying":
         return _ask(ctx, step, enrollment.attempt + 1, "retry")
-    if enrollment.phase == "deciding":
-        return _ask(ctx, step, enrollment.attempt)
+    if enrollment.phase == "deciding":  # the result never came: ask again, changing nothing
+        return Rest("deciding", enrollment.due_at, enrollment.attempt, ask=True)
     return None
 
 
@@ -265,7 +265,10 @@ def _wait_check(step: WaitStep, steps: Mapping[str, StepSpec]) -> Iterable[tuple
         known = ", ".join(steps)
         yield "until.step", f"unknown step {step.until.step!r} (steps: {known})"
     elif STEP_TYPES[target.type].offering(target) is None:
-        yield "until.step", f"{target.id!r} is a {target.type} step; 'until' needs an offer step"
+        yield (
+            "until.step",
+            f"'until' needs an offer step, and {target.id!r} is a {target.type!r} step",
+        )
 
 
 # -- branch -------------------------------------------------------------------------------
