@@ -7,10 +7,10 @@ does with each input, in order:
 1. ``Enter``: unless the customer is in the journey already or ``admit`` refuses the
    re-entry, they enter: in the holdout (no step, no offers), or at ``start``. A customer
    who meets an exit condition already enters and leaves at once.
-2. Any other input for an enrollment that has left changes nothing. Its time is taken no
-   earlier than the enrollment's last transition.
-3. Past the maximum duration, the enrollment exits with ``max_duration`` first, at the
-   moment its maximum duration ended.
+2. Any other input for an enrollment that has left changes nothing, nor does an event from
+   before the entry. An input's time is taken no earlier than the last transition.
+3. Past the maximum duration, any input first ends the enrollment with ``max_duration``,
+   at the moment its maximum duration ended.
 4. An ``Event`` since entry of a type not seen before (in all, or about one of the journey's
    offers) is recorded (``observe``), for the ``journey.*`` names.
 5. The exit conditions are checked, in order: the first that holds ends the journey at once
@@ -208,17 +208,17 @@ class _Run:
         assert enrollment is not None
         if isinstance(arrival, Event) and _utc(arrival.at) < enrollment.entered_at:
             return  # not since entry
+        end = enrollment.entered_at + self.journey.max_duration
+        if self.at >= end:
+            self.at = end  # it ended then, however late the input that notices it
+            self.exit("max_duration")
+            return
         if isinstance(arrival, DecisionResult):
             if enrollment.status != "active" or arrival.step != enrollment.step:
                 return
             if arrival.attempt is not None and arrival.attempt != enrollment.attempt:
                 return
             self.decision_id = arrival.decision_id
-        end = enrollment.entered_at + self.journey.max_duration
-        if self.at >= end:
-            self.at = end  # it ended then, however late the input that notices it
-            self.exit("max_duration")
-            return
         if isinstance(arrival, Event):
             self.observe(arrival)
         if self.check_exits():
