@@ -249,3 +249,18 @@ def test_entering_another_customers_enrollment_is_refused() -> None:
 def test_without_a_context_conditions_see_only_the_journeys_names() -> None:
     progress = advance(JOURNEY, waiting(), Tick(at(1)))
     assert progress == Progress(progress.enrollment, ())
+
+
+def test_an_input_for_a_left_enrollment_changes_nothing_whatever_the_version() -> None:
+    exited = advance(JOURNEY, waiting(), Tick(at(7))).enrollment
+    newer = compile_journey(small([LEAD, WAIT, DONE, GONE]), version=2)
+    assert advance(newer, exited, Tick(at(8))) == Progress(exited, ())
+
+
+def test_a_customer_who_left_may_enter_the_newer_version() -> None:
+    exited = advance(JOURNEY, waiting(), Tick(at(7))).enrollment
+    newer = compile_journey(small([LEAD, WAIT, DONE, GONE], reentry={"policy": "after_exit"}),
+                            version=2)  # fmt: skip
+    progress = advance(newer, exited, Enter("c-1", at(8)))
+    assert progress.enrollment is not None
+    assert (progress.enrollment.version, progress.enrollment.entries) == (2, 2)

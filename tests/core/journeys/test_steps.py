@@ -88,7 +88,7 @@ def test_an_exit_entry_goes_nowhere() -> None:
 def test_entering_an_outbound_offer_step_asks_for_its_decision_now() -> None:
     progress = run(with_lead(placements=["email-hero"]), ENTER)
     assert progress.decisions == (
-        Decide("j", 1, "c-1", 1, "lead", "email", ("email-hero",), ("mortgage",), "outbound", 1, at()),
+        Decide("j", 1, "c-1", "lead", 1, "email", ("email-hero",), ("mortgage",), "outbound", 1, at()),
     )  # fmt: skip
     assert step_of(progress) == ("lead", "deciding", "active")
     assert progress.due_at == at()
@@ -103,6 +103,16 @@ def test_a_tick_while_the_decision_is_awaited_asks_again_for_the_same_attempt() 
     assert (
         [d.key for d in again.decisions] == [d.key for d in first.decisions] == ["j:c-1:1:lead:1"]
     )
+
+
+def test_two_visits_of_an_offer_step_ask_under_different_keys() -> None:
+    again = {"id": "again", "type": "branch", "otherwise": "done",
+             "branches": [{"condition": '"click" not in journey.events', "next": "lead"}]}  # fmt: skip
+    journey = compiled([LEAD, {**WAIT, "on_timeout": "again"}, again, DONE])
+    first = run(journey, ENTER, SHOWN)
+    second = advance(journey, first.enrollment, Tick(at(7)))
+    assert [d.key for d in run(journey, ENTER).decisions] == ["j:c-1:1:lead:1"]
+    assert [d.key for d in second.decisions] == ["j:c-1:4:lead:1"]
 
 
 def test_a_shown_decision_moves_on_and_records_the_decision() -> None:

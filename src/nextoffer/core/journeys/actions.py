@@ -15,7 +15,8 @@ __all__ = ["Action", "Decide", "Exit"]
 class Decide:
     """Make the offer step's decision: on ``channel`` (``placements``: these, or all of the
     channel's when empty) among ``offers``, through the normal decision path, marked with
-    the journey, version and step. ``outbound``: decide now and send the result back as a
+    the journey, version and step (``step_seq``: the transition that entered the step, which
+    tells two visits of one step apart). ``outbound``: decide now and send the result back as a
     ``DecisionResult``; ``inbound``: nominate the offers for the customer's next request on
     the channel (for as long as the enrollment stays at this step, ``nominated``), and send
     that decision's result back. A tick while an outbound decision is still awaited asks
@@ -24,8 +25,8 @@ class Decide:
     journey: str
     version: int
     customer: str
-    entry: int
     step: str
+    step_seq: int
     channel: str
     placements: tuple[str, ...]
     offers: tuple[str, ...]
@@ -35,8 +36,9 @@ class Decide:
 
     @property
     def key(self) -> str:
-        """The same for every ask of one attempt of one step of one enrollment."""
-        return f"{self.journey}:{self.customer}:{self.entry}:{self.step}:{self.attempt}"
+        """The same for every ask of one attempt at one visit of a step, and only for those
+        (transition numbers run on across the customer's entries into the journey)."""
+        return f"{self.journey}:{self.customer}:{self.step_seq}:{self.step}:{self.attempt}"
 
 
 @dataclass(frozen=True, slots=True)

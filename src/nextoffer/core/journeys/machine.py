@@ -80,8 +80,8 @@ def advance(
     """The enrollment after ``arrival``, and the actions for the shell.
 
     ``enrollment``: the customer's enrollment in this journey (their last one, for an
-    ``Enter``; None before their first), on ``journey``'s version unless the input is an
-    ``Enter``. ``context``: the customer's rule-language context (``build_context``), which
+    ``Enter``; None before their first), on ``journey``'s version while it is active (an
+    ``Enter`` may start a new version). ``context``: the customer's rule-language context (``build_context``), which
     exit and branch conditions read beside the ``journey.*`` names; without it they see
     only those names. ``JourneyError`` when the input's time has no offset or is out of
     range, or the enrollment is another journey's, customer's or version's."""
@@ -89,7 +89,11 @@ def advance(
     if enrollment is not None:
         if enrollment.journey != journey.id:
             raise JourneyError.one("journey", f"the enrollment is in journey {enrollment.journey!r}, not {journey.id!r}")  # fmt: skip
-        if not isinstance(arrival, Enter) and enrollment.version != journey.version:
+        if (
+            not isinstance(arrival, Enter)
+            and enrollment.active
+            and enrollment.version != journey.version
+        ):
             raise JourneyError.one("version", f"the enrollment is on version {enrollment.version}, not {journey.version}")  # fmt: skip
         at = max(at, enrollment.updated_at)
     if isinstance(arrival, Enter):
@@ -327,7 +331,7 @@ class _Run:
         assert enrollment is not None
         o = self.journey.offerings[step]
         self.actions.append(
-            Decide(self.journey.id, self.journey.version, enrollment.customer,
-                   enrollment.entries, step, o.channel, o.placements, o.offers, o.mode,
+            Decide(self.journey.id, self.journey.version, enrollment.customer, step,
+                   enrollment.step_seq, o.channel, o.placements, o.offers, o.mode,
                    enrollment.attempt, self.at)
         )  # fmt: skip

@@ -25,7 +25,6 @@ not follow (``JourneyError``). Both records read and write plain JSON (``to_dict
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -106,7 +105,8 @@ class Enrollment:
     ``offer_events`` are the event types seen since entry, in all and per offer the journey
     names (sorted): bounded by the event types times the journey's offers. ``visited``: the
     steps entered since entry, in the order first entered. ``entries`` counts the customer's
-    entries into this journey (for re-entry); ``seq`` the transitions applied so far.
+    entries into this journey (for re-entry); ``seq`` the transitions applied so far, and
+    ``step_seq`` the one that entered the current step (it tells two visits of a step apart).
     """
 
     journey: str
@@ -128,6 +128,7 @@ class Enrollment:
     exited_at: dt.datetime | None = None
     entries: int = 1
     seq: int = 1
+    step_seq: int = 1
 
     @property
     def active(self) -> bool:
@@ -200,6 +201,7 @@ def apply(enrollment: Enrollment | None, t: Transition) -> Enrollment:
             visited=(t.to_step,) if t.to_step is not None else (),
             entries=enrollment.entries + 1 if enrollment is not None else 1,
             seq=t.seq,
+            step_seq=t.seq,
         )
     if enrollment is None or not enrollment.active:
         raise _refuse("kind", t, f"a {t.kind} of an enrollment that is not in the journey")
@@ -217,32 +219,31 @@ def apply(enrollment: Enrollment | None, t: Transition) -> Enrollment:
             t,
             f"from step {t.from_step!r}, but the enrollment is at {enrollment.step!r}",
         )
+    e = enrollment
+    step, step_entered_at, step_seq, visited = e.step, e.step_entered_at, e.step_seq, e.visited
+    events, offer_events = e.events, e.offer_events
+    status, exit_reason, exited_at = e.status, e.exit_reason, e.exited_at
     if t.kind == "move":
         if t.to_step is None:
             raise _refuse("to_step", t, "a move needs the step it goes to")
-        visited = enrollment.visited
-        if t.to_step not in visited:
-            visited = (*visited, t.to_step)
-        enrollment = dataclasses.replace(
-            enrollment, step=t.to_step, step_entered_at=t.at, visited=visited
-        )
+        step, step_entered_at, step_seq = t.to_step, t.at, t.seq
+        if step not in visited:
+            visited = (*visited, step)
     elif t.kind == "observe":
         if t.event is None:
             raise _refuse("event", t, "an observe needs the event's type")
+        events = _added(events, t.event)
         if t.offer is not None:
-            by_offer = dict(enrollment.offer_events)
+            by_offer = dict(offer_events)
             by_offer[t.offer] = _added(by_offer.get(t.offer, ()), t.event)
-            enrollment = dataclasses.replace(
-                enrollment, offer_events=tuple(sorted(by_offer.items()))
-            )
-        enrollment = dataclasses.replace(enrollment, events=_added(enrollment.events, t.event))
+            offer_events = tuple(sorted(by_offer.items()))
     elif t.kind == "exit":
-        enrollment = dataclasses.replace(
-            enrollment, status="exited", exit_reason=t.reason, exited_at=t.at
-        )
-    return dataclasses.replace(
-        enrollment, phase=t.phase, due_at=t.due_at, attempt=t.attempt, updated_at=t.at, seq=t.seq
-    )
+        status, exit_reason, exited_at = "exited", t.reason, t.at
+    # one constructor call, not dataclasses.replace: apply runs for every transition
+    return Enrollment(e.journey, e.version, e.customer, status, e.holdout, step, t.phase,
+                      t.attempt, e.entered_at, step_entered_at, t.at, t.due_at, events,
+                      offer_events, visited, exit_reason, exited_at, e.entries, t.seq,
+                      step_seq)  # fmt: skip
 
 
 def replay(transitions: Iterable[Transition]) -> Enrollment | None:
