@@ -158,8 +158,8 @@ class OfferStep(_Spec):
 
 
 class WaitUntil(_Spec):
-    """Wait for an event of one of ``events`` about the offers of the offer step ``step``,
-    for at most ``timeout``."""
+    """Wait for an event of one of ``events`` about the offers of the offer step ``step``
+    that arrives while the customer waits, for at most ``timeout``."""
 
     events: Annotated[tuple[Id, ...], Field(min_length=1)]
     step: StepId
