@@ -43,7 +43,7 @@ from nextoffer.service.snapshots.cache import SnapshotCache
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 from nextoffer.service.uplift import repository
-from nextoffer.service.uplift.service import (
+from nextoffer.service.uplift.estimates import (
     ModelCache,
     ScoreAhead,
     _estimate_rows,

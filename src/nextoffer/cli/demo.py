@@ -54,8 +54,8 @@ from ..service.snapshots import service as snapshots
 from ..service.snapshots.cache import SnapshotCache
 from ..service.snapshots.loader import load_spec
 from ..service.uplift import service as uplift
+from ..service.uplift.estimates import ModelCache
 from ..service.uplift.repository import estimates_of as uplift_estimates
-from ..service.uplift.service import ModelCache
 from .decide import decision_table, print_trace
 from .output import fail, out, progress
 

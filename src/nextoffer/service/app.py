@@ -49,7 +49,7 @@ from .rules.endpoints import router as rules_router
 from .snapshots.cache import SnapshotCache
 from .snapshots.endpoints import router as snapshots_router
 from .uplift.endpoints import router as uplift_router
-from .uplift.service import ModelCache
+from .uplift.estimates import ModelCache
 
 __all__ = ["WorkerHeader", "create_app"]
 log = logging.getLogger("nextoffer")

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 from .config import Settings
 from .db import Database, log_failure
-from .uplift.service import ModelCache, ScoreAhead
+from .uplift.estimates import ModelCache, ScoreAhead
 
 __all__ = ["NICE", "idle_priority", "main", "running"]
 

@@ -54,13 +54,13 @@ from ..ledger.service import (
     utc,
 )
 from ..snapshots.cache import SnapshotCache
-from ..uplift.service import (
-    Estimates,
+from ..uplift.estimates import (
     ModelCache,
     customer_estimates,
     estimates_from,
     stored_estimates_async,
 )
+from ..uplift.schemas import Estimates
 from .schemas import DECIDED, Decision
 
 __all__ = [
