@@ -10,19 +10,23 @@
      +-- SnapshotError              -- snapshot data that cannot be built (core.decision.snapshot)
      +-- DecisionError              -- a request that cannot be decided (core.decision.result)
      +-- UnknownEntryError          -- a name no registry entry answers to: a contact-policy
-     |                                 type or a scoring strategy (core.registry)
+     |                                 type, a scoring strategy or a journey step type
+     |                                 (core.registry)
      +-- FeatureError               -- feature data that cannot be encoded (core.learning.features)
      +-- UpliftError                -- training data an uplift learner cannot use
      |                                 (core.learning.uplift)
      +-- MiningError                -- a mining threshold or input that is unusable
-                                       (core.learning.mining)
+     |                                 (core.learning.mining)
+     +-- JourneyError               -- a journey definition that cannot be compiled, or an
+                                       input or record a journey cannot take
+                                       (core.journeys.errors)
 
 Every one carries ``field`` (the input at fault, as a path such as ``offers[3].eligibility``
 or ``at``; empty when no single field is) and ``message`` (what is wrong with it, without the
 field), so that the shell maps them once, without parsing the text. ``str(exc)`` is
 ``"field: message"`` (or the message alone, without a field); errors that gather several
-problems (``RuleError``, ``SnapshotError``) say all of them there, and carry the first one's
-field and message.
+problems (``RuleError``, ``SnapshotError``, ``JourneyError``) say all of them there, and carry
+the first one's field and message.
 """
 
 from __future__ import annotations

@@ -12,9 +12,15 @@ estimate (τ = −0.04: they would open it anyway), so with the uplift term the 
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import Any
 
-__all__ = ["BANK_SCHEMA", "bank_snapshot"]
+import yaml
+
+__all__ = ["BANK_SCHEMA", "MORTGAGE_JOURNEY", "bank_snapshot", "mortgage_journey"]
+
+MORTGAGE_JOURNEY = "mortgage_journey.yaml"
+"""The bank's mortgage journey definition (issue 19), a file of this package."""
 
 BANK_SCHEMA: dict[str, str] = {
     "tier": "string",
@@ -99,3 +105,14 @@ def bank_snapshot(*, version: str = "bank-1", uplift_weight: float = 0.2) -> dic
             {"offer": "brokerage", "tau": 0.02},
         ],
     }  # fmt: skip
+
+
+def mortgage_journey() -> dict[str, Any]:
+    """The bank's mortgage journey definition, as plain data (``mortgage_journey.yaml``).
+
+    Its appointment steps offer ``mortgage-appointment``, an action offer on the branch and
+    in-app channels that the catalog must hold for the journey to compile against it."""
+    data: dict[str, Any] = yaml.safe_load(
+        files("nextoffer.scenarios").joinpath(MORTGAGE_JOURNEY).read_text(encoding="utf-8")
+    )
+    return data

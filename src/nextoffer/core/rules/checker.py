@@ -245,7 +245,7 @@ class _Checker:
             )
         if node.var in self.vars or self.scope.lookup(node.var) is not None or node.var in (
             "customer", "cart", "store", "local_time", "offer",
-        ):  # fmt: skip
+        ) or any(name.startswith(f"{node.var}.") for name in self.scope.extra):  # fmt: skip
             self.error(node, path, f"variable '{node.var}' hides another name; choose another")
         saved = dict(self.vars)
         self.vars[node.var] = ITEM

@@ -31,7 +31,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .nodes import KINDS, Condition, condition_adapter
 from .parser import LoadedCondition, parse_text
 from .printer import to_text
-from .types import CustomerSchema, OfferSchema, Scope
+from .types import CustomerSchema, OfferSchema, Scope, Type
 
 __all__ = ["CompiledCondition", "Environment", "LoadedCondition", "json_path"]
 
@@ -140,17 +140,22 @@ class Environment:
     """The names and limits conditions are checked against.
 
     ``offer_names=False`` is for rule triggers, which are evaluated before any offer is
-    chosen; offer conditions (eligibility, fit, match) may read ``offer.*``.
+    chosen; offer conditions (eligibility, fit, match) may read ``offer.*``. ``extra_names``
+    adds names with their types for the conditions of one kind of caller (a journey's
+    ``journey.*``; see ``Scope.extra``).
     """
 
     customer: CustomerSchema = field(default_factory=CustomerSchema)
     offer: OfferSchema = field(default_factory=OfferSchema)
     offer_names: bool = True
     limits: Limits = DEFAULT_LIMITS
+    extra_names: Mapping[str, Type] = field(default_factory=dict)
     scope: Scope = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scope", Scope(self.customer, self.offer, self.offer_names))
+        object.__setattr__(
+            self, "scope", Scope(self.customer, self.offer, self.offer_names, self.extra_names)
+        )
 
     def parse(self, text: str) -> LoadedCondition:
         """Parse the text form."""

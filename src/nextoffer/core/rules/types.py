@@ -247,11 +247,17 @@ class Scope:
 
     ``offer_names`` controls whether ``offer.*`` is visible: it is, in an offer's
     eligibility, fit and match conditions, and not in a rule's trigger.
+
+    ``extra`` adds names that only some conditions see, with their types: a journey's branch
+    and exit conditions read ``journey.*`` (``core.journeys.names``). An extra name may not
+    be one the scope already has (``ValueError``), so it never changes what another name
+    means; the context the condition is evaluated on must hold its values.
     """
 
     customer: CustomerSchema = field(default_factory=CustomerSchema)
     offer: OfferSchema = field(default_factory=OfferSchema)
     offer_names: bool = True
+    extra: Mapping[str, Type] = field(default_factory=dict)
     names: dict[str, Type] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -261,6 +267,10 @@ class Scope:
         if self.offer_names:
             for attr, kind in {**OFFER_BUILTINS, **self.offer.attributes}.items():
                 names[f"offer.{attr}"] = ATTRIBUTE_TYPES[kind]
+        taken = sorted(set(self.extra) & set(names))
+        if taken:
+            raise ValueError(f"extra names the scope already has: {', '.join(taken)}")
+        names.update(self.extra)
         object.__setattr__(self, "names", names)
 
     def lookup(self, path: str) -> Type | None:
