@@ -76,6 +76,19 @@ def bank_snapshot(*, version: str = "bank-1", uplift_weight: float = 0.2) -> dic
                 "channels": list(_CHANNELS),
                 "eligibility": '"VIP" in customer.segments or customer.balance >= 50000',
             },
+            # the mortgage journey's offers (``mortgage_journey.yaml``): closed, so that only
+            # the journey's steps nominate them; ranked first where they are nominated
+            {
+                "id": "mortgage-lead", "kind": "action", "value": 900, "category": "lending",
+                "open": False, "priority": 80, "emphasis": 0.9, "channels": ["email"],
+                "eligibility": 'customer.tier in ["premium", "gold"] and customer.tenureMonths >= 24',
+            },
+            {
+                "id": "mortgage-appointment", "kind": "action", "value": 900,
+                "category": "lending", "open": False, "priority": 80, "emphasis": 0.9,
+                "channels": ["branch", "in_app"],
+                "eligibility": 'customer.tier in ["premium", "gold"] and customer.tenureMonths >= 24',
+            },
         ],
         "channels": [
             {"id": "email", "coupling": "partial", "scoring": scoring,
@@ -103,6 +116,8 @@ def bank_snapshot(*, version: str = "bank-1", uplift_weight: float = 0.2) -> dic
             {"offer": "credit-card", "tau": 0.05, "segment": "persuadable"},
             {"offer": "mortgage", "tau": 0.01},
             {"offer": "brokerage", "tau": 0.02},
+            {"offer": "mortgage-lead", "tau": 0.08, "segment": "persuadable"},
+            {"offer": "mortgage-appointment", "tau": 0.1, "segment": "persuadable"},
         ],
     }  # fmt: skip
 

@@ -43,7 +43,8 @@ def test_an_inbound_step_adds_its_offers_to_what_the_rules_nominate(bank: Snapsh
     closed = bank.spec.model_copy(
         update={
             "offers": tuple(
-                o.model_copy(update={"open": o.id != "brokerage"}) for o in bank.spec.offers
+                o.model_copy(update={"open": False}) if o.id == "brokerage" else o
+                for o in bank.spec.offers
             )
         }
     )

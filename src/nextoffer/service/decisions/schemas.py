@@ -14,7 +14,7 @@ from typing import Any, NotRequired, TypedDict
 __all__ = ["DECIDED", "Decision"]
 
 # the parts of the engine's answer that the ledger keeps with the decision (``decision``)
-DECIDED = ("placements", "counterfactual", "rules_fired", "cascade")
+DECIDED = ("placements", "counterfactual", "rules_fired", "cascade", "journeys")
 
 
 class Decision(TypedDict):
@@ -31,6 +31,7 @@ class Decision(TypedDict):
     counterfactual: list[dict[str, Any]]
     rules_fired: list[dict[str, Any]]
     cascade: str | None
+    journeys: NotRequired[list[dict[str, Any]]]  # the journey steps that nominated offers
     occurred_at: str
     request: NotRequired[dict[str, Any]]
     trace: NotRequired[dict[str, Any] | None]

@@ -24,15 +24,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, TypedDict, cast
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...core.decision import CustomerState, DecisionError, Seen, Snapshot
+from ...core.decision import CustomerState, DecisionError, JourneyStep, Seen, Snapshot
 from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
@@ -46,9 +46,11 @@ from ..ledger.service import (
     IdempotencyKey,
     StoredDecision,
     customer_and_contacts,
+    customers_and_contacts,
     customers_and_contacts_async,
     record_decision,
     record_decision_async,
+    record_decisions,
     record_decisions_async,
     stored_decision,
     utc,
@@ -66,8 +68,11 @@ from .schemas import DECIDED, Decision
 __all__ = [
     "LiveClock",
     "Pipeline",
+    "StepAsk",
+    "StepDecided",
     "decide",
     "decide_async",
+    "decide_steps",
     "get",
     "lookback",
     "seen",
@@ -333,12 +338,16 @@ def _row(
     now: dt.datetime,
     state: tuple[CustomerState, dict[str, Any]] | None,
     idempotency_key: IdempotencyKey | None,
+    journeys: Sequence[JourneyStep] = (),
 ) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``); the decision
     as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
     try:
-        decision = run_decision(snapshot, request, customer, now=now, contacts_at=now)
+        decision = run_decision(
+            snapshot, request, customer, now=now, contacts_at=now, journeys=journeys,
+            detail=True if journeys else None,  # a journey reads why its offers were held
+        )  # fmt: skip
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
@@ -358,7 +367,7 @@ def _row(
         "experiment": decision.experiment,
         "shown": decision.offers(),
         "request": as_given,
-        "decision": {k: out[k] for k in DECIDED},
+        "decision": {k: out[k] for k in DECIDED if k in out},
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
     }
@@ -390,3 +399,75 @@ def get(session: Session, decision_id: str) -> Decision:
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")
     return _public(row, with_trace=True)
+
+
+class StepAsk(NamedTuple):
+    """A journey's outbound offer step asking for one customer's decision: on ``channel``
+    (``placements``: these, or all of the channel's), among the step's offers (``step``);
+    ``key`` names the step's attempt: the decision is stored under ``journey:<key>``, so a
+    second decision of one attempt is refused by the database."""
+
+    customer: str
+    channel: str
+    placements: tuple[str, ...]
+    step: JourneyStep
+    key: str
+
+
+class StepDecided(TypedDict):
+    """An outbound step's decision as the journey sees it: its id, the offers shown, and
+    whether the contact policies blocked one of the step's offers."""
+
+    id: str
+    shown: list[str]
+    blocked: bool
+
+
+def decide_steps(
+    session: Session,
+    cache: SnapshotCache,
+    models: ModelCache | None,
+    asks: Sequence[StepAsk],
+    now: dt.datetime,
+) -> list[StepDecided | None]:
+    """Journey steps' decisions in ``session``'s transaction, at ``now`` (the scheduler's
+    time): the customers' states in one read, the decisions in one write, each an ordinary
+    decision marked with its journey step. None for an ask the snapshot can no longer decide
+    (its channel or placement is gone)."""
+    if not asks:
+        return []
+    snapshot = cache.get()
+    live = models.live() if models is not None else None
+    states = customers_and_contacts(session, {a.customer for a in asks}, now - lookback(snapshot))
+    declared = snapshot.spec.customer_schema.attributes
+    rows: list[DecisionRow] = []
+    placed: list[int | None] = []
+    for ask in asks:
+        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
+                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
+        request = Request.model_validate(body)
+        found, history = states[ask.customer]
+        stored = found or {}
+        features = seen(request, stored, declared)
+        estimates = customer_estimates(session, ask.customer, live)
+        state = _state(ask.customer, stored, history, estimates), features
+        try:
+            row = _row(snapshot, request, now, state, None, journeys=(ask.step,))
+        except InvalidInput:
+            placed.append(None)
+            continue
+        row["idempotency_key"] = f"journey:{ask.key}"
+        placed.append(len(rows))
+        rows.append(row)
+    stored_rows = record_decisions(session, rows)
+    out: list[StepDecided | None] = []
+    for i in placed:
+        if i is None:
+            out.append(None)
+            continue
+        row = stored_rows[i]
+        drops = (rows[i]["trace"] or {}).get("drops", ())
+        blocked = any(d["stage"] == "policies" and d["offer"] in asks[i].step.offers
+                      for d in drops)  # fmt: skip
+        out.append({"id": row["id"], "shown": list(row["shown"]), "blocked": blocked})
+    return out
