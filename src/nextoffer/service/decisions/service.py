@@ -50,8 +50,8 @@ from ..ledger.service import (
     customers_and_contacts_async,
     record_decision,
     record_decision_async,
-    record_decisions,
     record_decisions_async,
+    record_new_decisions,
     stored_decision,
     utc,
 )
@@ -459,7 +459,7 @@ def decide_steps(
         row["idempotency_key"] = f"journey:{ask.key}"
         placed.append(len(rows))
         rows.append(row)
-    stored_rows = record_decisions(session, rows)
+    stored_rows = record_new_decisions(session, rows)
     out: list[StepDecided | None] = []
     for i in placed:
         if i is None:

@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
@@ -250,18 +251,14 @@ def write_enrollment(session: Session, values: dict[str, Any], *, expected: int 
     """Insert (``expected`` None: a first entry) or update the enrollment, if it still has
     ``expected`` transitions; False when another driver got there first."""
     if expected is None:
+        dialect = postgresql if session.get_bind().dialect.name != "sqlite" else sqlite
         inserted = session.execute(
-            sa.insert(enrollments).from_select(
-                list(values),
-                sa.select(*[sa.literal(v, enrollments.c[k].type) for k, v in values.items()]).where(
-                    ~sa.exists().where(
-                        enrollments.c.journey_id == values["journey_id"],
-                        enrollments.c.customer_id == values["customer_id"],
-                    )
-                ),
-            )
+            dialect.insert(enrollments)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["journey_id", "customer_id"])
+            .returning(enrollments.c.customer_id)
         )
-        return bool(inserted.rowcount == 1)  # type: ignore[attr-defined]
+        return inserted.first() is not None
     updated = session.execute(
         sa.update(enrollments)
         .where(

@@ -110,7 +110,7 @@ def propose(session: Session, actor: str, definition: Any, reason: str = "") -> 
     """A new proposal of ``definition`` by ``actor``, if it compiles against the live
     catalog; audited."""
     journey = _compile(session, definition)
-    clean = journey.spec.model_dump(mode="json", exclude_defaults=True)
+    clean = journey.spec.model_dump(mode="json", exclude_unset=True)
     clean["id"] = journey.id
     now, proposal_id = _now(), str(uuid.uuid4())
     values = {"id": proposal_id, "journey_id": journey.id, "definition": clean,

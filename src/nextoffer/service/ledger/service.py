@@ -49,6 +49,7 @@ __all__ = [
     "record_decision_async",
     "record_decisions",
     "record_decisions_async",
+    "record_new_decisions",
     "stored_decision",
     "utc",
 ]
@@ -318,6 +319,13 @@ def record_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[Stor
     """Write decisions without idempotency keys in one statement; each as stored, in the
     order given."""
     return cast("list[StoredDecision]", repository.insert_decisions(session, rows))
+
+
+def record_new_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[StoredDecision]:
+    """Write decisions whose idempotency keys must be new (a journey step's attempt) in one
+    statement: a key stored before fails it, and the transaction with it, so that no
+    attempt is ever decided twice. Each as stored, in the order given."""
+    return cast("list[StoredDecision]", repository.insert_new_decisions(session, rows))
 
 
 async def record_decision_async(
