@@ -5,7 +5,12 @@ ledger, every enrollment rebuilt from its transitions, every step once."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,7 +38,7 @@ def _customer(i: int, **attributes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def bank(db: Database) -> Iterator[Database]:
+def bank(db: Database) -> Database:
     """The bank's catalog published, 40 stored customers (c-0 … c-39; the odd ones basic
     tier, out of the journey), and the mortgage journey published under four eyes."""
     with db.transaction() as session:
@@ -44,7 +49,7 @@ def bank(db: Database) -> Iterator[Database]:
         ])  # fmt: skip
         proposal = journeys.propose(session, "ann", mortgage_journey(), "the mortgage program")
         journeys.approve(session, "bob", proposal["id"], "looks right")
-    yield db
+    return db
 
 
 def _runner(db: Database) -> Runner:
@@ -117,9 +122,9 @@ def test_outbound_entries_decide_the_lead_at_once_and_wait_for_a_response(bank: 
     made = _journey_decisions(bank)
     # one lead each, outside the holdout, marked with the journey, version and step
     assert sorted(r.customer_id for r in made) == sorted(premium - holdout)
-    assert {(j["journey"], j["version"], j["step"]) for r in made for j in r.decision["journeys"]} == {
-        ("mortgage", 1, "lead")
-    }
+    assert {
+        (j["journey"], j["version"], j["step"]) for r in made for j in r.decision["journeys"]
+    } == {("mortgage", 1, "lead")}
     shown = {r.customer_id for r in made if r.shown == ["mortgage-lead"]}
     for customer in premium - holdout:
         e = states[customer]
@@ -200,3 +205,97 @@ def test_a_tick_with_nothing_due_writes_nothing(bank: Database) -> None:
     before = _transitions(bank)
     assert runner.tick(now=T0 + DAY).transitions == 0
     assert _transitions(bank) == before
+
+
+# -- exactly once -------------------------------------------------------------------------
+
+KILLED_MID_TICK = """
+import datetime as dt, os, sys, time
+from nextoffer.service.db import Database
+from nextoffer.service.journeys import repository
+from nextoffer.service.journeys.runner import Runner
+from nextoffer.service.snapshots.cache import SnapshotCache
+
+written = repository.insert_transitions
+
+def stall(session, rows):  # every decision and transition made, nothing committed
+    written(session, rows)
+    session.flush()
+    open(sys.argv[2], "w").write(str(len(rows)))
+    time.sleep(600)
+
+repository.insert_transitions = stall
+db = Database(sys.argv[1])
+now = dt.datetime.fromisoformat(sys.argv[3])
+Runner(db, SnapshotCache(db), None, clock=lambda: now).tick(limit=10_000)
+"""
+
+
+def _reminded(bank: Database) -> list[str]:
+    """The customers of every reminder decision, one entry per decision."""
+    return [r.customer_id for r in _journey_decisions(bank)
+            if r.decision["journeys"][0]["step"] == "reminder"]  # fmt: skip
+
+
+def _due_reminders(bank: Database) -> set[str]:
+    runner = _runner(bank)
+    runner.enter_segment("mortgage", now=T0)
+    return {c for c, e in _states(bank).items() if e.step == "wait_lead"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_concurrent_schedulers_run_every_due_step_once(bank: Database) -> None:
+    waiting = _due_reminders(bank)
+    at = T0 + 8 * DAY
+    errors: list[BaseException] = []
+
+    def scheduler() -> None:
+        runner = _runner(bank)
+        try:
+            while runner.tick(limit=3, now=at).transitions:
+                pass
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(_reminded(bank)) == sorted(waiting)  # one each, no more
+    for customer in waiting:
+        assert "reminder" in _states(bank)[customer].visited
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_scheduler_killed_mid_tick_leaves_every_step_to_run_once(
+    bank: Database, database_url: str, tmp_path: Path
+) -> None:
+    waiting = _due_reminders(bank)
+    before = _transitions(bank)
+    leads = len(_journey_decisions(bank))
+    at = T0 + 8 * DAY
+    flag = tmp_path / "mid-tick"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_TICK, database_url, str(flag), at.isoformat()]
+    )
+    try:
+        for _ in range(600):
+            if flag.exists() or child.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert flag.exists(), "the child never reached the middle of its tick"
+        assert int(flag.read_text()) > 0
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert _transitions(bank) == before  # nothing of the killed tick survived
+    moved = _runner(bank).tick(limit=10_000, now=at)
+    assert moved.decisions == len(_journey_decisions(bank)) - leads
+    assert sorted(_reminded(bank)) == sorted(waiting)
+    states, transitions = _states(bank), _transitions(bank)
+    for customer, state in states.items():
+        assert replay(transitions[customer]) == state
