@@ -33,6 +33,7 @@ from ..tables import (
 
 __all__ = [
     "any_active",
+    "any_due",
     "converted_customers",
     "counts",
     "customer_profiles",
@@ -186,6 +187,14 @@ def waiting_for_customers(
             )
         )
     )
+
+
+def any_due(session: Session, at: dt.datetime) -> bool:
+    """Whether an enrollment is due at ``at``."""
+    query = sa.select(enrollments.c.journey_id).where(
+        enrollments.c.due_at.is_not(None), enrollments.c.due_at <= at
+    )
+    return session.execute(query.limit(1)).first() is not None
 
 
 def due(session: Session, at: dt.datetime, limit: int) -> list[Row[Any]]:

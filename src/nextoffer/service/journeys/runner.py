@@ -269,6 +269,9 @@ class Runner:
         """Release what is due at ``now`` (default: the clock), at most ``limit`` enrollments,
         in one transaction of their own."""
         now = now or self.clock()
+        with self.db.read() as session:  # a read first: no write lock while nothing is due
+            if not repository.any_due(session, now):
+                return Moved(0, 0, 0, 0)
         with self.db.transaction() as session:
             rows = repository.due(session, now, limit)
             held = repository.try_lock_customers(session, {r.customer_id for r in rows})
@@ -281,6 +284,13 @@ class Runner:
             for work in list(run.works.values()):
                 run.feed(work, Tick(now))
             return run.finish()
+
+    def outbound(self) -> list[str]:
+        """The live journeys with an outbound segment (their entries: ``enter_segment``)."""
+        with self.db.read() as session:
+            schema = self.cache.get().spec.customer_schema
+            live = self.book.live(session, schema)
+        return sorted(j for j, journey in live.items() if journey.spec.entry.segment is not None)
 
     def enter_segment(
         self, journey_id: str, *, now: dt.datetime | None = None, page: int = 1000,
