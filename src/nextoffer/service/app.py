@@ -43,6 +43,7 @@ from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
+from .journeys.endpoints import router as journeys_router
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
@@ -268,7 +269,7 @@ def create_app(
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
-                   experiments_router):  # fmt: skip
+                   experiments_router, journeys_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

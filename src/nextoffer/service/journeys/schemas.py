@@ -17,6 +17,7 @@ __all__ = [
     "ReviewIn",
     "SimulateIn",
     "Simulated",
+    "SimulatedEvent",
     "StepReport",
     "TransitionOut",
     "VersionOut",
@@ -37,6 +38,7 @@ class SimulatedEvent(BaseModel):
     at: Annotated[str, Field(min_length=1, max_length=64)]
     offer: Annotated[str, Field(max_length=200)] | None = None
     value: float | None = None
+    channel: Annotated[str, Field(max_length=200)] | None = None  # a "request": where asked
 
 
 class SimulateIn(BaseModel):  # a customer and a timed sequence of events; nothing is written

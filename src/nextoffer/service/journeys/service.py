@@ -12,7 +12,8 @@ journeys, enrollments and their reports.
   stay on the version they entered with; new entries take the live version. Restoring
   version n publishes a new version equal to it. Every action goes to the audit log.
 
-Running journeys (entries, steps, the scheduler) is ``runner.py``'s.
+Running journeys (entries, steps, the scheduler) is ``runner.py``'s; ``simulate`` runs one
+customer through a version with the pure step function and the engine, writing nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,26 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from ...core.journeys import Journey, JourneyError, compile_journey
-from ...core.rules import CustomerSchema
+from ...core.decision import CustomerState, JourneyStep, Seen, Snapshot, decide
+from ...core.journeys import (
+    DecisionResult,
+    Enrollment,
+    Enter,
+    Input,
+    Journey,
+    JourneyError,
+    Tick,
+    Transition,
+    advance,
+    compile_journey,
+)
+from ...core.journeys import Event as JourneyEvent
+from ...core.request import Request
+from ...core.rules import ContextError, CustomerSchema, build_context
 from ...core.stats import compare
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..ledger.service import utc
@@ -42,6 +58,8 @@ from .schemas import (
     JourneySummary,
     Published,
     Report,
+    Simulated,
+    SimulateIn,
     StepReport,
     TransitionOut,
     VersionOut,
@@ -59,6 +77,7 @@ __all__ = [
     "reject",
     "report",
     "restore",
+    "simulate",
     "transition_out",
 ]
 
@@ -325,3 +344,126 @@ def _comparison(
                       [converted.get(c, 0.0) for c in group])  # fmt: skip
     result = compare(*arms["treated"], *arms["control"])
     return {"offers": sorted(offers), **result.to_dict()}
+
+
+def _moment(field: str, text: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput.one(
+            field, f"expected a time such as 2026-03-08T14:30:00Z, got {text!r}"
+        ) from None
+    if at.tzinfo is None:
+        raise InvalidInput.one(field, "needs a time zone offset, such as 2026-03-08T14:30:00Z")
+    return at.astimezone(dt.UTC)
+
+
+def simulate(session: Session, snapshot: Snapshot, journey_id: str, body: SimulateIn) -> Simulated:
+    """One customer through the journey's live version (or ``body.version``): they enter
+    at ``body.at`` (if they qualify; a holdout customer enters the holdout), then each event
+    happens at its time (``type: "request"`` with a ``channel``: the customer asks on that
+    channel, where an inbound step waits), the clock ticking in between, until
+    ``body.until`` (default: the journey's maximum duration after entry). Offer steps are
+    decided by the engine on the live snapshot, with the simulated decisions as the
+    customer's only contacts. Nothing is written."""
+    row = repository.journey(session, journey_id)
+    number = body.version or (row.live_version if row is not None else None)
+    stored = repository.version(session, journey_id, number) if number is not None else None
+    if stored is None:
+        raise NotFound(f"journey {journey_id!r} has no version {number or '(none is live)'}")
+    journey = compiled(stored, snapshot.spec.customer_schema)
+    start = _moment("at", body.at)
+    try:
+        request = Request.model_validate({"customer": body.customer, "at": start})
+    except ValidationError as exc:
+        raise InvalidInput([{**e, "field": f"customer.{e['field']}".removesuffix(".body")}
+                            for e in InvalidInput.from_validation(exc).errors]) from None  # fmt: skip
+    assert request.customer is not None
+    customer = request.customer.id
+    try:
+        context = build_context(request, snapshot.spec.customer_schema, now=start)
+    except ContextError as exc:
+        raise InvalidInput.one(f"customer.{exc.field}", exc.message) from None
+    end = _moment("until", body.until) if body.until else start + journey.max_duration
+    events = sorted(((_moment(f"events[{i}].at", e.at), i, e) for i, e in enumerate(body.events)),
+                    key=lambda x: (x[0], x[1]))  # fmt: skip
+    run = _Simulation(snapshot, journey, customer, request, context)
+    if journey.qualifies(context):
+        run.feed(Enter(customer, start, journey.in_holdout(customer)))
+    for at, _, e in events:
+        if at > end:
+            break
+        run.feed(Tick(at))
+        if e.type == "request":
+            run.request(e.channel or "", at)
+        else:
+            run.feed(JourneyEvent(e.type, at, e.offer, e.value))
+    run.feed(Tick(end))
+    e_ = run.enrollment
+    return {"journey_id": journey_id, "version": journey.version,
+            "holdout": bool(e_ and e_.holdout), "path": run.path, "decisions": run.decisions,
+            "status": e_.status if e_ else "not_entered",
+            "exit_reason": e_.exit_reason if e_ else None}  # fmt: skip
+
+
+class _Simulation:
+    """One customer's simulated enrollment: the step function fed, offer steps decided."""
+
+    def __init__(self, snapshot: Snapshot, journey: Journey, customer: str, request: Request,
+                 context: dict[str, Any]) -> None:  # fmt: skip
+        self.snapshot, self.journey, self.customer = snapshot, journey, customer
+        self.base, self.context = request, context
+        self.enrollment: Enrollment | None = None
+        self.path: list[TransitionOut] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.contacts: list[Seen] = []
+
+    def feed(self, arrival: Input) -> None:
+        for _ in range(64):
+            if self.enrollment is None and not isinstance(arrival, Enter):
+                return
+            progress = advance(self.journey, self.enrollment, arrival, context=self.context)
+            self.enrollment = progress.enrollment
+            self.path += [_simulated(t) for t in progress.transitions]
+            outbound = [d for d in progress.decisions if d.mode == "outbound"]
+            if not outbound:
+                return
+            ask = outbound[-1]
+            step = JourneyStep(ask.journey, ask.version, ask.step, ask.offers, only=True)
+            arrival = self.decide(ask.channel, ask.placements, step, ask.at)
+        raise InvalidInput.one("events", "the journey made 64 decisions at one time")
+
+    def request(self, channel: str, at: dt.datetime) -> None:
+        """The customer asks on ``channel``: an inbound step waiting there nominates."""
+        e = self.enrollment
+        if e is None or e.status != "active" or e.phase != "nominated" or e.step is None:
+            return
+        offering = self.journey.offerings.get(e.step)
+        if offering is None or offering.channel != channel:
+            return
+        step = JourneyStep(self.journey.id, self.journey.version, e.step, tuple(offering.offers))
+        result = self.decide(channel, (), step, at)
+        if result.shown or result.blocked:
+            self.feed(result)
+
+    def decide(self, channel: str, placements: tuple[str, ...], step: JourneyStep,
+               at: dt.datetime) -> DecisionResult:  # fmt: skip
+        body = {**self.base.model_dump(mode="json", exclude_none=True), "channel": channel,
+                "at": at, "placements": [{"key": p} for p in placements]}  # fmt: skip
+        state = CustomerState.from_seen(self.contacts, id=self.customer)
+        decision = decide(self.snapshot, Request.model_validate(body), state, detail=True,
+                          journeys=[step])  # fmt: skip
+        shown = tuple(o for o in decision.offers() if o in step.offers)
+        self.decisions.append({"step": step.step, "at": at.isoformat(), "channel": channel,
+                               "offers": decision.offers(), "control": decision.control})  # fmt: skip
+        for o in decision.offers():
+            self.contacts.append(Seen(o, channel, "shown", None, at.timestamp()))
+        held = any(st == "policies" and o in step.offers for o, st, _ in decision.trace.drops)
+        return DecisionResult(
+            step.step, at, shown=shown, blocked="policies" if held and not shown else None
+        )
+
+
+def _simulated(t: Transition) -> TransitionOut:
+    return {"n": t.seq, "at": t.at.isoformat(), "kind": t.kind, "from_step": t.from_step,
+            "to_step": t.to_step, "reason": t.reason or None, "decision_id": None}  # fmt: skip
