@@ -59,6 +59,7 @@ from ..snapshots.cache import SnapshotCache
 from ..uplift.estimates import (
     ModelCache,
     customer_estimates,
+    customers_estimates,
     estimates_from,
     stored_estimates_async,
 )
@@ -440,6 +441,7 @@ def decide_steps(
     live = models.live() if models is not None else None
     states = customers_and_contacts(session, {a.customer for a in asks}, now - lookback(snapshot))
     declared = snapshot.spec.customer_schema.attributes
+    estimates = customers_estimates(session, {a.customer for a in asks}, live)
     rows: list[DecisionRow] = []
     placed: list[int | None] = []
     for ask in asks:
@@ -449,8 +451,7 @@ def decide_steps(
         found, history = states[ask.customer]
         stored = found or {}
         features = seen(request, stored, declared)
-        estimates = customer_estimates(session, ask.customer, live)
-        state = _state(ask.customer, stored, history, estimates), features
+        state = _state(ask.customer, stored, history, estimates[ask.customer]), features
         try:
             row = _row(snapshot, request, now, state, None, journeys=(ask.step,))
         except InvalidInput:

@@ -281,8 +281,7 @@ class Runner:
             schema = self.cache.get().spec.customer_schema
             run = _Run(self, session, schema)
             run.load_rows(rows)
-            for work in list(run.works.values()):
-                run.feed(work, Tick(now))
+            run.feed_all([(work, Tick(now)) for work in run.works.values()])
             return run.finish()
 
     def outbound(self) -> list[str]:
@@ -313,10 +312,13 @@ class Runner:
                 after = customers[-1].id
                 run = _Run(self, session, schema)
                 run.load([c.id for c in customers], lock=True, journeys=[journey_id])
+                run.profiles.update({c.id: c for c in customers})
+                entries: list[tuple[_Work, Input]] = []
                 for c in customers:
                     ctx = run.context(c.id, now)
                     if journey.in_segment(ctx):
-                        run.try_enter(journey, c.id, now, checked=True)
+                        run.try_enter(journey, c.id, now, checked=True, later=entries)
+                run.feed_all(entries)
                 moved = run.finish()
             total = Moved(*(a + b for a, b in zip(total, moved, strict=True)))
             if progress is not None:
@@ -384,28 +386,51 @@ class _Run:
     # -- moving -------------------------------------------------------------------------
 
     def feed(self, work: _Work, arrival: Input) -> None:
-        """``arrival`` into the enrollment; its outbound decisions made, and their results
-        fed back, until it rests."""
-        for _ in range(MAX_ROUNDS):
-            progress = advance(work.journey, work.enrollment, arrival,
-                               context=self.context(work.customer, arrival.at))  # fmt: skip
-            work.enrollment = progress.enrollment
-            work.transitions += progress.transitions
-            outbound = [d for d in progress.decisions if d.mode == "outbound"]
-            if not outbound:
-                return
-            arrival = self.decide(work, outbound[-1])
-        raise AssertionError(f"journey {work.journey.id}: {MAX_ROUNDS} decisions in one call")
+        """``arrival`` into one enrollment (``feed_all`` of one)."""
+        self.feed_all([(work, arrival)])
 
-    def decide(self, work: _Work, ask: Decide) -> DecisionResult:
-        """An outbound offer step's decision, made now through the decision path."""
-        step = JourneyStep(ask.journey, ask.version, ask.step, ask.offers, only=True)
-        made = decisions.decide_steps(
-            self.session, self.runner.cache, self.runner.models,
-            [decisions.StepAsk(ask.customer, ask.channel, ask.placements, step, ask.key)],
-            ask.at,
-        )[0]  # fmt: skip
-        self.decided += 1
+    def feed_all(self, pending: Sequence[tuple[_Work, Input]]) -> None:
+        """Each arrival into its enrollment (one per enrollment); the outbound offer steps
+        they reach decided together (one read, one write), and their results fed back, round
+        after round, until every enrollment rests."""
+        for _ in range(MAX_ROUNDS):
+            asks: list[tuple[_Work, Decide]] = []
+            for work, arrival in pending:
+                progress = advance(work.journey, work.enrollment, arrival,
+                                   context=self.context(work.customer, arrival.at))  # fmt: skip
+                work.enrollment = progress.enrollment
+                work.transitions += progress.transitions
+                outbound = [d for d in progress.decisions if d.mode == "outbound"]
+                if outbound:
+                    asks.append((work, outbound[-1]))
+            if not asks:
+                return
+            pending = self.decide(asks)
+        raise AssertionError(f"journeys: {MAX_ROUNDS} rounds of decisions in one call")
+
+    def decide(self, asks: Sequence[tuple[_Work, Decide]]) -> list[tuple[_Work, Input]]:
+        """Outbound offer steps' decisions, made now through the decision path, in one batch
+        per moment; each step's result."""
+        out: list[tuple[_Work, Input]] = []
+        by_moment: dict[dt.datetime, list[tuple[_Work, Decide]]] = {}
+        for work, ask in asks:
+            by_moment.setdefault(ask.at, []).append((work, ask))
+        for at, group in by_moment.items():
+            made = decisions.decide_steps(
+                self.session, self.runner.cache, self.runner.models,
+                [decisions.StepAsk(a.customer, a.channel, a.placements,
+                                   JourneyStep(a.journey, a.version, a.step, a.offers, only=True),
+                                   a.key) for _, a in group],
+                at,
+            )  # fmt: skip
+            self.decided += len(group)
+            for (work, ask), result in zip(group, made, strict=True):
+                out.append((work, self.result(work, ask, result)))
+        return out
+
+    def result(
+        self, work: _Work, ask: Decide, made: decisions.StepDecided | None
+    ) -> DecisionResult:
         if made is None:  # the step cannot be decided any more (its channel is gone)
             return DecisionResult(ask.step, ask.at, attempt=ask.attempt)
         shown = tuple(made["shown"])
@@ -416,10 +441,11 @@ class _Run:
                               decision_id=made["id"], attempt=ask.attempt)  # fmt: skip
 
     def try_enter(
-        self, journey: Journey, customer: str, at: dt.datetime, *, checked: bool = False
-    ) -> None:
+        self, journey: Journey, customer: str, at: dt.datetime, *, checked: bool = False,
+        later: list[tuple[_Work, Input]] | None = None,
+    ) -> None:  # fmt: skip
         """Enter ``customer`` if they qualify (``checked``: the caller checked) and may
-        (re-entry, caps)."""
+        (re-entry, caps); fed now, or appended to ``later`` to be fed with others."""
         key = (journey.id, customer)
         work = self.works.get(key)
         previous = work.enrollment if work is not None else None
@@ -440,7 +466,11 @@ class _Run:
         counts[0] += 1
         counts[1] += 1
         work.entered = True
-        self.feed(work, Enter(customer, at, journey.in_holdout(customer)))
+        entry = Enter(customer, at, journey.in_holdout(customer))
+        if later is None:
+            self.feed(work, entry)
+        else:
+            later.append((work, entry))
 
     # -- writing ------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ __all__ = [
     "average_tau",
     "bulk_rows",
     "customer_estimates",
+    "customers_estimates",
     "estimates_from",
     "feature_columns",
     "feature_row",
@@ -181,6 +182,18 @@ def customer_estimates(
     if live is not None and not live:
         return Estimates({}, {})
     return estimates_from(repository.estimates_of(session, customer_id), live)
+
+
+def customers_estimates(
+    session: Session,
+    customer_ids: Collection[str],
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+) -> dict[str, Estimates]:
+    """``customer_estimates`` of several customers, read in one statement."""
+    if live is not None and not live:
+        return {c: Estimates({}, {}) for c in customer_ids}
+    stored = repository.estimates_of_many(session, customer_ids)
+    return {c: estimates_from(rows, live) for c, rows in stored.items()}
 
 
 async def stored_estimates_async(
