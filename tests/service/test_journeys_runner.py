@@ -20,6 +20,7 @@ from nextoffer.core.journeys import Enrollment, Transition, replay
 from nextoffer.scenarios import bank_snapshot, mortgage_journey
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Forbidden, InvalidInput
+from nextoffer.service.journeys import repository
 from nextoffer.service.journeys import service as journeys
 from nextoffer.service.journeys.runner import Arrival, Runner
 from nextoffer.service.snapshots.cache import SnapshotCache
@@ -299,3 +300,15 @@ def test_a_scheduler_killed_mid_tick_leaves_every_step_to_run_once(
     states, transitions = _states(bank), _transitions(bank)
     for customer, state in states.items():
         assert replay(transitions[customer]) == state
+
+
+def test_an_enrollment_read_before_another_driver_moved_it_is_not_written(bank: Database) -> None:
+    _runner(bank).enter_segment("mortgage", now=T0)
+    with bank.read() as session:
+        row = session.execute(sa.select(enrollments).limit(1)).one()
+    values = {**row._asdict(), "status": "exited"}
+    with bank.transaction() as session:
+        stale = repository.write_enrollments(session, [], [(values, row.transitions - 1)])
+        again = repository.write_enrollments(session, [dict(row._asdict())], [])
+    assert (stale, again) == (False, False)
+    assert _states(bank)[row.customer_id].status == row.status  # unchanged

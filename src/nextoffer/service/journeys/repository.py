@@ -59,7 +59,7 @@ __all__ = [
     "version",
     "versions",
     "waiting_for_customers",
-    "write_enrollment",
+    "write_enrollments",
 ]
 
 
@@ -256,28 +256,41 @@ def any_active(session: Session) -> bool:
     )
 
 
-def write_enrollment(session: Session, values: dict[str, Any], *, expected: int | None) -> bool:
-    """Insert (``expected`` None: a first entry) or update the enrollment, if it still has
-    ``expected`` transitions; False when another driver got there first."""
-    if expected is None:
-        dialect = postgresql if session.get_bind().dialect.name != "sqlite" else sqlite
-        inserted = session.execute(
-            dialect.insert(enrollments)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["journey_id", "customer_id"])
-            .returning(enrollments.c.customer_id)
-        )
-        return inserted.first() is not None
-    updated = session.execute(
-        sa.update(enrollments)
-        .where(
-            enrollments.c.journey_id == values["journey_id"],
-            enrollments.c.customer_id == values["customer_id"],
-            enrollments.c.transitions == expected,
-        )
-        .values(**values)
+_COLUMNS = ("version", "status", "step", "due_at", "state", "transitions", "updated_at")
+# one UPDATE for many enrollments (executemany): each row only if it still has the
+# transitions it was read with
+_UPDATE = (
+    sa.update(enrollments)
+    .where(
+        enrollments.c.journey_id == sa.bindparam("k_journey"),
+        enrollments.c.customer_id == sa.bindparam("k_customer"),
+        enrollments.c.transitions == sa.bindparam("k_expected"),
     )
-    return bool(updated.rowcount == 1)  # type: ignore[attr-defined]
+    .values({c: sa.bindparam(c) for c in _COLUMNS})
+)
+
+
+def write_enrollments(
+    session: Session, new: Sequence[dict[str, Any]], moved: Sequence[tuple[dict[str, Any], int]]
+) -> bool:
+    """Insert the ``new`` enrollments (first entries) and update the ``moved`` ones (each
+    with the transitions it was read with), a statement for each kind; False when a row was
+    not written because another driver got there first (the caller rolls back)."""
+    written = 0
+    if new:
+        dialect = postgresql if session.get_bind().dialect.name != "sqlite" else sqlite
+        statement = (
+            dialect.insert(enrollments)
+            .on_conflict_do_nothing(index_elements=["journey_id", "customer_id"])
+            .returning(enrollments.c.customer_id, sort_by_parameter_order=True)
+        )
+        written += len(session.execute(statement, list(new)).all())
+    if moved:
+        params = [{**{c: v[c] for c in _COLUMNS}, "k_journey": v["journey_id"],
+                   "k_customer": v["customer_id"], "k_expected": expected}
+                  for v, expected in moved]  # fmt: skip
+        written += session.execute(_UPDATE, params).rowcount  # type: ignore[attr-defined]
+    return written == len(new) + len(moved)
 
 
 def insert_transitions(session: Session, rows: Sequence[dict[str, Any]]) -> None:

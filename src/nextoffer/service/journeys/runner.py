@@ -477,6 +477,8 @@ class _Run:
     def finish(self) -> Moved:
         """Write every moved enrollment's transitions and state; the counts."""
         rows: list[dict[str, Any]] = []
+        new: list[dict[str, Any]] = []
+        moved: list[tuple[dict[str, Any], int]] = []
         entered = exited = 0
         now = dt.datetime.now(dt.UTC)
         for work in self.works.values():
@@ -493,15 +495,16 @@ class _Run:
                 })  # fmt: skip
                 entered += t.kind == "enter"
                 exited += t.kind == "exit"
-            written = repository.write_enrollment(
-                self.session,
-                {"journey_id": e.journey, "customer_id": e.customer, "version": e.version,
-                 "status": e.status, "step": e.step, "due_at": e.due_at, "state": e.to_dict(),
-                 "transitions": e.seq, "updated_at": now},
-                expected=work.expected,
-            )  # fmt: skip
-            if not written:  # the customer's lock makes this a defect, not a race to retry
-                raise Conflict(f"journey {e.journey}: customer {e.customer}'s enrollment moved "
-                               "in another transaction at the same time; try again")  # fmt: skip
+            values = {"journey_id": e.journey, "customer_id": e.customer, "version": e.version,
+                      "status": e.status, "step": e.step, "due_at": e.due_at,
+                      "state": e.to_dict(), "transitions": e.seq, "updated_at": now}  # fmt: skip
+            if work.expected is None:
+                new.append(values)
+            else:
+                moved.append((values, work.expected))
+        if not repository.write_enrollments(self.session, new, moved):
+            # every driver takes the customer's lock first: a defect, not a race to retry
+            raise Conflict("a journey enrollment moved in another transaction at the same "
+                           "time; try again")  # fmt: skip
         repository.insert_transitions(self.session, rows)
         return Moved(len(rows), self.decided, entered, exited)
