@@ -44,6 +44,7 @@ from ..scenarios.demo import (
 from ..service.attach import service as attach
 from ..service.config import load_settings
 from ..service.customers import service as customers
+from ..service.customers.schemas import CustomerIn, PersonalDataIn
 from ..service.db import Database
 from ..service.decisions import service as decisions_service
 from ..service.keys.service import create_key
@@ -291,12 +292,11 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
         bank: dict[str, dict[str, Any]] = {}
         for c in bank_customers(rng, bank_size):
-            customers.upsert(
-                session, c["id"], {k: c[k] for k in ("attributes", "holdings", "segments")}, schema
-            )
+            profile = {k: c[k] for k in ("attributes", "holdings", "segments")}
+            customers.upsert(session, c["id"], CustomerIn.model_validate(profile), schema)
             bank[c["id"]] = c
         customers.put_personal(session, "demo-premium-36",
-                               {"name": "Dana Demo", "email": "dana@example.com"}, 365)  # fmt: skip
+                               PersonalDataIn(name="Dana Demo", email="dana@example.com"), 365)  # fmt: skip
     progress.update(task, total=1, completed=1)
     cache = SnapshotCache(db)
     snapshot = cache.get()
@@ -319,8 +319,9 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         for i, body in enumerate(bodies, start=start):
             with db.transaction() as session:
                 result = decisions_service.decide(
-                    session, cache, body, ledger.IdempotencyKey("", f"demo-decision-{i}"), models
-                )
+                    session, cache, Request.model_validate(body),
+                    ledger.IdempotencyKey("", f"demo-decision-{i}"), models,
+                )  # fmt: skip
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:
                     ledger.ingest(session, {"events": events})
@@ -434,7 +435,7 @@ def demo(
         example = decisions_service.decide(
             session,
             SnapshotCache(db),
-            {"customer": {"id": "demo-premium-36"}, "channel": "email"},
+            Request.model_validate({"customer": {"id": "demo-premium-36"}, "channel": "email"}),
             None,
             ModelCache(db),
         )

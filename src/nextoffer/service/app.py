@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import anyio
 import anyio.to_thread
@@ -52,8 +52,23 @@ from .snapshots.endpoints import router as snapshots_router
 from .uplift.endpoints import router as uplift_router
 from .uplift.estimates import ModelCache
 
-__all__ = ["WorkerHeader", "create_app"]
+__all__ = ["ErrorBody", "Health", "WorkerHeader", "create_app"]
 log = logging.getLogger("nextoffer")
+
+
+class ErrorBody(TypedDict):
+    """An error's answer: what went wrong and, for invalid input, each field's problem."""
+
+    detail: str
+    errors: NotRequired[list[dict[str, str]]]
+
+
+class Health(TypedDict):
+    """``GET /healthz``: the database answers, and the live snapshot's version (None: no
+    snapshot published yet)."""
+
+    status: str
+    snapshot: str | None
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -180,7 +195,7 @@ def create_app(
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if is_dashboard(request):
             return error_page(request, exc)
-        body: dict[str, Any] = {"detail": exc.message}
+        body: ErrorBody = {"detail": exc.message}
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -251,7 +266,7 @@ def create_app(
     # hold every request thread or pooled connection never stall it
     health_threads = anyio.CapacityLimiter(2)
 
-    def health(app: FastAPI) -> dict[str, Any]:
+    def health(app: FastAPI) -> Health:
         app.state.db.ping()
         try:
             version: str | None = app.state.snapshots.get().version
@@ -262,10 +277,8 @@ def create_app(
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> dict[str, Any]:
         """Liveness and the live snapshot version (no key needed)."""
-        result: dict[str, Any] = await anyio.to_thread.run_sync(
-            health, request.app, limiter=health_threads
-        )
-        return result
+        result = await anyio.to_thread.run_sync(health, request.app, limiter=health_threads)
+        return dict(result)
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,

@@ -37,6 +37,7 @@ from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
+from ..customers.schemas import Customer, Profile
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
@@ -128,35 +129,33 @@ def lookback(snapshot: Snapshot) -> dt.timedelta:
     return max(dt.timedelta(days=30), dt.timedelta(seconds=longest))
 
 
-def seen(request: Request, stored: dict[str, Any], declared: Collection[str]) -> dict[str, Any]:
+def _profile(found: Customer | None) -> Profile:
+    """What the store holds of a customer (nothing, of one it does not know)."""
+    if found is None:
+        return {"attributes": {}, "holdings": [], "segments": []}
+    return found
+
+
+def seen(request: Request, stored: Profile, declared: Collection[str]) -> Profile:
     """The customer as the engine sees them: the declared attributes, the request's winning
     over the stored ones; holdings and segments are the union (kept with the decision: the
     uplift features)."""
     ref = request.customer
     assert ref is not None
-    merged = {**stored.get("attributes", {}),
+    merged = {**stored["attributes"],
               **{k: v for k, v in ref.attributes.items() if v is not None}}  # fmt: skip
     attributes = {k: v for k, v in merged.items() if k in declared}
     return {
         "attributes": attributes,
-        "holdings": sorted({*stored.get("holdings", ()), *ref.holdings}),
-        "segments": sorted({*stored.get("segments", ()), *ref.segments}),
+        "holdings": sorted({*stored["holdings"], *ref.holdings}),
+        "segments": sorted({*stored["segments"], *ref.segments}),
     }
-
-
-def _request(body: Any) -> Request:
-    if isinstance(body, Request):
-        return body
-    try:
-        return Request.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc) from None
 
 
 def decide(
     session: Session,
     cache: SnapshotCache,
-    body: Any,
+    request: Request,
     idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
@@ -166,13 +165,13 @@ def decide(
     offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
-    request, now, customer = _start(body, snapshot, clock)
+    now, customer = _start(request, snapshot, clock)
     if customer is None:
         state = None
     else:
         since = now - lookback(snapshot)
         found, history = customer_and_contacts(session, customer, since)
-        stored = found or {}
+        stored = _profile(found)
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
@@ -228,11 +227,11 @@ class Pipeline:
         self,
         snapshot: Snapshot,
         live: Mapping[str, tuple[str, UpliftModel]],
-        body: Any,
+        request: Request,
         idempotency_key: IdempotencyKey | None,
         clock: LiveClock | None = None,
     ) -> Decision:
-        request, now, customer = _start(body, snapshot, clock)
+        now, customer = _start(request, snapshot, clock)
         state = None
         if customer is not None:
             since = now - lookback(snapshot)
@@ -244,7 +243,7 @@ class Pipeline:
                 estimates = estimates_from(rows, live)
             else:
                 found, history = await self.read((customer, since))
-            stored = found or {}
+            stored = _profile(found)
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
             state = _state(customer, stored, history, estimates), features
         if _heavy(request):  # on the loop it would hold up every other request meanwhile
@@ -262,7 +261,7 @@ class Pipeline:
 async def decide_async(
     db: Database,
     cache: SnapshotCache,
-    body: Any,
+    request: Request,
     idempotency_key: IdempotencyKey | None,
     models: ModelCache,
     pipeline: Pipeline | None,
@@ -274,7 +273,7 @@ async def decide_async(
     if pipeline is None:
         async with db.write_turn():
             return await run_in_threadpool(
-                db.run, decide, cache, body, idempotency_key, models, clock
+                db.run, decide, cache, request, idempotency_key, models, clock
             )
     snapshot = cache.cached()
     if snapshot is None:
@@ -282,19 +281,18 @@ async def decide_async(
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    return await pipeline.decide(snapshot, live, body, idempotency_key, clock)
+    return await pipeline.decide(snapshot, live, request, idempotency_key, clock)
 
 
 def _start(
-    body: Any, snapshot: Snapshot, clock: LiveClock | None
-) -> tuple[Request, dt.datetime, str | None]:
-    """The request (its customer checked against the snapshot's schema before anything reads
-    it), the server's time (its ``at`` checked against it), the customer."""
-    request = _request(body)
+    request: Request, snapshot: Snapshot, clock: LiveClock | None
+) -> tuple[dt.datetime, str | None]:
+    """The server's time (the request's ``at`` checked against it) and the customer (the
+    request's customer checked against the snapshot's schema before anything reads it)."""
     check_request(snapshot.spec.customer_schema, request)
     now = (clock or _WALL).check(request)
     customer = request.customer.id if request.customer is not None else None
-    return request, now, customer
+    return now, customer
 
 
 _WALL = LiveClock()
@@ -315,7 +313,7 @@ def _heavy(request: Request) -> bool:
 
 def _state(
     customer_id: str,
-    stored: dict[str, Any],
+    stored: Profile,
     history: list[Seen],
     estimates: Estimates,
 ) -> CustomerState:
@@ -323,9 +321,9 @@ def _state(
         return CustomerState.from_seen(
             history,
             id=customer_id,
-            attributes=stored.get("attributes", {}),
-            holdings=tuple(stored.get("holdings", ())),
-            segments=tuple(stored.get("segments", ())),
+            attributes=stored["attributes"],
+            holdings=tuple(stored["holdings"]),
+            segments=tuple(stored["segments"]),
             cate=estimates.cate,
             uplift_segments=estimates.segments,
         )
@@ -337,7 +335,7 @@ def _row(
     snapshot: Snapshot,
     request: Request,
     now: dt.datetime,
-    state: tuple[CustomerState, dict[str, Any]] | None,
+    state: tuple[CustomerState, Profile] | None,
     idempotency_key: IdempotencyKey | None,
     journeys: Sequence[JourneyStep] = (),
 ) -> DecisionRow:

@@ -49,7 +49,7 @@ def post_events(
     result = service.ingest(session, body, idempotency_header(idempotency_key), client=who.id)
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
-    return result
+    return dict(result)
 
 
 @router.get(
