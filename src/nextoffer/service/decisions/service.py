@@ -447,7 +447,7 @@ def decide_steps(
                 "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
         request = Request.model_validate(body)
         found, history = states[ask.customer]
-        stored = found or {}
+        stored = _profile(found)
         features = seen(request, stored, declared)
         state = _state(ask.customer, stored, history, estimates[ask.customer]), features
         try:
