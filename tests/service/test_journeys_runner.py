@@ -4,25 +4,32 @@ ledger, every enrollment rebuilt from its transitions, every step once."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from nextoffer.core.journeys import Enrollment, Transition, replay
 from nextoffer.scenarios import bank_snapshot, mortgage_journey
+from nextoffer.service.app import create_app
+from nextoffer.service.config import Settings
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Forbidden, InvalidInput
 from nextoffer.service.journeys import repository
 from nextoffer.service.journeys import service as journeys
 from nextoffer.service.journeys.runner import Arrival, Runner
+from nextoffer.service.keys.service import create_key
 from nextoffer.service.snapshots.cache import SnapshotCache
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
@@ -312,3 +319,68 @@ def test_an_enrollment_read_before_another_driver_moved_it_is_not_written(bank: 
         again = repository.write_enrollments(session, [dict(row._asdict())], [])
     assert (stale, again) == (False, False)
     assert _states(bank)[row.customer_id].status == row.status  # unchanged
+
+
+# -- on the decision path and the events API ----------------------------------------------
+
+
+@pytest.fixture
+def app(bank: Database, database_url: str) -> Iterator[FastAPI]:
+    """The API on the bank database, its clock two days after the journey's entries."""
+    application = create_app(
+        Settings(database_url=database_url, attach_refresh_seconds=0),
+        clock=lambda: T0 + 2 * DAY,
+    )
+    with application.state.db.transaction() as session:
+        application.state.key = create_key(session, "client", "journeys test")
+    yield application
+    if application.state.pipeline is not None:
+        asyncio.run(application.state.pipeline.close())
+        asyncio.run(application.state.db.dispose_async())
+    application.state.db.dispose()
+
+
+def _post(app: FastAPI, path: str, body: Any) -> httpx.Response:
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"Authorization": f"Bearer {app.state.key}"}
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.post(path, json=body, headers=headers)
+
+    return asyncio.run(post())
+
+
+def test_a_click_event_and_a_branch_visit_move_the_customer_through_the_api(
+    bank: Database, app: FastAPI
+) -> None:
+    _runner(bank).enter_segment("mortgage", now=T0)
+    customer = next(c for c, e in sorted(_states(bank).items()) if e.step == "wait_lead")
+    [lead] = [r for r in _journey_decisions(bank) if r.customer_id == customer]
+    click = {"type": "click", "customer_id": customer, "decision_id": lead.id,
+             "offer_id": "mortgage-lead", "idempotency_key": f"click-{customer}"}  # fmt: skip
+    assert _post(app, "/v1/events", click).status_code == 201
+    assert _states(bank)[customer].step == "appointment"
+    assert _post(app, "/v1/events", click).status_code == 200  # a retry moves nothing more
+    assert _states(bank)[customer].step == "appointment"
+    # the customer comes to the branch: the appointment is offered there, first
+    answer = _post(app, "/v1/decisions", {"customer": {"id": customer}, "channel": "branch",
+                                          "at": (T0 + 2 * DAY).isoformat()})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    decision = answer.json()
+    assert decision["placements"][0]["offers"][0]["offer"] == "mortgage-appointment"
+    assert decision["journeys"] == [{"journey": "mortgage", "version": 1, "step": "appointment",
+                                     "offers": ["mortgage-appointment"], "only": False}]  # fmt: skip
+    after = _states(bank)[customer]
+    assert after.step == "follow_up"
+    path = _transitions(bank)[customer]
+    assert [t.decision_id for t in path if t.to_step == "follow_up"] == [decision["id"]]
+
+
+def test_a_customer_outside_every_journey_is_decided_as_before(
+    bank: Database, app: FastAPI
+) -> None:
+    answer = _post(app, "/v1/decisions", {"customer": {"id": "c-1"}, "channel": "branch",
+                                          "at": (T0 + 2 * DAY).isoformat()})  # fmt: skip
+    assert answer.status_code == 200
+    assert "journeys" not in answer.json()
+    assert _states(bank) == {}

@@ -44,6 +44,7 @@ from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
 from .journeys.endpoints import router as journeys_router
+from .journeys.runner import Runner
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
@@ -188,6 +189,10 @@ def create_app(
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
     app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
+    # journeys: their steps on the decision path and their events (the scheduler runs apart)
+    app.state.journeys = Runner(
+        app.state.db, app.state.snapshots, app.state.models, clock=app.state.clock.now
+    )
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
     app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
 

@@ -65,7 +65,7 @@ from ..uplift.estimates import (
     stored_estimates_async,
 )
 from ..uplift.schemas import Estimates
-from .schemas import DECIDED, Decision
+from .schemas import DECIDED, Decision, JourneyHook
 
 __all__ = [
     "LiveClock",
@@ -159,24 +159,36 @@ def decide(
     idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
+    journeys: JourneyHook | None = None,
 ) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
-    offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards."""
+    offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards.
+    With ``journeys``: the journey offer steps waiting for the customer on the channel
+    nominate their offers, and learn what became of them, in the same transaction."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
     now, customer = _start(request, snapshot, clock)
+    steps: tuple[JourneyStep, ...] = ()
     if customer is None:
         state = None
     else:
+        if journeys is not None and request.channel is not None:
+            steps = journeys.on_request(session, customer, request.channel, now)
         since = now - lookback(snapshot)
         found, history = customer_and_contacts(session, customer, since)
         stored = _profile(found)
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
-    row = _row(snapshot, request, now, state, idempotency_key)
-    return _public(record_decision(session, row, idempotency_key), with_trace=False)
+    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps)
+    written = record_decision(session, row, idempotency_key)
+    if steps and journeys is not None and customer is not None and written["id"] == row["id"]:
+        offers = {o for step in steps for o in step.offers}
+        held = {d["offer"] for d in (row["trace"] or {}).get("drops", ())
+                if d["stage"] == "policies" and d["offer"] in offers}  # fmt: skip
+        journeys.after_decision(session, customer, steps, row["id"], row["shown"], held, now)
+    return _public(written, with_trace=False)
 
 
 class Pipeline:
@@ -266,14 +278,18 @@ async def decide_async(
     models: ModelCache,
     pipeline: Pipeline | None,
     clock: LiveClock | None = None,
+    journeys: JourneyHook | None = None,
 ) -> Decision:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread, after this request's turn to write
-    (``db.write_turn``). Committed before it returns."""
-    if pipeline is None:
+    (``db.write_turn``). Committed before it returns. A request that journeys may touch
+    (``journeys.applies``) takes ``decide`` in a worker thread on either database."""
+    if journeys is not None and journeys.applies(request) is False:
+        journeys = None
+    if pipeline is None or journeys is not None:
         async with db.write_turn():
             return await run_in_threadpool(
-                db.run, decide, cache, request, idempotency_key, models, clock
+                db.run, decide, cache, request, idempotency_key, models, clock, journeys
             )
     snapshot = cache.cached()
     if snapshot is None:

@@ -40,6 +40,7 @@ __all__ = [
     "due",
     "enrollment",
     "enrollments_of_customer",
+    "inbound_channels",
     "insert_journey",
     "insert_proposal",
     "insert_transitions",
@@ -121,6 +122,16 @@ def insert_version(session: Session, values: dict[str, Any]) -> int:
     number = (newest or 0) + 1
     session.execute(sa.insert(journey_versions).values(**values, version=number))
     return number
+
+
+def inbound_channels(session: Session) -> set[str]:
+    """The channels of every inbound offer step of every stored version."""
+    channels: set[str] = set()
+    for (definition,) in session.execute(sa.select(journey_versions.c.definition)):
+        for step in definition.get("steps", ()):
+            if step.get("type") == "offer" and step.get("mode") == "inbound":
+                channels.add(step["channel"])
+    return channels
 
 
 def insert_proposal(session: Session, values: dict[str, Any]) -> None:

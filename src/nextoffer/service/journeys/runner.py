@@ -100,6 +100,7 @@ class JourneyBook:
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, int], Journey] = {}
         self._live: dict[str, int] = {}
+        self._channels: frozenset[str] = frozenset()
         self._checked = -1e9
         self._active, self._active_checked = False, -1e9
 
@@ -108,9 +109,22 @@ class JourneyBook:
         if time.monotonic() - self._checked >= self.poll:
             live = {r.id: r.live_version for r in repository.list_journeys(session)
                     if r.live_version is not None}  # fmt: skip
+            journeys = {j: self.version(session, j, v, schema) for j, v in live.items()}
+            channels = repository.inbound_channels(session)
+            for journey in journeys.values():
+                channels |= set(journey.spec.entry.channels)
             with self._lock:
-                self._live, self._checked = live, time.monotonic()
+                self._live, self._channels = live, frozenset(channels)
+                self._checked = time.monotonic()
         return {j: self.version(session, j, v, schema) for j, v in self._live.items()}
+
+    def channels(self) -> frozenset[str] | None:
+        """The channels a decision request may meet a journey on (an inbound offer step of
+        any version, an entry that listens to it), as last read; None when that was more than
+        ``poll`` seconds ago (no read here: the event loop calls it)."""
+        if time.monotonic() - self._checked >= self.poll:
+            return None
+        return self._channels
 
     def any_active(self, session: Session) -> bool:
         """Whether any customer is in a journey (checked again at most every ``poll`` s): a
@@ -178,6 +192,14 @@ class Runner:
         self.clock = clock
 
     # -- the drivers ------------------------------------------------------------------
+
+    def applies(self, request: Request) -> bool | None:
+        """Whether journeys may touch this decision request (a customer, on a channel some
+        journey meets them on); None when not known without a read."""
+        if request.customer is None or request.channel is None:
+            return False
+        channels = self.book.channels()
+        return None if channels is None else request.channel in channels
 
     def on_events(self, session: Session, arrivals: Sequence[Arrival]) -> Moved:
         """Move the enrollments the events are about, and enter the customers whose event

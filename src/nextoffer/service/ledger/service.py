@@ -87,7 +87,11 @@ def _field(prefix: str, loc: tuple[Any, ...]) -> str:
 
 
 def ingest(
-    session: Session, body: object, header_key: str | None = None, client: str = ""
+    session: Session,
+    body: object,
+    header_key: str | None = None,
+    client: str = "",
+    new: list[Event] | None = None,
 ) -> OneIngested | BatchIngested:
     """Validate and store one event (an object) or a batch (a list, or ``{"events": [...]}``).
     ``body`` is the JSON as sent, checked here (anything else is refused), each event's
@@ -96,7 +100,8 @@ def ingest(
     ``client`` (the sender's API key id) scopes the idempotency keys: two clients' equal
     keys are two events. A key seen before with the same event is a retry (the original
     comes back); with a different event it is refused (``KeyReused``, 409), as is a key
-    repeated inside one batch with a different event (422 at its position).
+    repeated inside one batch with a different event (422 at its position). ``new``, when
+    given, receives the events this call wrote (not the duplicates): what the journeys see.
     """
     single = isinstance(body, dict) and "events" not in body
     items = [body] if single else body.get("events") if isinstance(body, dict) else body
@@ -191,6 +196,8 @@ def ingest(
         raise KeyReused(reused)
     written = {r["id"] for r in rows.values()} & {r["id"] for r in stored}
     out = [_public(by_key[stored_key]) for _, _, _, stored_key, _ in parsed]
+    if new is not None:  # the events this call wrote (not the duplicates), once each
+        new.extend({e["id"]: e for e in out if e["id"] in written}.values())
     duplicates = len(parsed) - len(written)
     if single:
         return {**out[0], "duplicate": duplicates == 1}
