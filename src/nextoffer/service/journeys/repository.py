@@ -40,6 +40,7 @@ __all__ = [
     "due",
     "enrollment",
     "enrollments_of_customer",
+    "enrollments_of_journey",
     "inbound_channels",
     "insert_journey",
     "insert_proposal",
@@ -170,6 +171,14 @@ def enrollment(session: Session, journey_id: str, customer_id: str) -> Row[Any] 
             enrollments.c.journey_id == journey_id, enrollments.c.customer_id == customer_id
         )
     ).first()
+
+
+def enrollments_of_journey(session: Session, journey_id: str) -> list[Row[Any]]:
+    """Every enrollment of the journey, by customer."""
+    return list(session.execute(
+        sa.select(enrollments).where(enrollments.c.journey_id == journey_id)
+        .order_by(enrollments.c.customer_id)
+    ))  # fmt: skip
 
 
 def enrollments_of_customer(

@@ -70,6 +70,7 @@ __all__ = [
     "catalog_of",
     "compiled",
     "customer_journeys",
+    "enrollments",
     "get_journey",
     "list_journeys",
     "list_proposals",
@@ -258,6 +259,12 @@ def transition_out(row: Row[Any]) -> TransitionOut:
     return {"n": row.n, "at": utc(row.at).isoformat(), "kind": row.kind,
             "from_step": row.from_step, "to_step": row.to_step, "reason": row.reason,
             "decision_id": row.decision_id}  # fmt: skip
+
+
+def enrollments(session: Session, journey_id: str) -> dict[str, Enrollment]:
+    """Every customer's enrollment in the journey, as the step function sees it."""
+    return {r.customer_id: Enrollment.from_dict(r.state)
+            for r in repository.enrollments_of_journey(session, journey_id)}  # fmt: skip
 
 
 def customer_journeys(session: Session, customer_id: str) -> list[EnrollmentOut]:
