@@ -32,9 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nextoffer.core.request import Request
 from nextoffer.core.rules import CustomerSchema
 from nextoffer.jobs.uplift import UpliftModel, fit_model
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot, true_effect
+from nextoffer.service.customers.schemas import CustomerIn
 from nextoffer.service.customers.service import upsert as put_customer
 from nextoffer.service.db import Database
 from nextoffer.service.decisions import service as decisions
@@ -43,7 +45,7 @@ from nextoffer.service.snapshots.cache import SnapshotCache
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 from nextoffer.service.uplift import repository
-from nextoffer.service.uplift.service import (
+from nextoffer.service.uplift.estimates import (
     ModelCache,
     ScoreAhead,
     _estimate_rows,
@@ -87,8 +89,8 @@ def main() -> None:
             publish(session, "demo-1")
             schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
             for c in known:
-                put_customer(session, c["id"], {k: c[k] for k in ("attributes", "holdings",
-                                                                   "segments")}, schema)  # fmt: skip
+                profile = {k: c[k] for k in ("attributes", "holdings", "segments")}
+                put_customer(session, c["id"], CustomerIn.model_validate(profile), schema)
         t0 = time.perf_counter()
         trained = {o: (f"{o}@bench", _model(o, args.bootstrap)) for o in OFFERS}
         print(f"trained {len(trained)} X-learners ({args.bootstrap} bootstrap replicas) in "
@@ -115,8 +117,11 @@ def main() -> None:
                 customer.update(attributes=c["attributes"], holdings=c["holdings"])
             return {"customer": customer, "channel": rng.choice(["email", "in_app", "branch"])}
 
+        def decide(b: dict[str, Any]) -> None:  # the request validated, as the API does
+            db.run(decisions.decide, cache, Request.model_validate(b), None, models)
+
         for i in range(50):  # warm up
-            db.run(decisions.decide, cache, body(known[i]["id"], None), None, models)
+            decide(body(known[i]["id"], None))
         timings: dict[str, list[float]] = {"known": [], "new": []}
         cpu: dict[str, list[float]] = {"known": [], "new": []}
         for i in range(args.decisions):
@@ -124,7 +129,7 @@ def main() -> None:
                 cid = rng.choice(known)["id"] if kind == "known" else f"new-{i}"
                 b = body(cid, None if kind == "known" else attrs[i % len(attrs)])
                 t, c0 = time.perf_counter(), time.thread_time()
-                db.run(decisions.decide, cache, b, None, models)
+                decide(b)
                 timings[kind].append((time.perf_counter() - t) * 1000)
                 cpu[kind].append((time.thread_time() - c0) * 1000)
         for kind, ms in timings.items():

@@ -1,6 +1,6 @@
 """The server's periodic jobs (attach-rate refresh, erasure sweep, scoring ahead, snapshot
 checks) when the database cannot serve for a moment (issue 17, the README's tour); the
-background process that scores customers ahead, beside the API workers."""
+background processes that score customers ahead and run journeys, beside the API workers."""
 
 from __future__ import annotations
 
@@ -77,14 +77,15 @@ def _children(pid: int) -> set[int]:
     return children
 
 
-def _background_process(server_pid: int) -> int:
-    """The server's background process (a spawned ``multiprocessing`` child)."""
+def _background_processes(server_pid: int) -> list[int]:
+    """The server's background processes (spawned ``multiprocessing`` children): the scorer
+    and the journey scheduler."""
     found = [
         pid for pid in _children(server_pid)
         if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]  # fmt: skip
-    assert len(found) == 1, found
-    return found[0]
+    assert len(found) == 2, found
+    return found
 
 
 def _gone(pid: int, within: float) -> bool:
@@ -108,36 +109,40 @@ def test_the_background_process_runs_at_a_lower_priority_and_ends_with_its_serve
     server = Server(f"sqlite:///{tmp_path / 'nextoffer.db'}").start()
     try:
         assert server.process is not None
-        background = _background_process(server.process.pid)
+        processes = _background_processes(server.process.pid)
         server_nice = os.getpriority(os.PRIO_PROCESS, server.process.pid)
-        deadline = time.monotonic() + 20  # it lowers its priority once it has started
+        deadline = time.monotonic() + 20  # the scorer lowers its priority once it has started
 
-        def lowest() -> bool:  # SCHED_IDLE, or where refused the largest niceness
-            return os.sched_getscheduler(background) == os.SCHED_IDLE or (
-                os.getpriority(os.PRIO_PROCESS, background) == min(server_nice + NICE, 19)
+        def lowest(pid: int) -> bool:  # SCHED_IDLE, or where refused the largest niceness
+            return os.sched_getscheduler(pid) == os.SCHED_IDLE or (
+                os.getpriority(os.PRIO_PROCESS, pid) == min(server_nice + NICE, 19)
             )
 
-        while not lowest():
-            assert time.monotonic() < deadline, "the background process kept its priority"
+        while sum(lowest(pid) for pid in processes) != 1:
+            assert time.monotonic() < deadline, "the scorer kept its priority"
             time.sleep(0.05)
+        # the journey scheduler keeps the server's: its steps are due at a time
+        [scheduler] = [pid for pid in processes if not lowest(pid)]
+        assert os.sched_getscheduler(scheduler) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, scheduler) == server_nice
         assert os.sched_getscheduler(server.process.pid) == os.SCHED_OTHER  # the API's
         if stop == "kill":  # SIGKILL: the server cannot stop it; it notices and exits itself
             server.kill()
         else:
             server.process.terminate()
             server.process.wait(timeout=20)
-        assert _gone(background, within=5), (
-            f"the background process {background} outlived its server"
-        )
+        for pid in processes:
+            assert _gone(pid, within=5), f"the background process {pid} outlived its server"
     finally:
         server.stop()
 
 
-def test_no_background_process_when_scoring_ahead_is_off(tmp_path: Path) -> None:
+def test_no_background_process_when_scoring_ahead_and_journeys_are_off(tmp_path: Path) -> None:
     server = Server(
         f"sqlite:///{tmp_path / 'nextoffer.db'}",
-        env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0"},
-    ).start()
+        env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0",
+             "NEXTOFFER_JOURNEY_TICK_SECONDS": "0"},
+    ).start()  # fmt: skip
     try:
         assert server.process is not None
         assert not any(

@@ -31,7 +31,7 @@ from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import cate_estimates
 from nextoffer.service.tables import decisions as decisions_table
 from nextoffer.service.uplift import repository
-from nextoffer.service.uplift.service import (
+from nextoffer.service.uplift.estimates import (
     ScoreAhead,
     feature_columns,
     feature_row,

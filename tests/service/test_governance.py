@@ -20,6 +20,7 @@ from nextoffer.service.catalog import service as catalog
 from nextoffer.service.db import Database
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.rules import service as rules
+from nextoffer.service.rules.schemas import ProposalIn
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import live_spec, publish
 from nextoffer.service.tables import audit
@@ -321,7 +322,7 @@ def test_self_approval_is_the_installs_setting_not_the_invokers_environment(
         publish(session, "gov-1")
         admin, approver = create_key(session, "admin"), create_key(session, "approver")
         body = {"rule_id": "gov-self", "trigger": "cart.count >= 5", "offers": ["DESSERT-01"]}
-        proposal = rules.propose(session, key_id(admin), body)["id"]
+        proposal = rules.propose(session, key_id(admin), ProposalIn.model_validate(body))["id"]
     relaxed = {"NEXTOFFER_ALLOW_SELF_APPROVAL": "true"}
     refused = nextoffer(database_url, "rules", "approve", proposal, "--key", admin, **relaxed)
     assert refused.returncode == 1

@@ -58,6 +58,20 @@ ROWS: dict[str, dict[str, Any]] = {
         "forged": "'r', 1, '{}', 't', '[]', 100, '', 'mallory', '', '{}', '2026-01-05 10:00:00'",
         "key": "rule_id, revision", "change": "author = 'mallory'",
     },
+    "journey_versions": {
+        "columns": "journey_id, version, definition, author, reason, source, created_at",
+        "row": "'j', 1, '{}', 'alice', '', '{}', '2026-01-05 10:00:00'",
+        "forged": "'j', 1, '{\"steps\": []}', 'mallory', '', '{}', '2026-01-05 10:00:00'",
+        "key": "journey_id, version", "change": "author = 'mallory'",
+    },
+    "journey_transitions": {
+        "columns": "seq, journey_id, customer_id, n, version, kind, to_step, at, record",
+        "row": "1, 'j', 'c', 0, 1, 'enter', 'lead', '2026-01-05 10:00:00', '{}'",
+        "forged": "1, 'j', 'c', 0, 1, 'exit', 'lead', '2026-01-05 10:00:00', '{}'",
+        # the same (journey, customer, n) under a new seq: REPLACE deletes the original
+        "forged_other_seq": "2, 'j', 'c', 0, 1, 'exit', 'lead', '2026-01-05 10:00:00', '{}'",
+        "key": "seq", "change": "kind = 'exit'",
+    },
 }  # fmt: skip
 
 

@@ -66,6 +66,12 @@ _ONE_ROW = {
     "rule_revisions": "INSERT INTO rule_revisions (rule_id, revision, trigger, text, offers, priority,"
                       " description, author, reason, source, created_at) VALUES ('r', 1, '{}', 't', '[]',"
                       " 1, '', 'a', '', '{}', CURRENT_TIMESTAMP)",
+    "journey_versions": "INSERT INTO journey_versions (journey_id, version, definition, author,"
+                        " reason, source, created_at) VALUES ('j', 1, '{}', 'a', '', '{}',"
+                        " CURRENT_TIMESTAMP)",
+    "journey_transitions": "INSERT INTO journey_transitions (journey_id, customer_id, n, version,"
+                           " kind, at, record) VALUES ('j', 'c', 0, 1, 'enter', CURRENT_TIMESTAMP,"
+                           " '{}')",
 }  # fmt: skip
 
 
@@ -76,7 +82,7 @@ def test_every_append_only_table_rejects_update_and_delete(
 ) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.text(_ONE_ROW[table]))
-    column = "revision" if table == "rule_revisions" else "seq"
+    column = {"rule_revisions": "revision", "journey_versions": "version"}.get(table, "seq")
     statement = (
         f"UPDATE {table} SET {column} = {column}" if action == "UPDATE" else f"DELETE FROM {table}"
     )

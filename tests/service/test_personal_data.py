@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from nextoffer.service.customers import service as customers
+from nextoffer.service.customers.schemas import PersonalDataIn
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import service as ledger
 from nextoffer.service.tables import erasures, events, personal_data
@@ -15,9 +16,9 @@ from nextoffer.service.tables import erasures, events, personal_data
 def test_sweeper_erases_what_is_due_and_records_it(db: Database) -> None:
     with db.transaction() as s:
         old = customers.put_personal(
-            s, "old", {"name": "Old", "email": "old@example.com"}, retention_days=30
+            s, "old", PersonalDataIn(name="Old", email="old@example.com"), retention_days=30
         )
-        new = customers.put_personal(s, "new", {"name": "New"}, retention_days=30)
+        new = customers.put_personal(s, "new", PersonalDataIn(name="New"), retention_days=30)
         ledger.ingest(
             s, {"type": "convert", "customer_id": "old", "value": 1.0, "idempotency_key": "k1"}
         )
@@ -38,7 +39,7 @@ def test_sweeper_erases_what_is_due_and_records_it(db: Database) -> None:
 
 def test_erasure_on_request(db: Database) -> None:
     with db.transaction() as s:
-        customers.put_personal(s, "c-1", {"phone": "+1 555 0100"}, retention_days=365)
+        customers.put_personal(s, "c-1", PersonalDataIn(phone="+1 555 0100"), retention_days=365)
     with db.transaction() as s:
         customers.erase(s, "c-1", "request")
     with db.read() as s:

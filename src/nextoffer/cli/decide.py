@@ -139,7 +139,7 @@ def _decide_from_database(request: Request, table: bool) -> None:
     from ..service.decisions import service
     from ..service.errors import ServiceError
     from ..service.snapshots.cache import SnapshotCache
-    from ..service.uplift.service import ModelCache
+    from ..service.uplift.estimates import ModelCache
     from .service import open_database
 
     db = open_database()

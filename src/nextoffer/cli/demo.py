@@ -9,6 +9,7 @@ rejected with an error that points.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 from collections.abc import Mapping
@@ -31,10 +32,11 @@ from ..core.rules import (
     TriggerIndex,
     build_context,
 )
-from ..scenarios import bank_snapshot, checkout_snapshot
+from ..scenarios import bank_snapshot, checkout_snapshot, mortgage_journey
 from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import (
     BANK_CHANNELS,
+    MORTGAGE_TRUTH,
     WORKED_EXAMPLE,
     bank_customers,
     demo_snapshot,
@@ -44,8 +46,11 @@ from ..scenarios.demo import (
 from ..service.attach import service as attach
 from ..service.config import load_settings
 from ..service.customers import service as customers
+from ..service.customers.schemas import CustomerIn, PersonalDataIn
 from ..service.db import Database
 from ..service.decisions import service as decisions_service
+from ..service.journeys import service as journeys
+from ..service.journeys.runner import Arrival, Runner
 from ..service.keys.service import create_key
 from ..service.ledger import service as ledger
 from ..service.migrate import upgrade
@@ -54,10 +59,13 @@ from ..service.snapshots import service as snapshots
 from ..service.snapshots.cache import SnapshotCache
 from ..service.snapshots.loader import load_spec
 from ..service.uplift import service as uplift
+from ..service.uplift.estimates import ModelCache
 from ..service.uplift.repository import estimates_of as uplift_estimates
-from ..service.uplift.service import ModelCache
 from .decide import decision_table, print_trace
 from .output import fail, out, progress
+
+# the journey's simulated days start here (its time is the simulator's, not the wall clock)
+JOURNEY_START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -291,12 +299,11 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         schema = CustomerSchema.model_validate(demo_snapshot()["customer_schema"])
         bank: dict[str, dict[str, Any]] = {}
         for c in bank_customers(rng, bank_size):
-            customers.upsert(
-                session, c["id"], {k: c[k] for k in ("attributes", "holdings", "segments")}, schema
-            )
+            profile = {k: c[k] for k in ("attributes", "holdings", "segments")}
+            customers.upsert(session, c["id"], CustomerIn.model_validate(profile), schema)
             bank[c["id"]] = c
         customers.put_personal(session, "demo-premium-36",
-                               {"name": "Dana Demo", "email": "dana@example.com"}, 365)  # fmt: skip
+                               PersonalDataIn(name="Dana Demo", email="dana@example.com"), 365)  # fmt: skip
     progress.update(task, total=1, completed=1)
     cache = SnapshotCache(db)
     snapshot = cache.get()
@@ -319,8 +326,9 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         for i, body in enumerate(bodies, start=start):
             with db.transaction() as session:
                 result = decisions_service.decide(
-                    session, cache, body, ledger.IdempotencyKey("", f"demo-decision-{i}"), models
-                )
+                    session, cache, Request.model_validate(body),
+                    ledger.IdempotencyKey("", f"demo-decision-{i}"), models,
+                )  # fmt: skip
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:
                     ledger.ingest(session, {"events": events})
@@ -337,12 +345,133 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     counts["uplift"] = uplift.train(db, method="x-learner", n_bootstrap=10)
     progress.update(task, total=1, completed=1)
     simulate(traffic, traffic_rng, "more traffic: the app, the branch, the shop", len(campaign))
+    counts["journey"] = _journey(db, progress, bank, ("demo author", "demo approver"))
     task = progress.add_task("attach rates and mined rules", total=None)
     with db.transaction() as session:
         refreshed = attach.refresh(session)
         counts["mined"] = _mine_the_ledger(session)
     progress.update(task, total=1, completed=1)
     return {**counts, "snapshot": refreshed["snapshot"] or published["version"]}
+
+
+def _journey(
+    db: Database, progress: Progress, bank: Mapping[str, dict[str, Any]], keys: tuple[str, str]
+) -> dict[str, Any]:
+    """The bank's mortgage journey: proposed by the demo's author, published by its approver,
+    then ``MORTGAGE_TRUTH.days`` simulated days from ``JOURNEY_START``: the scheduler enters
+    the segment and sends the leads, customers click (or not), come to the branch (or not)
+    and take a mortgage at the simulator's rates. Returns the journey's report and the
+    simulator's truth."""
+    truth, rng = MORTGAGE_TRUTH, random.Random(2028)
+    with db.transaction() as session:
+        proposal = journeys.propose(session, keys[0], mortgage_journey(), "the mortgage program")
+        journeys.approve(session, keys[1], proposal["id"], "four eyes: looks right")
+    day = dt.timedelta(days=1)
+    clock = {"now": JOURNEY_START}
+    cache = SnapshotCache(db)
+    runner = Runner(db, cache, ModelCache(db, poll=0), clock=lambda: clock["now"])
+    live = decisions_service.LiveClock(lambda: clock["now"])
+    plans: dict[int, list[tuple[str, str]]] = {}  # day → (customer, what they do)
+    clicked: set[str] = set()
+    handled: set[tuple[str, str | None, dt.datetime]] = set()
+    shown: set[str] = set()  # shown the appointment
+    converted: set[str] = set()
+    task = progress.add_task("the mortgage journey, day by day", total=truth.days)
+    for d in range(truth.days):
+        clock["now"] = JOURNEY_START + d * day
+        if d == 0:
+            runner.enter_segment("mortgage")
+        while runner.tick(limit=5_000).transitions:
+            pass
+        with db.read() as session:
+            states = journeys.enrollments(session, "mortgage")
+        if d == 0:  # who takes a mortgage unprompted, and when: entrants and holdout alike
+            for customer in states:
+                if rng.random() < truth.base:
+                    plans.setdefault(rng.randrange(1, truth.days), []).append((customer, "convert"))
+        for customer, e in states.items():  # each arrival at a step, once
+            if e.step not in ("wait_lead", "appointment") or e.status != "active":
+                continue
+            if (customer, e.step, e.step_entered_at) in handled:
+                continue
+            handled.add((customer, e.step, e.step_entered_at))
+            if e.step == "wait_lead" and customer not in clicked and rng.random() < truth.click:
+                clicked.add(customer)  # a response to the lead (or to the reminder)
+                plans.setdefault(d + rng.randint(1, truth.click_days), []).append(
+                    (customer, "click")
+                )
+            elif e.step == "appointment" and rng.random() < truth.visit:
+                plans.setdefault(d + rng.randint(1, truth.visit_days), []).append(
+                    (customer, "visit")
+                )
+        for customer, act in plans.pop(d, []):
+            with db.transaction() as session:
+                if act == "visit":
+                    result = decisions_service.decide(
+                        session, cache, Request.model_validate({"customer": {"id": customer},
+                                                                "channel": "branch"}),
+                        None, None, live, runner,
+                    )  # fmt: skip
+                    if "mortgage-appointment" in [s["offer"] for p in result["placements"]
+                                                  for s in p["offers"]]:  # fmt: skip
+                        shown.add(customer)
+                        if customer not in converted and rng.random() < truth.effect:
+                            plans.setdefault(d + rng.randint(1, 14), []).append(
+                                (customer, "convert")
+                            )
+                    continue
+                if act == "convert":
+                    if customer in converted:
+                        continue
+                    converted.add(customer)
+                    event = {"type": "convert", "offer_id": "mortgage", "value": 900.0}
+                    profile = bank[customer]
+                    holdings = sorted({*profile["holdings"], "mortgage"})
+                    customers.upsert(session, customer, CustomerIn.model_validate(
+                        {**{k: profile[k] for k in ("attributes", "segments")}, "holdings": holdings}
+                    ), cache.get().spec.customer_schema)  # fmt: skip
+                else:
+                    event = {"type": "click", "offer_id": "mortgage-lead"}
+                new: list[Any] = []
+                ledger.ingest(session, {**event, "customer_id": customer,
+                                        "idempotency_key": f"journey-{customer}-{act}"},
+                              new=new)  # fmt: skip
+                runner.on_events(session, [Arrival(e["customer_id"], e["type"], clock["now"],
+                                                   e["offer_id"], e["value"]) for e in new])  # fmt: skip
+        progress.advance(task)
+    with db.read() as session:
+        report = journeys.report(session, "mortgage")
+        states = journeys.enrollments(session, "mortgage")
+    treated = [c for c, e in states.items() if not e.holdout]
+    true_lift = truth.effect * len(shown & set(treated)) / max(len(treated), 1)
+    return {"report": report, "true_lift": true_lift, "truth": truth}
+
+
+def _print_journey(result: Mapping[str, Any]) -> None:
+    """The journey's funnel and exits, and its holdout comparison next to the truth."""
+    report, truth = result["report"], result["truth"]
+    table = Table(
+        title="the mortgage journey: customers per step (nextoffer journeys report mortgage)"
+    )
+    for column in ("step", "entered", "waiting", "advanced", "exited", "median days"):
+        table.add_column(column, justify="left" if column in ("step", "exited") else "right")
+    for s in report["steps"]:
+        exits = ", ".join(f"{r} {n}" for r, n in sorted(s["exited"].items()))
+        median = "" if s["median_hours"] is None else f"{s['median_hours'] / 24:.1f}"
+        table.add_row(s["step"], str(s["entered"]), str(s["waiting"]), str(s["advanced"]),
+                      exits, median)  # fmt: skip
+    out.print(table)
+    c = report["comparison"]
+    t, k = c["treatment"], c["control"]
+    low, high = c["lift_interval"]
+    out.print(
+        f"entrants {t['customers']} converted {t['rate']:.1%}, holdout {k['customers']} "
+        f"converted {k['rate']:.1%}: measured lift {c['absolute_lift']:+.1%} "
+        f"(95% interval {low:+.1%} to {high:+.1%}, p = {c['p_value']:.3f}); "
+        f"the simulator's truth: {result['true_lift']:+.1%} per entrant (the appointment adds "
+        f"{truth.effect:.0%} to the {truth.base:.0%} who take a mortgage anyway)",
+        markup=False,
+    )
 
 
 def _print_uplift(trained: dict[str, Any], learned: dict[str, Any]) -> None:
@@ -434,7 +563,7 @@ def demo(
         example = decisions_service.decide(
             session,
             SnapshotCache(db),
-            {"customer": {"id": "demo-premium-36"}, "channel": "email"},
+            Request.model_validate({"customer": {"id": "demo-premium-36"}, "channel": "email"}),
             None,
             ModelCache(db),
         )
@@ -452,6 +581,7 @@ def demo(
         "review (nextoffer rules list --key …)"
     )
     _print_uplift(counts["uplift"], learned)
+    _print_journey(counts["journey"])
     got = [f"{p['placement']}: {', '.join(s['offer'] for s in p['offers']) or 'nothing'}"
            for p in example["placements"]]  # fmt: skip
     out.print(f"demo-premium-36 on email gets {'; '.join(got)} (a preview, not recorded)")

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..service.errors import ServiceError
+from ..service.errors import ServiceError, validated
 from ..service.keys.service import Principal, Role, authenticate, require
 from ..service.rules import service
+from ..service.rules.schemas import ProposalIn, ReviewIn
 from ..service.snapshots.cache import SnapshotCache
 from . import views
 from .output import fail, out, read_document
@@ -77,8 +78,8 @@ def propose(
 ) -> None:
     """Propose a rule for review (the same trigger and offers again update its statistics)."""
     body = read_document(file, "proposal")
-    _run(key, ("author",), lambda s, who, _: service.propose(s, who.id, body), views.proposal,
-         as_json)  # fmt: skip
+    _run(key, ("author",), lambda s, who, _: service.propose(s, who.id, validated(ProposalIn, body)),
+         views.proposal, as_json)  # fmt: skip
 
 
 @rules_app.command("list")
@@ -179,7 +180,9 @@ def approve(
     _run(
         key,
         ("approver",),
-        lambda s, who, _: service.approve(s, who.id, _proposal_id(s, proposal), body),
+        lambda s, who, _: service.approve(
+            s, who.id, _proposal_id(s, proposal), validated(ReviewIn, body)
+        ),
         views.rule_change,
         as_json,
     )
@@ -196,7 +199,9 @@ def reject(
     _run(
         key,
         ("approver",),
-        lambda s, who, _: service.reject(s, who.id, _proposal_id(s, proposal), {"reason": reason}),
+        lambda s, who, _: service.reject(
+            s, who.id, _proposal_id(s, proposal), validated(ReviewIn, {"reason": reason})
+        ),
         views.rule_change,
         as_json,
     )

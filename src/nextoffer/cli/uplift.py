@@ -286,14 +286,14 @@ def score(
 
 
 def _score_store() -> None:
-    from ..service.uplift import service
+    from ..service.uplift import estimates
     from .service import open_database
 
     db = open_database()
     try:
         with progress() as bar, db.transaction() as session:
             bar.add_task("scoring customers with the live models", total=None)
-            written = service.score_customers(session)
+            written = estimates.score_customers(session)
     finally:
         db.dispose()
     if not written:

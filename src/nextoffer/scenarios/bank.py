@@ -76,6 +76,21 @@ def bank_snapshot(*, version: str = "bank-1", uplift_weight: float = 0.2) -> dic
                 "channels": list(_CHANNELS),
                 "eligibility": '"VIP" in customer.segments or customer.balance >= 50000',
             },
+            # the mortgage journey's offers (``mortgage_journey.yaml``): closed, so that only
+            # the journey's steps nominate them; ranked first where they are nominated; a
+            # category of their own (advice, not lending: their attach rate is not the
+            # mortgage's)
+            {
+                "id": "mortgage-lead", "kind": "action", "value": 900, "category": "advice",
+                "open": False, "priority": 80, "emphasis": 0.9, "channels": ["email"],
+                "eligibility": 'customer.tier in ["premium", "gold"] and customer.tenureMonths >= 24',
+            },
+            {
+                "id": "mortgage-appointment", "kind": "action", "value": 900,
+                "category": "advice", "open": False, "priority": 80, "emphasis": 0.9,
+                "channels": ["branch", "in_app"],
+                "eligibility": 'customer.tier in ["premium", "gold"] and customer.tenureMonths >= 24',
+            },
         ],
         "channels": [
             {"id": "email", "coupling": "partial", "scoring": scoring,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from .bank import bank_snapshot
@@ -15,8 +16,10 @@ from .checkout import checkout_snapshot
 
 __all__ = [
     "BANK_CHANNELS",
+    "MORTGAGE_TRUTH",
     "STORES",
     "WORKED_EXAMPLE",
+    "JourneyTruth",
     "bank_customers",
     "demo_snapshot",
     "shop_requests",
@@ -80,6 +83,26 @@ def true_effect(customer: dict[str, Any], offer: str) -> tuple[float, float]:
     if offer == "brokerage":
         return 0.03, 0.08 if "VIP" in customer.get("segments", ()) else 0.01
     return 0.05, 0.0
+
+
+@dataclass(frozen=True)
+class JourneyTruth:
+    """The simulator's truth for the mortgage journey (``mortgage_journey.yaml``): how often
+    a customer clicks an e-mail lead (within ``click_days``), how often a responder comes to
+    the branch (within ``visit_days``), how often anyone takes a mortgage unprompted within
+    the ``days`` simulated (``base``), and what being offered the appointment adds
+    (``effect``)."""
+
+    click: float = 0.35
+    click_days: int = 6
+    visit: float = 0.8
+    visit_days: int = 10
+    base: float = 0.03
+    effect: float = 0.30
+    days: int = 60
+
+
+MORTGAGE_TRUTH = JourneyTruth()
 
 
 def bank_customers(rng: random.Random, n: int) -> Iterator[dict[str, Any]]:

@@ -15,7 +15,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from functools import partial
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import anyio
 import anyio.to_thread
@@ -43,16 +43,33 @@ from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
 from .experiments.endpoints import router as experiments_router
+from .journeys.endpoints import router as journeys_router
+from .journeys.runner import Runner
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
 from .snapshots.cache import SnapshotCache
 from .snapshots.endpoints import router as snapshots_router
 from .uplift.endpoints import router as uplift_router
-from .uplift.service import ModelCache
+from .uplift.estimates import ModelCache
 
-__all__ = ["WorkerHeader", "create_app"]
+__all__ = ["ErrorBody", "Health", "WorkerHeader", "create_app"]
 log = logging.getLogger("nextoffer")
+
+
+class ErrorBody(TypedDict):
+    """An error's answer: what went wrong and, for invalid input, each field's problem."""
+
+    detail: str
+    errors: NotRequired[list[dict[str, str]]]
+
+
+class Health(TypedDict):
+    """``GET /healthz``: the database answers, and the live snapshot's version (None: no
+    snapshot published yet)."""
+
+    status: str
+    snapshot: str | None
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -172,6 +189,10 @@ def create_app(
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
     app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
+    # journeys: their steps on the decision path and their events (the scheduler runs apart)
+    app.state.journeys = Runner(
+        app.state.db, app.state.snapshots, app.state.models, clock=app.state.clock.now
+    )
     # PostgreSQL: the decision path's asyncio connections and batches (per worker)
     app.state.pipeline = None if app.state.db.is_sqlite else Pipeline(app.state.db)
 
@@ -179,7 +200,7 @@ def create_app(
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if is_dashboard(request):
             return error_page(request, exc)
-        body: dict[str, Any] = {"detail": exc.message}
+        body: ErrorBody = {"detail": exc.message}
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
@@ -250,7 +271,7 @@ def create_app(
     # hold every request thread or pooled connection never stall it
     health_threads = anyio.CapacityLimiter(2)
 
-    def health(app: FastAPI) -> dict[str, Any]:
+    def health(app: FastAPI) -> Health:
         app.state.db.ping()
         try:
             version: str | None = app.state.snapshots.get().version
@@ -261,14 +282,12 @@ def create_app(
     @app.get("/healthz", tags=["health"])
     async def healthz(request: Request) -> dict[str, Any]:
         """Liveness and the live snapshot version (no key needed)."""
-        result: dict[str, Any] = await anyio.to_thread.run_sync(
-            health, request.app, limiter=health_threads
-        )
-        return result
+        result = await anyio.to_thread.run_sync(health, request.app, limiter=health_threads)
+        return dict(result)
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
-                   experiments_router):  # fmt: skip
+                   experiments_router, journeys_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

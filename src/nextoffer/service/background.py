@@ -1,10 +1,16 @@
-"""The server's background process: work no request needs, away from the API workers.
+"""The server's background processes: work no request needs, away from the API workers.
 
-``serve`` and ``demo`` start one such process beside the API worker(s) (``running``), at the
-lowest CPU priority (``idle_priority``), and stop it when the server stops; it also stops by itself
-when the server's process goes away (checked between runs), so a killed server leaves no
-scorer behind. It runs ``ScoreAhead`` every ``score_ahead_seconds``, at once again while it
-is catching up.
+``serve`` and ``demo`` start them beside the API worker(s) (``running``) and stop them when
+the server stops; each also stops by itself when the server's process goes away (checked
+between runs), so a killed server leaves nothing behind.
+
+- **The scorer** runs ``ScoreAhead`` every ``score_ahead_seconds`` (at once again while it
+  is catching up), at the lowest CPU priority (``idle_priority``).
+- **The journey scheduler** runs ``Runner.tick`` every ``journey_tick_seconds`` (at once
+  again while due work remains): it releases due waits and retries and makes outbound offer
+  steps' decisions; and enters outbound journeys' segments every
+  ``journey_segment_seconds``. At the normal priority: a journey's step is due at a time.
+  Several servers on one PostgreSQL each run one; each due step still runs once.
 
 Why a process: in a thread of each worker, scoring held the interpreter's lock that the
 decision path needs (the service benchmark's mix with 20% new customers: p99 31 ms with it,
@@ -23,9 +29,13 @@ from collections.abc import Iterator
 
 from .config import Settings
 from .db import Database, log_failure
-from .uplift.service import ModelCache, ScoreAhead
+from .journeys.runner import Runner
+from .snapshots.cache import SnapshotCache
+from .uplift.estimates import ModelCache, ScoreAhead
 
-__all__ = ["NICE", "idle_priority", "main", "running"]
+__all__ = ["NICE", "TICK_LIMIT", "idle_priority", "journeys_main", "main", "running"]
+
+TICK_LIMIT = 1000  # enrollments per tick (one transaction)
 
 NICE = 19  # the process's niceness, relative to the server's, where SCHED_IDLE is refused
 log = logging.getLogger("nextoffer")
@@ -62,26 +72,60 @@ def main(database_url: str, every: float, parent: int) -> None:
         db.dispose()
 
 
-@contextlib.contextmanager
-def running(settings: Settings) -> Iterator[multiprocessing.process.BaseProcess | None]:
-    """The background process, while the block runs (None when ``score_ahead_seconds`` is
-    0: nothing to run)."""
-    if settings.score_ahead_seconds <= 0:
-        yield None
-        return
-    context = multiprocessing.get_context("spawn")  # no copy of the server's threads or pools
-    process = context.Process(
-        target=main,
-        args=(settings.database_url, settings.score_ahead_seconds, os.getpid()),
-        name="nextoffer-background",
-        daemon=True,
-    )
-    process.start()
+def journeys_main(database_url: str, every: float, segment_every: float, parent: int) -> None:
+    """The journey scheduler's loop, until the server's process (``parent``) is gone."""
+    db = Database(database_url)
+    models = ModelCache(db)
+    runner = Runner(db, SnapshotCache(db), models)
+    entered: dict[str, float] = {}  # journey → when its segment was last entered
+    failing = False
     try:
-        yield process
+        while os.getppid() == parent:
+            busy = False
+            try:
+                busy = runner.tick(limit=TICK_LIMIT).transitions > 0
+                for journey_id in runner.outbound():
+                    if time.monotonic() - entered.get(journey_id, -1e18) >= segment_every:
+                        runner.enter_segment(journey_id)
+                        entered[journey_id] = time.monotonic()
+                failing = False
+            except Exception as exc:  # the next run retries (e.g. the database restarting)
+                if not failing:
+                    log_failure("the journey scheduler failed (retrying)", exc)
+                failing = True
+            if not busy:
+                time.sleep(every)
     finally:
-        process.terminate()
-        process.join(timeout=5)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        db.dispose()
+
+
+@contextlib.contextmanager
+def running(settings: Settings) -> Iterator[list[multiprocessing.process.BaseProcess]]:
+    """The background processes, while the block runs (none of those whose setting is 0)."""
+    context = multiprocessing.get_context("spawn")  # no copy of the server's threads or pools
+    processes: list[multiprocessing.process.BaseProcess] = []
+    if settings.score_ahead_seconds > 0:
+        processes.append(context.Process(
+            target=main,
+            args=(settings.database_url, settings.score_ahead_seconds, os.getpid()),
+            name="nextoffer-background", daemon=True,
+        ))  # fmt: skip
+    if settings.journey_tick_seconds > 0:
+        processes.append(context.Process(
+            target=journeys_main,
+            args=(settings.database_url, settings.journey_tick_seconds,
+                  settings.journey_segment_seconds, os.getpid()),
+            name="nextoffer-journeys", daemon=True,
+        ))  # fmt: skip
+    for process in processes:
+        process.start()
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join()

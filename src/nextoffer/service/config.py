@@ -32,6 +32,10 @@ class Settings:
     # how often `serve`'s background process scores the customers decisions met without an
     # uplift estimate (seconds; 0: never, they keep the offer's average τ until bulk scoring)
     score_ahead_seconds: float = 1.0
+    # how often `serve`'s journey scheduler releases due waits and runs outbound offer steps
+    # (seconds; 0: no scheduler), and how often it enters outbound journeys' segments
+    journey_tick_seconds: float = 1.0
+    journey_segment_seconds: float = 900.0
     # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
     # may take to arrive (408); a JSON body's nesting and list lengths (422)
     max_body_bytes: int = 1_048_576

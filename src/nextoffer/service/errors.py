@@ -13,16 +13,18 @@ ServiceError                 -- anything the caller did that we refuse
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from ..core.errors import NextofferError
     from ..core.rules import Diagnostic
 
 __all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized",
-           "Unavailable"]  # fmt: skip
+           "Unavailable", "validated"]  # fmt: skip
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class ServiceError(Exception):
@@ -62,6 +64,15 @@ class InvalidInput(ServiceError):
     def from_diagnostics(cls, diagnostics: list[Diagnostic]) -> InvalidInput:
         """Every problem a snapshot build found, at its place."""
         return cls([{"field": d.path, "message": d.message} for d in diagnostics])
+
+
+def validated(model: type[_M], data: object) -> _M:
+    """``data`` (JSON a caller gave: a file, a form) validated into ``model``; refused as an
+    ``InvalidInput`` naming every field Pydantic rejected."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc) from None
 
 
 class NotFound(ServiceError):

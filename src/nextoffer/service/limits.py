@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qsl
 
 from starlette.responses import JSONResponse
@@ -39,7 +39,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import Settings, load_settings
 
-__all__ = ["BodyLimits", "GuardedHttpToolsProtocol", "Refused", "check_json", "uvicorn_options"]
+__all__ = ["BodyLimits", "GuardedHttpToolsProtocol", "Refused", "UvicornOptions", "check_json",
+           "uvicorn_options"]  # fmt: skip
 
 # a JSON string token (its contents may hold brackets and commas, which do not count)
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
@@ -324,6 +325,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def uvicorn_options(settings: Settings) -> dict[str, Any]:
+class UvicornOptions(TypedDict):
+    """Keyword arguments of ``uvicorn.run`` and ``uvicorn.Config``: the HTTP protocol that
+    closes a connection whose headers come too slowly, and the keep-alive timeout."""
+
+    http: type[GuardedHttpToolsProtocol]
+    timeout_keep_alive: int
+
+
+def uvicorn_options(settings: Settings) -> UvicornOptions:
     """The options ``serve`` and ``demo`` give uvicorn for these limits."""
     return {"http": GuardedHttpToolsProtocol, "timeout_keep_alive": settings.keep_alive_seconds}

@@ -26,9 +26,14 @@ __all__ = [
     "customers",
     "dashboard_sessions",
     "decisions",
+    "enrollments",
     "erasures",
     "events",
     "install_settings",
+    "journey_proposals",
+    "journey_transitions",
+    "journey_versions",
+    "journeys",
     "metadata",
     "outcome_types",
     "personal_data",
@@ -292,7 +297,10 @@ install_settings = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
 )
 
-LEDGER_TABLES = ("events", "decisions", "erasures", "audit", "rule_revisions")
+LEDGER_TABLES = (
+    "events", "decisions", "erasures", "audit", "rule_revisions", "journey_versions",
+    "journey_transitions",
+)  # fmt: skip
 
 attach_counts = sa.Table(
     "attach_counts",
@@ -332,4 +340,95 @@ cate_estimates = sa.Table(
     sa.Column("segment", sa.String(32), nullable=False),
     sa.Column("model_version", sa.String(200), nullable=False),
     sa.Column("scored_at", Time, nullable=False),
+)
+
+# -- journeys: versioned definitions under four eyes, one enrollment per (journey, customer),
+# every transition a ledger row (append-only; rebuilding an enrollment from its transitions
+# gives its stored state)
+
+journeys = sa.Table(
+    "journeys",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("live_version", sa.Integer),  # null: no version is live (new entries stop)
+    sa.Column("created_at", Time, nullable=False),
+)
+
+journey_versions = sa.Table(
+    "journey_versions",
+    metadata,
+    sa.Column("journey_id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("definition", JSON, nullable=False),  # as validated, without defaults
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("source", JSON, nullable=False),  # a proposal and its approver, or a restore
+    sa.Column("created_at", Time, nullable=False),
+)
+
+journey_proposals = sa.Table(
+    "journey_proposals",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("journey_id", sa.String(200), nullable=False),
+    sa.Column("definition", JSON, nullable=False),
+    sa.Column("author", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open | approved | rejected
+    sa.Column("reviewer", sa.String(200)),
+    sa.Column("review_reason", sa.Text),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index("ix_journey_proposals_journey", "journey_id", "status"),
+)
+
+# the current state of each (journey, customer): what the transitions add up to, kept for
+# the drivers (due waits by ``due_at``; events by customer)
+enrollments = sa.Table(
+    "enrollments",
+    metadata,
+    sa.Column("journey_id", sa.String(200), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active | exited | holdout | ...
+    sa.Column("step", sa.String(200)),
+    sa.Column("due_at", Time),  # when a tick next has something to do; null: nothing
+    sa.Column("state", JSON, nullable=False),  # the core's enrollment state
+    sa.Column("transitions", sa.Integer, nullable=False),  # how many it has: the next one's n
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index("ix_enrollments_customer", "customer_id"),
+    sa.Index(
+        "ix_enrollments_due",
+        "due_at",
+        postgresql_where=sa.text("due_at IS NOT NULL"),
+        sqlite_where=sa.text("due_at IS NOT NULL"),
+    ),
+)
+
+journey_transitions = sa.Table(
+    "journey_transitions",
+    metadata,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("journey_id", sa.String(200), nullable=False),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    # the transition's number in this (journey, customer)'s history: unique, so that two
+    # drivers racing on one enrollment can never both record its next step
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("from_step", sa.String(200)),
+    sa.Column("to_step", sa.String(200)),
+    sa.Column("reason", sa.Text),
+    sa.Column("decision_id", sa.String(36)),
+    sa.Column("event_id", sa.String(36)),
+    sa.Column("at", Time, nullable=False),  # when it happened in the journey's time
+    sa.Column("record", JSON, nullable=False),  # the transition as the core replays it
+    sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
+    sa.UniqueConstraint("journey_id", "customer_id", "n", name="uq_journey_transitions_n"),
+    sa.Index("ix_journey_transitions_journey", "journey_id", "seq"),
 )

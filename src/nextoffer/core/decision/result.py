@@ -13,6 +13,7 @@ __all__ = [
     "DecisionError",
     "Drop",
     "FiredRule",
+    "JourneyStep",
     "PlacementResult",
     "Shown",
     "StageTrace",
@@ -97,6 +98,24 @@ class FiredRule:
     revision: int
 
 
+class JourneyStep(NamedTuple):
+    """A journey's offer step asking for a decision: the offers it names (``offers``) become
+    candidates beside what the rules and the channel's open offers nominate, or, when
+    ``only`` (an outbound step, decided by the service), are the only candidates. They then
+    pass every stage like any other candidate: qualification, contact policies, scoring,
+    gates, holdout. The decision records the step (``Decision.journeys``)."""
+
+    journey: str
+    version: int
+    step: str
+    offers: tuple[str, ...]
+    only: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"journey": self.journey, "version": self.version, "step": self.step,
+                "offers": list(self.offers), "only": self.only}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The answer to one request.
@@ -117,6 +136,8 @@ class Decision:
     rules_fired: tuple[FiredRule, ...]
     cascade: str | None
     trace: Trace
+    # the journey offer steps that nominated candidates (empty: none)
+    journeys: tuple[JourneyStep, ...] = ()
 
     def offers(self) -> list[str]:
         """The offer ids shown, placement by placement, in order."""
@@ -134,7 +155,7 @@ class Decision:
             else {"stage": s.stage, "entered": s.entered, "left": s.left}
             for s in trace.stages
         ]
-        return {
+        out: dict[str, Any] = {
             "snapshot_version": self.snapshot_version,
             "customer_id": self.customer_id,
             "channel": self.channel,
@@ -151,6 +172,9 @@ class Decision:
                 "detailed": trace.detailed,
             },
         }
+        if self.journeys:
+            out["journeys"] = [j.to_dict() for j in self.journeys]
+        return out
 
 
 def _placements(placements: tuple[PlacementResult, ...]) -> list[dict[str, Any]]:

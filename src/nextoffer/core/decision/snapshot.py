@@ -235,6 +235,7 @@ class _Builder:
         self.offer_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=True)
         self.trigger_env = Environment(spec.customer_schema, spec.offer_schema, offer_names=False)
         self.disabled: dict[str, DisabledRule] = {}
+        self.offer_ids = {o.id for o in spec.offers}
 
     def compile(self, where: str, env: Environment, condition: Any) -> CompiledCondition | None:
         if condition is None:
@@ -276,6 +277,19 @@ class _Builder:
         return None
 
     def build(self) -> Snapshot:
+        """Every problem of the spec at once (``SnapshotError``), else the compiled snapshot:
+        ids, then offers, rules, references, counts and estimates, then assembly."""
+        self.unique_ids()
+        offers = self.offers()
+        rules = self.rules()
+        self.references()
+        cells = self.cells()
+        uplift = self.uplift()
+        if self.problems.found:
+            raise SnapshotError(self.problems.found)
+        return self.assemble(offers, rules, cells, uplift)
+
+    def unique_ids(self) -> None:
         spec, problems = self.spec, self.problems
         _unique(
             problems, [(f"products[{i}].sku", p.sku) for i, p in enumerate(spec.products)], "sku"
@@ -293,13 +307,12 @@ class _Builder:
         ]
         _unique(problems, placements, "placement id")
 
+    def offers(self) -> dict[str, Offer]:
+        """Every offer that compiles, by id; its margin is relative to the top margin."""
+        spec = self.spec
         products = {p.sku: p for p in spec.products}
-        offer_ids = {o.id for o in spec.offers}
         channel_ids = {c.id for c in spec.channels}
         placement_channel = {p.id: c.id for c in spec.channels for p in c.placements}
-        categories: set[str] = {p.category for p in spec.products}
-        categories |= {o.category for o in spec.offers if o.category}
-
         margins: list[float] = []
         for o in spec.offers:
             if o.kind == "product" and o.sku in products:
@@ -308,25 +321,35 @@ class _Builder:
             elif o.value is not None:
                 margins.append(o.value)
         top_margin = max([m for m in margins if m > 0], default=1.0)
-
         offers: dict[str, Offer] = {}
         for i, o in enumerate(spec.offers):
             offer = self.offer(i, o, products, channel_ids, placement_channel, top_margin)
             if offer is not None:
                 offers.setdefault(offer.id, offer)
+        return offers
 
+    def rules(self) -> dict[str, Rule]:
+        """Every live rule whose trigger compiles (and is not disabled), by id."""
         rules: dict[str, Rule] = {}
-        for i, r in enumerate(spec.rules):
+        offer_ids = self.offer_ids
+        for i, r in enumerate(self.spec.rules):
             for j, offer_id in enumerate(r.offers):
                 if offer_id not in offer_ids:
-                    problems.add(f"rules[{i}].offers[{j}]", f"unknown offer {offer_id!r}")
+                    self.problems.add(f"rules[{i}].offers[{j}]", f"unknown offer {offer_id!r}")
             condition = self.trigger(i, r)
             if condition is not None:
                 rules.setdefault(
                     r.id,
                     Rule(r.id, r.revision, r.priority, tuple(dict.fromkeys(r.offers)), condition),
                 )
+        return rules
 
+    def references(self) -> None:
+        """Problems of the policies, the channels and the holdout: what they name exists."""
+        spec, problems, offer_ids = self.spec, self.problems, self.offer_ids
+        channel_ids = {c.id for c in spec.channels}
+        categories: set[str] = {p.category for p in spec.products}
+        categories |= {o.category for o in spec.offers if o.category}
         for i, p in enumerate(spec.policies):
             self.policy(i, p, offer_ids, channel_ids, categories)
         for i, c in enumerate(spec.channels):
@@ -347,8 +370,13 @@ class _Builder:
             for j, ch in enumerate(h.channels):
                 if ch not in channel_ids:
                     problems.add(f"holdout.channels[{j}]", f"unknown channel {ch!r}")
+
+    def cells(self) -> dict[tuple[str | None, str | None, str], Cell]:
+        """The attach counts, by (rule, channel, offer)."""
+        problems, offer_ids = self.problems, self.offer_ids
+        channel_ids = {c.id for c in self.spec.channels}
         cells: dict[tuple[str | None, str | None, str], Cell] = {}
-        for i, a in enumerate(spec.attach):
+        for i, a in enumerate(self.spec.attach):
             if a.offer not in offer_ids:
                 problems.add(f"attach[{i}].offer", f"unknown offer {a.offer!r}")
             if a.channel is not None and a.channel not in channel_ids:
@@ -361,17 +389,29 @@ class _Builder:
             cells[(a.rule, a.channel, a.offer)] = Cell(
                 a.offer, a.rule, a.channel, a.shown, a.accepted
             )
+        return cells
+
+    def uplift(self) -> dict[str, UpliftEstimate]:
+        """The uplift estimates, by offer."""
         uplift: dict[str, UpliftEstimate] = {}
-        for i, u in enumerate(spec.uplift):
-            if u.offer not in offer_ids:
-                problems.add(f"uplift[{i}].offer", f"unknown offer {u.offer!r}")
+        for i, u in enumerate(self.spec.uplift):
+            if u.offer not in self.offer_ids:
+                self.problems.add(f"uplift[{i}].offer", f"unknown offer {u.offer!r}")
             if u.offer in uplift:
-                problems.add(f"uplift[{i}].offer", f"duplicate estimate for {u.offer!r}")
+                self.problems.add(f"uplift[{i}].offer", f"duplicate estimate for {u.offer!r}")
             uplift[u.offer] = u
+        return uplift
 
-        if problems.found:
-            raise SnapshotError(problems.found)
-
+    def assemble(
+        self,
+        offers: dict[str, Offer],
+        rules: dict[str, Rule],
+        cells: dict[tuple[str | None, str | None, str], Cell],
+        uplift: dict[str, UpliftEstimate],
+    ) -> Snapshot:
+        """The snapshot of a spec without problems: estimates put on each offer, each rule
+        pointing at its offers, the trigger index, open offers and exclusions per channel."""
+        spec = self.spec
         offer_categories = {o.id: o.category for o in offers.values()}
         attach = estimate_attach(
             cells.values(),
@@ -412,8 +452,7 @@ class _Builder:
             )
             for ch in channels
         }
-        live = list(rules.values())
-        index = TriggerIndex([(rule, rule.condition) for rule in live])
+        index = TriggerIndex([(rule, rule.condition) for rule in rules.values()])
         exclusions: dict[str, tuple[str, ...]] = {}
         for policy in sorted(spec.policies, key=lambda p: -p.priority):
             if policy.type == "mutual_exclusion":

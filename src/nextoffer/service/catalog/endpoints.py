@@ -39,9 +39,9 @@ def put_item(
     """Create or replace an item, validated like the snapshot validates it. A full
     replacement: a field the body does not give takes its default (PATCH changes only the
     fields it names). Pending until an approver publishes."""
-    item, created = service.put_item(session, kind, item_id, body)
-    response.status_code = 201 if created else 200
-    return item
+    written = service.put_item(session, kind, item_id, body)
+    response.status_code = 201 if written.created else 200
+    return written.item
 
 
 class UnsupportedMediaType(ServiceError):

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..tables import catalog_items
+from .schemas import CatalogItem
 
 __all__ = ["delete_item", "get_item", "insert_item", "list_items", "update_item"]
 
 
-def get_item(session: Session, kind: str, item_id: str) -> dict[str, Any] | None:
+def get_item(session: Session, kind: str, item_id: str) -> CatalogItem | None:
     """The item's body, or None when there is no such item."""
     row = session.execute(
         sa.select(catalog_items.c.body).where(
@@ -23,7 +23,7 @@ def get_item(session: Session, kind: str, item_id: str) -> dict[str, Any] | None
     return None if row is None else dict(row.body)
 
 
-def list_items(session: Session, kind: str) -> list[dict[str, Any]]:
+def list_items(session: Session, kind: str) -> list[CatalogItem]:
     """Every item of ``kind``, by id."""
     rows = session.execute(
         sa.select(catalog_items.c.body)
@@ -34,7 +34,7 @@ def list_items(session: Session, kind: str) -> list[dict[str, Any]]:
 
 
 def insert_item(
-    session: Session, kind: str, item_id: str, body: dict[str, Any], at: dt.datetime
+    session: Session, kind: str, item_id: str, body: CatalogItem, at: dt.datetime
 ) -> None:
     """Store a new item."""
     session.execute(
@@ -43,7 +43,7 @@ def insert_item(
 
 
 def update_item(
-    session: Session, kind: str, item_id: str, body: dict[str, Any], at: dt.datetime
+    session: Session, kind: str, item_id: str, body: CatalogItem, at: dt.datetime
 ) -> None:
     """Replace an existing item's body."""
     session.execute(

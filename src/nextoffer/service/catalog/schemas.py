@@ -1,8 +1,14 @@
-"""The catalog's kinds of item and the models each is stored as."""
+"""The catalog's kinds of item, the models each is validated with, and an item as stored.
+
+An item is JSON whose shape its kind's model decides (``KINDS``): the service validates the
+JSON it is given in one place, and stores and answers the model's dump of it as it is.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ...core.decision import (
     AttachEstimate,
@@ -16,7 +22,7 @@ from ...core.decision import (
 )
 from ...core.rules import CustomerSchema, OfferSchema
 
-__all__ = ["KINDS", "PLURAL", "SettingsSpec"]
+__all__ = ["KINDS", "PLURAL", "CatalogItem", "SettingsSpec", "Written"]
 
 
 class SettingsSpec(BaseModel):
@@ -45,3 +51,14 @@ KINDS: dict[str, tuple[type[BaseModel], str]] = {
 }
 # each kind of listed item: the snapshot's list of them
 PLURAL = {"product": "products", "offer": "offers", "channel": "channels", "policy": "policies"}
+
+CatalogItem = dict[str, JsonValue]
+"""An item as stored and answered: its kind's model (``KINDS``) dumped as JSON without the
+fields left at their defaults, its id field (``sku``, ``id``) holding its id."""
+
+
+class Written(NamedTuple):
+    """A write of an item: the item as stored, and whether it is new."""
+
+    item: CatalogItem
+    created: bool

@@ -15,17 +15,17 @@ import datetime as dt
 import re
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput, NotFound
 from ..snapshots import service as snapshots
 from ..snapshots.schemas import PLURALS
 from . import repository
-from .schemas import KINDS, PLURAL, SettingsSpec
+from .schemas import KINDS, PLURAL, CatalogItem, SettingsSpec, Written
 
-__all__ = ["KINDS", "SettingsSpec", "delete_item", "get_item", "list_items", "merge_patch",
-           "patch_item", "put_item"]  # fmt: skip
+__all__ = ["KINDS", "CatalogItem", "SettingsSpec", "Written", "delete_item", "get_item",
+           "list_items", "merge_patch", "patch_item", "put_item"]  # fmt: skip
 
 
 def _place(kind: str, item_id: str) -> str:
@@ -40,9 +40,10 @@ def _named(field: str) -> str:
     return f"settings.{field}" if head in SettingsSpec.model_fields else field
 
 
-def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
+def _validate(kind: str, item_id: str, body: JsonValue) -> CatalogItem:
     """The item as stored, or every problem of the item by itself (its fields' types and
-    ranges), each named ``offers.<id>.<field>``."""
+    ranges), each named ``offers.<id>.<field>``. ``body`` is JSON as given: the API's is an
+    object, the dashboard editor's whatever its text parses to."""
     if kind not in KINDS:
         raise NotFound(f"no catalog kind {kind!r}; kinds: {', '.join(KINDS)}")
     model, id_field = KINDS[kind]
@@ -67,7 +68,7 @@ def _validate(kind: str, item_id: str, body: Any) -> dict[str, Any]:
         raise InvalidInput([{**e, "field": f"{place}.{e['field']}"} for e in errors]) from None
 
 
-def _with(spec: dict[str, Any], kind: str, item_id: str, clean: dict[str, Any]) -> dict[str, Any]:
+def _with(spec: dict[str, Any], kind: str, item_id: str, clean: CatalogItem) -> dict[str, Any]:
     """``spec`` with one item replaced by ``clean``."""
     if kind == "settings":
         return {k: v for k, v in spec.items() if k in PLURALS} | clean
@@ -82,7 +83,7 @@ def _with(spec: dict[str, Any], kind: str, item_id: str, clean: dict[str, Any]) 
 _DANGLING = re.compile(r"^unknown (product|offer|channel|placement|category|sku) '")
 
 
-def _check_write(session: Session, kind: str, item_id: str, clean: dict[str, Any]) -> None:
+def _check_write(session: Session, kind: str, item_id: str, clean: CatalogItem) -> None:
     """Refuse a write that makes the catalog unpublishable: every problem of the item itself
     (undeclared attributes, conditions against the schemas, ...) and every problem it makes
     elsewhere (a settings change breaking an offer or a live rule), at once. References to
@@ -114,10 +115,10 @@ def _check_write(session: Session, kind: str, item_id: str, clean: dict[str, Any
         raise InvalidInput(found)
 
 
-def put_item(session: Session, kind: str, item_id: str, body: Any) -> tuple[dict[str, Any], bool]:
-    """Create or replace an item (a full replacement: fields it does not give take their
-    defaults); returns it and whether it was new. Nothing goes live until an approver
-    publishes."""
+def put_item(session: Session, kind: str, item_id: str, body: JsonValue) -> Written:
+    """Create or replace an item from its JSON (a full replacement: fields it does not give
+    take their defaults); returns it as stored and whether it was new. Nothing goes live
+    until an approver publishes."""
     clean = _validate(kind, item_id, body)
     _check_write(session, kind, item_id, clean)
     now = dt.datetime.now(dt.UTC)
@@ -126,10 +127,10 @@ def put_item(session: Session, kind: str, item_id: str, body: Any) -> tuple[dict
         repository.update_item(session, kind, item_id, clean, now)
     else:
         repository.insert_item(session, kind, item_id, clean, now)
-    return clean, not exists
+    return Written(clean, not exists)
 
 
-def merge_patch(target: Any, patch: Any) -> Any:
+def merge_patch(target: JsonValue, patch: JsonValue) -> JsonValue:
     """RFC 7396 JSON merge patch: objects merge key by key, ``null`` removes a key, anything
     else (arrays included) replaces."""
     if not isinstance(patch, dict):
@@ -143,7 +144,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return merged
 
 
-def patch_item(session: Session, kind: str, item_id: str, patch: Any) -> dict[str, Any]:
+def patch_item(session: Session, kind: str, item_id: str, patch: JsonValue) -> CatalogItem:
     """Change the fields ``patch`` names (a JSON merge patch) of an existing item, validated
     like ``put_item``."""
     if kind not in KINDS:
@@ -151,13 +152,12 @@ def patch_item(session: Session, kind: str, item_id: str, patch: Any) -> dict[st
     if not isinstance(patch, dict):
         raise InvalidInput.one("body", "expected a JSON object (a JSON merge patch)")
     current = get_item(session, kind, item_id)
-    clean, _ = put_item(session, kind, item_id, merge_patch(current, patch))
-    return clean
+    return put_item(session, kind, item_id, merge_patch(current, patch)).item
 
 
 def get_item(
     session: Session, kind: str, item_id: str, *, missing_ok: bool = False
-) -> dict[str, Any] | None:
+) -> CatalogItem | None:
     """The item (pending edits included); ``NotFound``, or None when ``missing_ok``."""
     item = repository.get_item(session, kind, item_id)
     if item is None and not missing_ok:
@@ -165,7 +165,7 @@ def get_item(
     return item
 
 
-def list_items(session: Session, kind: str) -> list[dict[str, Any]]:
+def list_items(session: Session, kind: str) -> list[CatalogItem]:
     """Every item of ``kind`` (pending edits included), by id."""
     if kind not in KINDS:
         raise NotFound(f"no catalog kind {kind!r}; kinds: {', '.join(KINDS)}")

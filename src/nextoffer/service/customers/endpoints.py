@@ -24,7 +24,7 @@ def upsert(request: Request, session: SessionDep, customer_id: CustomerId,
     undeclared one is refused); those it declares personal are kept with the personal data."""
     schema = request.app.state.snapshots.get().spec.customer_schema
     days = request.app.state.settings.retention_days
-    return service.upsert(session, customer_id, body.model_dump(), schema, days)
+    return dict(service.upsert(session, customer_id, body, schema, days))
 
 
 @router.get(
@@ -34,7 +34,7 @@ def get(session: SessionDep, customer_id: CustomerId) -> dict[str, Any]:
     customer = service.get_customer(session, customer_id)
     if customer is None:
         raise NotFound(f"no customer {customer_id!r}")
-    return customer
+    return dict(customer)
 
 
 @router.put("/v1/customers/{customer_id}/personal-data", dependencies=[Depends(allow("admin"))])
@@ -42,7 +42,7 @@ def put_personal(request: Request, session: SessionDep, customer_id: CustomerId,
                  body: PersonalDataIn) -> dict[str, Any]:  # fmt: skip
     """Store name, e-mail and phone apart from everything else, until the retention ends."""
     days = request.app.state.settings.retention_days
-    return service.put_personal(session, customer_id, body.model_dump(), days)
+    return dict(service.put_personal(session, customer_id, body, days))
 
 
 @router.delete("/v1/customers/{customer_id}/personal-data", status_code=204,

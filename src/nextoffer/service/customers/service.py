@@ -15,16 +15,14 @@ code, never a name or an e-mail address; an undeclared attribute is refused (422
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ...core.request import Request
 from ...core.rules import CustomerSchema
 from ..errors import InvalidInput, NotFound
 from . import repository
-from .schemas import CustomerIn, PersonalDataIn
+from .schemas import Customer, CustomerIn, PersonalDataIn, PersonalDataKept
 
 __all__ = [
     "check_request",
@@ -50,17 +48,13 @@ def check_request(schema: CustomerSchema, request: Request) -> None:
 def upsert(
     session: Session,
     customer_id: str,
-    body: Any,
+    data: CustomerIn,
     schema: CustomerSchema,
     retention_days: int = 365,
-) -> dict[str, Any]:
+) -> Customer:
     """Create or replace a customer. Its personal attributes are stored with its personal
     data (until ``retention_days`` from now, or an erasure), the others with the customer;
     the answer echoes only what is stored with the customer."""
-    try:
-        data = CustomerIn.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc) from None
     check = schema.check
     problems = check.problems(data.attributes, "attributes", personal=True)
     if problems:
@@ -81,7 +75,7 @@ def upsert(
             "segments": data.segments}  # fmt: skip
 
 
-def get_customer(session: Session, customer_id: str) -> dict[str, Any] | None:
+def get_customer(session: Session, customer_id: str) -> Customer | None:
     """The customer as stored (without personal data), or None."""
     row = repository.customer(session, customer_id)
     if row is None:
@@ -95,12 +89,10 @@ def get_customer(session: Session, customer_id: str) -> dict[str, Any] | None:
 
 
 def put_personal(
-    session: Session, customer_id: str, body: Any, retention_days: int
-) -> dict[str, Any]:
-    try:
-        data = PersonalDataIn.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc) from None
+    session: Session, customer_id: str, data: PersonalDataIn, retention_days: int
+) -> PersonalDataKept:
+    """Store a customer's name, e-mail and phone apart from everything else, until
+    ``retention_days`` from now (or an erasure)."""
     now = dt.datetime.now(dt.UTC)
     erase_after = now + dt.timedelta(days=retention_days)
     repository.upsert_personal(session, {

@@ -25,10 +25,11 @@ from ...core.decision import Snapshot
 from ..ledger import repository as ledger
 from ..ledger.service import utc
 from ..rules import service as rules
+from ..rules.schemas import Proposal
 from . import repository
 
-__all__ = ["DECISION_SAMPLE", "SORTS", "WINDOWS", "InboxFilter", "Overview", "Series", "catalog_status", "decisions_of",
-           "funnel", "inbox", "overview", "proposal_value"]  # fmt: skip
+__all__ = ["DECISION_SAMPLE", "SORTS", "WINDOWS", "InboxFilter", "Overview", "Series", "ValuedProposal",
+           "catalog_status", "decisions_of", "funnel", "inbox", "overview", "proposal_value"]  # fmt: skip
 
 WINDOWS: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
@@ -143,7 +144,14 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
     return result
 
 
-def proposal_value(proposal: dict[str, Any], snapshot: Snapshot | None) -> float | None:
+class ValuedProposal(Proposal):
+    """A proposal with its expected value per firing (None: no confidence, or none of its
+    offers in the live snapshot)."""
+
+    expected_value: float | None
+
+
+def proposal_value(proposal: Proposal, snapshot: Snapshot | None) -> float | None:
     """Expected value per firing: confidence × the best margin among the proposal's offers."""
     confidence = (proposal.get("stats") or {}).get("confidence")
     if confidence is None or snapshot is None:
@@ -164,7 +172,7 @@ class InboxFilter:
     text: str = ""
 
 
-def _sort_key(row: dict[str, Any], sort: str) -> float | str | None:
+def _sort_key(row: ValuedProposal, sort: str) -> float | str | None:
     """The value ``sort`` orders by; None when the proposal has none (no statistics)."""
     if sort == "created":
         return str(row["created_at"])
@@ -174,12 +182,12 @@ def _sort_key(row: dict[str, Any], sort: str) -> float | str | None:
     return None if value is None else float(value)
 
 
-def inbox(session: Session, snapshot: Snapshot | None, f: InboxFilter) -> list[dict[str, Any]]:
+def inbox(session: Session, snapshot: Snapshot | None, f: InboxFilter) -> list[ValuedProposal]:
     """Proposals with their expected value, filtered and sorted (unknown values last)."""
-    rows = rules.list_proposals(session, None if f.status == "all" else f.status)
-    out = []
-    for row in rows:
-        row["expected_value"] = proposal_value(row, snapshot)
+    proposals = rules.list_proposals(session, None if f.status == "all" else f.status)
+    out: list[ValuedProposal] = []
+    for proposal in proposals:
+        row: ValuedProposal = {**proposal, "expected_value": proposal_value(proposal, snapshot)}
         stats = row.get("stats") or {}
         needs = ((f.min_lift, stats.get("lift")), (f.min_confidence, stats.get("confidence")),
                  (f.min_support, stats.get("support")))  # fmt: skip
@@ -198,8 +206,8 @@ def inbox(session: Session, snapshot: Snapshot | None, f: InboxFilter) -> list[d
         out.append(row)
     # significance: the smallest q-value is the most significant, so it sorts the other way
     descending = f.descending != (f.sort == "significance")
-    known: list[tuple[Any, dict[str, Any]]] = []
-    unknown: list[dict[str, Any]] = []
+    known: list[tuple[Any, ValuedProposal]] = []
+    unknown: list[ValuedProposal] = []
     for row in out:
         key = _sort_key(row, f.sort)
         if key is None:

@@ -77,6 +77,7 @@ async def decide(
         state.models,
         state.pipeline,
         state.clock,
+        state.journeys,
     )
     return JSONResponse(decision)
 

@@ -9,12 +9,19 @@ request and answers it as JSON as it is.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired, TypedDict
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any, NotRequired, Protocol, TypedDict
 
-__all__ = ["DECIDED", "Decision"]
+from sqlalchemy.orm import Session
+
+from ...core.decision import JourneyStep
+from ...core.request import Request
+
+__all__ = ["DECIDED", "Decision", "JourneyHook"]
 
 # the parts of the engine's answer that the ledger keeps with the decision (``decision``)
-DECIDED = ("placements", "counterfactual", "rules_fired", "cascade")
+DECIDED = ("placements", "counterfactual", "rules_fired", "cascade", "journeys")
 
 
 class Decision(TypedDict):
@@ -31,6 +38,32 @@ class Decision(TypedDict):
     counterfactual: list[dict[str, Any]]
     rules_fired: list[dict[str, Any]]
     cascade: str | None
+    journeys: NotRequired[list[dict[str, Any]]]  # the journey steps that nominated offers
     occurred_at: str
     request: NotRequired[dict[str, Any]]
     trace: NotRequired[dict[str, Any] | None]
+
+
+class JourneyHook(Protocol):
+    """What the decision path asks the journeys (``journeys.runner.Runner``) around a
+    decision, in its transaction: before it, the journey offer steps waiting for the
+    customer on the channel (entering them into journeys that listen to it); after it, what
+    became of those steps' offers."""
+
+    def applies(self, request: Request) -> bool | None:
+        """Whether journeys may touch this request (None: not known without a read)."""
+
+    def on_request(
+        self, session: Session, customer: str, channel: str, at: dt.datetime
+    ) -> tuple[JourneyStep, ...]: ...
+
+    def after_decision(
+        self,
+        session: Session,
+        customer: str,
+        steps: Sequence[JourneyStep],
+        decision_id: str,
+        shown: Sequence[str],
+        blocked: Iterable[str],
+        at: dt.datetime,
+    ) -> object: ...

@@ -24,19 +24,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, TypedDict, cast
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ...core.decision import CustomerState, DecisionError, Seen, Snapshot
+from ...core.decision import CustomerState, DecisionError, JourneyStep, Seen, Snapshot
 from ...core.decision import decide as run_decision
 from ...core.request import Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
+from ..customers.schemas import Customer, Profile
 from ..customers.service import check_request
 from ..db import Database, KeptConnection
 from ..errors import InvalidInput, NotFound
@@ -46,28 +47,34 @@ from ..ledger.service import (
     IdempotencyKey,
     StoredDecision,
     customer_and_contacts,
+    customers_and_contacts,
     customers_and_contacts_async,
     record_decision,
     record_decision_async,
     record_decisions_async,
+    record_new_decisions,
     stored_decision,
     utc,
 )
 from ..snapshots.cache import SnapshotCache
-from ..uplift.service import (
-    Estimates,
+from ..uplift.estimates import (
     ModelCache,
     customer_estimates,
+    customers_estimates,
     estimates_from,
     stored_estimates_async,
 )
-from .schemas import DECIDED, Decision
+from ..uplift.schemas import Estimates
+from .schemas import DECIDED, Decision, JourneyHook
 
 __all__ = [
     "LiveClock",
     "Pipeline",
+    "StepAsk",
+    "StepDecided",
     "decide",
     "decide_async",
+    "decide_steps",
     "get",
     "lookback",
     "seen",
@@ -122,56 +129,66 @@ def lookback(snapshot: Snapshot) -> dt.timedelta:
     return max(dt.timedelta(days=30), dt.timedelta(seconds=longest))
 
 
-def seen(request: Request, stored: dict[str, Any], declared: Collection[str]) -> dict[str, Any]:
+def _profile(found: Customer | None) -> Profile:
+    """What the store holds of a customer (nothing, of one it does not know)."""
+    if found is None:
+        return {"attributes": {}, "holdings": [], "segments": []}
+    return found
+
+
+def seen(request: Request, stored: Profile, declared: Collection[str]) -> Profile:
     """The customer as the engine sees them: the declared attributes, the request's winning
     over the stored ones; holdings and segments are the union (kept with the decision: the
     uplift features)."""
     ref = request.customer
     assert ref is not None
-    merged = {**stored.get("attributes", {}),
+    merged = {**stored["attributes"],
               **{k: v for k, v in ref.attributes.items() if v is not None}}  # fmt: skip
     attributes = {k: v for k, v in merged.items() if k in declared}
     return {
         "attributes": attributes,
-        "holdings": sorted({*stored.get("holdings", ()), *ref.holdings}),
-        "segments": sorted({*stored.get("segments", ()), *ref.segments}),
+        "holdings": sorted({*stored["holdings"], *ref.holdings}),
+        "segments": sorted({*stored["segments"], *ref.segments}),
     }
-
-
-def _request(body: Any) -> Request:
-    if isinstance(body, Request):
-        return body
-    try:
-        return Request.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc) from None
 
 
 def decide(
     session: Session,
     cache: SnapshotCache,
-    body: Any,
+    request: Request,
     idempotency_key: IdempotencyKey | None = None,
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
+    journeys: JourneyHook | None = None,
 ) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
-    offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards."""
+    offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards.
+    With ``journeys``: the journey offer steps waiting for the customer on the channel
+    nominate their offers, and learn what became of them, in the same transaction."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
-    request, now, customer = _start(body, snapshot, clock)
+    now, customer = _start(request, snapshot, clock)
+    steps: tuple[JourneyStep, ...] = ()
     if customer is None:
         state = None
     else:
+        if journeys is not None and request.channel is not None:
+            steps = journeys.on_request(session, customer, request.channel, now)
         since = now - lookback(snapshot)
         found, history = customer_and_contacts(session, customer, since)
-        stored = found or {}
+        stored = _profile(found)
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
-    row = _row(snapshot, request, now, state, idempotency_key)
-    return _public(record_decision(session, row, idempotency_key), with_trace=False)
+    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps)
+    written = record_decision(session, row, idempotency_key)
+    if steps and journeys is not None and customer is not None and written["id"] == row["id"]:
+        offers = {o for step in steps for o in step.offers}
+        held = {d["offer"] for d in (row["trace"] or {}).get("drops", ())
+                if d["stage"] == "policies" and d["offer"] in offers}  # fmt: skip
+        journeys.after_decision(session, customer, steps, row["id"], row["shown"], held, now)
+    return _public(written, with_trace=False)
 
 
 class Pipeline:
@@ -222,11 +239,11 @@ class Pipeline:
         self,
         snapshot: Snapshot,
         live: Mapping[str, tuple[str, UpliftModel]],
-        body: Any,
+        request: Request,
         idempotency_key: IdempotencyKey | None,
         clock: LiveClock | None = None,
     ) -> Decision:
-        request, now, customer = _start(body, snapshot, clock)
+        now, customer = _start(request, snapshot, clock)
         state = None
         if customer is not None:
             since = now - lookback(snapshot)
@@ -238,7 +255,7 @@ class Pipeline:
                 estimates = estimates_from(rows, live)
             else:
                 found, history = await self.read((customer, since))
-            stored = found or {}
+            stored = _profile(found)
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
             state = _state(customer, stored, history, estimates), features
         if _heavy(request):  # on the loop it would hold up every other request meanwhile
@@ -256,19 +273,23 @@ class Pipeline:
 async def decide_async(
     db: Database,
     cache: SnapshotCache,
-    body: Any,
+    request: Request,
     idempotency_key: IdempotencyKey | None,
     models: ModelCache,
     pipeline: Pipeline | None,
     clock: LiveClock | None = None,
+    journeys: JourneyHook | None = None,
 ) -> Decision:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread, after this request's turn to write
-    (``db.write_turn``). Committed before it returns."""
-    if pipeline is None:
+    (``db.write_turn``). Committed before it returns. A request that journeys may touch
+    (``journeys.applies``) takes ``decide`` in a worker thread on either database."""
+    if journeys is not None and journeys.applies(request) is False:
+        journeys = None
+    if pipeline is None or journeys is not None:
         async with db.write_turn():
             return await run_in_threadpool(
-                db.run, decide, cache, body, idempotency_key, models, clock
+                db.run, decide, cache, request, idempotency_key, models, clock, journeys
             )
     snapshot = cache.cached()
     if snapshot is None:
@@ -276,19 +297,18 @@ async def decide_async(
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    return await pipeline.decide(snapshot, live, body, idempotency_key, clock)
+    return await pipeline.decide(snapshot, live, request, idempotency_key, clock)
 
 
 def _start(
-    body: Any, snapshot: Snapshot, clock: LiveClock | None
-) -> tuple[Request, dt.datetime, str | None]:
-    """The request (its customer checked against the snapshot's schema before anything reads
-    it), the server's time (its ``at`` checked against it), the customer."""
-    request = _request(body)
+    request: Request, snapshot: Snapshot, clock: LiveClock | None
+) -> tuple[dt.datetime, str | None]:
+    """The server's time (the request's ``at`` checked against it) and the customer (the
+    request's customer checked against the snapshot's schema before anything reads it)."""
     check_request(snapshot.spec.customer_schema, request)
     now = (clock or _WALL).check(request)
     customer = request.customer.id if request.customer is not None else None
-    return request, now, customer
+    return now, customer
 
 
 _WALL = LiveClock()
@@ -309,7 +329,7 @@ def _heavy(request: Request) -> bool:
 
 def _state(
     customer_id: str,
-    stored: dict[str, Any],
+    stored: Profile,
     history: list[Seen],
     estimates: Estimates,
 ) -> CustomerState:
@@ -317,9 +337,9 @@ def _state(
         return CustomerState.from_seen(
             history,
             id=customer_id,
-            attributes=stored.get("attributes", {}),
-            holdings=tuple(stored.get("holdings", ())),
-            segments=tuple(stored.get("segments", ())),
+            attributes=stored["attributes"],
+            holdings=tuple(stored["holdings"]),
+            segments=tuple(stored["segments"]),
             cate=estimates.cate,
             uplift_segments=estimates.segments,
         )
@@ -331,14 +351,18 @@ def _row(
     snapshot: Snapshot,
     request: Request,
     now: dt.datetime,
-    state: tuple[CustomerState, dict[str, Any]] | None,
+    state: tuple[CustomerState, Profile] | None,
     idempotency_key: IdempotencyKey | None,
+    journeys: Sequence[JourneyStep] = (),
 ) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``); the decision
     as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
     try:
-        decision = run_decision(snapshot, request, customer, now=now, contacts_at=now)
+        decision = run_decision(
+            snapshot, request, customer, now=now, contacts_at=now, journeys=journeys,
+            detail=True if journeys else None,  # a journey reads why its offers were held
+        )  # fmt: skip
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
@@ -358,7 +382,7 @@ def _row(
         "experiment": decision.experiment,
         "shown": decision.offers(),
         "request": as_given,
-        "decision": {k: out[k] for k in DECIDED},
+        "decision": {k: out[k] for k in DECIDED if k in out},
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
     }
@@ -390,3 +414,75 @@ def get(session: Session, decision_id: str) -> Decision:
     if row is None:
         raise NotFound(f"no decision {decision_id!r}")
     return _public(row, with_trace=True)
+
+
+class StepAsk(NamedTuple):
+    """A journey's outbound offer step asking for one customer's decision: on ``channel``
+    (``placements``: these, or all of the channel's), among the step's offers (``step``);
+    ``key`` names the step's attempt: the decision is stored under ``journey:<key>``, so a
+    second decision of one attempt is refused by the database."""
+
+    customer: str
+    channel: str
+    placements: tuple[str, ...]
+    step: JourneyStep
+    key: str
+
+
+class StepDecided(TypedDict):
+    """An outbound step's decision as the journey sees it: its id, the offers shown, and
+    whether the contact policies blocked one of the step's offers."""
+
+    id: str
+    shown: list[str]
+    blocked: bool
+
+
+def decide_steps(
+    session: Session,
+    cache: SnapshotCache,
+    models: ModelCache | None,
+    asks: Sequence[StepAsk],
+    now: dt.datetime,
+) -> list[StepDecided | None]:
+    """Journey steps' decisions in ``session``'s transaction, at ``now`` (the scheduler's
+    time): the customers' states in one read, the decisions in one write, each an ordinary
+    decision marked with its journey step. None for an ask the snapshot can no longer decide
+    (its channel or placement is gone)."""
+    if not asks:
+        return []
+    snapshot = cache.get()
+    live = models.live() if models is not None else None
+    states = customers_and_contacts(session, {a.customer for a in asks}, now - lookback(snapshot))
+    declared = snapshot.spec.customer_schema.attributes
+    estimates = customers_estimates(session, {a.customer for a in asks}, live)
+    rows: list[DecisionRow] = []
+    placed: list[int | None] = []
+    for ask in asks:
+        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
+                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
+        request = Request.model_validate(body)
+        found, history = states[ask.customer]
+        stored = _profile(found)
+        features = seen(request, stored, declared)
+        state = _state(ask.customer, stored, history, estimates[ask.customer]), features
+        try:
+            row = _row(snapshot, request, now, state, None, journeys=(ask.step,))
+        except InvalidInput:
+            placed.append(None)
+            continue
+        row["idempotency_key"] = f"journey:{ask.key}"
+        placed.append(len(rows))
+        rows.append(row)
+    stored_rows = record_new_decisions(session, rows)
+    out: list[StepDecided | None] = []
+    for i in placed:
+        if i is None:
+            out.append(None)
+            continue
+        row = stored_rows[i]
+        drops = (rows[i]["trace"] or {}).get("drops", ())
+        blocked = any(d["stage"] == "policies" and d["offer"] in asks[i].step.offers
+                      for d in drops)  # fmt: skip
+        out.append({"id": row["id"], "shown": list(row["shown"]), "blocked": blocked})
+    return out

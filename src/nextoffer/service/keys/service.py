@@ -11,27 +11,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, Unauthorized
 from . import repository
+from .schemas import ROLES, Principal, Role
 
 __all__ = ["ROLES", "Principal", "Role", "authenticate", "create_key", "labels", "require"]
-
-Role = Literal["client", "author", "approver", "admin"]
-ROLES: tuple[Role, ...] = ("client", "author", "approver", "admin")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the key's public id (an actor in audit records), role and label."""
-
-    id: str
-    role: Role
-    label: str = ""
 
 
 def _hash(key: str) -> str:

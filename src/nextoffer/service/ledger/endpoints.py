@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Response
+from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
 from ..errors import Conflict
 from ..http import SessionDep, allow, idempotency_header
+from ..journeys.runner import Arrival
 from ..keys.service import Principal
 from . import repository, service
-from .schemas import BUILTIN_TYPES, EventIn, OutcomeTypeIn
+from .schemas import BUILTIN_TYPES, Event, EventIn, OutcomeTypeIn
 
 router = APIRouter(tags=["ledger"])
 
@@ -38,6 +39,7 @@ _EVENTS_BODY = {
 @router.post("/v1/events", status_code=201, openapi_extra=_EVENTS_BODY)
 def post_events(
     session: SessionDep,
+    request: Request,
     response: Response,
     who: Annotated[Principal, Depends(allow("client"))],
     body: Annotated[Any, Body(include_in_schema=False)],
@@ -45,11 +47,22 @@ def post_events(
 ) -> dict[str, Any]:
     """Record one event or a batch (all or nothing); a repeated idempotency key is not
     written twice, and a key reused for a different event is refused (409). Keys are the
-    client's own: another API key's equal key is another event."""
-    result = service.ingest(session, body, idempotency_header(idempotency_key), client=who.id)
+    client's own: another API key's equal key is another event. Journeys waiting for these
+    events move in the same transaction."""
+    new: list[Event] = []
+    result = service.ingest(
+        session, body, idempotency_header(idempotency_key), client=who.id, new=new
+    )
+    # the journeys waiting for these events move in the same transaction, at the server's
+    # time (the live decision path's clock)
+    at = request.app.state.clock.now()
+    request.app.state.journeys.on_events(session, [
+        Arrival(e["customer_id"], e["type"], at, e["offer_id"], e["value"], e["id"])
+        for e in new if e["customer_id"] is not None
+    ])  # fmt: skip
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
-    return result
+    return dict(result)
 
 
 @router.get(

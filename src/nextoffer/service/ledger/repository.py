@@ -29,6 +29,7 @@ __all__ = [
     "insert_decisions",
     "insert_decisions_async",
     "insert_events",
+    "insert_new_decisions",
     "offers_in_catalog",
     "outcome_classes",
     "outcome_classes_async",
@@ -205,6 +206,17 @@ def insert_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> lis
     """Insert decision rows that have no idempotency key in one statement (the plain
     INSERT); returns each as stored, in the order given."""
     full = _keyless(rows)
+    returned = session.execute(_DECISION_INSERT, full).all()
+    return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
+
+
+def insert_new_decisions(
+    session: Session, rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Insert decision rows whose idempotency keys must be new, in one statement (the plain
+    INSERT): a key stored before fails the statement (the unique index, and SQLite's
+    no-replace trigger), and with it the transaction. Returns each as stored, in order."""
+    full = [_given(row) for row in rows]
     returned = session.execute(_DECISION_INSERT, full).all()
     return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
 

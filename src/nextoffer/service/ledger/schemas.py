@@ -1,5 +1,9 @@
-"""Events as the API takes them; a customer's state as the decision path reads it, and a
-decision as it writes it."""
+"""Events as the API takes them and gives them back; a customer's history as the API gives
+it; a customer's state as the decision path reads it, and a decision as it writes it.
+
+What the API takes are Pydantic models; what the service gives are typed dictionaries (and
+a named tuple), built once in the order the API answers with.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ...core.decision import Seen
 from ...core.request import Identifier, Moment
+from ..customers.schemas import Customer, Profile
 from .event_types import BUILTIN_TYPES, EVENT_TYPES
 from .payloads import PayloadFields
 
 __all__ = [
     "BUILTIN_TYPES",
+    "BatchIngested",
     "CustomerContacts",
     "DecisionRow",
+    "Event",
     "EventIn",
+    "HistoryDecision",
+    "HistoryEvent",
+    "OneIngested",
     "OutcomeTypeIn",
     "StoredDecision",
 ]
@@ -63,12 +73,76 @@ class OutcomeTypeIn(BaseModel):
     payload: PayloadFields = Field(default_factory=dict)  # the fields its events may carry
 
 
+class Event(TypedDict):
+    """An event as stored, as the API shows it: the idempotency key as its client gave it,
+    times in ISO 8601, and whether it is attributed (names a decision that showed its offer
+    to its customer)."""
+
+    id: str
+    idempotency_key: str
+    type: str
+    customer_id: str | None
+    session_id: str | None
+    decision_id: str | None
+    offer_id: str | None
+    channel: str | None
+    placement: str | None
+    value: float | None
+    payload: dict[str, Any]
+    reported_at: str | None
+    occurred_at: str
+    attributed: bool
+
+
+class OneIngested(Event):
+    """A single event ingested: the event as stored, and whether it was a retry (stored
+    before under its key, and not written again)."""
+
+    duplicate: bool
+
+
+class BatchIngested(TypedDict):
+    """A batch ingested: how many events were written, how many were retries, and every
+    event as stored, in the batch's order."""
+
+    accepted: int
+    duplicates: int
+    events: list[Event]
+
+
+class HistoryDecision(TypedDict):
+    """A decision in a customer's history."""
+
+    kind: Literal["decision"]
+    decision_id: str
+    channel: str
+    session_id: str | None
+    shown: list[str]
+    control: bool
+    occurred_at: str
+
+
+class HistoryEvent(TypedDict):
+    """An outcome event in a customer's history."""
+
+    kind: Literal["event"]
+    event_id: str
+    type: str
+    offer_id: str | None
+    channel: str | None
+    session_id: str | None
+    decision_id: str | None
+    value: float | None
+    occurred_at: str
+    reported_at: str | None
+
+
 class CustomerContacts(NamedTuple):
     """One customer's state as the ledger gives it to the decision path: the stored customer
     (``id``, ``attributes``, ``holdings``, ``segments``; None when unknown) and their
     contacts since a time, oldest first, as the engine's ``Seen`` tuples."""
 
-    customer: dict[str, Any] | None
+    customer: Customer | None
     contacts: list[Seen]
 
     def since(self, t: float) -> CustomerContacts:
@@ -97,7 +171,7 @@ class DecisionRow(TypedDict):
     request: dict[str, Any]
     decision: dict[str, Any]
     trace: dict[str, Any] | None
-    features: dict[str, Any] | None
+    features: Profile | None
 
 
 class StoredDecision(DecisionRow):

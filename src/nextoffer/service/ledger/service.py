@@ -25,11 +25,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from ...core.decision import Seen
+from ..customers.schemas import Customer
 from ..errors import InvalidInput
 from . import repository
 from .event_types import EVENT_TYPES
 from .payloads import payload_problems
-from .schemas import BUILTIN_TYPES, CustomerContacts, DecisionRow, EventIn, StoredDecision
+from .schemas import (
+    BUILTIN_TYPES,
+    BatchIngested,
+    CustomerContacts,
+    DecisionRow,
+    Event,
+    EventIn,
+    HistoryDecision,
+    HistoryEvent,
+    OneIngested,
+    StoredDecision,
+)
 
 __all__ = [
     "MAX_BATCH",
@@ -49,6 +61,7 @@ __all__ = [
     "record_decision_async",
     "record_decisions",
     "record_decisions_async",
+    "record_new_decisions",
     "stored_decision",
     "utc",
 ]
@@ -74,14 +87,21 @@ def _field(prefix: str, loc: tuple[Any, ...]) -> str:
 
 
 def ingest(
-    session: Session, body: Any, header_key: str | None = None, client: str = ""
-) -> dict[str, Any]:
+    session: Session,
+    body: object,
+    header_key: str | None = None,
+    client: str = "",
+    new: list[Event] | None = None,
+) -> OneIngested | BatchIngested:
     """Validate and store one event (an object) or a batch (a list, or ``{"events": [...]}``).
+    ``body`` is the JSON as sent, checked here (anything else is refused), each event's
+    problems named by its place in the batch (``events[3].value``).
 
     ``client`` (the sender's API key id) scopes the idempotency keys: two clients' equal
     keys are two events. A key seen before with the same event is a retry (the original
     comes back); with a different event it is refused (``KeyReused``, 409), as is a key
-    repeated inside one batch with a different event (422 at its position).
+    repeated inside one batch with a different event (422 at its position). ``new``, when
+    given, receives the events this call wrote (not the duplicates): what the journeys see.
     """
     single = isinstance(body, dict) and "events" not in body
     items = [body] if single else body.get("events") if isinstance(body, dict) else body
@@ -176,6 +196,8 @@ def ingest(
         raise KeyReused(reused)
     written = {r["id"] for r in rows.values()} & {r["id"] for r in stored}
     out = [_public(by_key[stored_key]) for _, _, _, stored_key, _ in parsed]
+    if new is not None:  # the events this call wrote (not the duplicates), once each
+        new.extend({e["id"]: e for e in out if e["id"] in written}.values())
     duplicates = len(parsed) - len(written)
     if single:
         return {**out[0], "duplicate": duplicates == 1}
@@ -245,15 +267,25 @@ def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[
     return attributed
 
 
-def _public(row: dict[str, Any]) -> dict[str, Any]:
+def _public(row: Mapping[str, Any]) -> Event:
     """A stored event as the API shows it: the key as its client gave it, no hash."""
-    out = {k: v for k, v in row.items() if k not in ("seq", "client", "body_hash")}
-    if row.get("client") is not None:
-        out["idempotency_key"] = row["idempotency_key"][len(row["client"]) + 1 :]
-    for key in ("occurred_at", "reported_at"):
-        if out.get(key) is not None:
-            out[key] = utc(out[key]).isoformat()
-    return out
+    key, client, reported = row["idempotency_key"], row["client"], row["reported_at"]
+    return {
+        "id": row["id"],
+        "idempotency_key": key if client is None else key[len(client) + 1 :],
+        "type": row["type"],
+        "customer_id": row["customer_id"],
+        "session_id": row["session_id"],
+        "decision_id": row["decision_id"],
+        "offer_id": row["offer_id"],
+        "channel": row["channel"],
+        "placement": row["placement"],
+        "value": row["value"],
+        "payload": row["payload"],
+        "reported_at": None if reported is None else utc(reported).isoformat(),
+        "occurred_at": utc(row["occurred_at"]).isoformat(),
+        "attributed": row["attributed"],
+    }
 
 
 # The decision path's contract with the ledger: the customer-state read and the decision
@@ -320,6 +352,13 @@ def record_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[Stor
     return cast("list[StoredDecision]", repository.insert_decisions(session, rows))
 
 
+def record_new_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[StoredDecision]:
+    """Write decisions whose idempotency keys must be new (a journey step's attempt) in one
+    statement: a key stored before fails it, and the transaction with it, so that no
+    attempt is ever decided twice. Each as stored, in the order given."""
+    return cast("list[StoredDecision]", repository.insert_new_decisions(session, rows))
+
+
 async def record_decision_async(
     session: AsyncSession, row: DecisionRow, key: IdempotencyKey | None = None
 ) -> StoredDecision:
@@ -363,7 +402,7 @@ def _with_contacts(
             classes[name] = "accepted" if classification == "positive" else "declined"
     out: dict[str, CustomerContacts] = {}
     for customer_id, (customer, shown, outcomes) in states.items():
-        stored = None
+        stored: Customer | None = None
         if customer is not None:
             stored = {"id": customer_id, "attributes": customer.attributes,
                       "holdings": customer.holdings, "segments": customer.segments}  # fmt: skip
@@ -380,12 +419,14 @@ def _with_contacts(
     return out
 
 
-def history_of(session: Session, customer_id: str, since: dt.datetime) -> list[dict[str, Any]]:
+def history_of(
+    session: Session, customer_id: str, since: dt.datetime
+) -> list[HistoryDecision | HistoryEvent]:
     """The customer's decisions and outcome events since ``since``, for people, oldest first."""
     _customer, shown, outcomes = repository.customer_states(
         session, [customer_id], since, every_decision=True
     )[customer_id]
-    readable: list[dict[str, Any]] = [
+    readable: list[HistoryDecision | HistoryEvent] = [
         {"kind": "decision", "decision_id": d.id, "channel": d.channel, "session_id": d.session_id,
          "shown": d.shown, "control": d.control, "occurred_at": utc(d.occurred_at).isoformat()}
         for d in shown

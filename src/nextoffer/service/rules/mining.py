@@ -9,8 +9,10 @@ from ...core.learning.mining import MiningResult
 from ...core.learning.significance import Significance
 from ...jobs.mining import offers_by_sku, proposals_for, transactions_of
 from ...jobs.transactions import Filters, Transactions
+from ..errors import validated
 from ..ledger import repository as ledger
 from ..snapshots import service as snapshots
+from .schemas import ProposalIn
 from .service import propose
 
 __all__ = ["ledger_transactions", "propose_rules"]
@@ -28,8 +30,8 @@ def propose_rules(
     found, significant, no_offer = proposals_for(result, significance, data, by_sku)
     counts = {"significant": significant, "created": 0, "updated": 0, "no_offer": no_offer}
     for proposal in found:
-        done = propose(session, actor, proposal)
-        counts["updated" if done.get("updated") else "created"] += 1
+        done = propose(session, actor, validated(ProposalIn, proposal))
+        counts["updated" if done["updated"] else "created"] += 1
     return counts
 
 

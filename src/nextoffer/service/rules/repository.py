@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ..tables import audit, decisions, install_settings, proposals, rule_revisions, rules
+from .schemas import AuditRow, LiveRule, ProposalRow, RevisionRow, RuleRow
 
 __all__ = ["all_rules", "audit_of", "decision_requests", "fingerprint_holder", "free_fingerprint",
            "insert_proposal", "insert_revision", "insert_rule", "install_setting",
@@ -19,7 +20,7 @@ __all__ = ["all_rules", "audit_of", "decision_requests", "fingerprint_holder", "
            "set_proposal_status", "set_rule_stats", "supersede_proposal", "unapproved_with"]  # fmt: skip
 
 
-def live_rules(session: Session) -> list[dict[str, Any]]:
+def live_rules(session: Session) -> list[LiveRule]:
     """The live revision of every active rule, as snapshot data, by rule id."""
     rows = session.execute(
         sa.select(rule_revisions)
@@ -45,15 +46,15 @@ def record(
     )
 
 
-def install_setting(session: Session, name: str) -> Any:
-    """An install setting's value (None when never set)."""
+def install_setting(session: Session, name: str) -> object:
+    """An install setting's value, as JSON (None when never set)."""
     return session.execute(
         sa.select(install_settings.c.value).where(install_settings.c.name == name)
     ).scalar()
 
 
 def set_install_setting(
-    session: Session, name: str, value: Any, actor: str, at: dt.datetime
+    session: Session, name: str, value: object, actor: str, at: dt.datetime
 ) -> None:
     """Set an install setting (created at its first setting)."""
     updated = session.execute(
@@ -75,36 +76,39 @@ def free_fingerprint(session: Session, fp: str) -> None:
     )
 
 
-def fingerprint_holder(session: Session, fp: str) -> Any | None:
-    """The ``id`` and ``status`` of the proposal holding ``fp``, or None."""
-    return session.execute(
+def fingerprint_holder(session: Session, fp: str) -> tuple[str, str] | None:
+    """The id and status of the proposal holding ``fp``, or None."""
+    row = session.execute(
         sa.select(proposals.c.id, proposals.c.status).where(proposals.c.fingerprint == fp)
     ).first()
+    return None if row is None else (row.id, row.status)
 
 
-def unapproved_with(session: Session, fp: str) -> Any | None:
+def unapproved_with(session: Session, fp: str) -> ProposalRow | None:
     """The proposal of fingerprint ``fp`` that is not approved, or None."""
-    return session.execute(
+    row = session.execute(
         sa.select(proposals).where(proposals.c.fingerprint == fp, proposals.c.status != "approved")
     ).first()
+    return None if row is None else ProposalRow(**row._mapping)
 
 
-def insert_proposal(session: Session, values: dict[str, Any]) -> None:
-    """Store a new proposal (every column in ``values``)."""
-    session.execute(sa.insert(proposals).values(**values))
+def insert_proposal(session: Session, row: ProposalRow) -> None:
+    """Store a new proposal."""
+    session.execute(sa.insert(proposals).values(**row._asdict()))
 
 
-def proposal(session: Session, proposal_id: str) -> Any | None:
+def proposal(session: Session, proposal_id: str) -> ProposalRow | None:
     """The proposal's row, or None."""
-    return session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+    row = session.execute(sa.select(proposals).where(proposals.c.id == proposal_id)).first()
+    return None if row is None else ProposalRow(**row._mapping)
 
 
-def list_proposals(session: Session, status: str | None) -> list[Any]:
+def list_proposals(session: Session, status: str | None) -> list[ProposalRow]:
     """Every proposal (of ``status``, when given), oldest first."""
     query = sa.select(proposals).order_by(proposals.c.created_at, proposals.c.id)
     if status:
         query = query.where(proposals.c.status == status)
-    return list(session.execute(query).all())
+    return [ProposalRow(**row._mapping) for row in session.execute(query)]
 
 
 def proposal_ids_of(session: Session, rule_id: str) -> list[str]:
@@ -139,14 +143,17 @@ def supersede_proposal(session: Session, proposal_id: str, at: dt.datetime) -> N
     )
 
 
-def rule(session: Session, rule_id: str) -> Any | None:
+def rule(session: Session, rule_id: str) -> RuleRow | None:
     """The rule's row (``live_revision``, ``stats``), or None."""
-    return session.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    row = session.execute(sa.select(rules).where(rules.c.id == rule_id)).first()
+    return None if row is None else RuleRow(**row._mapping)
 
 
-def all_rules(session: Session) -> list[Any]:
+def all_rules(session: Session) -> list[RuleRow]:
     """Every rule's row, by id."""
-    return list(session.execute(sa.select(rules).order_by(rules.c.id)).all())
+    return [
+        RuleRow(**row._mapping) for row in session.execute(sa.select(rules).order_by(rules.c.id))
+    ]
 
 
 def insert_rule(session: Session, rule_id: str, at: dt.datetime) -> None:
@@ -164,14 +171,15 @@ def set_rule_stats(session: Session, rule_id: str, stats: dict[str, Any]) -> Non
     session.execute(sa.update(rules).where(rules.c.id == rule_id).values(stats=stats))
 
 
-def live_revision(session: Session, rule_id: str) -> Any | None:
+def live_revision(session: Session, rule_id: str) -> RevisionRow | None:
     """The live revision of ``rule_id`` (None when the rule is new or deactivated)."""
-    return session.execute(
+    row = session.execute(
         sa.select(rule_revisions)
         .join(rules, sa.and_(rules.c.id == rule_revisions.c.rule_id,
                              rules.c.live_revision == rule_revisions.c.revision))
         .where(rules.c.id == rule_id)
     ).first()  # fmt: skip
+    return None if row is None else RevisionRow(**row._mapping)
 
 
 def live_rules_with_text(session: Session, text: str) -> list[str]:
@@ -197,37 +205,41 @@ def latest_revision(session: Session, rule_id: str) -> int:
     return int(top or 0)
 
 
-def revision(session: Session, rule_id: str, number: int) -> Any | None:
+def revision(session: Session, rule_id: str, number: int) -> RevisionRow | None:
     """Revision ``number`` of the rule, or None."""
-    return session.execute(sa.select(rule_revisions).where(
+    row = session.execute(sa.select(rule_revisions).where(
         rule_revisions.c.rule_id == rule_id, rule_revisions.c.revision == number)).first()  # fmt: skip
+    return None if row is None else RevisionRow(**row._mapping)
 
 
-def revisions(session: Session, rule_id: str) -> list[Any]:
+def revisions(session: Session, rule_id: str) -> list[RevisionRow]:
     """Every revision of the rule, oldest first."""
-    return list(session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
-                                .order_by(rule_revisions.c.revision)).all())  # fmt: skip
+    rows = session.execute(sa.select(rule_revisions).where(rule_revisions.c.rule_id == rule_id)
+                           .order_by(rule_revisions.c.revision))  # fmt: skip
+    return [RevisionRow(**row._mapping) for row in rows]
 
 
-def insert_revision(session: Session, values: dict[str, Any]) -> None:
-    """Store a new (immutable) revision (every column in ``values``)."""
-    session.execute(sa.insert(rule_revisions).values(**values))
+def insert_revision(session: Session, row: RevisionRow) -> None:
+    """Store a new (immutable) revision."""
+    session.execute(sa.insert(rule_revisions).values(**row._asdict()))
 
 
-def audit_of(session: Session, subjects: list[str]) -> list[Any]:
+def audit_of(session: Session, subjects: list[str]) -> list[AuditRow]:
     """Every audit record about any of ``subjects``, oldest first."""
-    return list(session.execute(sa.select(audit).where(audit.c.subject.in_(subjects))
-                                .order_by(audit.c.seq)).all())  # fmt: skip
+    rows = session.execute(sa.select(audit).where(audit.c.subject.in_(subjects))
+                           .order_by(audit.c.seq))  # fmt: skip
+    return [AuditRow(**row._mapping) for row in rows]
 
 
-def decision_requests(session: Session, since: dt.datetime, limit: int) -> list[Any]:
+def decision_requests(
+    session: Session, since: dt.datetime, limit: int
+) -> list[tuple[dict[str, Any], dt.datetime]]:
     """The ``request`` and ``occurred_at`` of the newest ``limit`` decisions since ``since``,
     newest first."""
-    return list(
-        session.execute(
-            sa.select(decisions.c.request, decisions.c.occurred_at)
-            .where(decisions.c.occurred_at >= since)
-            .order_by(decisions.c.seq.desc())
-            .limit(limit)
-        ).all()
+    rows = session.execute(
+        sa.select(decisions.c.request, decisions.c.occurred_at)
+        .where(decisions.c.occurred_at >= since)
+        .order_by(decisions.c.seq.desc())
+        .limit(limit)
     )
+    return [(request, occurred_at) for request, occurred_at in rows]

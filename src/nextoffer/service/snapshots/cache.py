@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from ...core.decision import Snapshot, SnapshotError, build_snapshot
 from ..db import Database
 from ..errors import NotFound, Unavailable
 from . import repository
+from .schemas import SnapshotData
 
 __all__ = ["SnapshotCache"]
 
@@ -68,7 +68,7 @@ class SnapshotCache:
                 raise Unavailable(f"the live snapshot does not load: {self._unloadable[1]}")
             return self._snapshot
 
-    def _load(self, seq: int, spec: dict[str, Any]) -> None:
+    def _load(self, seq: int, spec: SnapshotData) -> None:
         version = spec.get("version")
         try:
             snapshot = build_snapshot(spec, published=True)

@@ -29,22 +29,18 @@ def publish(
 ) -> dict[str, Any]:
     """Take the catalog (every pending edit) live in a new snapshot version, audited with who
     published and what it took live; every worker swaps to it within a second."""
-    return service.publish(session, body.version if body else None, actor=who.id)
+    return dict(service.publish(session, body.version if body else None, actor=who.id))
 
 
 @router.get("/v1/snapshots", dependencies=[Depends(allow("author", "approver"))])
 def snapshot_log(session: SessionDep) -> list[dict[str, Any]]:
     """The last 100 publishes, newest first: version, who (key id and label), why (catalog,
     rule, attach-refresh) and what each took live."""
-    return service.publishes(session)
+    return [dict(p) for p in service.publishes(session)]
 
 
 @router.get("/v1/snapshots/live", dependencies=[Depends(allow("client", "author", "approver"))])
 def live(request: Request) -> dict[str, Any]:
     """The live snapshot: its version, sizes, and the rules it holds disabled
     (``needs_attention``: published before a check that now refuses their trigger)."""
-    snapshot = request.app.state.snapshots.get()
-    attention = [{"rule": r.id, "revision": r.revision, "trigger": r.trigger, "state": "disabled",
-                  "problems": list(r.problems)} for r in snapshot.disabled.values()]  # fmt: skip
-    return {"version": snapshot.version, "offers": len(snapshot.offers), "rules": len(snapshot.rules),
-            "channels": sorted(snapshot.channels), "needs_attention": attention}  # fmt: skip
+    return dict(service.summary(request.app.state.snapshots.get()))

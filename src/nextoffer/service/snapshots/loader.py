@@ -3,18 +3,17 @@ its rules as live revision 1 of each. It sits above the catalog and the rules do
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from ..catalog.schemas import KINDS, PLURAL, SettingsSpec
 from ..catalog.service import put_item
 from ..rules.service import seed_rule
+from .schemas import SnapshotData
 
 __all__ = ["load_spec"]
 
 
-def load_spec(session: Session, data: dict[str, Any], actor: str = "loader") -> None:
+def load_spec(session: Session, data: SnapshotData, actor: str = "loader") -> None:
     """Put every item of a snapshot's plain data (as the scenarios provide it); its rules
     become live revision 1 of each rule (recorded in the audit log). Nothing is published."""
     settings = {k: v for k, v in data.items() if k in SettingsSpec.model_fields}

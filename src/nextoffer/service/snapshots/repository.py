@@ -8,15 +8,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ..rules.schemas import AuditRow
 from ..tables import audit, snapshots
+from .schemas import SnapshotData
 
 __all__ = ["any_published", "insert_snapshot", "newest_seq", "newest_spec", "publish_records",
            "record_publish", "spec_at", "version_exists"]  # fmt: skip
 
 
-def newest_spec(session: Session) -> dict[str, Any] | None:
+def newest_spec(session: Session) -> SnapshotData | None:
     """The spec of the newest stored snapshot (None before the first publish)."""
-    spec: dict[str, Any] | None = session.execute(
+    spec: SnapshotData | None = session.execute(
         sa.select(snapshots.c.spec).order_by(snapshots.c.seq.desc()).limit(1)
     ).scalar()
     return spec
@@ -28,9 +30,9 @@ def newest_seq(session: Session) -> int | None:
     return seq
 
 
-def spec_at(session: Session, seq: int) -> dict[str, Any]:
+def spec_at(session: Session, seq: int) -> SnapshotData:
     """The spec of snapshot number ``seq`` (which exists)."""
-    spec: dict[str, Any] = session.execute(
+    spec: SnapshotData = session.execute(
         sa.select(snapshots.c.spec).where(snapshots.c.seq == seq)
     ).scalar_one()
     return spec
@@ -48,7 +50,7 @@ def version_exists(session: Session, version: str) -> bool:
 
 
 def insert_snapshot(
-    session: Session, version: str, spec: dict[str, Any], published_at: dt.datetime
+    session: Session, version: str, spec: SnapshotData, published_at: dt.datetime
 ) -> None:
     """Store the next snapshot version."""
     session.execute(
@@ -63,13 +65,12 @@ def record_publish(session: Session, actor: str, version: str, details: dict[str
     )
 
 
-def publish_records(session: Session, limit: int) -> list[Any]:
+def publish_records(session: Session, limit: int) -> list[AuditRow]:
     """The newest ``limit`` publish records of the audit log, newest first."""
-    return list(
-        session.execute(
-            sa.select(audit)
-            .where(audit.c.action == "publish")
-            .order_by(audit.c.seq.desc())
-            .limit(limit)
-        ).all()
+    rows = session.execute(
+        sa.select(audit)
+        .where(audit.c.action == "publish")
+        .order_by(audit.c.seq.desc())
+        .limit(limit)
     )
+    return [AuditRow(**row._mapping) for row in rows]

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ...core.decision import SnapshotError, build_snapshot
+from ...core.decision import Snapshot, SnapshotError, build_snapshot
 from ...core.rules import Diagnostic
 from ..attach import repository as attach_counts
 from ..catalog import repository as catalog
@@ -40,17 +40,29 @@ from ..errors import Conflict, InvalidInput
 from ..keys.service import labels
 from ..ledger.service import utc
 from ..rules import repository as rules
+from ..rules.schemas import LiveRule
 from . import repository
-from .schemas import PLURALS
+from .schemas import (
+    PLURALS,
+    AttachCount,
+    CatalogPublished,
+    DisabledRule,
+    LiveSnapshot,
+    Published,
+    PublishRecord,
+    SnapshotData,
+    TookLive,
+)
 
 __all__ = ["by_id", "catalog_offers", "catalog_settings", "live_rules", "live_spec",
            "merged_counts", "pending", "problems", "publish", "publish_attach_counts",
-           "publish_rules", "published_any", "published_rules", "publishes", "store"]  # fmt: skip
+           "publish_rules", "published_any", "published_rules", "publishes", "store",
+           "summary"]  # fmt: skip
 
 _INDEXED = re.compile(r"^(products|offers|channels|policies|rules)\[(\d+)\]")
 
 
-def live_spec(session: Session) -> dict[str, Any] | None:
+def live_spec(session: Session) -> SnapshotData | None:
     """The newest published snapshot's spec (None before the first publish)."""
     spec = repository.newest_spec(session)
     return None if spec is None else dict(spec)
@@ -67,7 +79,7 @@ def published_any(session: Session) -> bool:
     return repository.any_published(session)
 
 
-def live_rules(session: Session) -> list[dict[str, Any]]:
+def live_rules(session: Session) -> list[LiveRule]:
     """The live revision of every active rule, as snapshot data."""
     return rules.live_rules(session)
 
@@ -82,7 +94,7 @@ def catalog_offers(session: Session) -> list[dict[str, Any]]:
     return catalog.list_items(session, "offer")
 
 
-def pending(session: Session) -> dict[str, Any]:
+def pending(session: Session) -> SnapshotData:
     """The catalog tables (edits not yet published included) as snapshot data, without rules
     and with the settings' own attach counts."""
     spec = dict(catalog_settings(session))
@@ -92,16 +104,16 @@ def pending(session: Session) -> dict[str, Any]:
 
 
 def merged_counts(
-    session: Session, manual: list[dict[str, Any]], offers: set[str], channels: set[str]
-) -> list[dict[str, Any]]:
+    session: Session, manual: list[AttachCount], offers: set[str], channels: set[str]
+) -> list[AttachCount]:
     """The settings' counts with the ledger's (for offers and channels still in the catalog)."""
-    cells: dict[tuple[str | None, str | None, str], dict[str, Any]] = {
+    cells: dict[tuple[str | None, str | None, str], AttachCount] = {
         (m.get("rule"), m.get("channel"), m["offer"]): m for m in manual
     }
     for (offer, rule, channel), (shown, accepted) in attach_counts.stored_counts(session).items():
         if offer not in offers or (channel and channel not in channels):
             continue
-        cell: dict[str, Any] = {"offer": offer, "shown": shown, "accepted": accepted}
+        cell: AttachCount = {"offer": offer, "shown": shown, "accepted": accepted}
         if rule:
             cell["rule"] = rule
         if channel:
@@ -111,14 +123,14 @@ def merged_counts(
     return [cells[k] for k in sorted(cells, key=lambda k: (k[0] or "", k[1] or "", k[2]))]
 
 
-def _with_counts(session: Session, spec: dict[str, Any]) -> dict[str, Any]:
+def _with_counts(session: Session, spec: SnapshotData) -> SnapshotData:
     """``spec`` with its own attach counts merged with the ledger's."""
     offers = {o["id"] for o in spec.get("offers", ())}
     channels = {c["id"] for c in spec.get("channels", ())}
     return {**spec, "attach": merged_counts(session, spec.get("attach", []), offers, channels)}
 
 
-def by_id(spec: dict[str, Any], path: str) -> str:
+def by_id(spec: SnapshotData, path: str) -> str:
     """``offers.mortgage.attributes.foo`` for ``offers[2].attributes.foo``: a problem's place
     named by the item's id, which does not move when other items come and go."""
     match = _INDEXED.match(path)
@@ -134,7 +146,7 @@ def by_id(spec: dict[str, Any], path: str) -> str:
 
 
 def _build(
-    spec: dict[str, Any], published: Collection[tuple[str, int]]
+    spec: SnapshotData, published: Collection[tuple[str, int]]
 ) -> tuple[list[dict[str, str]], list[str]]:
     """Every problem a build of ``spec`` finds (by id), and the published rules it disables."""
     try:
@@ -148,7 +160,7 @@ def _build(
 
 
 def problems(
-    spec: dict[str, Any], published: Collection[tuple[str, int]] = ()
+    spec: SnapshotData, published: Collection[tuple[str, int]] = ()
 ) -> list[dict[str, str]]:
     """Every problem a build of ``spec`` finds, each at its place named by id (none: valid).
     A rule in ``published`` (id, revision) that only the cost bound refuses is no problem:
@@ -158,13 +170,13 @@ def problems(
 
 def store(
     session: Session,
-    spec: dict[str, Any],
+    spec: SnapshotData,
     *,
     actor: str,
     cause: str,
-    took_live: dict[str, Any],
+    took_live: TookLive,
     version: str | None = None,
-) -> dict[str, Any]:
+) -> Published:
     """Build ``spec`` (refused with every problem when it does not build), store it as the
     next snapshot version and audit it. A rule live in the current snapshot that only the
     cost bound refuses stays disabled (``needs_attention``); it does not block the publish."""
@@ -181,15 +193,17 @@ def store(
         {"needs_attention": disabled} if disabled else {}
     )
     repository.record_publish(session, actor, spec["version"], details)
-    return {"version": spec["version"], "published_at": now.isoformat(),
-            "offers": len(spec.get("offers", ())), "rules": len(spec.get("rules", ()))}  | (
-        {"needs_attention": disabled} if disabled else {})  # fmt: skip
+    published: Published = {"version": spec["version"], "published_at": now.isoformat(),
+                            "offers": len(spec.get("offers", ())), "rules": len(spec.get("rules", ()))}  # fmt: skip
+    if disabled:
+        published["needs_attention"] = disabled
+    return published
 
 
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def _changes(old: SnapshotData, new: SnapshotData) -> TookLive:
     """What a publish takes live: the items added, changed and removed, by kind, and the
     settings that changed."""
-    out: dict[str, Any] = {}
+    out: TookLive = {}
     for plural, key in PLURALS.items():
         before = {i[key]: i for i in old.get(plural, ())}
         after = {i[key]: i for i in new.get(plural, ())}
@@ -206,7 +220,7 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 def publish(
     session: Session, version: str | None = None, *, actor: str = "system"
-) -> dict[str, Any]:
+) -> CatalogPublished:
     """An approver's publish: the catalog tables (with every pending edit), the live rules and
     the attach counts, built (validating everything), stored as a new snapshot version and
     audited with what it took live."""
@@ -216,9 +230,7 @@ def publish(
     return {**done, "took_live": took_live}
 
 
-def publish_rules(
-    session: Session, *, actor: str, cause: str, took_live: dict[str, Any]
-) -> str | None:
+def publish_rules(session: Session, *, actor: str, cause: str, took_live: TookLive) -> str | None:
     """Publish the live snapshot with the live rules as they are now: its catalog stays as
     it is (pending catalog edits stay pending and cannot block a rule change). The new
     version, or None before the first publish (nothing to publish)."""
@@ -226,11 +238,10 @@ def publish_rules(
     if spec is None:
         return None
     spec["rules"] = live_rules(session)
-    version: str = store(session, spec, actor=actor, cause=cause, took_live=took_live)["version"]
-    return version
+    return store(session, spec, actor=actor, cause=cause, took_live=took_live)["version"]
 
 
-def publish_attach_counts(session: Session, *, actor: str, took_live: dict[str, Any]) -> str | None:
+def publish_attach_counts(session: Session, *, actor: str, took_live: TookLive) -> str | None:
     """Publish the live snapshot with the stored attach counts merged into its own; the rest
     stays as it is. The new version, or None before the first publish."""
     spec = live_spec(session)
@@ -240,11 +251,10 @@ def publish_attach_counts(session: Session, *, actor: str, took_live: dict[str, 
         session, _with_counts(session, spec), actor=actor, cause="attach-refresh",
         took_live=took_live,
     )  # fmt: skip
-    version: str = done["version"]
-    return version
+    return done["version"]
 
 
-def publishes(session: Session, limit: int = 100) -> list[dict[str, Any]]:
+def publishes(session: Session, limit: int = 100) -> list[PublishRecord]:
     """The newest publishes, newest first: the version, who published it (key id and label),
     why (``catalog``, ``rule``, ``attach-refresh``) and what it took live."""
     rows = repository.publish_records(session, limit)
@@ -252,3 +262,13 @@ def publishes(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     return [{"version": r.subject, "actor": r.actor, "actor_label": names[r.actor],
              "cause": r.details.get("cause"), "took_live": r.details.get("took_live"),
              "occurred_at": utc(r.occurred_at).isoformat()} for r in rows]  # fmt: skip
+
+
+def summary(snapshot: Snapshot) -> LiveSnapshot:
+    """The live snapshot: its version, sizes, channels, and the rules it holds disabled
+    (published before a check that now refuses their trigger)."""
+    attention: list[DisabledRule] = [
+        {"rule": r.id, "revision": r.revision, "trigger": r.trigger, "state": "disabled",
+         "problems": list(r.problems)} for r in snapshot.disabled.values()]  # fmt: skip
+    return {"version": snapshot.version, "offers": len(snapshot.offers), "rules": len(snapshot.rules),
+            "channels": sorted(snapshot.channels), "needs_attention": attention}  # fmt: skip

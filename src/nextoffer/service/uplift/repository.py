@@ -22,6 +22,7 @@ __all__ = [
     "decisions_since",
     "estimated_pairs",
     "estimates_of",
+    "estimates_of_many",
     "estimates_of_many_async",
     "features_of_decisions",
     "get_model",
@@ -215,6 +216,19 @@ _ESTIMATES = sa.select(cate_estimates).where(
 
 def estimates_of(session: Session, customer_id: str) -> list[Any]:
     return list(session.execute(_ESTIMATES, {"customer_id": customer_id}))
+
+
+def estimates_of_many(session: Session, customer_ids: Collection[str]) -> dict[str, list[Any]]:
+    """The estimates of several customers in one statement, by customer."""
+    ids = list(dict.fromkeys(customer_ids))
+    out: dict[str, list[Any]] = {cid: [] for cid in ids}
+    rows = session.execute(
+        sa.select(cate_estimates.c.customer_id, cate_estimates.c.offer_id, cate_estimates.c.tau,
+                  cate_estimates.c.segment).where(cate_estimates.c.customer_id.in_(ids))
+    )  # fmt: skip
+    for row in rows:
+        out[row.customer_id].append(row)
+    return out
 
 
 _ESTIMATES_PG = (

@@ -96,8 +96,7 @@ def save_item(request: Request, who: Viewer, kind: Kind,
             ) from None
         if new and catalog.get_item(session, kind, item_id, missing_ok=True) is not None:
             raise InvalidInput.one("id", f"a {kind} {item_id!r} exists already")
-        _, created = catalog.put_item(session, kind, item_id, data)
-        verb = "created" if created else "saved"
+        verb = "created" if catalog.put_item(session, kind, item_id, data).created else "saved"
         return (f"{PREFIX}/catalog/{kind}/{item_id}",
                 f"{verb} {kind} {item_id}; publish the catalog to put it live")  # fmt: skip
 

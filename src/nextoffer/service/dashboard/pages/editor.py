@@ -9,9 +9,10 @@ from fastapi import APIRouter, Body, Form, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from ...errors import InvalidInput
+from ...errors import InvalidInput, validated
 from ...keys.service import Principal, require
 from ...rules import service as rules
+from ...rules.schemas import ProposalIn
 from ..views import PREFIX, act, page
 from .common import Id, Text, Viewer, offers_of, priority_of, read
 
@@ -57,8 +58,8 @@ def propose(request: Request, who: Viewer, trigger: Text, offers: Text,
         number = priority_of(priority)
         body = {"trigger": trigger, "offers": offers_of(offers), "priority": number,
                 "description": description, **({"rule_id": rule_id} if rule_id else {})}  # fmt: skip
-        done = rules.propose(session, who.id, body)
-        if done.get("status") == "live":
+        done = rules.propose(session, who.id, validated(ProposalIn, body))
+        if done["status"] == "live":
             return f"{PREFIX}/rules/{done['rule_id']}", "that rule is live already"
         return (f"{PREFIX}/proposals/{done['id']}",
                 "proposed: an approver (another person) reviews it in the inbox")  # fmt: skip

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from ...errors import InvalidInput, ServiceError
+from ...errors import InvalidInput, ServiceError, validated
 from ...keys.service import Principal, require
 from ...rules import service as rules
+from ...rules.schemas import ReviewIn
 from .. import service
 from ..views import PREFIX, act, errors_of, page
 from .common import Text, Viewer, live, offers_of, priority_of, read
@@ -62,8 +63,11 @@ def proposals(
 
 def _proposal_page(request: Request, session: Session, who: Principal, proposal_id: str,
                    status: int = 200, **context: Any) -> Response:  # fmt: skip
-    row = rules.get_proposal(session, proposal_id)
-    row["expected_value"] = service.proposal_value(row, live(request))
+    proposal = rules.get_proposal(session, proposal_id)
+    row: service.ValuedProposal = {
+        **proposal,
+        "expected_value": service.proposal_value(proposal, live(request)),
+    }
     draft = context.pop("draft", None) or {
         "trigger": row["text"], "offers": ", ".join(row["offers"]),
         "priority": row["priority"], "description": row["description"]}  # fmt: skip
@@ -101,7 +105,7 @@ def approve(request: Request, who: Viewer, proposal_id: ProposalId,
         if description != row["description"]:
             edits["description"] = description
         body = {"reason": reason, **({"edits": edits} if edits else {})}
-        done = rules.approve(session, who.id, proposal_id, body)
+        done = rules.approve(session, who.id, proposal_id, validated(ReviewIn, body))
         if not done["live"]:  # an edit of what the rule does: a new proposal, for someone else
             return (f"{PREFIX}/proposals/{done['proposal']}",
                     f"your edits to {', '.join(done['edits'])} are a new proposal: another approver approves it")  # fmt: skip
@@ -125,7 +129,7 @@ def reject(request: Request, who: Viewer, proposal_id: ProposalId,
 
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
-        rules.reject(session, who.id, proposal_id, {"reason": reason})
+        rules.reject(session, who.id, proposal_id, validated(ReviewIn, {"reason": reason}))
         return f"{PREFIX}/proposals", f"rejected the proposal: {reason}"
 
     return act(request, work, lambda s, errors, status: _proposal_page(

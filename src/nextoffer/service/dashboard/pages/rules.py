@@ -3,7 +3,7 @@ deactivating and backtesting its revisions."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -47,7 +47,7 @@ def rule(request: Request, who: Viewer, rule_id: Id) -> Response:
 
 
 def _rule_action(request: Request, who: Principal, rule_id: str, verb: str,
-                 change: Callable[[Session], Any]) -> Response:  # fmt: skip
+                 change: Callable[[Session], Mapping[str, object]]) -> Response:  # fmt: skip
     def work(session: Session) -> tuple[str, str]:
         require(who.role, ("approver",))
         done = change(session)
