@@ -125,8 +125,8 @@ def bank_snapshot(*, version: str = "bank-1", uplift_weight: float = 0.2) -> dic
 def mortgage_journey() -> dict[str, Any]:
     """The bank's mortgage journey definition, as plain data (``mortgage_journey.yaml``).
 
-    Its appointment steps offer ``mortgage-appointment``, an action offer on the branch and
-    in-app channels that the catalog must hold for the journey to compile against it."""
+    Its steps offer the closed action offers ``mortgage-lead`` (e-mail) and
+    ``mortgage-appointment`` (branch and in-app) of ``bank_snapshot``."""
     data: dict[str, Any] = yaml.safe_load(
         files("nextoffer.scenarios").joinpath(MORTGAGE_JOURNEY).read_text(encoding="utf-8")
     )

@@ -19,8 +19,7 @@ HOUR = dt.timedelta(hours=1)
 
 BANK = build_snapshot(bank_snapshot())
 SCHEMA: CustomerSchema = BANK.spec.customer_schema
-# the demo adds the appointment, an action offer on the branch and in the app (issue 19)
-OFFERS = [*BANK.offers, "mortgage-appointment"]
+OFFERS = list(BANK.offers)  # with the journey's closed mortgage-lead and mortgage-appointment
 CHANNELS = {c.id: [p.id for p in c.placements] for c in BANK.channels.values()}
 
 ELIGIBLE: dict[str, Any] = {

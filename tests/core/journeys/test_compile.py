@@ -27,7 +27,7 @@ def test_the_mortgage_journey_compiles_against_the_bank_catalog() -> None:
     journey = mortgage()
     assert (journey.id, journey.version, journey.start) == ("mortgage", 1, "lead")
     assert journey.step_offers["appointment"] == frozenset({"mortgage-appointment"})
-    assert journey.tracked_offers == frozenset({"mortgage", "mortgage-appointment"})
+    assert journey.tracked_offers == frozenset({"mortgage-lead", "mortgage-appointment"})
 
 
 def test_an_unknown_next_step_is_named_with_the_steps_there_are() -> None:

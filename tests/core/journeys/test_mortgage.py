@@ -82,8 +82,8 @@ def test_an_eligible_customer_qualifies_and_others_do_not() -> None:
 
 
 def test_a_responder_gets_the_appointment_at_the_branch() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("click", at(2), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("click", at(2), offer="mortgage-lead"))
     assert c.path == ["lead", "wait_lead", "responded", "appointment"]
     assert c.decided == [("lead", "email", "outbound"), ("appointment", "branch", "inbound")]
     c.send(DecisionResult("appointment", at(5), shown=("mortgage-appointment",)))
@@ -93,16 +93,16 @@ def test_a_responder_gets_the_appointment_at_the_branch() -> None:
 
 
 def test_an_accept_is_a_response_too() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("accept", at(6), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("accept", at(6), offer="mortgage-lead"))
     assert c.path[-1] == "appointment"
 
 
 def test_a_non_responder_gets_one_reminder_then_exits() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
     c.tick_when_due()
     assert c.path[-3:] == ["wait_lead", "responded", "reminder"]
-    c.send(DecisionResult("reminder", at(7), shown=("mortgage",)))
+    c.send(DecisionResult("reminder", at(7), shown=("mortgage-lead",)))
     c.tick_when_due()
     assert c.path == ["lead", "wait_lead", "responded", "reminder", "wait_lead", "responded",
                       "no_response", "exit:no_response"]  # fmt: skip
@@ -111,15 +111,15 @@ def test_a_non_responder_gets_one_reminder_then_exits() -> None:
 
 
 def test_a_customer_who_responds_to_the_reminder_gets_the_appointment() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.tick_when_due().send(DecisionResult("reminder", at(7), shown=("mortgage",)))
-    c.send(Event("click", at(9), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.tick_when_due().send(DecisionResult("reminder", at(7), shown=("mortgage-lead",)))
+    c.send(Event("click", at(9), offer="mortgage-lead"))
     assert c.path[-2:] == ["responded", "appointment"]
 
 
 def test_a_customer_who_skips_the_branch_gets_the_appointment_in_the_app() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("click", at(1), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("click", at(1), offer="mortgage-lead"))
     c.tick_when_due()  # 14 days without coming to the branch
     assert c.path[-1] == "appointment_app"
     assert c.decided[-1] == ("appointment_app", "in_app", "inbound")
@@ -128,23 +128,23 @@ def test_a_customer_who_skips_the_branch_gets_the_appointment_in_the_app() -> No
 
 
 def test_a_mortgage_conversion_exits_as_converted_even_mid_wait() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("convert", at(3), offer="mortgage", value=1400.0))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("convert", at(3), offer="mortgage-lead", value=1400.0))
     assert c.path[-1] == "exit:converted"
     assert c.enrollment is not None
     assert (c.enrollment.step, c.enrollment.exit_reason) == ("wait_lead", "converted")
 
 
 def test_a_customer_holding_a_mortgage_now_exits_as_converted_on_the_next_tick() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
     c.context = {**ELIGIBLE, "customer.holdings": frozenset({"checking", "mortgage"})}
     c.send(Tick(at(1)))
     assert c.path[-1] == "exit:converted"
 
 
 def test_declining_the_lead_exits_as_declined() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("decline", at(1), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("decline", at(1), offer="mortgage-lead"))
     assert c.path[-1] == "exit:declined"
 
 
@@ -164,7 +164,7 @@ def test_a_lead_blocked_by_the_contact_cap_is_retried_three_times_then_exits() -
 def test_a_holdout_customer_enters_gets_nothing_and_counts_their_conversion() -> None:
     c = Customer().enter(holdout=True)
     assert c.decided == []
-    c.send(Event("convert", at(20), offer="mortgage", value=1400.0))
+    c.send(Event("convert", at(20), offer="mortgage-lead", value=1400.0))
     assert c.path[-1] == "exit:converted"
     assert c.enrollment is not None
     assert c.enrollment.holdout
@@ -177,29 +177,29 @@ def test_a_tenth_of_customers_are_held_out_deterministically() -> None:
 
 
 def test_nobody_stays_longer_than_ninety_days() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("click", at(1), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("click", at(1), offer="mortgage-lead"))
     c.send(Tick(at(200)))
     assert c.path[-1] == "exit:max_duration"
     assert c.transitions[-1].at == at(90)
 
 
 def test_a_customer_may_come_back_after_ninety_days_twice_in_all() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.send(Event("decline", at(1), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.send(Event("decline", at(1), offer="mortgage-lead"))
     assert admit(JOURNEY, c.enrollment, at(50)) == Admission(False, "reentry_wait", at(91))
     c.send(Enter("c-1", at(91)))
     assert c.enrollment is not None
     assert (c.enrollment.entries, c.enrollment.step) == (2, "lead")
-    c.send(Event("decline", at(92), offer="mortgage"))
+    c.send(Event("decline", at(92), offer="mortgage-lead"))
     assert admit(JOURNEY, c.enrollment, at(300)) == Admission(False, "max_entries")
 
 
 def test_the_whole_path_replays_from_its_transitions() -> None:
-    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage",)))
-    c.tick_when_due().send(DecisionResult("reminder", at(7), shown=("mortgage",)))
-    c.send(Event("click", at(9), offer="mortgage"))
+    c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
+    c.tick_when_due().send(DecisionResult("reminder", at(7), shown=("mortgage-lead",)))
+    c.send(Event("click", at(9), offer="mortgage-lead"))
     c.send(DecisionResult("appointment", at(10), shown=("mortgage-appointment",)))
-    c.send(Event("convert", at(12), offer="mortgage", value=1400.0))
+    c.send(Event("convert", at(12), offer="mortgage-lead", value=1400.0))
     assert replay(c.transitions) == c.enrollment
     assert [t.seq for t in c.transitions] == list(range(1, len(c.transitions) + 1))

@@ -31,8 +31,8 @@ def test_every_offer_step_gets_its_events_name() -> None:
 
 def test_the_context_holds_time_events_and_the_path_since_entry() -> None:
     enrollment = None
-    for arrival in (Enter("c-1", at()), DecisionResult("lead", at(), shown=("mortgage",)),
-                    Event("impression", at(1), offer="mortgage"),
+    for arrival in (Enter("c-1", at()), DecisionResult("lead", at(), shown=("mortgage-lead",)),
+                    Event("impression", at(1), offer="mortgage-lead"),
                     Event("login", at(1, 12))):  # fmt: skip
         enrollment = advance(JOURNEY, enrollment, arrival, context=ELIGIBLE).enrollment
     assert enrollment is not None

@@ -56,7 +56,7 @@ CONTEXTS = [ELIGIBLE, {**ELIGIBLE, "customer.holdings": frozenset({"checking", "
 EVENT_TYPES = (
     ["click"] * 6 + ["accept"] * 4 + ["impression"] * 4 + ["login"] * 2 + ["decline", "convert"]
 )
-EVENT_OFFERS = ["mortgage"] * 3 + ["mortgage-appointment", "brokerage", None]
+EVENT_OFFERS = ["mortgage-lead"] * 3 + ["mortgage-appointment", "mortgage", None]
 CURRENT = "@current"  # a decision result for the step the customer is at, resolved when driven
 REST_PHASES = {"offer": {"deciding", "nominated", "retrying"}, "wait": {"waiting"}}
 
@@ -64,7 +64,12 @@ REST_PHASES = {"offer": {"deciding", "nominated", "retrying"}, "wait": {"waiting
 KINDS = ["enter", "event", "event", "event", "tick", "due", "due", "decision", "decision"]
 DELAYS = [(-120, 0), (0, 12 * 60), (24 * 60, 10 * 24 * 60)]  # minutes: a little out of order,
 # within the day, days later
-SHOWN: list[tuple[str, ...]] = [(), ("mortgage",), ("mortgage",), ("mortgage-appointment",)]
+SHOWN: list[tuple[str, ...]] = [
+    (),
+    ("mortgage-lead",),
+    ("mortgage-lead",),
+    ("mortgage-appointment",),
+]
 BLOCKED: list[Any] = ["policies", "nothing_eligible", None]
 DECIDED_STEPS = [CURRENT] * 6 + STEPS
 CONTEXT_PICKS = [0] * 30 + [1, 2]  # mostly the eligible customer as they were
@@ -258,7 +263,7 @@ def test_a_conversion_on_the_lead_ends_the_journey_as_it_arrives(scenario: Any) 
     run = drive(scenario)
     for before, (arrival, _), progress in zip(run.before, run.inputs, run.results, strict=True):
         if (
-            isinstance(arrival, Event) and arrival.type == "convert" and arrival.offer == "mortgage"
+            isinstance(arrival, Event) and arrival.type == "convert" and arrival.offer == "mortgage-lead"
             and before is not None and before.active and arrival.at >= before.entered_at
         ):  # fmt: skip
             e = progress.enrollment

@@ -27,8 +27,8 @@ JOURNEY = mortgage()
 
 def history() -> tuple[Enrollment, list[Transition]]:
     """A customer entered, shown the lead, clicked it, and nominated the appointment."""
-    steps = [Enter("c-1", at()), DecisionResult("lead", at(), shown=("mortgage",)),
-             Event("click", at(2), offer="mortgage")]  # fmt: skip
+    steps = [Enter("c-1", at()), DecisionResult("lead", at(), shown=("mortgage-lead",)),
+             Event("click", at(2), offer="mortgage-lead")]  # fmt: skip
     enrollment, transitions = None, []
     for arrival in steps:
         enrollment, actions = advance(JOURNEY, enrollment, arrival, context=ELIGIBLE)
