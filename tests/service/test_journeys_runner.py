@@ -30,6 +30,7 @@ from nextoffer.service.journeys import repository
 from nextoffer.service.journeys import service as journeys
 from nextoffer.service.journeys.runner import Arrival, Runner
 from nextoffer.service.keys.service import create_key
+from nextoffer.service.ledger import service as ledger
 from nextoffer.service.snapshots.cache import SnapshotCache
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
@@ -384,3 +385,30 @@ def test_a_customer_outside_every_journey_is_decided_as_before(
     assert answer.status_code == 200
     assert "journeys" not in answer.json()
     assert _states(bank) == {}
+
+
+def test_the_report_counts_the_goals_conversions_of_entrants_and_holdout(bank: Database) -> None:
+    _runner(bank).enter_segment("mortgage", now=T0)
+    states = _states(bank)
+    treated = sorted(c for c, e in states.items() if not e.holdout)
+    holdout = sorted(c for c, e in states.items() if e.holdout)
+    with bank.transaction() as session:
+        events = [{"type": "convert", "customer_id": c, "offer_id": "mortgage", "value": 900.0,
+                   "idempotency_key": f"conv-{c}"} for c in [*treated[:3], holdout[0]]]  # fmt: skip
+        # a conversion on another product is not the journey's goal
+        events.append({"type": "convert", "customer_id": treated[4], "offer_id": "credit-card",
+                       "value": 150.0, "idempotency_key": "conv-card"})  # fmt: skip
+        ledger.ingest(session, {"events": events})
+    with bank.read() as session:
+        report = journeys.report(session, "mortgage")
+    comparison = report["comparison"]
+    assert comparison["offers"] == ["mortgage"]
+    assert (comparison["treatment"]["customers"], comparison["treatment"]["conversions"]) == (
+        len(treated), 3)  # fmt: skip
+    assert (comparison["control"]["customers"], comparison["control"]["conversions"]) == (
+        len(holdout), 1)  # fmt: skip
+    assert comparison["insufficient_data"]  # a handful of customers per arm
+    assert report["entered"] == len(treated)
+    assert report["holdout"] == len(holdout)
+    lead = next(s for s in report["steps"] if s["step"] == "lead")
+    assert lead["entered"] == len(treated)

@@ -8,6 +8,7 @@ import pytest
 
 from nextoffer.core.journeys import JourneyError, compile_journey
 from nextoffer.core.rules.types import FLOAT, STRING_LIST
+from nextoffer.scenarios import mortgage_journey
 
 from .conftest import CHANNELS, DONE, GONE, LEAD, OFFERS, SCHEMA, WAIT, mortgage, small
 
@@ -200,3 +201,9 @@ def test_a_compiled_journey_knows_which_arrivals_check_its_entry() -> None:
     assert journey.checks_channel("in_app")
     assert not journey.checks_channel("email")
     assert not journey.checks_event("click")
+
+
+def test_the_goal_names_offers_of_the_catalog() -> None:
+    assert mortgage().spec.goal == ("mortgage",)
+    found = problems({**mortgage_journey(), "goal": ["mortgage", "yacht"]}, offers=OFFERS)
+    assert found == [("goal[1]", "unknown offer 'yacht'")]

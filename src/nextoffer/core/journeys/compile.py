@@ -314,6 +314,10 @@ class _Compiler:
                 walk(sid)
 
     def catalog(self) -> None:
+        if self.offers is not None:
+            for i, offer in enumerate(self.spec.goal):
+                if offer not in self.offers:
+                    self.add(f"goal[{i}]", f"unknown offer {offer!r}")
         for sid, offering in self.offerings.items():
             place = self.where[sid]
             if self.offers is not None:

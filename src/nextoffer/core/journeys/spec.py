@@ -253,8 +253,10 @@ class Caps(_Spec):
 
 class JourneySpec(_Spec):
     """A journey definition: who enters, the graph of steps from ``start``, the exit
-    conditions, re-entry, the longest a customer stays (``max_duration``), caps, and the
-    share of entrants held out as a control group (they enter but get nothing)."""
+    conditions, re-entry, the longest a customer stays (``max_duration``), caps, the share
+    of entrants held out as a control group (they enter but get nothing), and the ``goal``:
+    the offers whose conversions measure the journey against its holdout (by default the
+    offers of its offer steps; a lead's goal is usually the product it leads to)."""
 
     id: Id
     name: str = ""
@@ -267,3 +269,4 @@ class JourneySpec(_Spec):
     max_duration: Duration
     caps: Caps = Field(default_factory=Caps)
     holdout_share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.0
+    goal: Annotated[tuple[Id, ...], Field(max_length=100)] = ()

@@ -336,12 +336,17 @@ def report(session: Session, journey_id: str) -> Report:
 def _comparison(
     session: Session, journey: JourneyOut, treated: set[str], control: set[str]
 ) -> dict[str, Any]:
-    """The journey's entrants against its holdout: conversions on the journey's offers (a
-    ``convert`` event on one of its offer steps' offers, from the first entry on), with the
+    """The journey's entrants against its holdout: conversions on the journey's goal (a
+    ``convert`` event on one of its ``goal`` offers, by default its offer steps' offers,
+    since its first version), with the
     experiment statistics of the product (Wilson and Newcombe intervals, the z-test, Welch
     and bootstrap intervals on revenue per customer)."""
-    offers = {o for v in journey["versions"] for s in v["definition"].get("steps", ())
-              if s["type"] == "offer" for o in s["offers"]}  # fmt: skip
+    offers: set[str] = set()
+    for v in journey["versions"]:  # each version's goal, or its offer steps' offers
+        definition = v["definition"]
+        offers |= set(definition.get("goal") or (
+            o for s in definition.get("steps", ()) if s["type"] == "offer" for o in s["offers"]
+        ))  # fmt: skip
     first = min((utc(dt.datetime.fromisoformat(v["created_at"])) for v in journey["versions"]),
                 default=_now())  # fmt: skip
     converted = repository.converted_customers(session, treated | control, offers, first)
