@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -268,3 +269,21 @@ def test_decide_uses_the_learned_tau_and_records_the_contact(demo: tuple[Path, s
     again = json.loads(run("decide", "--request", request, cwd=where).stdout)
     assert again["placements"][0]["offers"][0]["offer"] == "savings-account"
     assert again["placements"][0]["offers"][0]["tau"] < 0
+
+
+def test_the_mortgage_journeys_measured_effect_covers_the_simulators_truth(
+    demo: tuple[Path, str],
+) -> None:
+    _, stdout = demo
+    assert "the mortgage journey: customers per step" in stdout
+    found = re.search(
+        r"measured lift ([+-][\d.]+)% \(95% interval ([+-][\d.]+)% to ([+-][\d.]+)%, p = ([\d.]+)\);"
+        r" the simulator's truth: ([+-][\d.]+)% per entrant",
+        stdout,
+    )
+    assert found is not None, stdout
+    lift, low, high, p, truth = (float(g) for g in found.groups())
+    assert low <= lift <= high
+    assert low <= truth <= high
+    assert low > 0  # the journey's effect is seen against its holdout
+    assert p < 0.05

@@ -363,8 +363,12 @@ def _journey(
     and take a mortgage at the simulator's rates. Returns the journey's report and the
     simulator's truth."""
     truth, rng = MORTGAGE_TRUTH, random.Random(2028)
+    definition = mortgage_journey()
+    entry = definition["entry"]  # the worked example is kept out, as out of the traffic
+    segment = f'{entry["segment"]} and customer.id != "{WORKED_EXAMPLE["id"]}"'
+    definition["entry"] = {**entry, "segment": segment}
     with db.transaction() as session:
-        proposal = journeys.propose(session, keys[0], mortgage_journey(), "the mortgage program")
+        proposal = journeys.propose(session, keys[0], definition, "the mortgage program")
         journeys.approve(session, keys[1], proposal["id"], "four eyes: looks right")
     day = dt.timedelta(days=1)
     clock = {"now": JOURNEY_START}
