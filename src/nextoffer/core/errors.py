@@ -31,7 +31,30 @@ the first one's field and message.
 
 from __future__ import annotations
 
-__all__ = ["NextofferError"]
+from collections.abc import Collection
+
+__all__ = ["NextofferError", "field_path"]
+
+
+def field_path(loc: tuple[int | str, ...], tags: Collection[str] = ()) -> str:
+    """A field's path (``offers[3].eligibility``, ``steps[2].next``) from a Pydantic error
+    location: the names of union members (``str``, ``dict``) dropped, and ``tags`` (a
+    discriminated union's tag values, as in ``steps[2].offer.next``) after an index."""
+    out = ""
+    after_index = False
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            after_index = True
+            continue
+        if (
+            part.isidentifier()
+            and part not in ("str", "dict")
+            and not (after_index and part in tags)
+        ):
+            out += f".{part}" if out else part
+        after_index = False
+    return out or "$"
 
 
 class NextofferError(ValueError):

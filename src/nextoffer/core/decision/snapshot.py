@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import NextofferError
+from ..errors import NextofferError, field_path
 from ..learning.attach import AttachRates, Cell
 from ..learning.attach import estimate as estimate_attach
 from ..registry import UnknownEntryError
@@ -85,17 +85,6 @@ def render(d: Diagnostic) -> str:
     if d.span is not None and d.source is not None:
         return f"{d.path}: {d.render()}"
     return d.render()
-
-
-def _loc_path(loc: tuple[int | str, ...]) -> str:
-    """``offers[3].eligibility`` from a Pydantic error location (union member tags dropped)."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.isidentifier() and part not in ("str", "dict"):
-            out += f".{part}" if out else part
-    return out or "$"
 
 
 def _names(node: Any) -> Iterator[str]:
@@ -218,7 +207,7 @@ def build_snapshot(
         except ValidationError as exc:
             raise SnapshotError(
                 [
-                    Diagnostic(err["msg"].removeprefix("Value error, "), _loc_path(err["loc"]))
+                    Diagnostic(err["msg"].removeprefix("Value error, "), field_path(err["loc"]))
                     for err in exc.errors(include_url=False)
                 ]
             ) from None

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..decision import assignment
+from ..errors import field_path
 from ..rules import CompiledCondition, CustomerSchema, Diagnostic, Environment, RuleError
 from ..rules.types import Type
 from .errors import JourneyError
@@ -136,7 +137,7 @@ def _validation_problems(exc: ValidationError) -> list[Diagnostic]:
     found = []
     known = ", ".join(sorted(STEP_TYPES))
     for err in exc.errors(include_url=False):
-        path = _loc_path(err["loc"])
+        path = field_path(err["loc"], STEP_TYPES)
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "union_tag_invalid":
             tag = (err.get("ctx") or {}).get("tag")
@@ -151,25 +152,6 @@ def _validation_problems(exc: ValidationError) -> list[Diagnostic]:
         for d in found
         if not any(p.startswith((f"{d.path}[", f"{d.path}.")) for p in paths if p != d.path)
     ]
-
-
-def _loc_path(loc: tuple[int | str, ...]) -> str:
-    """``steps[2].next`` from a Pydantic error location (union member tags dropped)."""
-    out = ""
-    after_index = False
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            after_index = True
-            continue
-        if (
-            part.isidentifier()
-            and part not in ("str", "dict")
-            and not (after_index and part in STEP_TYPES)
-        ):
-            out += f".{part}" if out else part
-        after_index = False
-    return out or "$"
 
 
 class _Compiler:
