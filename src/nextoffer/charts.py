@@ -22,8 +22,10 @@ from .core.learning.segments import SEGMENTS
 __all__ = [
     "CHART_SUFFIXES",
     "MATURITY_COLOURS",
+    "arms_figure",
     "attach_figure",
     "bars_figure",
+    "funnel_figure",
     "lift_figure",
     "qini_figure",
     "save",
@@ -165,5 +167,48 @@ def bars_figure(values: dict[str, float], title: str, xlabel: str) -> Figure:
     ax.barh(labels, [values[k] for k in labels], color="#2a9d8f")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def funnel_figure(steps: Sequence[Mapping[str, Any]], title: str) -> Figure:
+    """A journey's steps in order (a row of its report each: ``step``, ``entered``,
+    ``advanced``, ``waiting``, ``exited`` by reason), each bar the customers who entered the
+    step: moved on, still there, left the journey from it."""
+    rows = list(steps)[::-1]  # the first step on top
+    fig, ax = _figure(7, 0.42 * max(len(rows), 1) + 1.8)
+    labels = [r["step"] for r in rows]
+    left = [0.0] * len(rows)
+    parts = (("moved on", "#2a9d8f", [r["advanced"] for r in rows]),
+             ("there now", "#e9c46a", [r["waiting"] for r in rows]),
+             ("left the journey", "#e76f51", [sum(r["exited"].values()) for r in rows]))  # fmt: skip
+    for label, colour, values in parts:
+        ax.barh(labels, values, left=left, label=label, color=colour)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    for i, r in enumerate(rows):
+        ax.text(left[i], i, f" {r['entered']:,}", va="center", fontsize="small")
+    ax.set_xlim(0, max(max(left, default=0.0), 1.0) * 1.12)
+    ax.set_xlabel("customers who entered the step")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize="small")
+    return fig
+
+
+def arms_figure(comparison: Mapping[str, Any], title: str) -> Figure:
+    """Conversion of the treated and the control arm of a comparison (``core.stats``'s, as
+    a mapping), each with its 95% interval."""
+    fig, ax = _figure(6, 2.2)
+    arms = [("control", comparison["control"]), ("treated", comparison["treatment"])]
+    rates = [a["rate"] * 100 for _, a in arms]
+    lows = [(a["rate"] - a["interval"][0]) * 100 for _, a in arms]
+    highs = [(a["interval"][1] - a["rate"]) * 100 for _, a in arms]
+    ax.errorbar(rates, [0, 1], xerr=[lows, highs], fmt="none", ecolor="#555555", capsize=4)
+    ax.scatter(rates, [0, 1], color=["#999999", "#2a9d8f"], zorder=3, s=50)
+    ax.set_yticks([0, 1], [f"{name} ({a['conversions']:,}/{a['customers']:,})" for name, a in arms])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("conversion, % (95% interval)")
+    ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return fig

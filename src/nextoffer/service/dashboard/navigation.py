@@ -43,6 +43,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Proposals", "/proposals", DASHBOARD_ROLES, ("proposals", "proposal")),
     Section("Rules", "/rules", DASHBOARD_ROLES, ("rules", "rule", "editor")),
     Section("Catalog", "/catalog", DASHBOARD_ROLES, ("catalog", "item")),
+    Section("Journeys", "/journeys", DASHBOARD_ROLES, ("journeys", "journey")),
     Section("Decisions", "/decisions", DASHBOARD_ROLES, ("decisions", "decision")),
     Section("Results", "/results", DASHBOARD_ROLES, ("results", "experiment")),
 )

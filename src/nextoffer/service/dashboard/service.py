@@ -10,18 +10,22 @@
   firing, confidence × the margin of its best offer in the live snapshot; filtered and
   sorted by lift, confidence, support, expected value or significance (q-value).
 - **Funnel**: a decision's trace as the candidates left at each stage, with the reasons.
+- **A customer's journeys**: where they are in each journey they entered, and the steps
+  they went through, for the decision pages.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
+from ..journeys import service as journeys
 from ..ledger import repository as ledger
 from ..ledger.service import utc
 from ..rules import service as rules
@@ -29,7 +33,8 @@ from ..rules.schemas import Proposal
 from . import repository
 
 __all__ = ["DECISION_SAMPLE", "SORTS", "WINDOWS", "InboxFilter", "Overview", "Series", "ValuedProposal",
-           "catalog_status", "decisions_of", "funnel", "inbox", "overview", "proposal_value"]  # fmt: skip
+           "catalog_status", "customer_journeys", "decisions_of", "funnel", "inbox", "overview",
+           "path_of", "proposal_value"]  # fmt: skip
 
 WINDOWS: dict[str, dt.timedelta] = {
     "1h": dt.timedelta(hours=1),
@@ -254,3 +259,22 @@ def catalog_status(session: Session) -> dict[str, Any]:
     version, at = live
     return {"version": version, "published_at": utc(at),
             "unpublished_changes": changed is not None and utc(changed) > utc(at)}  # fmt: skip
+
+
+def path_of(transitions: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The steps a customer reached, in order (a step again only when they came back to
+    it), then how they left: ``["lead", "wait_lead", "left: converted"]``."""
+    out: list[str] = []
+    for t in transitions:
+        if t["to_step"] and t["to_step"] != t["from_step"]:
+            out.append(t["to_step"])
+        if t["kind"] == "exit":
+            out.append(f"left: {t['reason'] or 'exit'}")
+    return out
+
+
+def customer_journeys(session: Session, customer_id: str) -> list[dict[str, Any]]:
+    """The customer's journeys (``journeys.customer_journeys``), each with ``steps``, its
+    path as the steps reached."""
+    return [{**e, "steps": path_of(e["path"])}
+            for e in journeys.customer_journeys(session, customer_id)]  # fmt: skip

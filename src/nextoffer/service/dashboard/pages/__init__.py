@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import catalog, decisions, editor, overview, proposals, results, rules, sign_in
+from . import catalog, decisions, editor, journeys, overview, proposals, results, rules, sign_in
 
 __all__ = ["ROUTERS"]
 
@@ -18,6 +18,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     editor.router,
     rules.router,
     catalog.router,
+    journeys.router,
     decisions.router,
     results.router,
 )

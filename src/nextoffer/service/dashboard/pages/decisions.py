@@ -1,4 +1,5 @@
-"""The decisions: the latest (of one customer, if asked), and a decision's trace."""
+"""The decisions: the latest (of one customer, if asked, with the journeys they are in), and a
+decision's trace (with its customer's journeys)."""
 
 from __future__ import annotations
 
@@ -20,16 +21,23 @@ router = APIRouter()
 @router.get("/decisions")
 def decision_list(request: Request, who: Viewer,
                   customer: Annotated[str, Query(max_length=200)] = "") -> Response:  # fmt: skip
-    """The latest decisions, or the latest of ``customer``."""
+    """The latest decisions, or the latest of ``customer`` and the journeys they entered."""
+    customer = customer.strip()
     with read(request) as session:
-        rows = service.decisions_of(session, customer.strip() or None)
-    return page(request, "decisions.html", "Decisions", who, rows=rows, customer=customer.strip())
+        rows = service.decisions_of(session, customer or None)
+        enrolled = service.customer_journeys(session, customer) if customer else []
+    return page(request, "decisions.html", "Decisions", who, rows=rows, customer=customer,
+                enrolled=enrolled, journeys_customer=customer)  # fmt: skip
 
 
 @router.get("/decisions/{decision_id}")
 def decision(request: Request, who: Viewer,
              decision_id: Annotated[str, Path(max_length=36)]) -> Response:  # fmt: skip
-    """A decision: what was offered, and where each candidate left the funnel and why."""
+    """A decision: what was offered, and where each candidate left the funnel and why; the
+    journeys its customer entered."""
     with read(request) as session:
         d = decisions.get(session, decision_id)
-    return page(request, "decision.html", "Decision", who, d=d, funnel=service.funnel(d["trace"]))
+        customer = d["customer_id"]
+        enrolled = service.customer_journeys(session, customer) if customer is not None else []
+    return page(request, "decision.html", "Decision", who, d=d, funnel=service.funnel(d["trace"]),
+                enrolled=enrolled, journeys_customer=customer)  # fmt: skip
