@@ -412,3 +412,64 @@ def test_the_report_counts_the_goals_conversions_of_entrants_and_holdout(bank: D
     assert report["holdout"] == len(holdout)
     lead = next(s for s in report["steps"] if s["step"] == "lead")
     assert lead["entered"] == len(treated)
+
+
+# -- entries: caps, channels, re-entry, versions -------------------------------------------
+
+
+def _publish(db: Database, definition: dict[str, Any]) -> int:
+    with db.transaction() as session:
+        proposal = journeys.propose(session, "ann", definition, "a change")
+        return journeys.approve(session, "bob", proposal["id"])["version"]
+
+
+def test_the_daily_entry_cap_holds_across_calls(bank: Database) -> None:
+    _publish(bank, {**mortgage_journey(), "caps": {"entries_per_day": 5}})
+    runner = _runner(bank)
+    assert runner.enter_segment("mortgage", now=T0).entered == 5
+    assert runner.enter_segment("mortgage", now=T0 + dt.timedelta(hours=3)).entered == 0
+    assert runner.enter_segment("mortgage", now=T0 + DAY).entered == 5  # a new day
+
+
+def test_a_decision_request_on_a_listening_channel_enters_the_customer(bank: Database) -> None:
+    runner = _runner(bank)
+    with bank.transaction() as session:
+        assert runner.on_request(session, "c-2", "email", T0) == ()  # email does not listen
+    assert _states(bank) == {}
+    with bank.transaction() as session:
+        runner.on_request(session, "c-2", "in_app", T0)
+        runner.on_request(session, "c-3", "in_app", T0)  # basic tier: does not qualify
+    states = _states(bank)
+    assert set(states) == {"c-2"}
+    assert states["c-2"].step in ("wait_lead", "lead")  # the lead went out by e-mail at once
+
+
+def test_customers_stay_on_their_version_and_new_entries_take_the_new_one(bank: Database) -> None:
+    runner = _runner(bank)
+    with bank.transaction() as session:
+        runner.on_request(session, "c-2", "in_app", T0)
+    assert _publish(bank, {**mortgage_journey(), "max_duration": "60d"}) == 2
+    runner.book.forget()
+    with bank.transaction() as session:
+        runner.on_request(session, "c-4", "in_app", T0 + DAY)
+    states = _states(bank)
+    assert (states["c-2"].version, states["c-4"].version) == (1, 2)
+    runner.tick(now=T0 + 8 * DAY)  # each moves on under its own version's definition
+    assert {c: e.version for c, e in _states(bank).items()} == {"c-2": 1, "c-4": 2}
+
+
+def test_a_customer_who_left_comes_back_after_the_reentry_wait(bank: Database) -> None:
+    runner = _runner(bank)
+    with bank.transaction() as session:
+        runner.on_request(session, "c-2", "in_app", T0)
+        runner.on_events(session, [Arrival("c-2", "decline", T0 + DAY, "mortgage-lead")])
+    left = _states(bank)["c-2"]
+    assert (left.status, left.exit_reason) == ("exited", "declined")
+    with bank.transaction() as session:
+        runner.on_request(session, "c-2", "in_app", T0 + 30 * DAY)  # the 90-day wait holds
+    assert _states(bank)["c-2"].status == "exited"
+    with bank.transaction() as session:
+        runner.on_request(session, "c-2", "in_app", T0 + 92 * DAY)
+    back = _states(bank)["c-2"]
+    assert (back.status, back.entries) == ("active", 2)
+    assert replay(_transitions(bank)["c-2"]) == back
