@@ -473,3 +473,16 @@ def test_a_customer_who_left_comes_back_after_the_reentry_wait(bank: Database) -
     back = _states(bank)["c-2"]
     assert (back.status, back.entries) == ("active", 2)
     assert replay(_transitions(bank)["c-2"]) == back
+
+
+def test_an_event_of_a_listening_type_enters_the_customer(bank: Database) -> None:
+    definition = mortgage_journey()
+    _publish(bank, {**definition, "entry": {**definition["entry"], "events": ["impression"]}})
+    runner = _runner(bank)
+    with bank.transaction() as session:
+        runner.on_events(session, [Arrival("c-2", "click", T0, "credit-card"),
+                                   Arrival("c-3", "impression", T0, "credit-card")])  # fmt: skip
+    assert _states(bank) == {}  # a click does not open it; c-3 does not qualify
+    with bank.transaction() as session:
+        runner.on_events(session, [Arrival("c-2", "impression", T0, "credit-card")])
+    assert set(_states(bank)) == {"c-2"}
