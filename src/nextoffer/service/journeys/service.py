@@ -388,14 +388,14 @@ def simulate(session: Session, snapshot: Snapshot, journey_id: str, body: Simula
     try:
         request = Request.model_validate({"customer": body.customer, "at": start})
     except ValidationError as exc:
-        raise InvalidInput([{**e, "field": f"customer.{e['field']}".removesuffix(".body")}
+        raise InvalidInput([{**e, "field": _in_customer(e["field"])}
                             for e in InvalidInput.from_validation(exc).errors]) from None  # fmt: skip
     assert request.customer is not None
     customer = request.customer.id
     try:
         context = build_context(request, snapshot.spec.customer_schema, now=start)
     except ContextError as exc:
-        raise InvalidInput.one(f"customer.{exc.field}", exc.message) from None
+        raise InvalidInput.one(_in_customer(exc.field or ""), exc.message) from None
     end = _moment("until", body.until) if body.until else start + journey.max_duration
     events = sorted(((_moment(f"events[{i}].at", e.at), i, e) for i, e in enumerate(body.events)),
                     key=lambda x: (x[0], x[1]))  # fmt: skip
@@ -405,17 +405,25 @@ def simulate(session: Session, snapshot: Snapshot, journey_id: str, body: Simula
     for at, _, e in events:
         if at > end:
             break
-        run.feed(Tick(at))
+        run.tick(at)
         if e.type == "request":
             run.request(e.channel or "", at)
         else:
             run.feed(JourneyEvent(e.type, at, e.offer, e.value))
-    run.feed(Tick(end))
+    run.tick(end)
     e_ = run.enrollment
     return {"journey_id": journey_id, "version": journey.version,
             "holdout": bool(e_ and e_.holdout), "path": run.path, "decisions": run.decisions,
             "status": e_.status if e_ else "not_entered",
             "exit_reason": e_.exit_reason if e_ else None}  # fmt: skip
+
+
+def _in_customer(field: str) -> str:
+    """A field of the request made of ``body.customer`` (``customer.id``,
+    ``customer.attributes.tenureMonths``), named where the body has it."""
+    if field == "customer" or field.startswith("customer."):
+        return field
+    return "customer" if field in ("", "body") else f"customer.{field}"
 
 
 class _Simulation:
@@ -444,6 +452,21 @@ class _Simulation:
             step = JourneyStep(ask.journey, ask.version, ask.step, ask.offers, only=True)
             arrival = self.decide(ask.channel, ask.placements, step, ask.at)
         raise InvalidInput.one("events", "the journey made 64 decisions at one time")
+
+    def tick(self, at: dt.datetime) -> None:
+        """The clock runs to ``at``: a tick at each moment the enrollment falls due on the
+        way (a wait's end, a retry, an expiry, the maximum duration), as the scheduler
+        would send it, then one at ``at``."""
+        for _ in range(10_000):
+            e = self.enrollment
+            if e is None or not e.active or e.due_at is None or e.due_at > at:
+                break
+            self.feed(Tick(e.due_at))
+            if self.enrollment is e:  # nothing changed at its due time: do not tick it again
+                break
+        else:
+            raise InvalidInput.one("events", "the journey fell due 10,000 times in a row")
+        self.feed(Tick(at))
 
     def request(self, channel: str, at: dt.datetime) -> None:
         """The customer asks on ``channel``: an inbound step waiting there nominates."""
