@@ -35,10 +35,15 @@ JsonOption = Annotated[
 
 
 @contextmanager
-def acting(key: str | None, *roles: Role) -> Iterator[tuple[Any, Principal, Any]]:
+def acting(
+    key: str | None, *roles: Role, read_only: bool = False
+) -> Iterator[tuple[Any, Principal, Any]]:
+    """The session of a command by the holder of ``key`` (one of ``roles``, or an admin),
+    committed when it succeeds; a ``ServiceError`` ends it with its message and exit 1,
+    nothing written. ``read_only``: a read transaction (it takes no write lock)."""
     db = open_database()
     try:
-        with db.transaction() as session:
+        with db.read() if read_only else db.transaction() as session:
             try:
                 who = authenticate(session, key)
                 require(who.role, roles)

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uplift": ("nextoffer.cli.uplift", "uplift_app"),
     "experiments": ("nextoffer.cli.uplift", "experiments_app"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
+    "journeys": ("nextoffer.cli.journeys", "journeys_app"),
     "serve": ("nextoffer.cli.service", "serve"),
     "migrate": ("nextoffer.cli.service", "migrate"),
     "erase": ("nextoffer.cli.service", "erase"),
