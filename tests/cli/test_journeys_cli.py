@@ -162,6 +162,7 @@ def test_propose_publish_reject_and_restore_under_four_eyes(project: Project) ->
     text = project("show", "cli-gov", role="author")
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("journey cli-gov: version 3 is live (3 version(s))")
+    assert "  goal:          conversions on mortgage\n" in text.stdout
     assert "restored from v1" in text.stdout
     assert "approved by approver person (" in text.stdout
     assert "Traceback" not in "".join(r.stderr for r in (denied, four_eyes, ambiguous, missing))

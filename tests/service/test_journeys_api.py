@@ -158,7 +158,7 @@ def test_the_report_of_a_journey_nobody_entered(server: Server) -> None:
     assert all((s["entered"], s["waiting"], s["advanced"], s["exited"], s["median_hours"])
                == (0, 0, 0, {}, None) for s in report["steps"])  # fmt: skip
     assert report["comparison"]["insufficient_data"] is True
-    assert report["comparison"]["offers"] == ["mortgage-appointment", "mortgage-lead"]
+    assert report["comparison"]["offers"] == ["mortgage"]  # the journey's goal
 
 
 def test_simulating_a_responder_reaches_the_follow_up_and_writes_nothing(

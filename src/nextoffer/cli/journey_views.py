@@ -162,12 +162,14 @@ def _definition(d: dict[str, Any]) -> None:
         _line(f"  segment:       {_condition(entry['segment'])}")
     _line(f"  max duration:  {d.get('max_duration', '')}")
     _line(f"  holdout:       {100 * float(d.get('holdout_share', 0)):g}%")
+    if d.get("goal"):
+        _line(f"  goal:          conversions on {', '.join(d['goal'])}")
     reentry = d.get("reentry") or {}
     if reentry:
-        _line(f"  re-entry:      {generic_text(reentry)}")
+        _line(f"  re-entry:      {_pairs(reentry)}")
     caps = d.get("caps") or {}
     if caps:
-        _line(f"  caps:          {generic_text(caps)}")
+        _line(f"  caps:          {_pairs(caps)}")
     steps = _table(f"steps (from {d.get('start', '')})", "step", "type", "does", "then")
     for s in d.get("steps", ()):
         what, goes = step_line(s)
@@ -181,7 +183,7 @@ def _definition(d: dict[str, Any]) -> None:
         out.print(table)
 
 
-def generic_text(values: dict[str, Any]) -> str:
+def _pairs(values: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v}" for k, v in values.items() if v is not None)
 
 
