@@ -10,13 +10,16 @@
      +-- SnapshotError              -- snapshot data that cannot be built (core.decision.snapshot)
      +-- DecisionError              -- a request that cannot be decided (core.decision.result)
      +-- UnknownEntryError          -- a name no registry entry answers to: a contact-policy
-     |                                 type, a scoring strategy or a journey step type
-     |                                 (core.registry)
+     |                                 type, a scoring strategy, a journey step type or an
+     |                                 off-policy estimator (core.registry)
      +-- FeatureError               -- feature data that cannot be encoded (core.learning.features)
      +-- UpliftError                -- training data an uplift learner cannot use
      |                                 (core.learning.uplift)
      +-- MiningError                -- a mining threshold or input that is unusable
      |                                 (core.learning.mining)
+     +-- OpeError                   -- logged decisions or an estimator setting that
+     |                                 off-policy evaluation cannot use
+     |                                 (core.learning.ope)
      +-- JourneyError               -- a journey definition that cannot be compiled, or an
                                        input or record a journey cannot take
                                        (core.journeys.errors)

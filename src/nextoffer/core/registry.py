@@ -1,5 +1,5 @@
 """Registries: the extension points of the core (contact-policy types, scoring strategies,
-journey step types).
+journey step types, off-policy estimators).
 
 A registry maps a name, as the snapshot's data spells it, to its entry. Looking up a name it
 does not hold raises ``UnknownEntryError`` naming the field: nothing falls through to a
@@ -21,7 +21,8 @@ T = TypeVar("T")
 
 class UnknownEntryError(NextofferError):
     """A name that no entry of a registry answers to (a contact-policy type, a scoring
-    strategy); raised when a policy or a channel naming it is compiled."""
+    strategy, an off-policy estimator); raised when a policy or a channel naming it is
+    compiled, or an estimate is asked of it."""
 
 
 class Registry(Generic[T]):
