@@ -98,7 +98,7 @@ def journeys_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     holdout_converted = holdout[2::16]
     arrivals = [Arrival(c, "click", NOW + DAY, "mortgage-lead") for c in clicked]
     arrivals += [Arrival(c, "decline", NOW + DAY, "mortgage-lead") for c in declined]
-    arrivals += [Arrival(c, "convert", NOW + 2 * DAY, "mortgage-lead", 1400.0)
+    arrivals += [Arrival(c, "convert", NOW + 2 * DAY, "mortgage", 1400.0)
                  for c in converted + holdout_converted]  # fmt: skip
     with db.transaction() as session:  # as POST /v1/events does: stored, then the journeys
         ingest(session, [{"type": a.type, "customer_id": a.customer, "offer_id": a.offer,

@@ -185,7 +185,7 @@ def test_a_conversion_ends_the_journey_at_once_even_mid_wait(bank: Database) -> 
     runner.enter_segment("mortgage", now=T0)
     customer = next(c for c, e in sorted(_states(bank).items()) if e.step == "wait_lead")
     with bank.transaction() as session:
-        runner.on_events(session, [Arrival(customer, "convert", T0 + DAY, "mortgage-lead", 1400.0)])
+        runner.on_events(session, [Arrival(customer, "convert", T0 + DAY, "mortgage", 1400.0)])
     after = _states(bank)[customer]
     assert (after.status, after.exit_reason) == ("exited", "converted")
 

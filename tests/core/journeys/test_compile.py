@@ -28,7 +28,13 @@ def test_the_mortgage_journey_compiles_against_the_bank_catalog() -> None:
     journey = mortgage()
     assert (journey.id, journey.version, journey.start) == ("mortgage", 1, "lead")
     assert journey.step_offers["appointment"] == frozenset({"mortgage-appointment"})
-    assert journey.tracked_offers == frozenset({"mortgage-lead", "mortgage-appointment"})
+    # the steps' offers and the goal's: events about them are kept per offer
+    assert journey.tracked_offers == frozenset(
+        {"mortgage-lead", "mortgage-appointment", "mortgage"}
+    )
+    assert journey.goal_offers == frozenset({"mortgage"})
+    without = compile_journey(small([LEAD, WAIT, DONE, GONE]))  # no goal: the steps' offers
+    assert without.goal_offers == frozenset(LEAD["offers"])
 
 
 def test_an_unknown_next_step_is_named_with_the_steps_there_are() -> None:

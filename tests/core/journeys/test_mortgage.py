@@ -129,7 +129,7 @@ def test_a_customer_who_skips_the_branch_gets_the_appointment_in_the_app() -> No
 
 def test_a_mortgage_conversion_exits_as_converted_even_mid_wait() -> None:
     c = Customer().enter().send(DecisionResult("lead", at(), shown=("mortgage-lead",)))
-    c.send(Event("convert", at(3), offer="mortgage-lead", value=1400.0))
+    c.send(Event("convert", at(3), offer="mortgage", value=1400.0))
     assert c.path[-1] == "exit:converted"
     assert c.enrollment is not None
     assert (c.enrollment.step, c.enrollment.exit_reason) == ("wait_lead", "converted")
@@ -164,7 +164,7 @@ def test_a_lead_blocked_by_the_contact_cap_is_retried_three_times_then_exits() -
 def test_a_holdout_customer_enters_gets_nothing_and_counts_their_conversion() -> None:
     c = Customer().enter(holdout=True)
     assert c.decided == []
-    c.send(Event("convert", at(20), offer="mortgage-lead", value=1400.0))
+    c.send(Event("convert", at(20), offer="mortgage", value=1400.0))
     assert c.path[-1] == "exit:converted"
     assert c.enrollment is not None
     assert c.enrollment.holdout
@@ -200,6 +200,6 @@ def test_the_whole_path_replays_from_its_transitions() -> None:
     c.tick_when_due().send(DecisionResult("reminder", at(7), shown=("mortgage-lead",)))
     c.send(Event("click", at(9), offer="mortgage-lead"))
     c.send(DecisionResult("appointment", at(10), shown=("mortgage-appointment",)))
-    c.send(Event("convert", at(12), offer="mortgage-lead", value=1400.0))
+    c.send(Event("convert", at(12), offer="mortgage", value=1400.0))
     assert replay(c.transitions) == c.enrollment
     assert [t.seq for t in c.transitions] == list(range(1, len(c.transitions) + 1))

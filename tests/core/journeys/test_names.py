@@ -25,6 +25,7 @@ def test_every_offer_step_gets_its_events_name() -> None:
         "journey.step_days": FLOAT,
         "journey.events": STRING_LIST,
         "journey.visited": STRING_LIST,
+        "journey.goal.events": STRING_LIST,
         "journey.steps.lead.events": STRING_LIST,
     }
 

@@ -263,7 +263,7 @@ def test_a_conversion_on_the_lead_ends_the_journey_as_it_arrives(scenario: Any) 
     run = drive(scenario)
     for before, (arrival, _), progress in zip(run.before, run.inputs, run.results, strict=True):
         if (
-            isinstance(arrival, Event) and arrival.type == "convert" and arrival.offer == "mortgage-lead"
+            isinstance(arrival, Event) and arrival.type == "convert" and arrival.offer == "mortgage"
             and before is not None and before.active and arrival.at >= before.entered_at
         ):  # fmt: skip
             e = progress.enrollment

@@ -52,7 +52,8 @@ class Journey:
 
     ``steps``: the step specs by id; ``conditions``: each step's compiled conditions (in the
     order its step type gives them); ``offerings``: each offer step's channel, placements and
-    offers; ``step_offers``: each offer step's offers as a set; ``tracked_offers``: every
+    offers; ``step_offers``: each offer step's offers as a set; ``goal_offers``: the goal's
+    (by default, every offer step's); ``tracked_offers``: every
     offer the journey names (events about them are kept per offer); ``names``: the
     ``journey.*`` names its branch and exit conditions may read, with their types.
     """
@@ -67,6 +68,7 @@ class Journey:
     offerings: Mapping[str, Offering] = field(repr=False)
     step_offers: Mapping[str, frozenset[str]] = field(repr=False)
     tracked_offers: frozenset[str] = field(repr=False)
+    goal_offers: frozenset[str] = field(repr=False)
     names: Mapping[str, Type] = field(repr=False)
 
     @property
@@ -248,7 +250,8 @@ class _Compiler:
             conditions=conditions,
             offerings=self.offerings,
             step_offers=step_offers,
-            tracked_offers=frozenset().union(*step_offers.values()),
+            tracked_offers=frozenset().union(*step_offers.values(), spec.goal),
+            goal_offers=frozenset(spec.goal or frozenset().union(*step_offers.values())),
             names=self.names,
         )
 

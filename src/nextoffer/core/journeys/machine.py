@@ -264,7 +264,11 @@ class _Run:
         """The reason of the first exit condition that holds now, if any."""
         if not self.journey.exits:
             return None
-        ctx = {**self.customer, **journey_context(enrollment, self.at, self.journey.step_offers)}
+        j = self.journey
+        ctx = {
+            **self.customer,
+            **journey_context(enrollment, self.at, j.step_offers, j.goal_offers),
+        }
         for condition, reason in self.journey.exits:
             if condition(ctx):
                 return reason
@@ -279,7 +283,9 @@ class _Run:
 
     def context(self, enrollment: Enrollment, step: str) -> StepContext:
         j = self.journey
-        return StepContext(enrollment, self.at, j.conditions[step], j.step_offers, self.customer)
+        return StepContext(
+            enrollment, self.at, j.conditions[step], j.step_offers, self.customer, j.goal_offers
+        )
 
     def follow(self, enrollment: Enrollment, reaction: Reaction) -> None:
         """Carry out the reaction of the step the customer rests at."""

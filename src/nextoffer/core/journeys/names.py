@@ -7,6 +7,9 @@
     journey.visited            list[string]  the ids of the steps entered since then
     journey.steps.<id>.events  list[string]  for each offer step: the types of the events
                                              about that step's offers since entry
+    journey.goal.events        list[string]  the types of the events about the journey's
+                                             goal offers since entry (``goal``; by default
+                                             its offer steps' offers)
 
 "Clicked or accepted the lead" is ``"click" in journey.steps.lead.events or "accept" in
 journey.steps.lead.events``; "was reminded already" is ``"reminder" in journey.visited``.
@@ -36,6 +39,7 @@ def journey_names(offer_steps: Iterable[str]) -> dict[str, Type]:
         "journey.step_days": FLOAT,
         "journey.events": STRING_LIST,
         "journey.visited": STRING_LIST,
+        "journey.goal.events": STRING_LIST,
     }
     for step in offer_steps:
         names[f"journey.steps.{step}.events"] = STRING_LIST
@@ -43,16 +47,23 @@ def journey_names(offer_steps: Iterable[str]) -> dict[str, Type]:
 
 
 def journey_context(
-    enrollment: Enrollment, at: dt.datetime, step_offers: Mapping[str, frozenset[str]]
+    enrollment: Enrollment,
+    at: dt.datetime,
+    step_offers: Mapping[str, frozenset[str]],
+    goal: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """The values of ``journey.*`` for ``enrollment`` at ``at`` (lists as frozensets, as the
-    rule language's context holds them); ``step_offers``: each offer step's offers."""
+    rule language's context holds them); ``step_offers``: each offer step's offers;
+    ``goal``: the goal's offers."""
     by_offer = dict(enrollment.offer_events)
     ctx: dict[str, Any] = {
         "journey.days": (at - enrollment.entered_at).total_seconds() / _DAY,
         "journey.step_days": (at - enrollment.step_entered_at).total_seconds() / _DAY,
         "journey.events": frozenset(enrollment.events),
         "journey.visited": frozenset(enrollment.visited),
+        "journey.goal.events": frozenset(
+            kind for offer in goal for kind in by_offer.get(offer, ())
+        ),
     }
     for step, offers in step_offers.items():
         ctx[f"journey.steps.{step}.events"] = frozenset(

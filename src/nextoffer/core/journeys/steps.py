@@ -106,17 +106,20 @@ class StepContext:
         conditions: tuple[CompiledCondition, ...],
         step_offers: Mapping[str, frozenset[str]],
         customer: Mapping[str, Any],
+        goal: frozenset[str] = frozenset(),
     ) -> None:
         self.enrollment = enrollment
         self.at = at
         self.conditions = conditions
         self.step_offers = step_offers
         self._customer = customer
+        self.goal = goal
 
     @cached_property
     def context(self) -> dict[str, Any]:
         """The customer's context with the ``journey.*`` names, as conditions read it."""
-        return {**self._customer, **journey_context(self.enrollment, self.at, self.step_offers)}
+        names = journey_context(self.enrollment, self.at, self.step_offers, self.goal)
+        return {**self._customer, **names}
 
     def holds(self, condition: CompiledCondition) -> bool:
         """Whether ``condition`` is true now (unknown is not)."""

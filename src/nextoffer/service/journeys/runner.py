@@ -58,7 +58,7 @@ from ...core.request import Request
 from ...core.rules import Context, CustomerSchema, build_context
 from ..db import Database
 from ..decisions import service as decisions
-from ..errors import Conflict
+from ..errors import Conflict, NotFound
 from ..snapshots.cache import SnapshotCache
 from ..uplift.estimates import ModelCache
 from . import repository
@@ -191,6 +191,14 @@ class Runner:
         self.book = book or JourneyBook()
         self.clock = clock
 
+    def _schema(self) -> CustomerSchema | None:
+        """The live snapshot's customer schema; None before the first publish (no journey
+        can be proposed before then: the drivers have nothing to do)."""
+        try:
+            return self.cache.get().spec.customer_schema
+        except NotFound:
+            return None
+
     # -- the drivers ------------------------------------------------------------------
 
     def applies(self, request: Request) -> bool | None:
@@ -207,7 +215,9 @@ class Runner:
         arrivals = [a for a in arrivals if a.customer]
         if not arrivals:
             return Moved(0, 0, 0, 0)
-        schema = self.cache.get().spec.customer_schema
+        schema = self._schema()
+        if schema is None:
+            return Moved(0, 0, 0, 0)
         live = self.book.live(session, schema)
         if not live and not self.book.any_active(session):
             return Moved(0, 0, 0, 0)
@@ -232,7 +242,9 @@ class Runner:
         """Before a decision request on ``channel``: enter the customer into the journeys
         that listen to the channel (if they qualify), and the journey offer steps waiting
         for them on it, which nominate their offers."""
-        schema = self.cache.get().spec.customer_schema
+        schema = self._schema()
+        if schema is None:
+            return ()
         live = self.book.live(session, schema)
         listening = [j for j in live.values() if j.checks_channel(channel)]
         if listening:
@@ -271,7 +283,9 @@ class Runner:
         ``on_blocked``; one whose offers were only outranked keeps waiting."""
         if not steps:
             return Moved(0, 0, 0, 0)
-        schema = self.cache.get().spec.customer_schema
+        schema = self._schema()
+        if schema is None:
+            return Moved(0, 0, 0, 0)
         run = _Run(self, session, schema)
         run.load([customer], lock=True)
         blocked = set(blocked)
@@ -300,7 +314,9 @@ class Runner:
             rows = [r for r in rows if r.customer_id in held]
             if not rows:
                 return Moved(0, 0, 0, 0)
-            schema = self.cache.get().spec.customer_schema
+            schema = self._schema()
+            if schema is None:
+                return Moved(0, 0, 0, 0)
             run = _Run(self, session, schema)
             run.load_rows(rows)
             run.feed_all([(work, Tick(now)) for work in run.works.values()])
@@ -309,7 +325,9 @@ class Runner:
     def outbound(self) -> list[str]:
         """The live journeys with an outbound segment (their entries: ``enter_segment``)."""
         with self.db.read() as session:
-            schema = self.cache.get().spec.customer_schema
+            schema = self._schema()
+            if schema is None:
+                return []
             live = self.book.live(session, schema)
         return sorted(j for j, journey in live.items() if journey.spec.entry.segment is not None)
 
@@ -324,7 +342,9 @@ class Runner:
         after = ""
         while True:
             with self.db.transaction() as session:
-                schema = self.cache.get().spec.customer_schema
+                schema = self._schema()
+                if schema is None:
+                    return total
                 journey = self.book.live(session, schema).get(journey_id)
                 if journey is None:
                     return total
