@@ -16,6 +16,19 @@ rule's trigger evaluated for every request): the ratio shows what the index buys
 request's offers are checked to be the same both ways.
 
 Goal (issue 3): p50 ≤ 200 µs and p99 ≤ 1 ms with the trace on, at 1,000 rules / 500 offers.
+
+Exploration (issue 20): the first shop (1,000 rules, 500 offers, 10% open) decided by the
+same channel with each exploration kind (``epsilon_greedy`` ε = 0.1, ``softmax`` with a
+temperature of 5, ``thompson`` with its default 200 draws), every decision seeded with
+its own id and recording its probabilities and candidates, against ``greedy`` on the same
+requests in the same run (the kinds take turns, three rounds). ``contend`` is the median
+number of candidates with a probability above 0 in a slot, ``p<1`` the share of slots
+chosen with a probability below 1. A second shop has every offer and rule at one
+priority, so that every candidate that passes the gates (about 70) contends for every slot
+(a stress case, without a goal). Goal: Thompson with probabilities adds at most 50% to
+the p50 of a decision (trace on).
+
+Run only the exploration rows: ``.venv/bin/python bench/decision_bench.py --exploration``.
 """
 
 from __future__ import annotations
@@ -27,7 +40,14 @@ import statistics
 import time
 from typing import Any
 
-from nextoffer.core.decision import CustomerState, Snapshot, build_snapshot, decide
+from nextoffer.core.decision import (
+    Channel,
+    CustomerState,
+    ExplorationSpec,
+    Snapshot,
+    build_snapshot,
+    decide,
+)
 from nextoffer.core.request import Request
 from nextoffer.core.rules import TriggerIndex
 
@@ -205,6 +225,88 @@ def timings_us(
     return out
 
 
+def exploring(snapshot: Snapshot, **exploration: Any) -> Snapshot:
+    """The same snapshot whose channel explores as ``exploration`` says."""
+    import dataclasses
+
+    spec = ExplorationSpec.model_validate(exploration)
+    channels = {
+        key: Channel(c.id, c.coupling, c.placements, c.scoring, c.min_score, spec)
+        for key, c in snapshot.channels.items()
+    }
+    return dataclasses.replace(snapshot, channels=channels)
+
+
+def seeded_timings_us(
+    snapshot: Snapshot, cases: list[tuple[Request, CustomerState]], seeds: list[str]
+) -> list[float]:
+    out = []
+    for (request, state), seed in zip(cases, seeds, strict=True):
+        t = time.perf_counter_ns()
+        decide(snapshot, request, state, detail=True, seed=seed)
+        out.append((time.perf_counter_ns() - t) / 1000)
+    return out
+
+
+KINDS: list[tuple[str, dict[str, Any]]] = [
+    ("greedy", {}),
+    ("epsilon_greedy", {"kind": "epsilon_greedy", "epsilon": 0.1}),
+    ("softmax", {"kind": "softmax", "temperature": 5.0}),
+    ("thompson", {"kind": "thompson"}),
+]
+
+
+def exploration_rows(n: int) -> None:
+    """Each exploration kind against greedy, on the same requests in the same run."""
+    rng = random.Random(20)
+    data = snapshot_data(rng, 1_000, 500, 0.1)
+    cases = requests(rng, data, n)
+    seeds = [f"decision-{i:06d}" for i in range(n)]  # the live path seeds with the id
+    flat = {
+        **data,
+        "offers": [{**o, "priority": 50} for o in data["offers"]],
+        "rules": [{**r, "priority": 50} for r in data["rules"]],
+    }
+    print()
+    print(
+        "exploration (1,000 rules, 500 offers, 10% open; trace on; seeded with each decision's id)"
+    )
+    print(f"{'shop':>14} {'kind':>15} {'p50':>9} {'p99':>9} {'contend':>8} {'p<1':>6}   vs greedy p50")  # fmt: skip
+    for label, spec in (("as generated", data), ("one priority", flat)):
+        base = build_snapshot(spec)
+        snapshots = {name: exploring(base, **kind) if kind else base for name, kind in KINDS}
+        for name, snapshot in snapshots.items():  # warm up; check what they record
+            for (request, state), seed in zip(cases[:100], seeds[:100], strict=True):
+                d = decide(snapshot, request, state, seed=seed)
+                if d.exploration is not None:
+                    for slot in d.exploration.slots:
+                        total = sum(q for _, _, _, q in slot.candidates)
+                        assert abs(total - 1.0) < 1e-9, (name, total)
+                        assert slot.probability > 0.0
+        times: dict[str, list[float]] = {name: [] for name in snapshots}
+        for _ in range(3):  # the kinds take turns: a slower minute of the host hits them all
+            for name, snapshot in snapshots.items():
+                times[name] += seeded_timings_us(snapshot, cases, seeds)
+        greedy_p50 = statistics.median(times["greedy"])
+        for name, snapshot in snapshots.items():
+            decisions = [decide(snapshot, r, s, seed=k)
+                         for (r, s), k in zip(cases[:200], seeds[:200], strict=True)]  # fmt: skip
+            slots = [slot for d in decisions if d.exploration for slot in d.exploration.slots]
+            contend = statistics.median(
+                [sum(1 for c in slot.candidates if c[3] > 0) for slot in slots] or [1]
+            )
+            below = sum(1 for slot in slots if slot.probability < 1.0) / max(1, len(slots))
+            p50, p99 = statistics.median(times[name]), pct(times[name], 99)
+            flag = ""
+            if name == "thompson" and spec is data:
+                ok = p50 <= 1.5 * greedy_p50
+                flag = f"   goal <= 1.5x: {'MET' if ok else 'NOT MET'}"
+            elif name == "thompson":
+                flag = "   (every candidate contends: no goal)"
+            print(f"{label:>14} {name:>15} {p50:>6.0f} us {p99:>6.0f} us {contend:>8.0f} {below:>6.0%}"
+                  f"   {p50 / greedy_p50:>5.2f}x{flag}")  # fmt: skip
+
+
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
@@ -212,8 +314,14 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
+    parser.add_argument(
+        "--exploration", action="store_true", help="only the exploration rows (issue 20)"
+    )
     args = parser.parse_args()
     n = 300 if args.quick else 2_000
+    if args.exploration:
+        exploration_rows(n)
+        return
     rng = random.Random(7)
     print(
         "decision: candidates -> qualify -> policies -> score -> gates -> rank -> place -> holdout"
@@ -252,6 +360,7 @@ def main() -> None:
         print(
             f"        (snapshot build: {build_s:.2f} s for {n_rules} rules and {n_offers} offers)"
         )
+    exploration_rows(n)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Registries: the extension points of the core (contact-policy types, scoring strategies,
-journey step types, off-policy estimators).
+exploration kinds, journey step types, off-policy estimators).
 
 A registry maps a name, as the snapshot's data spells it, to its entry. Looking up a name it
 does not hold raises ``UnknownEntryError`` naming the field: nothing falls through to a

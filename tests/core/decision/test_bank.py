@@ -114,6 +114,7 @@ def test_to_dict_is_the_decision_as_plain_data(bank: Snapshot) -> None:
         reference = dataclasses.asdict(d)
         reference["trace"]["drops"] = [drop._asdict() for drop in d.trace.drop_list()]
         assert reference.pop("journeys") == ()  # written only for a journey's decision
+        assert reference.pop("exploration") is None  # written only when the strategy explores
         assert d.to_dict() == as_json(reference)
         for stage in reference["trace"]["stages"]:
             del stage["micros"]

@@ -5,6 +5,8 @@
 
 The path is candidates → qualify → policies → score → gates → rank → place → holdout (see
 DESIGN.md, "The decision path"); ``decision.trace`` counts every stage and explains every drop.
+A channel whose strategy explores (``exploration.py``) chooses at random in place, seeded
+by ``decide(..., seed=)``, and ``decision.exploration`` records every choice's probability.
 """
 
 from .engine import assignment, decide
@@ -13,10 +15,12 @@ from .result import (
     Decision,
     DecisionError,
     Drop,
+    Exploration,
     FiredRule,
     JourneyStep,
     PlacementResult,
     Shown,
+    SlotChoice,
     StageTrace,
     Trace,
 )
@@ -34,6 +38,7 @@ from .spec import (
     ChannelSpec,
     Contact,
     CustomerState,
+    ExplorationSpec,
     Guardrails,
     HoldoutSpec,
     MatchSpec,
@@ -61,6 +66,8 @@ __all__ = [
     "DecisionError",
     "DisabledRule",
     "Drop",
+    "Exploration",
+    "ExplorationSpec",
     "FiredRule",
     "Guardrails",
     "HoldoutSpec",
@@ -78,6 +85,7 @@ __all__ = [
     "ScoringSpec",
     "Seen",
     "Shown",
+    "SlotChoice",
     "Snapshot",
     "SnapshotError",
     "SnapshotSpec",

@@ -1,8 +1,9 @@
 """The decision path: candidates → qualify → policies → score → gates → rank → place → holdout.
 
-``decide(snapshot, request, state)`` is pure: the same snapshot, state and request always
-give the same decision (only the stage timings in the trace differ). Every candidate that
-leaves says at which stage and why, when the trace is detailed.
+``decide(snapshot, request, state, seed=...)`` is pure: the same snapshot, state, request
+and seed always give the same decision (only the stage timings in the trace differ); the
+seed matters only on a channel whose strategy explores (``exploration.py``). Every
+candidate that leaves says at which stage and why, when the trace is detailed.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any
 
 from ..request import Request
 from ..rules import ContextError, build_context, coerce_attribute
+from .exploration import Z95, Arm, Belief, Context
 from .policies import PolicyCheck
 from .result import (
     Decision,
     DecisionError,
+    Exploration,
     JourneyStep,
     PlacementResult,
     Shown,
+    SlotChoice,
     StageTrace,
     Trace,
 )
@@ -74,6 +78,7 @@ def decide(
     contacts_at: Any = None,
     detail: bool | None = None,
     journeys: Sequence[JourneyStep] = (),
+    seed: str | None = None,
 ) -> Decision:
     """Decide which offers to show where for ``request``.
 
@@ -84,13 +89,21 @@ def decide(
     bring capped offers back. ``detail`` forces the per-candidate trace on or off; by
     default the snapshot's ``trace_sample_rate`` decides, per request. ``journeys`` are the
     journey offer steps waiting for this customer on this channel: their offers become
-    candidates too (``JourneyStep``). Raises ``DecisionError`` (naming the field) for a
-    request that cannot be decided.
+    candidates too (``JourneyStep``). ``seed`` seeds the random choices of a channel whose
+    strategy explores: the live path passes the decision's id; without one, the seed is
+    made of the customer, the session, the time and the channel (so a dry-run is
+    reproducible too). Raises ``DecisionError`` (naming the field) for a request that cannot
+    be decided.
     """
-    return _Decider(snapshot, request, state, now, detail, contacts_at, tuple(journeys)).run()
+    return _Decider(snapshot, request, state, now, detail, contacts_at, tuple(journeys), seed).run()
 
 
 class _Decider:
+    # what an exploring strategy reads: the permitted candidates, and their match
+    # multipliers by offer id (made when Thompson sampling first asks)
+    permitted: list[Qualified]
+    matches: dict[str, float] | None = None
+
     def __init__(
         self,
         snapshot: Snapshot,
@@ -100,9 +113,10 @@ class _Decider:
         detail: bool | None,
         contacts_at: Any = None,
         journeys: tuple[JourneyStep, ...] = (),
+        seed: str | None = None,
     ) -> None:
         self.snapshot, self.request, self.state = snapshot, request, state
-        self.journeys = journeys
+        self.journeys, self.seed = journeys, seed
         at = request.at if request.at is not None else now
         if at is None:
             raise DecisionError("at", "a decision needs the time of the request")
@@ -129,6 +143,7 @@ class _Decider:
         self.detail = detail
         self.drops: list[tuple[str, str, str]] = []
         self.stages: list[StageTrace] = []
+        self.exploration: Exploration | None = None
 
     def _placements(self) -> list[tuple[PlacementSpec, int]]:
         channel, request = self.channel, self.request
@@ -207,7 +222,10 @@ class _Decider:
         scored = self.score(permitted)
         passed = self.gates(ctx, scored)
         self.rank(passed)
-        placements, cascade, placed = self.place(passed)
+        if self.channel.explorer.start is None:
+            placements, cascade, placed = self.place(passed)
+        else:
+            placements, cascade, placed = self.explore(passed, permitted)
         placements, control, experiment, counterfactual = self.holdout(placements, placed)
         shown = sum(len(p.offers) for p in placements)
         self.stages.append(StageTrace("total", entered=nominated, left=shown, micros=_ms(started)))
@@ -225,6 +243,7 @@ class _Decider:
             cascade=cascade,
             trace=Trace(tuple(self.stages), tuple(self.drops), self.detail),
             journeys=self.journeys,
+            exploration=self.exploration,
         )
 
     def candidates(self, ctx: dict[str, Any]) -> tuple[list[Rule], int, list[Nominated]]:
@@ -527,6 +546,18 @@ class _Decider:
                 count += 1
                 chosen.append(_fallback(fallback))
             results.append(PlacementResult(spec.id, tuple(chosen)))
+        return self.placed(ranked, results, used, excluded, start)
+
+    def placed(
+        self,
+        ranked: list[Scored],
+        results: list[PlacementResult],
+        used: set[str],
+        excluded: set[str],
+        start: int,
+    ) -> tuple[tuple[PlacementResult, ...], str | None, int]:
+        """The end of the place stage: the candidates left without a slot, the coupling."""
+        detail = self.detail
         if detail:
             gone = used | excluded if excluded else used
             self.drops += [
@@ -548,6 +579,156 @@ class _Decider:
         placed = sum(len(r.offers) for r in results)
         self.stage("place", len(ranked), placed, start)
         return tuple(results), cascade, placed
+
+    def explore(
+        self, ranked: list[Scored], permitted: list[Qualified]
+    ) -> tuple[tuple[PlacementResult, ...], str | None, int]:
+        """7. place, for a strategy that explores: slot by slot, its chooser picks among the
+        candidates left for the slot (those ``place`` would consider, in rank order), and
+        each choice is recorded with its probability and the candidates it was made among."""
+        start = time.perf_counter_ns()
+        channel, limit, seed = self.channel, self.request.limit, self.seed
+        if seed is None:
+            seed = (f"{self.customer_id}\x1f{self.request.session_id}\x1f"
+                    f"{self.at.isoformat()}\x1f{channel.id}")  # fmt: skip
+        self.permitted = permitted
+        explorer_start = channel.explorer.start
+        assert explorer_start is not None
+        context = Context(
+            seed, channel.scoring, channel.strategy, self.belief, self.snapshot.attach_draws
+        )
+        chooser = explorer_start(channel.exploration, context)
+        groups = self.snapshot.exclusions
+        taken_groups: dict[str, str] = {}
+        used: set[str] = set()
+        excluded: set[str] = set()
+        count = 0
+        results: list[PlacementResult] = []
+        choices: list[SlotChoice] = []
+        left = ranked[:]  # the candidates not placed or excluded yet, in rank order
+        bound = self.snapshot.placement_bound
+        for spec, slots in self.placements:
+            clashes = bool(taken_groups)  # whether ``left`` may hold a clash
+            chosen: list[Shown] = []
+            while len(chosen) < slots and (limit is None or count < limit):
+                if clashes:
+                    left = self.unclashed(left, groups, taken_groups, excluded)
+                    clashes = False
+                pool = (
+                    [c for c in left if c[4].placements is None or spec.id in c[4].placements]
+                    if bound
+                    else left
+                )
+                if not pool:
+                    break
+                index, probabilities = chooser.choose(pool)
+                cand = pool[index]
+                _, neg_score, neg_p, offer_id, offer, rules = cand
+                probability = probabilities[index]
+                slot = SlotChoice(spec.id, len(chosen) + 1, offer_id, probability, pool[:],
+                                  probabilities)  # fmt: skip
+                choices.append(slot)
+                if pool is left:
+                    del left[index]
+                else:
+                    left.remove(cand)
+                mine = groups.get(offer_id)
+                if mine is not None:
+                    for g in mine:
+                        taken_groups[g] = offer_id
+                    clashes = True
+                used.add(offer_id)
+                count += 1
+                tau, segment = self.uplift(offer)
+                chosen.append(
+                    Shown(
+                        offer=offer_id,
+                        rank=ranked.index(cand) + 1,
+                        score=-neg_score,
+                        ev=-neg_p * offer.margin,
+                        p=-neg_p,
+                        tau=tau,
+                        uplift_segment=segment,
+                        probability=probability,
+                        rules=tuple([r.id for r in rules]),
+                    )
+                )
+            fallback = spec.fallback_offer
+            if (
+                not chosen
+                and fallback is not None
+                and fallback not in used
+                and (limit is None or count < limit)
+            ):
+                used.add(fallback)
+                count += 1
+                chosen.append(_fallback(fallback))
+            results.append(PlacementResult(spec.id, tuple(chosen)))
+        self.exploration = Exploration(
+            kind=channel.exploration.kind,
+            strategy=channel.strategy_text,
+            strategy_version=f"{self.snapshot.version}:{channel.strategy_digest}",
+            seed=seed,
+            slots=tuple(choices),
+        )
+        return self.placed(ranked, results, used, excluded, start)
+
+    def unclashed(
+        self,
+        pool: list[Scored],
+        groups: dict[str, tuple[str, ...]],
+        taken: dict[str, str],
+        excluded: set[str],
+    ) -> list[Scored]:
+        """``pool`` without the candidates whose mutual-exclusion group already has an
+        offer in the decision (added to ``excluded``, with their reason)."""
+        out: set[str] = set()
+        for cand in pool:
+            offer_id = cand[3]
+            mine = groups.get(offer_id)
+            if mine is None:
+                continue
+            clash = [g for g in mine if g in taken]
+            if clash:
+                out.add(offer_id)
+                if self.detail:
+                    self.drops.append((offer_id, "place",
+                        f"mutual_exclusion: {taken[clash[0]]} is already offered "
+                        f"(policy {clash[0]})"))  # fmt: skip
+        if not out:
+            return pool
+        excluded |= out
+        return [cand for cand in pool if cand[3] not in out]
+
+    def belief(self, arm: Arm) -> Belief:
+        """What Thompson sampling reads of a candidate: the attach-rate estimate the score
+        stage took (the nominating rule's, else the channel's, else the offer's), its match
+        multiplier, and its τ with the spread of the customer's interval where the state
+        gives one."""
+        offer, rules = arm[4], arm[5]
+        if self.matches is None:
+            self.matches = {o.id: match for o, _, match in self.permitted}
+        channel_id = self.channel.id
+        key: tuple[str, ...] = (
+            ("channel", offer.id, channel_id)
+            if channel_id in offer.channel_p
+            else ("offer", offer.id)
+        )
+        best: tuple[int, str] | None = None
+        for rule in rules:
+            if rule.id in offer.rule_p:
+                rank = (-rule.priority, rule.id)
+                if best is None or rank < best:
+                    best, key = rank, ("rule", rule.id, offer.id)
+        tau: float | None = None
+        sd: float | None = None
+        if self.channel.strategy.uses_tau:
+            tau = self.uplift(offer)[0]
+            state = self.state
+            if state is not None and offer.id in state.cate and offer.id in state.cate_intervals:
+                lower, upper = state.cate_intervals[offer.id]
+                sd = (upper - lower) / (2 * Z95)
+        return Belief(key, self.matches[offer.id], tau, sd)
 
     def control_fallback(self, fallback: str | None) -> tuple[PlacementResult, ...]:
         results = []

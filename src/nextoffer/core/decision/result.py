@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import NextofferError
@@ -12,10 +13,12 @@ __all__ = [
     "Decision",
     "DecisionError",
     "Drop",
+    "Exploration",
     "FiredRule",
     "JourneyStep",
     "PlacementResult",
     "Shown",
+    "SlotChoice",
     "StageTrace",
     "Trace",
 ]
@@ -37,8 +40,10 @@ class Shown:
     ``score`` is in the channel strategy's unit (money for ``expected_value`` and
     ``incremental_value``, [0, 1] for ``prie``); ``ev`` = p × margin; ``p`` the attach rate;
     ``tau`` the uplift estimate where known. ``probability`` is the probability with which
-    this offer was chosen for this slot (1.0: the choice is deterministic). ``rules`` are the
-    rule revisions that nominated it (empty for an open offer or a fallback).
+    this offer was chosen for this slot (1.0: the choice is deterministic, as a greedy
+    strategy's and a fallback's are). ``rank`` is its place in the rank (an exploring
+    strategy may choose another than the first). ``rules`` are the rule revisions that
+    nominated it (empty for an open offer or a fallback).
     """
 
     offer: str
@@ -116,13 +121,77 @@ class JourneyStep(NamedTuple):
                 "offers": list(self.offers), "only": self.only}  # fmt: skip
 
 
+# SlotChoice and Exploration are made per decision on the hot path, as Shown is: plain
+# slotted dataclasses. Treat them as read-only all the same.
+@dataclass(slots=True, eq=False)
+class SlotChoice:
+    """One slot an exploring strategy filled: the offer it chose with its probability, and
+    every candidate it chose among, in rank order (``candidates``: ``(offer, score,
+    attach rate p, probability)``, the probabilities summing to 1): what off-policy
+    estimators read.
+
+    ``arms`` are those candidates as the engine ranked them (its tuples: -priority, -score,
+    -p, offer id, …) and ``probabilities`` theirs: ``candidates`` is made of them when read,
+    not on the decision path."""
+
+    placement: str
+    slot: int  # 1 for the placement's first slot
+    offer: str
+    probability: float
+    arms: Sequence[tuple[Any, ...]] = field(repr=False)
+    probabilities: Sequence[float] = field(repr=False)
+
+    @property
+    def candidates(self) -> tuple[tuple[str, float, float, float], ...]:
+        return tuple([(a[3], -a[1], -a[2], q)
+                      for a, q in zip(self.arms, self.probabilities, strict=True)])  # fmt: skip
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SlotChoice):
+            return NotImplemented
+        return (self.placement, self.slot, self.offer, self.probability, self.candidates) == (
+            other.placement, other.slot, other.offer, other.probability, other.candidates
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"placement": self.placement, "slot": self.slot, "offer": self.offer,
+                "probability": self.probability,
+                "candidates": [{"offer": a[3], "score": -a[1], "p": -a[2], "probability": q}
+                               for a, q in zip(self.arms, self.probabilities, strict=True)]}  # fmt: skip
+
+
+@dataclass(slots=True)
+class Exploration:
+    """How an exploring strategy chose (``Decision.exploration``; None for a greedy one).
+
+    ``kind`` names the exploration; ``strategy`` the channel's strategy as canonical text
+    (``expected_value+epsilon_greedy(epsilon=0.1,floor=0)``) and ``strategy_version`` the
+    snapshot version with a digest of the channel's scoring and exploration settings
+    (``demo-1:4f0c2a9e1b7d``; the digest changes with any setting, and only then). ``seed``
+    is what the random numbers were seeded from (the decision's id on the live path).
+    ``slots`` are the choices in the order they were made; for a customer in the control
+    group they are those of the counterfactual."""
+
+    kind: str
+    strategy: str
+    strategy_version: str
+    seed: str
+    slots: tuple[SlotChoice, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "strategy": self.strategy,
+                "strategy_version": self.strategy_version, "seed": self.seed,
+                "slots": [s.to_dict() for s in self.slots]}  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The answer to one request.
 
     ``control``: the customer is in the holdout's control group; ``placements`` then hold
     the fallback and ``counterfactual`` what the customer would have been offered. ``cascade``
-    explains an atomic channel that was emptied.
+    explains an atomic channel that was emptied. ``exploration``: how an exploring strategy
+    chose, slot by slot (None for a greedy channel).
     """
 
     snapshot_version: str
@@ -138,6 +207,7 @@ class Decision:
     trace: Trace
     # the journey offer steps that nominated candidates (empty: none)
     journeys: tuple[JourneyStep, ...] = ()
+    exploration: Exploration | None = None
 
     def offers(self) -> list[str]:
         """The offer ids shown, placement by placement, in order."""
@@ -174,6 +244,8 @@ class Decision:
         }
         if self.journeys:
             out["journeys"] = [j.to_dict() for j in self.journeys]
+        if self.exploration is not None:
+            out["exploration"] = self.exploration.to_dict()
         return out
 
 

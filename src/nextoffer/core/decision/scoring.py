@@ -19,7 +19,8 @@ offer when there is one, else the offer on the request's channel, else the offer
   causes. A candidate without a τ cannot be scored this way and is dropped.
 
 Each strategy is one entry of ``STRATEGIES`` (a ``ScoringStrategy``): how it scores, its
-unit and its explanation. Adding one is its name in ``spec.py`` (``StrategyName``) and its
+unit and its explanation, and how it scores arrays of drawn attach rates and τ (Thompson
+sampling's draws, ``exploration.py``; the same formula, tested against the scalar one). Adding one is its name in ``spec.py`` (``StrategyName``) and its
 entry here; importing this module checks that the two agree, and a channel naming a strategy
 without an entry is refused when it is compiled, never scored as another.
 """
@@ -30,16 +31,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import get_args
 
+import numpy as np
+from numpy.typing import NDArray
+
 from ..registry import Registry
 from .offer import Offer
 from .spec import ScoringSpec, StrategyName
 
-__all__ = ["STRATEGIES", "ScoringStrategy", "incremental_value", "prie", "uplift_factor"]
+__all__ = ["STRATEGIES", "Floats", "ScoringStrategy", "incremental_value", "prie",
+           "uplift_factor"]  # fmt: skip
+
+Floats = NDArray[np.float64]
 
 # A candidate's score from the channel's scoring spec, the offer, its attach rate p, its
 # match multiplier and its τ (None where unknown, or where the strategy does not read it);
 # None when the strategy cannot score it.
 Score = Callable[[ScoringSpec, Offer, float, float, "float | None"], "float | None"]
+# The same over draws, for one candidate the strategy could score: its attach rate in each
+# draw, and its τ in each draw or one for all (None where unknown, as above).
+ScoreDraws = Callable[[ScoringSpec, Offer, Floats, float, "Floats | float | None"], Floats]
 
 _FLOOR = 0.01
 
@@ -82,7 +92,8 @@ class ScoringStrategy:
     """One scoring strategy: the registry's entry.
 
     ``score`` scores one candidate (None: it cannot, and ``unscored`` is the reason it is
-    dropped); ``uses_tau``: whether it reads the customer's τ (looked up only then);
+    dropped); ``draws`` scores it over arrays of drawn p and τ (Thompson sampling);
+    ``uses_tau``: whether it reads the customer's τ (looked up only then);
     ``unit``: ``money`` (the shop's currency) or ``share`` (a number in [0, 1]), which the
     minimum score is in; ``explanation``: how it scores, for a person.
     """
@@ -91,6 +102,7 @@ class ScoringStrategy:
     unit: str
     explanation: str
     score: Score
+    draws: ScoreDraws
     uses_tau: bool = False
     unscored: str = ""
 
@@ -116,6 +128,40 @@ def _incremental_value(
     return None if tau is None else incremental_value(tau, offer.margin, match)
 
 
+def _expected_value_draws(
+    scoring: ScoringSpec, offer: Offer, p: Floats, match: float, tau: Floats | float | None
+) -> Floats:
+    return p * (offer.margin * match)
+
+
+def _prie_draws(
+    scoring: ScoringSpec, offer: Offer, p: Floats, match: float, tau: Floats | float | None
+) -> Floats:
+    w = scoring.weights
+    rest = (
+        _clip(match) ** w.relevance
+        * _clip(offer.impact) ** w.impact
+        * _clip(offer.emphasis) ** w.emphasis
+    )
+    if w.uplift:
+        if isinstance(tau, np.ndarray):
+            scale = scoring.uplift_scale
+            uplift: Floats | float = np.clip((tau + scale) / (2 * scale), _FLOOR, 1.0) ** w.uplift
+        else:
+            uplift = uplift_factor(tau, scoring.uplift_scale) ** w.uplift
+        scores: Floats = np.clip(p, _FLOOR, 1.0) ** w.propensity * rest * uplift
+        return scores
+    scores = np.clip(p, _FLOOR, 1.0) ** w.propensity * rest
+    return scores
+
+
+def _incremental_value_draws(
+    scoring: ScoringSpec, offer: Offer, p: Floats, match: float, tau: Floats | float | None
+) -> Floats:
+    assert tau is not None  # a candidate without τ is not scored, so never drawn
+    return np.broadcast_to(np.multiply(tau, offer.margin * match), p.shape)
+
+
 STRATEGIES: Registry[ScoringStrategy] = Registry(
     "strategy",
     "strategy",
@@ -127,6 +173,7 @@ STRATEGIES: Registry[ScoringStrategy] = Registry(
                 "money",
                 "expected value: attach rate × margin × match multiplier",
                 _expected_value,
+                _expected_value_draws,
             ),
             ScoringStrategy(
                 "prie",
@@ -134,6 +181,7 @@ STRATEGIES: Registry[ScoringStrategy] = Registry(
                 "PRIE-U: weighted geometric mean of propensity, relevance, impact and "
                 "emphasis, times the uplift factor",
                 _prie,
+                _prie_draws,
                 uses_tau=True,
             ),
             ScoringStrategy(
@@ -141,6 +189,7 @@ STRATEGIES: Registry[ScoringStrategy] = Registry(
                 "money",
                 "incremental value: uplift τ × margin × match multiplier",
                 _incremental_value,
+                _incremental_value_draws,
                 uses_tau=True,
                 unscored="incremental_value: no uplift estimate (τ)",
             ),

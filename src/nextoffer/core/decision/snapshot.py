@@ -17,6 +17,8 @@ is refused as ever.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import sys
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -41,12 +43,15 @@ from ..rules import (
 )
 from ..rules.nodes import Name
 from ..rules.types import OFFER_BUILTINS
+from .exploration import EXPLORATIONS, AttachDraws, Explorer
 from .offer import Offer
 from .policies import POLICY_TYPES, ContactPolicy, compile_policies
 from .result import FiredRule
 from .scoring import STRATEGIES, ScoringStrategy
 from .spec import (
+    EXPLORATION_FIELDS,
     ChannelSpec,
+    ExplorationSpec,
     Guardrails,
     HoldoutSpec,
     OfferSpec,
@@ -124,18 +129,35 @@ class DisabledRule:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A compiled channel. ``strategy`` is its scoring strategy's registry entry, resolved
-    when the record is made: an unknown one raises ``UnknownEntryError`` here."""
+    """A compiled channel. ``strategy`` is its scoring strategy's registry entry and
+    ``explorer`` its exploration kind's, resolved when the record is made: an unknown one
+    raises ``UnknownEntryError`` here. ``strategy_text`` and ``strategy_digest`` name the
+    channel's strategy (scoring and exploration) in what an exploring decision records."""
 
     id: str
     coupling: str
     placements: tuple[PlacementSpec, ...]
     scoring: ScoringSpec
     min_score: float
+    exploration: ExplorationSpec = field(default_factory=ExplorationSpec)
     strategy: ScoringStrategy = field(init=False, repr=False)
+    explorer: Explorer = field(init=False, repr=False)
+    strategy_text: str = field(init=False, repr=False)
+    strategy_digest: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "strategy", STRATEGIES[self.scoring.strategy])
+        scoring, exploration = self.scoring, self.exploration
+        setattr_ = object.__setattr__
+        setattr_(self, "strategy", STRATEGIES[scoring.strategy])
+        setattr_(self, "explorer", EXPLORATIONS[exploration.kind])
+        setattr_(self, "strategy_text", f"{scoring.strategy}+{exploration.text}")
+        canonical = {
+            "scoring": {**scoring.model_dump(mode="json"), "min_score": self.min_score},
+            "exploration": {"kind": exploration.kind}
+            | {k: exploration.setting(k) for k in EXPLORATION_FIELDS[exploration.kind]},
+        }
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+        setattr_(self, "strategy_digest", hashlib.blake2b(text.encode(), digest_size=6).hexdigest())
 
     def placement(self, key: str) -> PlacementSpec | None:
         for p in self.placements:
@@ -165,6 +187,21 @@ class Snapshot:
     exclusions: dict[str, tuple[str, ...]] = field(repr=False)
     # published rules over the cost bound: loaded, never evaluated (not in rules or index)
     disabled: dict[str, DisabledRule] = field(default_factory=dict, repr=False)
+    # whether any offer is restricted to some placements (the place stage checks then)
+    placement_bound: bool = field(default=True, repr=False)
+    # the attach rates' posterior draws, by their number (Thompson sampling), made as the
+    # decisions need them (``attach_draws``)
+    posterior_draws: dict[int, AttachDraws] = field(default_factory=dict, repr=False)
+
+    def attach_draws(self, draws: int) -> AttachDraws:
+        """``draws`` draws of the attach-rate estimates' posteriors, seeded with the
+        version: the same for every decision with this snapshot (``exploration.py``)."""
+        found = self.posterior_draws.get(draws)
+        if found is None:
+            found = self.posterior_draws.setdefault(
+                draws, AttachDraws(self.attach, draws, self.version)
+            )
+        return found
 
 
 class _Problems:
@@ -346,6 +383,10 @@ class _Builder:
                 STRATEGIES[c.scoring.strategy]
             except UnknownEntryError as exc:  # a spec made without validation
                 problems.add(f"channels[{i}].scoring.{exc.field}", exc.message)
+            try:
+                EXPLORATIONS[c.exploration.kind]
+            except UnknownEntryError as exc:  # a spec made without validation
+                problems.add(f"channels[{i}].exploration.{exc.field}", exc.message)
             for j, pl in enumerate(c.placements):
                 if pl.fallback_offer is not None and pl.fallback_offer not in offer_ids:
                     problems.add(
@@ -471,6 +512,7 @@ class _Builder:
             },
             trace_sample_rate=spec.trace_sample_rate,
             exclusions=exclusions,
+            placement_bound=any(o.placements is not None for o in offers.values()),
             disabled={k: v for k, v in self.disabled.items() if k not in rules},
         )
 
@@ -615,4 +657,4 @@ class _Builder:
         min_score = c.scoring.min_score
         if min_score is None:
             min_score = self.spec.guardrails.min_score
-        return Channel(c.id, c.coupling, c.placements, c.scoring, min_score)
+        return Channel(c.id, c.coupling, c.placements, c.scoring, min_score, c.exploration)

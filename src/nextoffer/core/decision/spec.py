@@ -29,6 +29,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -37,12 +38,15 @@ from ..request import Moment
 from ..rules import CustomerSchema, OfferSchema
 
 __all__ = [
+    "EXPLORATION_FIELDS",
     "PERIODS",
     "POLICY_FIELDS",
     "AttachEstimate",
     "ChannelSpec",
     "Contact",
     "CustomerState",
+    "ExplorationName",
+    "ExplorationSpec",
     "Guardrails",
     "History",
     "HoldoutSpec",
@@ -66,6 +70,7 @@ Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Priority = Annotated[int, Field(ge=0, le=100)]
+Tau = Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]
 ConditionInput = str | dict[str, Any]
 
 PERIODS: dict[str, dt.timedelta] = {
@@ -274,11 +279,86 @@ class ScoringSpec(_Spec):
     min_score: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
+# The exploration kinds. Each has its entry in the registry of ``exploration.py`` (how it
+# chooses in a slot, with which probability); importing that module checks that both agree.
+ExplorationName = Literal["greedy", "epsilon_greedy", "thompson", "softmax"]
+
+# the settings each kind takes (required, or with a default); any other is refused
+EXPLORATION_FIELDS: dict[str, dict[str, Any]] = {
+    "greedy": {},
+    "epsilon_greedy": {"epsilon": None, "floor": 0.0},
+    "thompson": {"draws": 200},
+    "softmax": {"temperature": None},
+}
+
+
+class ExplorationSpec(_Spec):
+    """How a channel chooses among the candidates that passed every filter, slot by slot
+    (with ``scoring``, the channel's **strategy**; see ``exploration.py``):
+
+    - ``greedy``: the top of the rank, always (probability 1; the default);
+    - ``epsilon_greedy``: the top of the rank with probability 1 − ``epsilon``, otherwise
+      any available candidate at random; ``floor`` is the least probability any available
+      candidate gets (default 0: exactly ε ÷ k each);
+    - ``thompson``: attach rates (and τ, where the strategy reads it and the customer's
+      state gives its interval) drawn from their posteriors, then ranked as the greedy
+      rank ranks the estimates; the probabilities are the shares of ``draws`` draws (200);
+    - ``softmax``: among the candidates of the highest priority available, probability
+      ∝ exp(score ÷ ``temperature``), the temperature in the scores' unit.
+    """
+
+    kind: ExplorationName = "greedy"
+    epsilon: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, validate_default=True
+    )
+    floor: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = Field(
+        None, validate_default=True
+    )
+    temperature: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, validate_default=True
+    )
+    draws: Annotated[int, Field(ge=1, le=10_000)] | None = Field(None, validate_default=True)
+
+    @field_validator("epsilon", "floor", "temperature", "draws")
+    @classmethod
+    def _for_the_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is invalid: that is the error to report
+            return value
+        name = info.field_name
+        assert name is not None
+        takes = EXPLORATION_FIELDS[kind]
+        if name not in takes:
+            if value is not None:
+                users = [k for k, fields in EXPLORATION_FIELDS.items() if name in fields]
+                raise ValueError(f"{name!r} is a setting of {' and '.join(users)}, not {kind}")
+        elif value is None and takes[name] is None:
+            raise ValueError(f"{kind} needs {name!r}")
+        return value
+
+    def setting(self, name: str) -> Any:
+        """A setting's value, its default when not given."""
+        value = getattr(self, name)
+        return EXPLORATION_FIELDS[self.kind][name] if value is None else value
+
+    @property
+    def text(self) -> str:
+        """Canonical and short: ``epsilon_greedy(epsilon=0.1,floor=0)``, ``greedy``."""
+        fields = EXPLORATION_FIELDS[self.kind]
+        if not fields:
+            return self.kind
+        return f"{self.kind}({','.join(f'{k}={self.setting(k):g}' for k in fields)})"
+
+
 class ChannelSpec(_Spec):
+    """A channel: its placements, their coupling, and its strategy (``scoring`` and
+    ``exploration``)."""
+
     id: Id
     placements: Annotated[tuple[PlacementSpec, ...], Field(min_length=1)]
     coupling: Literal["partial", "atomic"] = "partial"
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    exploration: ExplorationSpec = Field(default_factory=ExplorationSpec)
 
 
 class Guardrails(_Spec):
@@ -357,8 +437,9 @@ class CustomerState(_Spec):
     """What is known about one customer when a decision is made.
 
     ``cate``: per-offer effect estimates τ for this customer (from an uplift model), which
-    override the snapshot's per-offer averages; ``uplift_segments`` names the customer's
-    uplift segment per offer where the model gives one. ``opt_outs``: ``"all"``, or channel,
+    override the snapshot's per-offer averages; ``cate_intervals`` their 95% intervals
+    (lower, upper) where known, from which Thompson sampling draws τ; ``uplift_segments``
+    names the customer's uplift segment per offer where the model gives one. ``opt_outs``: ``"all"``, or channel,
     category or offer ids the customer must not be contacted about.
     """
 
@@ -367,11 +448,18 @@ class CustomerState(_Spec):
     holdings: tuple[str, ...] = ()
     segments: tuple[str, ...] = ()
     history: tuple[Contact, ...] = ()
-    cate: dict[str, Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)]] = Field(
-        default_factory=dict
-    )
+    cate: dict[str, Tau] = Field(default_factory=dict)
+    cate_intervals: dict[str, tuple[Tau, Tau]] = Field(default_factory=dict)
     uplift_segments: dict[str, str] = Field(default_factory=dict)
     opt_outs: tuple[str, ...] = ()
+
+    @field_validator("cate_intervals")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for offer, (lower, upper) in value.items():
+            if lower > upper:
+                raise ValueError(f"{offer}: the lower bound {lower:g} is above the upper {upper:g}")
+        return value
 
     @field_validator("history")
     @classmethod

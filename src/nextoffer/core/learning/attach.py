@@ -76,12 +76,17 @@ class AttachRate:
     def raw(self) -> float | None:
         return self.accepted / self.shown if self.shown else None
 
+    def posterior(self) -> tuple[float, float]:
+        """The Beta posterior's parameters (a, b); its mean a ÷ (a + b) is ``p``."""
+        a = self.accepted + self.strength * self.parent
+        b = self.shown - self.accepted + self.strength * (1 - self.parent)
+        return a, b
+
     def interval(self, level: float = 0.9) -> tuple[float, float]:
         """The equal-tailed credible interval of the Beta posterior."""
         from scipy.stats import beta
 
-        a = self.accepted + self.strength * self.parent
-        b = self.shown - self.accepted + self.strength * (1 - self.parent)
+        a, b = self.posterior()
         tail = (1 - level) / 2
         low, high = beta.ppf([tail, 1 - tail], max(a, 1e-9), max(b, 1e-9))
         return float(low), float(high)

@@ -2,7 +2,8 @@
 
 Its parts are the engine's (``core.decision.result``: placements with their offers,
 scores and probabilities, the counterfactual a control customer would have got, the rules
-fired, the cascade) and the ledger's (the decision's id and time); the request it answers
+fired, the cascade, and, on a channel whose strategy explores, every choice's candidates
+and probabilities) and the ledger's (the decision's id and time); the request it answers
 is ``core.request.Request``. TypedDicts, not models: the decision path builds one per
 request and answers it as JSON as it is.
 """
@@ -21,7 +22,7 @@ from ...core.request import Request
 __all__ = ["DECIDED", "Decision", "JourneyHook"]
 
 # the parts of the engine's answer that the ledger keeps with the decision (``decision``)
-DECIDED = ("placements", "counterfactual", "rules_fired", "cascade", "journeys")
+DECIDED = ("placements", "counterfactual", "rules_fired", "cascade", "journeys", "exploration")
 
 
 class Decision(TypedDict):
@@ -39,6 +40,7 @@ class Decision(TypedDict):
     rules_fired: list[dict[str, Any]]
     cascade: str | None
     journeys: NotRequired[list[dict[str, Any]]]  # the journey steps that nominated offers
+    exploration: NotRequired[dict[str, Any]]  # an exploring strategy's choices (not greedy)
     occurred_at: str
     request: NotRequired[dict[str, Any]]
     trace: NotRequired[dict[str, Any] | None]

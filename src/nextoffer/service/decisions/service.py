@@ -355,13 +355,16 @@ def _row(
     idempotency_key: IdempotencyKey | None,
     journeys: Sequence[JourneyStep] = (),
 ) -> DecisionRow:
-    """Run the engine (the policies count from the server's time, ``now``); the decision
-    as a ledger row (with a key: the key as stored and the request's hash)."""
+    """Run the engine (the policies count from the server's time, ``now``; an exploring
+    strategy is seeded with the decision's id, made first); the decision as a ledger row
+    (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
+    decision_id = str(uuid.uuid4())
     try:
         decision = run_decision(
             snapshot, request, customer, now=now, contacts_at=now, journeys=journeys,
             detail=True if journeys else None,  # a journey reads why its offers were held
+            seed=decision_id,
         )  # fmt: skip
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
@@ -371,7 +374,7 @@ def _row(
     if idempotency_key is not None:
         key, body_hash = idempotency_key.stored(as_given)
     return {
-        "id": str(uuid.uuid4()),
+        "id": decision_id,
         "idempotency_key": key,
         "body_hash": body_hash,
         "customer_id": customer.id if customer is not None else None,
