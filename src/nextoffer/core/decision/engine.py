@@ -521,30 +521,8 @@ class _Decider:
                         taken_groups[g] = offer.id
                 used.add(offer.id)
                 count += 1
-                tau, segment = self.uplift(offer)
-                chosen.append(
-                    Shown(
-                        offer=offer.id,
-                        rank=rank,
-                        score=-neg_score,
-                        ev=-neg_p * offer.margin,
-                        p=-neg_p,
-                        tau=tau,
-                        uplift_segment=segment,
-                        probability=1.0,
-                        rules=tuple([r.id for r in rules]),
-                    )
-                )
-            fallback = spec.fallback_offer
-            if (
-                not chosen
-                and fallback is not None
-                and fallback not in used
-                and (limit is None or count < limit)
-            ):
-                used.add(fallback)
-                count += 1
-                chosen.append(_fallback(fallback))
+                chosen.append(self.shown(offer, rank, neg_score, neg_p, rules, 1.0))
+            count += self.fallback(spec, chosen, used, count)
             results.append(PlacementResult(spec.id, tuple(chosen)))
         return self.placed(ranked, results, used, excluded, start)
 
@@ -579,6 +557,26 @@ class _Decider:
         placed = sum(len(r.offers) for r in results)
         self.stage("place", len(ranked), placed, start)
         return tuple(results), cascade, placed
+
+    def shown(
+        self, offer: Offer, rank: int, neg_score: float, neg_p: float, rules: Rules,
+        probability: float,
+    ) -> Shown:  # fmt: skip
+        """A placed candidate as the decision shows it (its rank, score, EV, p and τ)."""
+        tau, segment = self.uplift(offer)
+        return Shown(offer=offer.id, rank=rank, score=-neg_score, ev=-neg_p * offer.margin,
+                     p=-neg_p, tau=tau, uplift_segment=segment, probability=probability,
+                     rules=tuple([r.id for r in rules]))  # fmt: skip
+
+    def fallback(self, spec: PlacementSpec, chosen: list[Shown], used: set[str], count: int) -> int:
+        """A placement left empty gets its fallback offer, if that is not shown already and
+        the request's limit allows; how many offers that added (0 or 1)."""
+        fallback, limit = spec.fallback_offer, self.request.limit
+        if chosen or fallback is None or fallback in used or (limit is not None and count >= limit):
+            return 0
+        used.add(fallback)
+        chosen.append(_fallback(fallback))
+        return 1
 
     def explore(
         self, ranked: list[Scored], permitted: list[Qualified]
@@ -639,30 +637,9 @@ class _Decider:
                     clashes = True
                 used.add(offer_id)
                 count += 1
-                tau, segment = self.uplift(offer)
-                chosen.append(
-                    Shown(
-                        offer=offer_id,
-                        rank=ranked.index(cand) + 1,
-                        score=-neg_score,
-                        ev=-neg_p * offer.margin,
-                        p=-neg_p,
-                        tau=tau,
-                        uplift_segment=segment,
-                        probability=probability,
-                        rules=tuple([r.id for r in rules]),
-                    )
-                )
-            fallback = spec.fallback_offer
-            if (
-                not chosen
-                and fallback is not None
-                and fallback not in used
-                and (limit is None or count < limit)
-            ):
-                used.add(fallback)
-                count += 1
-                chosen.append(_fallback(fallback))
+                rank = ranked.index(cand) + 1
+                chosen.append(self.shown(offer, rank, neg_score, neg_p, rules, probability))
+            count += self.fallback(spec, chosen, used, count)
             results.append(PlacementResult(spec.id, tuple(chosen)))
         self.exploration = Exploration(
             kind=channel.exploration.kind,
