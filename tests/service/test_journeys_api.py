@@ -233,6 +233,11 @@ def test_a_basic_tier_customer_never_enters(server: Server, mortgage: str) -> No
          "customer.attributes.hasCreditCard"),
         ({"customer": {"attributes": ELIGIBLE["attributes"]}}, "customer.id"),
         ({"until": "soon"}, "until"),
+        ({"version": 2**63}, "version"),  # too large for a database integer (was a 500)
+        ({"version": 0}, "version"),
+        ({"at": "9999-12-31T23:00:00+00:00"}, "at"),  # entry plus the maximum would overflow
+        ({"at": "0001-01-01T00:00:00+05:00"}, "at"),
+        ({"events": [{"type": "click", "at": "9999-12-31T00:00:00Z"}]}, "events[0].at"),
     ],
 )  # fmt: skip
 def test_mistyped_simulations_are_refused_naming_the_field(

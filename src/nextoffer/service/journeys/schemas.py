@@ -37,7 +37,7 @@ class SimulatedEvent(BaseModel):
     type: Annotated[str, Field(min_length=1, max_length=64)]
     at: Annotated[str, Field(min_length=1, max_length=64)]
     offer: Annotated[str, Field(max_length=200)] | None = None
-    value: float | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
     channel: Annotated[str, Field(max_length=200)] | None = None  # a "request": where asked
 
 
@@ -48,7 +48,7 @@ class SimulateIn(BaseModel):  # a customer and a timed sequence of events; nothi
     at: Annotated[str, Field(min_length=1, max_length=64)]
     events: Annotated[list[SimulatedEvent], Field(max_length=1_000)] = Field(default_factory=list)
     until: Annotated[str, Field(max_length=64)] | None = None
-    version: int | None = None
+    version: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class JourneyProposal(TypedDict):

@@ -367,7 +367,15 @@ def _moment(field: str, text: str) -> dt.datetime:
         ) from None
     if at.tzinfo is None:
         raise InvalidInput.one(field, "needs a time zone offset, such as 2026-03-08T14:30:00Z")
+    if not _EARLIEST.year <= at.year <= _LATEST.year:
+        raise InvalidInput.one(field, f"must be between the years {_EARLIEST.year} and {_LATEST.year}")
     return at.astimezone(dt.UTC)
+
+
+# a simulation's times: far enough from the calendar's ends that entry plus a journey's
+# maximum duration (and a time zone offset) can never overflow a datetime
+_EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+_LATEST = dt.datetime(9000, 12, 31, tzinfo=dt.UTC)
 
 
 def simulate(session: Session, snapshot: Snapshot, journey_id: str, body: SimulateIn) -> Simulated:
