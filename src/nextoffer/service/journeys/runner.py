@@ -305,9 +305,12 @@ class Runner:
         """Release what is due at ``now`` (default: the clock), at most ``limit`` enrollments,
         in one transaction of their own."""
         now = now or self.clock()
-        with self.db.read() as session:  # a read first: no write lock while nothing is due
-            if not repository.any_due(session, now):
-                return Moved(0, 0, 0, 0)
+        if self.db.is_sqlite:  # a read first: no write lock while nothing is due
+            with self.db.read() as session:
+                if not repository.any_due(session, now):
+                    return Moved(0, 0, 0, 0)
+        # (PostgreSQL locks nothing until it writes: the transaction's first read is the
+        # check, one round trip and one transaction less a tick, 2 ms of a 100 ms tick)
         with self.db.transaction() as session:
             rows = repository.due(session, now, limit)
             held = repository.try_lock_customers(session, {r.customer_id for r in rows})
