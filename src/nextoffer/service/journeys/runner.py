@@ -322,7 +322,8 @@ class Runner:
                 return Moved(0, 0, 0, 0)
             run = _Run(self, session, schema)
             run.load_rows(rows)
-            run.feed_all([(work, Tick(now)) for work in run.works.values()])
+            tick = Tick(now)
+            run.feed_all([(work, tick) for work in run.works.values()])
             return run.finish()
 
     def outbound(self) -> list[str]:
@@ -400,20 +401,24 @@ class _Run:
         self.load_rows([r for r in rows if journeys is None or r.journey_id in journeys])
 
     def load_rows(self, rows: Sequence[Row[Any]]) -> None:
+        versions: dict[tuple[str, int], Journey] = {}
+        readers: set[str] = set()
         for row in rows:
-            journey = self.runner.book.version(
-                self.session, row.journey_id, row.version, self.schema
-            )
+            key = (row.journey_id, row.version)
+            journey = versions.get(key)
+            if journey is None:
+                journey = versions[key] = self.runner.book.version(self.session, *key, self.schema)
             state = row.state  # JSON text from ``repository.due``, plain JSON otherwise
             enrollment = (Enrollment.from_json(state) if isinstance(state, str)
                           else Enrollment.from_dict(state))  # fmt: skip
             self.works[(row.journey_id, row.customer_id)] = _Work(
                 journey, row.customer_id, row.transitions, enrollment
             )
+            if journey.reads_context:
+                readers.add(row.customer_id)
         # the stored customers only where the journey reads them (its conditions): reading
         # a thousand and building their contexts took 22 ms of a tick
-        self.prefetch({r.customer_id for r in rows
-                       if self.works[(r.journey_id, r.customer_id)].journey.reads_context})  # fmt: skip
+        self.prefetch(readers)
 
     def prefetch(self, customers: Iterable[str]) -> None:
         """The stored customers (for conditions) among ``customers``, in one read."""
