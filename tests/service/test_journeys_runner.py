@@ -310,6 +310,17 @@ def test_a_scheduler_killed_mid_tick_leaves_every_step_to_run_once(
         assert replay(transitions[customer]) == state
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_scheduler_skips_the_customers_another_transaction_holds(bank: Database) -> None:
+    with bank.transaction() as holder:
+        repository.lock_customers(holder, ["c-1", "c-2"])
+        with bank.transaction() as scheduler:
+            assert repository.try_lock_customers(scheduler, ["c-1", "c-2", "c-3"]) == {"c-3"}
+    with bank.transaction() as scheduler:  # released with the holder's commit
+        assert repository.try_lock_customers(scheduler, ["c-1", "c-2"]) == {"c-1", "c-2"}
+
+
 def test_an_enrollment_read_before_another_driver_moved_it_is_not_written(bank: Database) -> None:
     _runner(bank).enter_segment("mortgage", now=T0)
     with bank.read() as session:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from pydantic_core import from_json, to_json
 from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -30,9 +32,13 @@ __all__ = [
     "Database",
     "DatabaseBusy",
     "KeptConnection",
+    "binary_parameters",
+    "copy_insert",
+    "copy_update",
     "dialect_insert",
     "log_failure",
     "unavailable",
+    "unnest_insert",
 ]
 
 T = TypeVar("T")
@@ -83,6 +89,98 @@ def dialect_insert(session: Session, table: Table) -> Any:
     """The dialect's INSERT (PostgreSQL or SQLite), which has ``on_conflict_do_…``."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     return insert(table)
+
+
+def _unnest(table: Table, columns: Mapping[str, str]) -> tuple[str, list[sa.BindParameter[Any]]]:
+    """``unnest(CAST(:name AS type[]), …)``, one array parameter per ``name`` of
+    ``columns`` (parameter name → the column of ``table`` whose type its elements have)."""
+    dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    types = {name: table.c[column].type.dialect_impl(dialect) for name, column in columns.items()}
+    arrays = ", ".join(
+        f"CAST(:{name} AS {kind.compile(dialect)}[])" for name, kind in types.items()
+    )
+    params = [sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in types.items()]
+    return f"unnest({arrays})", params
+
+
+def binary_parameters(clause: sa.TextClause) -> str:
+    """``clause`` as psycopg text whose parameters go in binary (``%(name)b``), to run with
+    ``Connection.exec_driver_sql``: in text, psycopg escapes every element of an array
+    parameter with a regular expression (2,000 journey transitions in one ``unnest_insert``:
+    108 ms with text parameters, 36 ms in binary, each with its commit)."""
+    text = str(clause.compile(dialect=PGDialect_psycopg()))  # type: ignore[no-untyped-call]
+    return re.sub(r"%\((\w+)\)s", r"%(\1)b", text)
+
+
+def unnest_insert(table: Table, columns: Sequence[str], tail: str) -> sa.TextClause:
+    """PostgreSQL: ``INSERT INTO table (…) SELECT * FROM unnest(CAST(:col AS type[]), …)``
+    and ``tail``, one array parameter per column: a fixed text whatever the number of rows,
+    so the driver converts it once and the server prepares it once (a multi-row VALUES list
+    has one parameter per value, and psycopg parses such a statement anew every time)."""
+    arrays, params = _unnest(table, {name: name for name in columns})
+    return sa.text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM {arrays} {tail}"
+    ).bindparams(*params)
+
+
+def _copy(session: Session, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run ``COPY … FROM STDIN`` (text format) in ``session``'s transaction, sending
+    ``rows``; psycopg's errors as SQLAlchemy's (a unique violation: ``IntegrityError``)."""
+    driver = session.connection().connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        raise sa.exc.DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+
+
+def copy_insert(
+    session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """PostgreSQL: insert ``rows`` (values in the order of ``columns``; JSON as its text)
+    into ``table`` with one ``COPY``, which psycopg formats row by row in C (2,000 journey
+    transitions with their commit: 18 ms; 36 ms as ``unnest_insert`` with binary
+    parameters, whose arrays psycopg builds in Python element by element; 44 ms as
+    SQLAlchemy's executemany)."""
+    _copy(session, f"COPY {table.name} ({', '.join(columns)}) FROM STDIN", rows)
+
+
+def copy_update(
+    session: Session,
+    table: Table,
+    keys: Mapping[str, str],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> int:
+    """PostgreSQL: update many rows of ``table``, each with its own values, in two
+    statements: ``rows`` (the ``keys`` then the ``columns``, in order) copied into a
+    temporary table of this connection (``{table}_updates``, emptied at every commit), then
+    ``UPDATE table … FROM`` it where each key column (``keys``: name → the column it must
+    equal) matches. Returns how many rows were updated (a row whose keys no longer match is
+    not). A thousand journey enrollments with their commit: 18 ms, where one ``UPDATE …
+    FROM unnest(…)`` of a binary array parameter per column and SQLAlchemy's executemany
+    each took 30 ms."""
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    kinds = {
+        **{n: table.c[c].type for n, c in keys.items()},
+        **{c: table.c[c].type for c in columns},
+    }
+    scratch = f"{table.name}_updates"
+    fields = ", ".join(f"{n} {kind.compile(dialect=pg)}" for n, kind in kinds.items())
+    connection = session.connection()
+    connection.exec_driver_sql(  # (empty but for an earlier call in this transaction)
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {scratch} ({fields}) ON COMMIT DELETE ROWS; "
+        f"DELETE FROM {scratch}"
+    )
+    _copy(session, f"COPY {scratch} ({', '.join(kinds)}) FROM STDIN", rows)
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    where = " AND ".join(f"{table.name}.{c} = v.{n}" for n, c in keys.items())
+    result = connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {sets} FROM {scratch} AS v WHERE {where}"
+    )
+    return result.rowcount
 
 
 class Database:

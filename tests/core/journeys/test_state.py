@@ -55,6 +55,15 @@ def test_a_transition_survives_json_unchanged() -> None:
         assert Transition.from_dict(json.loads(json.dumps(t.to_dict()))) == t
 
 
+def test_the_json_text_is_the_plain_json() -> None:
+    enrollment, transitions = history()
+    assert json.loads(enrollment.to_json()) == enrollment.to_dict()
+    assert Enrollment.from_json(enrollment.to_json()) == enrollment
+    assert Enrollment.from_json(json.dumps(enrollment.to_dict())) == enrollment
+    for t in transitions:
+        assert json.loads(t.to_json()) == t.to_dict()
+
+
 def test_times_are_written_in_utc() -> None:
     enrollment, _ = history()
     assert enrollment.to_dict()["entered_at"] == "2026-03-02T09:00:00Z"
@@ -67,6 +76,10 @@ def test_an_enrollment_that_does_not_fit_names_the_field() -> None:
         Enrollment.from_dict(data)
     assert caught.value.field == "status"
     assert caught.value.message == "Input should be 'active', 'holdout' or 'exited'"
+    with pytest.raises(JourneyError) as caught:
+        Enrollment.from_json(json.dumps(data))
+    assert (caught.value.field, caught.value.message) == (
+        "status", "Input should be 'active', 'holdout' or 'exited'")  # fmt: skip
 
 
 def test_a_transition_out_of_order_is_refused() -> None:

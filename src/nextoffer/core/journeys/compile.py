@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,6 +101,13 @@ class Journey:
     def checks_channel(self, channel: str) -> bool:
         """Whether a decision request on this channel checks the entry condition."""
         return channel in self.spec.entry.channels
+
+    @cached_property
+    def reads_context(self) -> bool:
+        """Whether ``advance`` may read the customer's context: only its exit conditions and
+        its steps' conditions do (a step type reads the context through the conditions it
+        declares). Without any, the shell need not read the customer to move them."""
+        return bool(self.exits) or any(self.conditions.values())
 
     def qualifies(self, context: Mapping[str, Any]) -> bool:
         """Whether the entry condition holds on the customer's context."""

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any, NamedTuple
 
 from ..request import EARLIEST, LATEST
@@ -314,17 +313,19 @@ class _Run:
     ) -> None:
         """Enter step ``to``, and the steps it passes on to, until one rests or leaves."""
         for _ in range(len(self.journey.steps) + 1):
-            base = self.transition(kind, to, reason, event=event, offer=offer)
-            preview = apply(self.enrollment, base)
+            preview = apply(self.enrollment,
+                            self.transition(kind, to, reason, event=event, offer=offer))  # fmt: skip
             step = self.journey.steps[to]
             reaction = STEP_TYPES[step.type].arrive(self.context(preview, to), step)
             if isinstance(reaction, Rest):
-                self.record(replace(base, phase=reaction.phase, attempt=reaction.attempt,
-                                    due_at=self.due(preview, reaction.wake_at)))  # fmt: skip
+                self.record(self.transition(kind, to, reason, event=event, offer=offer,
+                                            phase=reaction.phase, attempt=reaction.attempt,
+                                            due_at=self.due(preview, reaction.wake_at)))  # fmt: skip
                 if reaction.ask:
                     self.decide(to)
                 return
-            self.record(replace(base, due_at=self.due(preview, None)))
+            self.record(self.transition(kind, to, reason, event=event, offer=offer,
+                                        due_at=self.due(preview, None)))  # fmt: skip
             if isinstance(reaction, Leave):
                 self.exit(reaction.reason)
                 return
