@@ -17,8 +17,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
+from nextoffer.core.decision import CustomerState, decide
 from nextoffer.core.learning.features import FeatureEncoder
 from nextoffer.core.learning.uplift import TLearner
+from nextoffer.core.request import Request
 from nextoffer.jobs.uplift import UpliftModel
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot
 from nextoffer.service.app import create_app
@@ -79,12 +81,21 @@ def _model(learner: TLearner) -> UpliftModel:
 
 
 @pytest.fixture
-def app(database_url: str) -> Iterator[FastAPI]:
-    application = create_app(Settings(database_url=database_url, attach_refresh_seconds=0))
+def app(database_url: str, request: pytest.FixtureRequest) -> Iterator[FastAPI]:
+    """The demo's snapshot, published; ``request.param`` (indirect parametrisation), if
+    given, is the in-app channel's exploration."""
+    settings = Settings(
+        database_url=database_url, attach_refresh_seconds=0, clock_tolerance_seconds=1e12
+    )  # requests at the suite's fixed instants
+    application = create_app(settings)
     db = application.state.db
     upgrade(db)
+    data = demo_snapshot()
+    for channel in data["channels"]:
+        if channel["id"] == "in_app" and getattr(request, "param", None) is not None:
+            channel["exploration"] = request.param
     with db.transaction() as session:
-        load_spec(session, demo_snapshot())
+        load_spec(session, data)
         publish(session, "demo-1")
         application.state.key = create_key(session, "client", "decision path test")
     yield application
@@ -205,6 +216,50 @@ def test_scoring_ahead_never_overwrites_a_stored_estimate(app: FastAPI) -> None:
     _ahead(app).run()
     (row,) = _estimates(app)
     assert (row.tau, row.model_version) == (0.3, "bulk")
+
+
+@pytest.mark.parametrize("app", [{"kind": "thompson", "draws": 400}], indirect=True)
+def test_thompson_sampling_draws_tau_from_the_stored_interval(app: FastAPI) -> None:
+    """A stored τ's 95% interval reaches the engine: the decision is the one the core makes
+    with that interval in the customer's state (replayed with the decision's id as seed),
+    and not the one it makes with the point estimate alone."""
+    _live(app, _model(ConstantLearner()))
+    with app.state.db.transaction() as session:
+        repository.upsert_estimates(session, [{
+            "customer_id": "never-seen-1", "offer_id": OFFER, "tau": 0.3, "lower": -0.5,
+            "upper": 1.7, "base_rate": 0.1, "segment": "persuadable",  # upper clipped to 1
+            "model_version": "bulk", "scored_at": T0,
+        }])  # fmt: skip
+    customer = {
+        "id": "never-seen-1",
+        "holdings": ["checking"],
+        "attributes": {
+            "tier": "premium",
+            "tenureMonths": 36,
+            "hasCreditCard": False,
+            "balance": 900.0,
+        },
+    }
+    body = {**NEW, "customer": customer, "at": T0.isoformat()}  # the credit card qualifies too
+    (r,) = _decide(app, [body])
+    assert r.status_code == 200, r.text
+    decision = r.json()
+    assert not decision["control"]  # this customer is outside the bank's holdout
+    (slot, *_) = decision["exploration"]["slots"]
+    assert len(slot["candidates"]) > 1  # a choice to make
+    snapshot = app.state.snapshots.get()
+    request = Request.model_validate(body)
+
+    def replay(**estimates: Any) -> dict[str, Any]:
+        state = CustomerState(id=customer["id"], attributes=customer["attributes"],
+                              holdings=tuple(customer["holdings"]), cate={OFFER: 0.3},
+                              uplift_segments={OFFER: "persuadable"}, **estimates)  # fmt: skip
+        again = decide(snapshot, request, state, contacts_at=T0, seed=decision["id"])
+        assert again.exploration is not None
+        return again.exploration.to_dict()
+
+    assert replay(cate_intervals={OFFER: (-0.5, 1.0)}) == decision["exploration"]
+    assert replay() != decision["exploration"]  # without the interval: a point τ
 
 
 def test_scoring_ahead_follows_the_ledger_in_batches_from_where_it_stopped(

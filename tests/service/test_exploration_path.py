@@ -25,12 +25,17 @@ from nextoffer.service.migrate import upgrade
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 
+from ..clock import NOW
+
 EPSILON = 0.5
 
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[FastAPI]:
-    application = create_app(Settings(database_url=database_url, attach_refresh_seconds=0))
+    settings = Settings(
+        database_url=database_url, attach_refresh_seconds=0, clock_tolerance_seconds=1e12
+    )  # requests at the suite's fixed instants
+    application = create_app(settings)
     db = application.state.db
     upgrade(db)
     data = demo_snapshot()
@@ -70,7 +75,7 @@ def _shown(decision: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_an_epsilon_greedy_channel_logs_its_probabilities_and_candidates(app: FastAPI) -> None:
-    at = dt.datetime.now(dt.UTC)
+    at = NOW
     answers = _call(app, "POST", "/v1/decisions", [_checkout(i, at) for i in range(12)])
     assert all(r.status_code == 200 for r in answers), answers[0].text
     probabilities = []
@@ -104,7 +109,7 @@ def test_an_epsilon_greedy_channel_logs_its_probabilities_and_candidates(app: Fa
 def test_replaying_the_request_with_the_decisions_id_gives_the_same_decision(
     app: FastAPI,
 ) -> None:
-    at = dt.datetime.now(dt.UTC)
+    at = NOW
     answers = _call(app, "POST", "/v1/decisions", [_checkout(i, at) for i in range(8)])
     snapshot = app.state.snapshots.get()
     outcomes = set()

@@ -341,6 +341,7 @@ def _state(
             holdings=tuple(stored["holdings"]),
             segments=tuple(stored["segments"]),
             cate=estimates.cate,
+            cate_intervals=estimates.intervals,
             uplift_segments=estimates.segments,
         )
     except ValidationError as exc:  # pragma: no cover - stored data was validated on write

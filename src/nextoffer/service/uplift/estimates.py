@@ -208,9 +208,15 @@ async def stored_estimates_async(
 def estimates_from(
     stored: Sequence[Any], live: Mapping[str, tuple[str, UpliftModel]] | None
 ) -> Estimates:
-    """``customer_estimates`` from the customer's stored rows (offer_id, tau, segment)."""
+    """``customer_estimates`` from the customer's stored rows (offer_id, tau, lower, upper,
+    segment); an interval is clipped to [−1, 1], like τ."""
     rows = {r.offer_id: r for r in stored}
     cate = {o: r.tau for o, r in rows.items() if -1 <= r.tau <= 1}
+    intervals = {
+        o: (max(-1.0, r.lower), min(1.0, r.upper))
+        for o, r in rows.items()
+        if o in cate and r.lower is not None and r.upper is not None and r.lower <= r.upper
+    }
     segments = {o: r.segment for o, r in rows.items()}
     unscored: list[str] = []
     for offer_id, (_version, model) in (live or {}).items():
@@ -220,7 +226,7 @@ def estimates_from(
         if average is not None:
             cate[offer_id] = average
             unscored.append(offer_id)
-    return Estimates(cate, segments, tuple(unscored))
+    return Estimates(cate, segments, tuple(unscored), intervals)
 
 
 class ScoreAhead:

@@ -224,6 +224,7 @@ def estimates_of_many(session: Session, customer_ids: Collection[str]) -> dict[s
     out: dict[str, list[Any]] = {cid: [] for cid in ids}
     rows = session.execute(
         sa.select(cate_estimates.c.customer_id, cate_estimates.c.offer_id, cate_estimates.c.tau,
+                  cate_estimates.c.lower, cate_estimates.c.upper,
                   cate_estimates.c.segment).where(cate_estimates.c.customer_id.in_(ids))
     )  # fmt: skip
     for row in rows:
@@ -232,7 +233,7 @@ def estimates_of_many(session: Session, customer_ids: Collection[str]) -> dict[s
 
 
 _ESTIMATES_PG = (
-    "SELECT customer_id, offer_id, tau, segment FROM cate_estimates"
+    "SELECT customer_id, offer_id, tau, lower, upper, segment FROM cate_estimates"
     " WHERE customer_id = ANY(%(customer_ids)s)"
 )
 

@@ -11,7 +11,7 @@ experiment reports and the decision path build many of them.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -195,9 +195,12 @@ class Exposure:
 
 @dataclass(frozen=True)
 class Estimates:
-    """One customer's τ and segment per offer; ``unscored``: the offers with a live model
-    but no estimate for this customer yet, whose τ in ``cate`` is the offer's average."""
+    """One customer's τ and segment per offer; ``intervals``: the 95% interval (lower,
+    upper) of a stored τ, where the model gave one (Thompson sampling draws τ from it);
+    ``unscored``: the offers with a live model but no estimate for this customer yet, whose
+    τ in ``cate`` is the offer's average (without an interval)."""
 
     cate: dict[str, float]
     segments: dict[str, str]
     unscored: tuple[str, ...] = ()
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
