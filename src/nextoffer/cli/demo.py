@@ -292,7 +292,7 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     rng = random.Random(2026)
     task = progress.add_task("catalog and customers", total=None)
     with db.transaction() as session:
-        load_spec(session, demo_snapshot())
+        load_spec(session, demo_snapshot(exploring=True))
         published = snapshots.publish(
             session, None if snapshots.published_any(session) else "demo-1"
         )

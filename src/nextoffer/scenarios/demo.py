@@ -16,6 +16,7 @@ from .checkout import checkout_snapshot
 
 __all__ = [
     "BANK_CHANNELS",
+    "DEMO_EXPLORATION",
     "MORTGAGE_TRUTH",
     "STORES",
     "WORKED_EXAMPLE",
@@ -36,10 +37,26 @@ WORKED_EXAMPLE = {
 }  # fmt: skip
 
 
-def demo_snapshot(version: str = "demo-1") -> dict[str, Any]:
+# the strategies' exploration in the demo's traffic (``demo_snapshot(exploring=True)``): the
+# shop's upsell tries another qualified offer one time in ten, the bank's e-mail draws its
+# attach rates and τ from their posteriors
+DEMO_EXPLORATION: dict[str, dict[str, Any]] = {
+    "pos": {"kind": "epsilon_greedy", "epsilon": 0.1},
+    "kiosk": {"kind": "epsilon_greedy", "epsilon": 0.1},
+    "email": {"kind": "thompson"},
+}
+
+
+def demo_snapshot(version: str = "demo-1", *, exploring: bool = False) -> dict[str, Any]:
     """The bank and the shop in one snapshot: the bank's monthly cap and its holdout apply
-    to the bank's channels, the shop's session back-off to the shop's."""
+    to the bank's channels, the shop's session back-off to the shop's. ``exploring``: the
+    channels of ``DEMO_EXPLORATION`` explore (what ``nextoffer demo`` publishes); otherwise
+    every channel is greedy."""
     bank, shop = bank_snapshot(), checkout_snapshot()
+    if exploring:
+        for channel in bank["channels"] + shop["channels"]:
+            if channel["id"] in DEMO_EXPLORATION:
+                channel["exploration"] = dict(DEMO_EXPLORATION[channel["id"]])
     for p in bank["policies"]:
         if p["type"] == "total_cap":
             p["scope"] = {"level": "channel", "values": BANK_CHANNELS}
