@@ -77,14 +77,14 @@ def _children(pid: int) -> set[int]:
     return children
 
 
-def _background_processes(server_pid: int) -> list[int]:
+def _background_processes(server_pid: int, expected: int = 2) -> list[int]:
     """The server's background processes (spawned ``multiprocessing`` children): the scorer
-    and the journey scheduler."""
+    and the journey scheduler(s)."""
     found = [
         pid for pid in _children(server_pid)
         if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]  # fmt: skip
-    assert len(found) == 2, found
+    assert len(found) == expected, found
     return found
 
 
@@ -149,5 +149,24 @@ def test_no_background_process_when_scoring_ahead_and_journeys_are_off(tmp_path:
             b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
             for pid in _children(server.process.pid)
         )
+    finally:
+        server.stop()
+
+
+def test_journey_schedulers_runs_that_many_schedulers(tmp_path: Path) -> None:
+    server = Server(
+        f"sqlite:///{tmp_path / 'nextoffer.db'}",
+        env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0",
+             "NEXTOFFER_JOURNEY_SCHEDULERS": "3"},
+    ).start()  # fmt: skip
+    try:
+        assert server.process is not None
+        processes = _background_processes(server.process.pid, expected=3)
+        for pid in processes:  # schedulers, all at the server's priority
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        server.process.terminate()
+        server.process.wait(timeout=20)
+        for pid in processes:
+            assert _gone(pid, within=5), f"the background process {pid} outlived its server"
     finally:
         server.stop()

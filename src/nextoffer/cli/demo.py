@@ -37,6 +37,7 @@ from ..scenarios.bank import BANK_SCHEMA
 from ..scenarios.demo import (
     BANK_CHANNELS,
     MORTGAGE_TRUTH,
+    SHOP_TRUTH,
     WORKED_EXAMPLE,
     bank_customers,
     demo_snapshot,
@@ -261,8 +262,8 @@ def _outcomes(
         if customer is not None:  # a bank customer: the untreated rate plus the true effect
             base, tau = true_effect(customer, offer_id)
             p = base + tau
-        else:
-            p = offer.p
+        else:  # the shop: the upsell's true rate, whoever the guest is
+            p = SHOP_TRUTH[offer_id]
         if rng.random() < p:
             events.append({**common, "type": "accept", "idempotency_key": f"{key}:acc"})
             events.append({**common, "type": "convert", "value": offer.margin,

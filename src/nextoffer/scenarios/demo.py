@@ -18,6 +18,7 @@ __all__ = [
     "BANK_CHANNELS",
     "DEMO_EXPLORATION",
     "MORTGAGE_TRUTH",
+    "SHOP_TRUTH",
     "STORES",
     "WORKED_EXAMPLE",
     "JourneyTruth",
@@ -78,6 +79,20 @@ def demo_snapshot(version: str = "demo-1", *, exploring: bool = False) -> dict[s
         # no per-offer τ: the demo learns each customer's from its own simulated traffic
         "uplift": [],
     }
+
+
+# The simulator's truth for the shop: how often a pitched upsell is taken. It is not what the
+# snapshot's attach counts say (``checkout_snapshot``'s prior): the premium wine sells better
+# than its 5 in 100 and dessert worse, so a strategy that explores learns what a greedy one
+# cannot, and an estimate built on the snapshot's rates alone (the direct method) is biased.
+SHOP_TRUTH: dict[str, float] = {
+    "RED-WINE-01": 0.25,
+    "RED-WINE-02": 0.22,
+    "PREMIUM-WINE-01": 0.14,
+    "DESSERT-01": 0.12,
+    "COFFEE-01": 0.30,
+    "CROISSANT-01": 0.20,
+}
 
 
 def true_effect(customer: dict[str, Any], offer: str) -> tuple[float, float]:

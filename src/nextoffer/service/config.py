@@ -36,6 +36,10 @@ class Settings:
     # (seconds; 0: no scheduler), and how often it enters outbound journeys' segments
     journey_tick_seconds: float = 1.0
     journey_segment_seconds: float = 900.0
+    # how many scheduler processes release due steps side by side (each skips the customers
+    # another holds); the first alone enters segments. Two on two cores advance 100,000 due
+    # waits in about two-thirds of one's time (bench/journey_bench.py)
+    journey_schedulers: int = 1
     # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
     # may take to arrive (408); a JSON body's nesting and list lengths (422)
     max_body_bytes: int = 1_048_576
@@ -53,6 +57,17 @@ class Settings:
     dashboard_session_hours: float = 12.0
     # how far (seconds, either way) a live decision's `at` may be from the server's clock
     clock_tolerance_seconds: float = 300.0
+
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.journey_schedulers <= MAX_SCHEDULERS:
+            raise ValueError(
+                f"setting journey_schedulers: must be between 1 and {MAX_SCHEDULERS},"
+                f" got {self.journey_schedulers}"
+            )
+
+
+MAX_SCHEDULERS = 16
 
 
 def _coerce(name: str, value: object) -> object:
