@@ -58,7 +58,6 @@ class Settings:
     # how far (seconds, either way) a live decision's `at` may be from the server's clock
     clock_tolerance_seconds: float = 300.0
 
-
     def __post_init__(self) -> None:
         if not 1 <= self.journey_schedulers <= MAX_SCHEDULERS:
             raise ValueError(
