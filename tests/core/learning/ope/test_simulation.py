@@ -121,3 +121,27 @@ def test_with_the_true_reward_model_every_model_based_estimator_is_unbiased_and_
 def test_shrinking_the_weights_lowers_the_variance(true_model: dict[str, Outcome]) -> None:
     assert true_model["dros"].se_of_mean < true_model["dr"].se_of_mean
     assert true_model["switch_dr"].se_of_mean < true_model["dr"].se_of_mean
+
+
+def main() -> None:
+    """The figures behind these tests, as a table:
+    ``python -m tests.core.learning.ope.test_simulation`` (seconds)."""
+    runs = {
+        "wrong reward model, stochastic target": _simulate(
+            "stochastic", "misspecified", [IPS(), SNIPS(), DM(), DR()]
+        ),
+        "true reward model, deterministic target": _simulate(
+            "deterministic", "true", [DM(), DR(), SwitchDR(tau=2.0), DRos(lambda_=4.0)]
+        ),
+    }
+    print(f"{SEEDS} seeds × {ROWS} logged decisions, {RESAMPLES} bootstrap resamples")
+    print(f"{'run':42} {'estimator':10} {'truth':>7} {'mean':>7} {'|bias|/se':>9}"
+          f" {'se':>7} {'boot cov':>8} {'normal cov':>10}")  # fmt: skip
+    for run, outcomes in runs.items():
+        for name, o in outcomes.items():
+            print(f"{run:42} {name:10} {o.truth:7.4f} {o.mean:7.4f} {o.bias_in_se:9.2f}"
+                  f" {o.se_of_mean:7.5f} {o.bootstrap_coverage:8.3f} {o.normal_coverage:10.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
