@@ -39,6 +39,6 @@ def evaluate(
     else:
         target = request.app.state.snapshots.get()
     result = service.evaluate(session, target, days=body.days, channel=body.channel,
-                              now=request.app.state.clock.now(), seed=body.seed,
+                              now=service.ledger_now(session), seed=body.seed,
                               target_kind=kind)  # fmt: skip
     return dict(result)

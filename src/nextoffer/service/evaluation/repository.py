@@ -11,10 +11,19 @@ from sqlalchemy.orm import Session
 
 from ..tables import decisions, events, snapshots
 
-__all__ = ["logged_decisions", "outcomes", "snapshot_spec", "snapshot_versions"]
+__all__ = ["ledger_now", "logged_decisions", "outcomes", "snapshot_spec", "snapshot_versions"]
 
 _BATCH = 500
 OUTCOME_TYPES = ("accept", "convert")
+
+
+def ledger_now(session: Session) -> dt.datetime:
+    """The database server's clock, which times every row of the ledger (UTC)."""
+    if session.get_bind().dialect.name == "sqlite":
+        text = session.execute(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+        return dt.datetime.fromisoformat(str(text)).replace(tzinfo=dt.UTC)
+    value: dt.datetime = session.execute(sa.select(sa.func.now())).scalar_one()
+    return value.astimezone(dt.UTC)
 
 
 def logged_decisions(

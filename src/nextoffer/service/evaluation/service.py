@@ -54,6 +54,7 @@ __all__ = [
     "TargetKind",
     "draft_target",
     "evaluate",
+    "ledger_now",
     "stored_target",
     "versions",
 ]
@@ -65,6 +66,12 @@ UNITS = {
     "revenue": "conversion value per decision",
 }
 TargetKind = Literal["draft", "snapshot", "live"]
+
+
+def ledger_now(session: Session) -> dt.datetime:
+    """The ledger's clock (the database server's): the end of the window an evaluation
+    reads, on the clock that timed the decisions and their outcomes."""
+    return repository.ledger_now(session)
 
 
 def versions(session: Session, limit: int = 100) -> list[str]:
