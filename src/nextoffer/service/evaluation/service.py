@@ -55,6 +55,7 @@ __all__ = [
     "draft_target",
     "evaluate",
     "ledger_now",
+    "live_target",
     "stored_target",
     "versions",
 ]
@@ -90,6 +91,15 @@ def stored_target(session: Session, version: str) -> Snapshot:
     except SnapshotError as exc:  # pragma: no cover - stored snapshots were built to be stored
         raise InvalidInput([{"field": f"snapshot.{d.path}", "message": d.message}
                             for d in exc.diagnostics]) from None  # fmt: skip
+
+
+def live_target(session: Session) -> Snapshot:
+    """The newest published snapshot, built (what the live path runs); refused (naming
+    ``snapshot``) before the first publish."""
+    spec = snapshots.live_spec(session)
+    if spec is None:
+        raise InvalidInput.one("snapshot", "no snapshot is published yet: nothing is live")
+    return build_snapshot(spec, published=True)
 
 
 def draft_target(session: Session, draft: object, field: str = "draft") -> Snapshot:

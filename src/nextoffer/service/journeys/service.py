@@ -368,7 +368,9 @@ def _moment(field: str, text: str) -> dt.datetime:
     if at.tzinfo is None:
         raise InvalidInput.one(field, "needs a time zone offset, such as 2026-03-08T14:30:00Z")
     if not _EARLIEST.year <= at.year <= _LATEST.year:
-        raise InvalidInput.one(field, f"must be between the years {_EARLIEST.year} and {_LATEST.year}")
+        raise InvalidInput.one(
+            field, f"must be between the years {_EARLIEST.year} and {_LATEST.year}"
+        )
     return at.astimezone(dt.UTC)
 
 
