@@ -215,9 +215,9 @@ class Coverage:
     ``rows``: logged slots used; ``deterministic_rows``: of them, logged with probability 1
     by a greedy strategy, and ``deterministic_differing`` those where the target would
     choose otherwise (with ``deterministic_mass`` the share of the target's choices over
-    all rows that falls there); ``outside_rows``: slots where the target would consider an
-    offer that was not among the logged candidates, and ``outside_mass`` the share of its
-    choices on such offers; ``empty_rows``: slots the target would leave empty."""
+    all rows that falls there); ``outside_rows``: slots logged by an exploring strategy where
+    the target would consider an offer that was not among the logged candidates, and
+    ``outside_mass`` the share of its choices (over all rows) on such offers; ``empty_rows``: slots the target would leave empty."""
 
     rows: int
     deterministic_rows: int
@@ -327,15 +327,16 @@ def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
             on_chosen = row[action[-1]]
             if NOTHING in chosen:
                 empty_rows += 1
-            off = sum(chosen[o] for o in extra if o != NOTHING)
-            if off > 0:
-                outside_rows += 1
-                outside_mass += off
             if log.deterministic or slot.probability >= 1.0:
                 det_rows += 1
                 if on_chosen < 1.0:
                     det_differing += 1
                     det_mass += 1.0 - on_chosen
+                continue  # a deterministic row's other choices are counted there
+            off = sum(chosen[o] for o in extra if o != NOTHING)
+            if off > 0:
+                outside_rows += 1
+                outside_mass += off
     n = len(action)
     coverage = Coverage(rows=n, deterministic_rows=det_rows, deterministic_differing=det_differing,
                         deterministic_mass=det_mass / n if n else 0.0, outside_rows=outside_rows,
