@@ -195,12 +195,15 @@ def test_control_group_and_unreadable_decisions_are_skipped_with_their_reasons()
     unknown = logged(id="c-3", channel="web", occurred_at=NOW, customer_id="guest-3",
                      control=False, request={**request.model_dump(mode="json"), "channel": "web"},
                      decision=decision, features=None)  # fmt: skip
-    done = replay(live, [control, unreadable, unknown])
+    odd_customer = logged(id="c-4", channel="pos", occurred_at=NOW, customer_id="guest-4",
+                          control=False, request=request.model_dump(mode="json"),
+                          decision=decision, features={"holdings": [{"not": "an id"}]})  # fmt: skip
+    done = replay(live, [control, unreadable, unknown, odd_customer])
     assert done.decisions == 0
     assert done.data["acceptance"] is None
     assert done.observed["acceptance"] is None
     assert done.skipped[SKIP_CONTROL] == 1
-    assert done.skipped[SKIP_UNREADABLE] == 1
+    assert done.skipped[SKIP_UNREADABLE] == 2
     (reason,) = [r for r in done.skipped if r.startswith("the target cannot decide it")]
     assert "channel" in reason
     assert "'web'" in reason

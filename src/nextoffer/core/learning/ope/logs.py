@@ -69,7 +69,7 @@ NOTHING = "(nothing)"  # the column of a slot the target leaves empty
 SKIP_CONTROL = "in the control group (shown the fallback, not the strategy's choice)"
 SKIP_NOTHING = "the strategy chose nothing (no candidate was left)"
 SKIP_CASCADE = "an atomic channel emptied it (nothing the strategy chose was shown)"
-SKIP_UNREADABLE = "its stored request no longer validates"
+SKIP_UNREADABLE = "its stored request or customer no longer validates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,13 +169,15 @@ def logged(
     elif not slots:
         skip = SKIP_NOTHING
     parsed: Request | None = None
+    state: CustomerState | None = None
     if skip is None:
         try:
             parsed = Request.model_validate({**request, "at": request.get("at") or at})
-        except ValidationError:
+            state = _state(customer_id, features)
+        except (ValidationError, TypeError, AttributeError):
             skip = SKIP_UNREADABLE
     return LoggedDecision(
-        id=id, channel=channel, at=at, request=parsed, state=_state(customer_id, features),
+        id=id, channel=channel, at=at, request=parsed, state=state,
         strategy=strategy, deterministic=deterministic, slots=slots,
         accepted=dict(accepted or {}), revenue=dict(revenue or {}), skip=skip,
     )  # fmt: skip
