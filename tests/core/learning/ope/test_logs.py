@@ -222,3 +222,30 @@ def test_the_stored_features_are_the_replayed_customer() -> None:
     assert log.state.segments == ("VIP",)
     assert log.deterministic
     assert log.strategy == "greedy"
+
+
+@pytest.mark.parametrize(
+    "exploration",
+    [{"kind": "thompson", "draws": 100}, {"kind": "softmax", "temperature": 50.0}],
+    ids=["thompson", "softmax"],
+)
+def test_an_exploring_target_gives_its_probabilities_over_the_logged_candidates(
+    exploration: dict[str, Any],
+) -> None:
+    live = _snapshot(exploration={"kind": "epsilon_greedy", "epsilon": EPSILON})
+    target = _snapshot(exploration=exploration)
+    logs = _logs(live, 60)
+    done = replay(target, logs)
+    data = done.data["acceptance"]
+    assert data is not None
+    assert np.allclose(data.target.sum(axis=1), 1.0)
+    # the target's probabilities are those its own decision, seeded with the id, logs
+    assert logs[0].request is not None
+    again = decide(target, logs[0].request, None, seed=logs[0].id)
+    assert again.exploration is not None
+    first = again.exploration.slots[0]
+    columns = [c[0] for c in logs[0].slots[0].candidates]
+    wanted = {c[0]: c[3] for c in first.candidates}
+    for j, offer in enumerate(columns):
+        assert data.target[0, j] == wanted.get(offer, 0.0)
+    assert len(set(np.round(data.weights, 9))) > 1  # not the logging strategy: weights vary
