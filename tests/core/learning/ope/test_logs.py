@@ -3,6 +3,7 @@ estimators read, what is skipped and why, and the support the logs give the targ
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from nextoffer.core.learning.ope import IPS, SNIPS, evaluate
 from nextoffer.core.learning.ope.logs import (
     NOTHING,
     SKIP_CONTROL,
+    SKIP_INCOMPLETE,
     SKIP_UNREADABLE,
     LoggedDecision,
     logged,
@@ -198,12 +200,18 @@ def test_control_group_and_unreadable_decisions_are_skipped_with_their_reasons()
     odd_customer = logged(id="c-4", channel="pos", occurred_at=NOW, customer_id="guest-4",
                           control=False, request=request.model_dump(mode="json"),
                           decision=decision, features={"holdings": [{"not": "an id"}]})  # fmt: skip
-    done = replay(live, [control, unreadable, unknown, odd_customer])
+    broken = copy.deepcopy(decision)
+    broken["exploration"]["slots"][0]["candidates"] = []
+    incomplete = logged(id="c-5", channel="pos", occurred_at=NOW, customer_id="guest-5",
+                        control=False, request=request.model_dump(mode="json"), decision=broken,
+                        features=None)  # fmt: skip
+    done = replay(live, [control, unreadable, unknown, odd_customer, incomplete])
     assert done.decisions == 0
     assert done.data["acceptance"] is None
     assert done.observed["acceptance"] is None
     assert done.skipped[SKIP_CONTROL] == 1
     assert done.skipped[SKIP_UNREADABLE] == 2
+    assert done.skipped[SKIP_INCOMPLETE] == 1
     (reason,) = [r for r in done.skipped if r.startswith("the target cannot decide it")]
     assert "channel" in reason
     assert "'web'" in reason

@@ -29,8 +29,9 @@ never taken for exploration: they are one-candidate rows with propensity 1.
 
 **What is skipped**, with its reason (``Replay.skipped``): decisions in the control group
 (they showed the fallback, not the strategy's choice), decisions where the strategy chose
-nothing, decisions an atomic channel emptied, and requests the target cannot decide (a
-channel it does not have, a request that no longer validates).
+nothing, decisions an atomic channel emptied, decisions whose logged choices lack a usable
+probability or their candidates, and requests the target cannot decide (a channel it does
+not have, a request or customer that no longer validates).
 
 Not replayed: the customer's contact history (the contact policies count nothing, as in the
 backtest) and per-customer uplift estimates (the target's per-offer τ is used). Everything
@@ -69,6 +70,7 @@ NOTHING = "(nothing)"  # the column of a slot the target leaves empty
 SKIP_CONTROL = "in the control group (shown the fallback, not the strategy's choice)"
 SKIP_NOTHING = "the strategy chose nothing (no candidate was left)"
 SKIP_CASCADE = "an atomic channel emptied it (nothing the strategy chose was shown)"
+SKIP_INCOMPLETE = "its logged choices lack a probability in (0, 1] or their candidates"
 SKIP_UNREADABLE = "its stored request or customer no longer validates"
 
 
@@ -162,7 +164,10 @@ def logged(
         strategy = "greedy"
         slots = _greedy_slots(decision.get("placements", ()))
         deterministic = True
-    if control:
+    if any(not 0.0 < s.probability <= 1.0 or s.offer not in {c[0] for c in s.candidates}
+           for s in slots):  # fmt: skip
+        skip = SKIP_INCOMPLETE
+    elif control:
         skip = SKIP_CONTROL
     elif decision.get("cascade"):
         skip = SKIP_CASCADE
