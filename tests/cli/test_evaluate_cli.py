@@ -20,7 +20,7 @@ from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
-from tests.clock import NOW
+from tests.clock import NOW, iso
 
 from .test_rules_cli import run
 
@@ -36,7 +36,8 @@ def _spec(**pos: Any) -> dict[str, Any]:
 
 
 def _checkout(i: int) -> dict[str, Any]:
-    return {"customer": {"id": f"guest-{i}"}, "channel": "pos", "session_id": f"s-{i}",
+    # at: the time the engine decides at, kept with the request (the replay's time)
+    return {"customer": {"id": f"guest-{i}"}, "channel": "pos", "session_id": f"s-{i}", "at": iso(NOW),
             "store": {"id": "S1", "timezone": "America/New_York"},
             "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2,
                                 "price": 1200.0}]}}  # fmt: skip

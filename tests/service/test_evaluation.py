@@ -27,7 +27,7 @@ from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
-from tests.clock import NOW
+from tests.clock import NOW, iso
 
 EPSILON = 0.3
 DECISIONS = 80
@@ -75,7 +75,8 @@ def _call(
 
 
 def _checkout(i: int) -> dict[str, Any]:
-    return {"customer": {"id": f"guest-{i}"}, "channel": "pos", "session_id": f"s-{i}",
+    # at: the time the engine decides at, kept with the request (the replay's time)
+    return {"customer": {"id": f"guest-{i}"}, "channel": "pos", "session_id": f"s-{i}", "at": iso(NOW),
             "store": {"id": "S1", "timezone": "America/New_York"},
             "cart": {"items": [{"sku": "STEAK-01", "category": "main_course", "quantity": 2,
                                 "price": 1200.0}]}}  # fmt: skip
@@ -84,7 +85,7 @@ def _checkout(i: int) -> dict[str, Any]:
 def _bank(i: int) -> dict[str, Any]:
     return {"customer": {"id": f"c-{i}", "attributes": {"tier": "premium", "tenureMonths": 36,
             "hasCreditCard": False, "balance": 12000.0}, "holdings": ["checking"]},
-            "channel": "email"}  # fmt: skip
+            "channel": "email", "at": iso(NOW)}  # fmt: skip
 
 
 def _record(app: FastAPI, bodies: list[dict[str, Any]], seed: int) -> dict[str, float]:
