@@ -221,7 +221,7 @@ def estimates_figure(
     """Off-policy estimates side by side, each with its interval (``value``, ``low``,
     ``high`` by ``estimator``), and the logging strategy's observed value as a reference
     line."""
-    fig, ax = _figure(7, 0.5 * len(estimates) + 1.8)
+    fig, ax = _figure(7, 0.5 * len(estimates) + 2.2)
     labels = [str(e["estimator"]) for e in estimates]
     values = [float(e["value"]) for e in estimates]
     lows = [float(e["value"]) - float(e["low"]) for e in estimates]
@@ -236,5 +236,7 @@ def estimates_figure(
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
+    # below the plot: inside, it could cover an estimate or its interval
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize="small",
+              frameon=False)  # fmt: skip
     return fig
