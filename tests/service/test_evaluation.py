@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ from nextoffer.scenarios.demo import demo_snapshot
 from nextoffer.service.app import create_app
 from nextoffer.service.config import Settings
 from nextoffer.service.errors import InvalidInput
-from nextoffer.service.evaluation import service
+from nextoffer.service.evaluation import repository, service
 from nextoffer.service.keys.service import create_key
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.snapshots.loader import load_spec
@@ -298,3 +299,29 @@ def test_the_service_evaluates_a_snapshot_in_a_session(
         with pytest.raises(InvalidInput) as caught:
             service.draft_target(session, ["not", "a", "snapshot"])
         assert caught.value.errors[0]["field"] == "draft"
+
+
+def test_outcomes_count_within_the_attribution_window_only(
+    ledger: tuple[FastAPI, dict[str, float]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An accept or a conversion counts within 30 days of its decision (the uplift and
+    experiment reports' window): the ledger's events, moved later, stop counting past it."""
+    app, tally = ledger
+    real = repository.outcomes
+
+    def later(days: float) -> Any:
+        def moved(session: Any, ids: Any) -> list[Any]:
+            return [(d, o, kind, value, at + dt.timedelta(days=days))
+                    for d, o, kind, value, at in real(session, ids)]  # fmt: skip
+
+        return moved
+
+    with app.state.db.read() as session:
+        now = service.ledger_now(session)
+        live = service.stored_target(session, "demo-1")
+        for days, accepted in ((29.9, tally["accepted"]), (30.1, 0.0)):
+            monkeypatch.setattr(repository, "outcomes", later(days))
+            result = service.evaluate(session, live, days=30, channel="pos", now=now)
+            acceptance = result["metrics"]["acceptance"]
+            assert acceptance["observed"] == pytest.approx(accepted / tally["shown"]), days
+            assert result["window_days"] == 30
