@@ -25,6 +25,7 @@ __all__ = [
     "arms_figure",
     "attach_figure",
     "bars_figure",
+    "estimates_figure",
     "funnel_figure",
     "lift_figure",
     "qini_figure",
@@ -211,4 +212,31 @@ def arms_figure(comparison: Mapping[str, Any], title: str) -> Figure:
     ax.set_xlabel("conversion, % (95% interval)")
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def estimates_figure(
+    estimates: Sequence[Mapping[str, Any]], observed: float | None, title: str, xlabel: str
+) -> Figure:
+    """Off-policy estimates side by side, each with its interval (``value``, ``low``,
+    ``high`` by ``estimator``), and the logging strategy's observed value as a reference
+    line."""
+    fig, ax = _figure(7, 0.5 * len(estimates) + 2.2)
+    labels = [str(e["estimator"]) for e in estimates]
+    values = [float(e["value"]) for e in estimates]
+    lows = [float(e["value"]) - float(e["low"]) for e in estimates]
+    highs = [float(e["high"]) - float(e["value"]) for e in estimates]
+    y = list(range(len(estimates)))[::-1]
+    ax.errorbar(values, y, xerr=[lows, highs], fmt="none", ecolor="#555555", capsize=4)
+    ax.scatter(values, y, color="#2a9d8f", zorder=3, s=50, label="target (95% interval)")
+    if observed is not None:
+        ax.axvline(observed, color="#e76f51", linestyle="--", linewidth=1.5,
+                   label=f"live strategy, observed ({observed:.4g})")  # fmt: skip
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    # below the plot: inside, it could cover an estimate or its interval
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize="small",
+              frameon=False)  # fmt: skip
     return fig

@@ -58,3 +58,23 @@ def test_the_attach_rate_legend_covers_no_data_point(rows: list[dict[str, Any]])
     # and the legend is on the picture, not cut off at its edge
     assert fig.bbox.contains(box.x0, box.y0)
     assert fig.bbox.contains(box.x1, box.y1)
+
+
+def test_the_estimates_legend_covers_no_estimate_and_stays_on_the_picture() -> None:
+    estimates = [{"estimator": name, "value": v, "low": v - 0.05, "high": v + 0.05}
+                 for name, v in (("ips", 0.12), ("snips", 0.17), ("dm", 0.24), ("dr", 0.19),
+                                 ("switch_dr", 0.19), ("dros", 0.02))]  # fmt: skip
+    fig = charts.estimates_figure(estimates, 0.18, "Acceptance rate", "accepted per offer shown")
+    renderer = drawn(fig)
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["target (95% interval)", "live strategy, observed (0.18)"]
+    box = legend.get_window_extent(renderer)
+    assert not box.overlaps(ax.get_window_extent(renderer))
+    assert fig.bbox.contains(box.x0, box.y0)
+    assert fig.bbox.contains(box.x1, box.y1)
+    # the estimators read top to bottom in the order given
+    at = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks(), strict=True)}
+    assert sorted(at, key=lambda name: -at[name]) == [e["estimator"] for e in estimates]

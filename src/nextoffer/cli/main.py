@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach-rates": ("nextoffer.cli.attach", "attach_rates"),
     "uplift": ("nextoffer.cli.uplift", "uplift_app"),
     "experiments": ("nextoffer.cli.uplift", "experiments_app"),
+    "evaluate": ("nextoffer.cli.evaluate", "evaluate"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "journeys": ("nextoffer.cli.journeys", "journeys_app"),
     "serve": ("nextoffer.cli.service", "serve"),

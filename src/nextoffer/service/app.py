@@ -42,6 +42,7 @@ from .decisions.endpoints import router as decisions_router
 from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
 from .errors import InvalidInput, NotFound, ServiceError
+from .evaluation.endpoints import router as evaluation_router
 from .experiments.endpoints import router as experiments_router
 from .journeys.endpoints import router as journeys_router
 from .journeys.runner import Runner
@@ -287,7 +288,7 @@ def create_app(
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
-                   experiments_router, journeys_router):  # fmt: skip
+                   experiments_router, evaluation_router, journeys_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

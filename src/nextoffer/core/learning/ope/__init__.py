@@ -17,6 +17,10 @@ would have earned per decision, without showing it to anyone:
   percentile bootstrap over resampled decisions from a seed, or the normal approximation;
 - ``support``: how much the logs can say about the target (effective sample size, largest
   weight, decisions logged deterministically and the target's choices they cannot judge).
+- ``logs`` (imported on its own: it reads the decision engine): the ledger's logged
+  decisions replayed on a target snapshot, with the decision's id as the seed, into
+  ``LoggedDecisions`` for acceptance and revenue, with what was skipped and the choices the
+  logs do not support.
 
 Everything is pure: arrays in, numbers out; the only randomness is the bootstrap's, from its
 seed.
