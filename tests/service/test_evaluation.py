@@ -325,3 +325,10 @@ def test_outcomes_count_within_the_attribution_window_only(
             acceptance = result["metrics"]["acceptance"]
             assert acceptance["observed"] == pytest.approx(accepted / tally["shown"]), days
             assert result["window_days"] == 30
+
+
+def test_value_per_accept_is_the_conversions_value_per_accept() -> None:
+    accepted = {"d1": {"a": 1.0, "b": 1.0}, "d2": {"a": 1.0}, "d3": {}}
+    revenue = {"d1": {"a": 30.0}, "d2": {"a": 10.0}, "d3": {"b": 99.0}}  # d3's b: not accepted
+    assert service.value_per_accept(accepted, revenue) == {"a": 20.0, "b": 0.0}
+    assert service.value_per_accept({}, revenue) == {}

@@ -24,6 +24,7 @@ version (``stored_target``) or the live snapshot.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Literal
 
@@ -56,7 +57,9 @@ __all__ = [
     "evaluate",
     "ledger_now",
     "live_target",
+    "replayed",
     "stored_target",
+    "value_per_accept",
     "versions",
 ]
 
@@ -208,6 +211,43 @@ def _support(done: Replay) -> SupportReport | None:
             "outside_mass": c.outside_mass, "empty_rows": c.empty_rows}  # fmt: skip
 
 
+def value_per_accept(
+    accepted: Mapping[str, Mapping[str, float]], revenue: Mapping[str, Mapping[str, float]]
+) -> dict[str, float]:
+    """Per offer, what an accept earned on average in the logs: the value of the
+    conversions of the decisions that accepted it, per accept (the revenue reward model's
+    value; offers never accepted are left out)."""
+    accepts: Counter[str] = Counter()
+    earned: Counter[str] = Counter()
+    for decision_id, offers in accepted.items():
+        for offer in offers:
+            accepts[offer] += 1
+            earned[offer] += revenue.get(decision_id, {}).get(offer, 0.0)
+    return {offer: earned[offer] / n for offer, n in accepts.items()}
+
+
+def replayed(
+    session: Session,
+    target: Snapshot,
+    *,
+    days: int,
+    channel: str | None,
+    now: dt.datetime,
+    window_days: int = WINDOW_DAYS,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Any], Replay]:
+    """The decisions logged in the ``days`` before ``now`` (on ``channel``, or every
+    channel), read with their outcomes and replayed on ``target`` (``core``'s ``replay``):
+    what ``evaluate`` estimates from, and what a simulator that knows its true rates
+    values the target on (the demo). Bad input is refused naming its field."""
+    _check(target, days, channel, window_days)
+    since = now - dt.timedelta(days=days)
+    rows = repository.logged_decisions(session, since, now, channel, MAX_DECISIONS)
+    accepted, revenue = _outcomes(session, rows, dt.timedelta(days=window_days))
+    values = value_per_accept(accepted, revenue)
+    return rows, replay(target, _logs(rows, accepted, revenue, progress), values)
+
+
 def evaluate(
     session: Session,
     target: Snapshot,
@@ -226,11 +266,9 @@ def evaluate(
     the module). ``seed`` seeds the bootstrap; ``progress(done, total)`` is called as the
     decisions are replayed. Bad input is refused naming its field (``days``, ``channel``);
     a window with no logged decisions is an answer (``message``), not an error."""
-    _check(target, days, channel, window_days)
     since = now - dt.timedelta(days=days)
-    rows = repository.logged_decisions(session, since, now, channel, MAX_DECISIONS)
-    accepted, revenue = _outcomes(session, rows, dt.timedelta(days=window_days))
-    done = replay(target, _logs(rows, accepted, revenue, progress))
+    rows, done = replayed(session, target, days=days, channel=channel, now=now,
+                          window_days=window_days, progress=progress)  # fmt: skip
     metrics: dict[str, Metric] = {}
     warnings: list[str] = []
     for metric in METRICS:

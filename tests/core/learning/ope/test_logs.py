@@ -108,6 +108,27 @@ def test_the_rows_carry_the_logged_candidates_probabilities_and_attach_rates() -
     assert set(np.unique(data.decision)) == {log.id for log in logs}
 
 
+def test_what_an_accept_earned_in_the_logs_is_the_revenue_models_value() -> None:
+    live = _snapshot(exploration={"kind": "epsilon_greedy", "epsilon": EPSILON})
+    logs = _logs(live, 30)
+    earned = {"RED-WINE-01": 25.0, "RED-WINE-02": 12.5}  # the other offers: their price
+    done = replay(live, logs, earned)
+    acceptance, revenue = done.data["acceptance"], done.data["revenue"]
+    assert acceptance is not None
+    assert revenue is not None
+    assert acceptance.reward_model is not None
+    assert revenue.reward_model is not None
+    for i, columns in enumerate(done.offers):  # each row's columns, named
+        assert len(columns) <= revenue.reward_model.shape[1]
+        for j, offer in enumerate(columns):
+            value = earned.get(offer, live.offers[offer].price)
+            assert revenue.reward_model[i, j] == pytest.approx(
+                acceptance.reward_model[i, j] * value
+            )
+    first = logs[0].slots[0]
+    assert done.offers[0][: len(first.candidates)] == tuple(c[0] for c in first.candidates)
+
+
 def test_a_draft_that_switches_scoring_gets_estimates_with_intervals_and_weights() -> None:
     live = _snapshot(exploration={"kind": "epsilon_greedy", "epsilon": EPSILON})
     draft = _snapshot("prie")

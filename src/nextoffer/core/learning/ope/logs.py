@@ -15,7 +15,8 @@ not gives its one choice (probability 1). The target's probabilities for each lo
   shown earns nothing);
 - the reward model q̂ (for the direct method and doubly robust) is the attach rate p of
   each candidate (the logged one where the logs have it, else the target's), times the
-  offer's value (its price, else its margin) for revenue;
+  offer's value for revenue: what an accept of it earned on average in the logs, where
+  the logs have one, else its price, else its margin;
 - the rewards are the logged outcomes: 1 when the offer shown was accepted, and the value
   of its conversions.
 
@@ -264,7 +265,8 @@ class Replay:
     """The logs as the estimators read them, for each metric (``data``: None when no
     decision could be used), with the logging strategy's own value per metric
     (``observed``, per logged slot), the decisions used and skipped (by reason), the
-    logging strategies seen (by name: slots), and the coverage."""
+    logging strategies seen (by name: slots), the coverage, and each row's columns
+    (``offers``: the offer of each column of ``target``, ``NOTHING`` for an empty slot)."""
 
     data: Mapping[str, LoggedDecisions | None]
     observed: Mapping[str, float | None]
@@ -272,18 +274,26 @@ class Replay:
     skipped: Mapping[str, int]
     strategies: Mapping[str, int]
     coverage: Coverage
+    offers: tuple[tuple[str, ...], ...] = ()
 
 
-def _value(snapshot: Snapshot, offer: str) -> float:
+def _value(snapshot: Snapshot, values: Mapping[str, float], offer: str) -> float:
+    if offer in values:
+        return values[offer]
     o = snapshot.offers.get(offer)
     if o is None:
         return 0.0
     return float(o.price) if o.price is not None else float(o.margin)
 
 
-def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
+def replay(
+    target: Snapshot, logs: Iterable[LoggedDecision], values: Mapping[str, float] | None = None
+) -> Replay:
     """Replay every logged decision on ``target`` (see the module): the rows of both
-    metrics, what was skipped and why, and the coverage."""
+    metrics, what was skipped and why, and the coverage. ``values``: what an accepted offer
+    earned on average in the logs (the value of its conversions per accept), the revenue
+    reward model's value where known; otherwise the offer's price, else its margin."""
+    values = values or {}
     skipped: Counter[str] = Counter()
     strategies: Counter[str] = Counter()
     action: list[int] = []
@@ -294,6 +304,7 @@ def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
     masks: list[list[bool]] = []
     position: list[int] = []
     ids: list[str] = []
+    offers: list[tuple[str, ...]] = []
     det_rows = det_differing = outside_rows = empty_rows = 0
     det_mass = outside_mass = 0.0
     used = 0
@@ -319,7 +330,7 @@ def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
             columns += extra
             row = [chosen.get(o, 0.0) for o in columns]
             p = [logged_p.get(o, rates.get(o, 0.0)) if o != NOTHING else 0.0 for o in columns]
-            value = [_value(target, o) for o in columns]
+            value = [_value(target, values, o) for o in columns]
             action.append(columns.index(slot.offer))
             propensity.append(slot.probability)
             targets.append(row)
@@ -330,6 +341,7 @@ def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
             rewards["revenue"].append(float(log.revenue.get(slot.offer, 0.0)))
             position.append(i)
             ids.append(log.id)
+            offers.append(tuple(columns))
             strategies[log.strategy] += 1
             on_chosen = row[action[-1]]
             if NOTHING in chosen:
@@ -368,7 +380,7 @@ def replay(target: Snapshot, logs: Iterable[LoggedDecision]) -> Replay:
         )
         observed[metric] = float(np.sum(rewards[metric])) / n
     return Replay(data=data, observed=observed, decisions=used, skipped=dict(skipped),
-                  strategies=dict(strategies), coverage=coverage)  # fmt: skip
+                  strategies=dict(strategies), coverage=coverage, offers=tuple(offers))  # fmt: skip
 
 
 def _padded(
