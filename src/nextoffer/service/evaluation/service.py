@@ -218,11 +218,11 @@ def value_per_accept(
     conversions of the decisions that accepted it, per accept (the revenue reward model's
     value; offers never accepted are left out)."""
     accepts: Counter[str] = Counter()
-    earned: Counter[str] = Counter()
+    earned: dict[str, float] = {}
     for decision_id, offers in accepted.items():
         for offer in offers:
             accepts[offer] += 1
-            earned[offer] += revenue.get(decision_id, {}).get(offer, 0.0)
+            earned[offer] = earned.get(offer, 0.0) + revenue.get(decision_id, {}).get(offer, 0.0)
     return {offer: earned[offer] / n for offer, n in accepts.items()}
 
 
