@@ -287,3 +287,26 @@ def test_the_mortgage_journeys_measured_effect_covers_the_simulators_truth(
     assert low <= truth <= high
     assert low > 0  # the journey's effect is seen against its holdout
     assert p < 0.05
+
+
+def test_the_demo_evaluates_two_drafts_for_the_shop_next_to_their_truth(
+    demo: tuple[Path, str],
+) -> None:
+    """The shop's point of sale explored epsilon-greedy; each draft's doubly robust interval
+    (acceptance per offer shown, revenue per decision) covers the simulator's truth."""
+    _, stdout = demo
+    assert "draft 'PRIE instead of EV' on the shop's point of sale" in stdout
+    assert "draft 'EV without exploration' on the shop's point of sale" in stdout
+    number = r"(-?[\d.]+)"
+    dr = re.findall(rf"│ dr +│ +{number} │ +\[{number}, {number}\] │ +{number} │ +\[{number}, "
+                    rf"{number}\] │", stdout)  # fmt: skip
+    truth = re.findall(rf"│ the draft's truth +│ +{number} │ +│ +{number} │", stdout)
+    assert len(dr) == len(truth) == 2, stdout
+    for (accepted, low, high, revenue, rlow, rhigh), (true_accepted, true_revenue) in zip(
+        dr, truth, strict=True
+    ):
+        assert float(low) <= float(accepted) <= float(high)
+        assert float(rlow) <= float(revenue) <= float(rhigh)
+        assert float(low) <= float(true_accepted) <= float(high)
+        assert float(rlow) <= float(true_revenue) <= float(rhigh)
+    assert "on every logged slot the draft would choose as the live strategy did" in stdout

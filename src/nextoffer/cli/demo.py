@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from ..core.decision import CustomerState, build_snapshot, decide
 from ..core.learning.mining import mine
+from ..core.learning.ope.logs import NOTHING, Replay
 from ..core.learning.significance import holdout_test
 from ..core.request import Request
 from ..core.rules import (
@@ -50,6 +52,7 @@ from ..service.customers import service as customers
 from ..service.customers.schemas import CustomerIn, PersonalDataIn
 from ..service.db import Database
 from ..service.decisions import service as decisions_service
+from ..service.evaluation import service as evaluation
 from ..service.journeys import service as journeys
 from ..service.journeys.runner import Arrival, Runner
 from ..service.keys.service import create_key
@@ -289,6 +292,12 @@ def _outcomes(
     return events
 
 
+def _demo_id(rng: random.Random) -> str:
+    """A decision id drawn from the simulation's seeded generator: the ids seed the exploring
+    strategies, so every run of the demo makes the same choices (the API's ids are random)."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
 def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> dict[str, Any]:
     rng = random.Random(2026)
     task = progress.add_task("catalog and customers", total=None)
@@ -322,6 +331,8 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
         for i in range(decisions)
     ]  # fmt: skip
 
+    ids = random.Random(2028)  # the decisions' ids, apart from the outcomes' generators
+
     def simulate(bodies: list[dict[str, Any]], r: random.Random, label: str, start: int) -> None:
         task = progress.add_task(label, total=len(bodies))
         for i, body in enumerate(bodies, start=start):
@@ -329,6 +340,7 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
                 result = decisions_service.decide(
                     session, cache, Request.model_validate(body),
                     ledger.IdempotencyKey("", f"demo-decision-{i}"), models,
+                    decision_id=_demo_id(ids),
                 )  # fmt: skip
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:
@@ -347,6 +359,7 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     progress.update(task, total=1, completed=1)
     simulate(traffic, traffic_rng, "more traffic: the app, the branch, the shop", len(campaign))
     counts["journey"] = _journey(db, progress, bank, ("demo author", "demo approver"))
+    counts["evaluation"] = _evaluate_drafts(db, progress, snapshot)
     task = progress.add_task("attach rates and mined rules", total=None)
     with db.transaction() as session:
         refreshed = attach.refresh(session)
@@ -450,6 +463,100 @@ def _journey(
     treated = [c for c, e in states.items() if not e.holdout]
     true_lift = truth.effect * len(shown & set(treated)) / max(len(treated), 1)
     return {"report": report, "true_lift": true_lift, "truth": truth}
+
+
+# the drafts the demo evaluates on the shop's logged decisions (the point of sale, where the
+# upsell explores epsilon-greedy): PRIE ranking (the bank's weights, without uplift) instead
+# of expected value, the exploration as it is; and expected value without exploration (what
+# exploring costs). Each is the live snapshot with the shop's channels changed.
+SHOP_CHANNELS = ("pos", "kiosk")
+EVALUATED_CHANNEL = "pos"
+DRAFTS: dict[str, dict[str, Any]] = {
+    "PRIE instead of EV": {"scoring": {
+        "strategy": "prie",
+        "weights": {"propensity": 0.4, "relevance": 0.1, "impact": 0.3, "emphasis": 0.2},
+    }},
+    "EV without exploration": {"exploration": {"kind": "greedy"}},
+}  # fmt: skip
+
+
+def _true_value(done: Replay, simulated: Any) -> dict[str, float]:
+    """What the target of ``done`` truly earns on its logged rows, by the simulator's rates:
+    per row, the target's probability of each offer times the offer's true acceptance
+    (``SHOP_TRUTH``) and, for revenue, times what an accept converts for (the offer's
+    margin in the simulated snapshot); acceptance per offer shown, revenue per decision."""
+    data = done.data["acceptance"]
+    assert data is not None
+    accepted = revenue = 0.0
+    for row, offers in zip(data.target, done.offers, strict=False):
+        for probability, offer in zip(row, offers, strict=False):
+            if offer == NOTHING or probability == 0:
+                continue
+            accepted += probability * SHOP_TRUTH[offer]
+            revenue += probability * SHOP_TRUTH[offer] * simulated.offers[offer].margin
+    return {"acceptance": accepted / data.rows, "revenue": revenue / done.decisions}
+
+
+def _evaluate_drafts(db: Database, progress: Progress, simulated: Any) -> dict[str, Any]:
+    """Off-policy evaluation of each of ``DRAFTS`` on the point of sale's logged decisions,
+    next to the truth the simulator knows for the draft and for the live strategy."""
+    task = progress.add_task("off-policy evaluation of two drafts for the shop", total=None)
+    results: dict[str, Any] = {}
+    channel = EVALUATED_CHANNEL
+    with db.read() as session:
+        live = snapshots.live_spec(session)
+        assert live is not None
+        now = evaluation.ledger_now(session)
+        _, logged = evaluation.replayed(session, evaluation.live_target(session), days=1,
+                                        channel=channel, now=now)  # fmt: skip
+        live_truth = _true_value(logged, simulated) if logged.decisions else None
+        for i, (name, change) in enumerate(DRAFTS.items(), start=1):
+            draft = {**live, "version": f"draft-{i}", "channels": [
+                {**c, **change} if c["id"] in SHOP_CHANNELS else c for c in live["channels"]
+            ]}  # fmt: skip
+            target = evaluation.draft_target(session, draft)
+            rows, done = evaluation.replayed(session, target, days=1, channel=channel, now=now)
+            found = evaluation.summary(target, rows, done, days=1, channel=channel, now=now,
+                                       target_kind="draft")  # fmt: skip
+            truth = _true_value(done, simulated) if done.decisions else None
+            results[name] = {"evaluation": found, "truth": truth, "live_truth": live_truth}
+    progress.update(task, total=1, completed=1)
+    return results
+
+
+def _print_evaluation(results: Mapping[str, Any]) -> None:
+    """Each draft's estimates, with intervals, next to its truth and the live strategy's."""
+    for name, r in results.items():
+        found = r["evaluation"]
+        if r["truth"] is None:
+            out.print(f"{name}: {found['message']}", markup=False)
+            continue
+        table = Table(title=f"draft '{name}' on the shop's point of sale: estimated from "
+                            f"{found['decisions_used']} logged decisions "
+                            f"(nextoffer evaluate --draft FILE --channel {found['channel']})")  # fmt: skip
+        for column in ("estimator", "accepted/shown", "95% interval", "revenue/decision",
+                       "95% interval ", "ESS"):  # fmt: skip
+            table.add_column(column, justify="left" if column == "estimator" else "right")
+        acceptance, revenue = found["metrics"]["acceptance"], found["metrics"]["revenue"]
+        for a, v in zip(acceptance["estimates"], revenue["estimates"], strict=True):
+            table.add_row(a["estimator"], f"{a['value']:.3f}", f"[{a['low']:.3f}, {a['high']:.3f}]",
+                          f"{v['value']:.1f}", f"[{v['low']:.1f}, {v['high']:.1f}]",
+                          f"{a['effective_sample_size']:.0f}")  # fmt: skip
+        table.add_row("the draft's truth", f"{r['truth']['acceptance']:.3f}", "",
+                      f"{r['truth']['revenue']:.1f}", "", "", style="bold")  # fmt: skip
+        table.add_row("live, observed", f"{acceptance['observed']:.3f}", "",
+                      f"{revenue['observed']:.1f}", "", "")  # fmt: skip
+        table.add_row("live, truth", f"{r['live_truth']['acceptance']:.3f}", "",
+                      f"{r['live_truth']['revenue']:.1f}", "", "")  # fmt: skip
+        out.print(table)
+        support = found["support"]
+        if support and support["max_weight"] == 1.0 and support["zero_weight_rows"] == 0:
+            out.print("  note: on every logged slot the draft would choose as the live strategy "
+                      "did, with the same probabilities (here PRIE ranks the shop's offers as "
+                      "EV does, within each rule's priority): its estimates are the observed "
+                      "values", markup=False)  # fmt: skip
+        for warning in found["warnings"]:
+            out.print(f"  note: {warning}", markup=False)
 
 
 def _print_journey(result: Mapping[str, Any]) -> None:
@@ -571,6 +678,7 @@ def demo(
             Request.model_validate({"customer": {"id": "demo-premium-36"}, "channel": "email"}),
             None,
             ModelCache(db),
+            decision_id=_demo_id(random.Random(36)),  # the e-mail explores: one seed, one preview
         )
         learned = {r.offer_id: r for r in uplift_estimates(session, "demo-premium-36")}
         session.rollback()
@@ -587,6 +695,7 @@ def demo(
     )
     _print_uplift(counts["uplift"], learned)
     _print_journey(counts["journey"])
+    _print_evaluation(counts["evaluation"])
     got = [f"{p['placement']}: {', '.join(s['offer'] for s in p['offers']) or 'nothing'}"
            for p in example["placements"]]  # fmt: skip
     out.print(f"demo-premium-36 on email gets {'; '.join(got)} (a preview, not recorded)")

@@ -160,12 +160,16 @@ def decide(
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
     journeys: JourneyHook | None = None,
+    decision_id: str | None = None,
 ) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
     offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards.
     With ``journeys``: the journey offer steps waiting for the customer on the channel
-    nominate their offers, and learn what became of them, in the same transaction."""
+    nominate their offers, and learn what became of them, in the same transaction.
+    ``decision_id``: the new decision's id (it seeds an exploring strategy), for a caller
+    that must reproduce its decisions, such as the demo's simulation; a random UUID
+    otherwise (the API's)."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
     now, customer = _start(request, snapshot, clock)
@@ -181,7 +185,8 @@ def decide(
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
-    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps)
+    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps,
+               decision_id=decision_id)  # fmt: skip
     written = record_decision(session, row, idempotency_key)
     if steps and journeys is not None and customer is not None and written["id"] == row["id"]:
         offers = {o for step in steps for o in step.offers}
@@ -355,12 +360,13 @@ def _row(
     state: tuple[CustomerState, Profile] | None,
     idempotency_key: IdempotencyKey | None,
     journeys: Sequence[JourneyStep] = (),
+    decision_id: str | None = None,
 ) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``; an exploring
-    strategy is seeded with the decision's id, made first); the decision as a ledger row
-    (with a key: the key as stored and the request's hash)."""
+    strategy is seeded with the decision's id, ``decision_id`` or made first); the decision
+    as a ledger row (with a key: the key as stored and the request's hash)."""
     customer, features = state if state is not None else (None, None)
-    decision_id = str(uuid.uuid4())
+    decision_id = decision_id or str(uuid.uuid4())
     try:
         decision = run_decision(
             snapshot, request, customer, now=now, contacts_at=now, journeys=journeys,

@@ -59,6 +59,7 @@ __all__ = [
     "live_target",
     "replayed",
     "stored_target",
+    "summary",
     "value_per_accept",
     "versions",
 ]
@@ -266,9 +267,38 @@ def evaluate(
     the module). ``seed`` seeds the bootstrap; ``progress(done, total)`` is called as the
     decisions are replayed. Bad input is refused naming its field (``days``, ``channel``);
     a window with no logged decisions is an answer (``message``), not an error."""
-    since = now - dt.timedelta(days=days)
     rows, done = replayed(session, target, days=days, channel=channel, now=now,
                           window_days=window_days, progress=progress)  # fmt: skip
+    return summary(
+        target,
+        rows,
+        done,
+        days=days,
+        channel=channel,
+        now=now,
+        seed=seed,
+        target_kind=target_kind,
+        window_days=window_days,
+        resamples=resamples,
+    )
+
+
+def summary(
+    target: Snapshot,
+    rows: list[Any],
+    done: Replay,
+    *,
+    days: int,
+    channel: str | None,
+    now: dt.datetime,
+    seed: int = 0,
+    target_kind: TargetKind = "snapshot",
+    window_days: int = WINDOW_DAYS,
+    resamples: int = RESAMPLES,
+) -> Evaluation:
+    """``evaluate``'s answer from what ``replayed`` gave: every estimator for both metrics,
+    the diagnostics and the warnings."""
+    since = now - dt.timedelta(days=days)
     metrics: dict[str, Metric] = {}
     warnings: list[str] = []
     for metric in METRICS:
