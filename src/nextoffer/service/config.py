@@ -37,8 +37,8 @@ class Settings:
     journey_tick_seconds: float = 1.0
     journey_segment_seconds: float = 900.0
     # how many scheduler processes release due steps side by side (each skips the customers
-    # another holds); the first alone enters segments. Two on two cores advance 100,000 due
-    # waits in about two-thirds of one's time (bench/journey_bench.py)
+    # another holds); the first alone enters segments (bench/journey_bench.py measures one
+    # and two)
     journey_schedulers: int = 1
     # limits on a request (service/limits.py): its body's size (bytes, 413) and the time it
     # may take to arrive (408); a JSON body's nesting and list lengths (422)
