@@ -197,6 +197,31 @@ def test_customers_are_split_by_share_and_each_arm_decides_with_its_strategy(
         assert after["placements"][0]["offers"][0]["offer"] == CHAMPION_FIRST
 
 
+def test_a_snapshot_arm_decides_with_the_stored_version_and_the_live_holdout(
+    server: Server, other: httpx.Client
+) -> None:
+    spec = {"id": "stored-email", "channels": ["email"],
+            "arms": [{"name": "champion", "share": 0.5, "snapshot": "live"},
+                     {"name": "first-publish", "share": 0.5, "snapshot": "demo-1"}]}  # fmt: skip
+    start(server, other, spec)
+    with server.client("client") as client:
+        live = client.get("/v1/snapshots/live").json()["version"]
+        assert live != "demo-1"
+        seen: Counter[str | None] = Counter()
+        for i in range(60):
+            customer = f"stored-{i}"
+            decided = ask(client, customer, "email")
+            arm = expected_arm(spec, customer)
+            seen[arm] += 1
+            assert decided["control"] is (arm is None)
+            assert decided.get("arm", {}).get("name") == arm
+            want = "demo-1" if arm == "first-publish" else live
+            assert decided["snapshot_version"] == want
+    assert all(seen[a] > 0 for a in ("champion", "first-publish"))
+    with server.client("approver") as approver:
+        assert approver.post("/v1/strategy-experiments/stored-email/stop").status_code == 200
+
+
 def test_the_report_counts_what_a_hand_count_counts(server: Server, other: httpx.Client) -> None:
     spec = definition("report-branch", "branch")
     start(server, other, spec)
