@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import catalog, decisions, editor, journeys, overview, proposals, results, rules, sign_in
+from . import (
+    catalog,
+    decisions,
+    editor,
+    journeys,
+    overview,
+    proposals,
+    results,
+    rules,
+    sign_in,
+    strategies,
+)
 
 __all__ = ["ROUTERS"]
 
@@ -21,4 +32,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     journeys.router,
     decisions.router,
     results.router,
+    strategies.router,
 )
