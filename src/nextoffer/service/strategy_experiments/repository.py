@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from ..tables import audit, decisions, events, strategy_experiments
 
-__all__ = ["arm_decisions", "control_decisions", "get", "insert", "last_decision", "list_all", "outcomes",
-           "record", "running", "update"]  # fmt: skip
+__all__ = ["arm_decisions", "control_decisions", "get", "insert", "last_decision", "list_all",
+           "lock_all", "outcomes", "record", "running", "update"]  # fmt: skip
 
 _CHUNK = 1000  # ids per IN list
 
@@ -36,6 +36,15 @@ def list_all(session: Session, status: str | None = None) -> list[Any]:
     if status is not None:
         query = query.where(strategy_experiments.c.status == status)
     return list(session.execute(query))
+
+
+def lock_all(session: Session) -> None:
+    """Lock every experiment's row until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole database): two approvers starting experiments on one
+    channel at once take turns, and the second sees the first running."""
+    session.execute(
+        sa.select(strategy_experiments.c.id).order_by(strategy_experiments.c.id).with_for_update()
+    ).all()
 
 
 def running(session: Session) -> list[Any]:

@@ -141,6 +141,7 @@ def _four_eyes(session: Session, row: Any, actor: str, what: str) -> None:
 
 def start(session: Session, actor: str, experiment_id: str, reason: str = "") -> ExperimentOut:
     """Start a proposed experiment: four eyes; its channels free; its arms build."""
+    repository.lock_all(session)  # one start at a time: one experiment per channel
     row = _row(session, experiment_id, for_update=True)
     _four_eyes(session, row, actor, "started")
     if row.status != "proposed":

@@ -1,0 +1,122 @@
+"""Strategy experiments in the service, on both databases: two approvers starting two
+experiments on one channel at once (one runs, the other is refused), every action in the
+audit log, self-approval when an admin allowed it, and the arms compiled ahead of time
+(a new live snapshot gets its arms at the next refresh, never in a request)."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from nextoffer.scenarios import bank_snapshot
+from nextoffer.service.db import Database
+from nextoffer.service.errors import Conflict, Forbidden
+from nextoffer.service.rules.service import set_self_approval
+from nextoffer.service.snapshots import service as snapshots
+from nextoffer.service.snapshots.cache import SnapshotCache
+from nextoffer.service.snapshots.loader import load_spec
+from nextoffer.service.strategy_experiments import service
+from nextoffer.service.strategy_experiments.arms import ArmCache
+from nextoffer.service.tables import audit
+
+NO_UPLIFT = {"strategy": "prie", "weights": {"propensity": 0.4, "relevance": 0.1, "impact": 0.3,
+                                             "emphasis": 0.2, "uplift": 0.0}}  # fmt: skip
+
+
+def definition(experiment: str, channel: str = "email") -> dict[str, Any]:
+    return {"id": experiment, "channels": [channel],
+            "arms": [{"name": "champion", "share": 0.5, "snapshot": "live"},
+                     {"name": "no-uplift", "share": 0.5,
+                      "strategy": {"scoring": copy.deepcopy(NO_UPLIFT)}}]}  # fmt: skip
+
+
+@pytest.fixture
+def bank(db: Database) -> Database:
+    with db.transaction() as session:
+        load_spec(session, bank_snapshot())
+        snapshots.publish(session, "bank-1")
+    return db
+
+
+def test_two_starts_on_one_channel_at_once_run_one_experiment(bank: Database) -> None:
+    with bank.transaction() as session:
+        service.propose(session, "ann", definition("first"))
+        service.propose(session, "ann", definition("second"))
+    outcomes: dict[str, str] = {}
+    go = threading.Barrier(2)
+
+    def start(experiment: str) -> None:
+        go.wait()
+        try:
+            bank.run(service.start, "bob", experiment)
+            outcomes[experiment] = "running"
+        except Conflict as exc:
+            outcomes[experiment] = exc.message
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in ("first", "second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes.values())[1] == "running"
+    refused = sorted(outcomes.values())[0]
+    assert "runs on email already" in refused
+    with bank.read() as session:
+        assert [x["id"] for x in service.list_experiments(session, "running")] != []
+        assert len(service.list_experiments(session, "running")) == 1
+
+
+def test_every_action_is_audited_and_self_approval_lifts_four_eyes(bank: Database) -> None:
+    with bank.transaction() as session:
+        service.propose(session, "ann", definition("audited"), "why not")
+        with pytest.raises(Forbidden):
+            service.start(session, "ann", "audited")
+    with bank.transaction() as session:
+        set_self_approval(session, "admin", True)
+        service.start(session, "ann", "audited", "a one-person install")
+        service.stop(session, "ann", "audited", "enough")
+        done = service.promote(session, "ann", "audited", "no-uplift", "it won")
+    assert done["status"] == "promoted"
+    with bank.read() as session:
+        rows = session.execute(
+            sa.select(audit.c.action, audit.c.actor, audit.c.details)
+            .where(audit.c.subject == "audited")
+            .order_by(audit.c.seq)
+        ).all()
+    assert [(r.action, r.actor) for r in rows] == [
+        ("experiment_propose", "ann"), ("experiment_start", "ann"), ("experiment_stop", "ann"),
+        ("experiment_promote", "ann"),
+    ]  # fmt: skip
+    assert rows[-1].details == {"arm": "no-uplift", "version": done["promoted_version"],
+                                "reason": "it won"}  # fmt: skip
+
+
+def test_the_arms_follow_the_live_snapshot_at_the_next_refresh(bank: Database) -> None:
+    with bank.transaction() as session:
+        service.propose(session, "ann", definition("follows"))
+        service.start(session, "bob", "follows")
+    cache = SnapshotCache(bank, poll=0.0)
+    arms = ArmCache(bank, cache)
+    compiled = arms.refresh()
+    assert compiled.live == "bank-1"
+    running = compiled.by_channel["email"]
+    assert running.snapshots["champion"] is cache.get()
+    assert running.snapshots["no-uplift"].channels["email"].scoring.weights.uplift == 0.0
+    assert arms.refresh() is compiled  # nothing changed: nothing compiled again
+    with bank.transaction() as session:
+        snapshots.publish(session, "bank-2")
+    live = cache.get(check=True)
+    # before the refresh: the compiled arms are the old snapshot's; the request is decided
+    # by the live snapshot, outside the experiment
+    assert arms.choose(live, "email", "somebody") == (live, None)
+    arms.refresh()
+    chosen, arm = arms.choose(live, "email", "c-1")
+    assert arm is not None
+    assert chosen.version == "bank-2"
+    with bank.transaction() as session:
+        service.stop(session, "bob", "follows")
+    assert arms.refresh().by_channel == {}
