@@ -137,7 +137,13 @@ def test_a_strategy_experiment_from_proposal_to_promotion(project: Project) -> N
     promoted = project("promote", "email-no-uplift", "--arm", "no-uplift", "--reason", "it won",
                        "--json", role="approver")  # fmt: skip
     assert promoted.returncode == 0, promoted.stderr
-    version = json.loads(promoted.stdout)["promoted_version"]
+    done = json.loads(promoted.stdout)
+    version = done["promoted_version"]
+    assert done["promotion_reason"] == "it won"
+    assert done["stopped_by"] == done["promoted_by"]  # stopped, then promoted: both kept
+    shown = project("show", "email-no-uplift", role="author")
+    assert "promoted no-uplift by " in shown.stdout
+    assert ": it won; live in snapshot " in shown.stdout
     db = Database(project.url)
     try:
         with db.read() as session:

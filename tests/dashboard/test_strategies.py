@@ -120,6 +120,7 @@ def test_an_approver_starts_reads_the_report_per_arm_and_promotes_the_winner(
     assert b.text("#status") == "promoted"
     assert "promoted no-uplift: live in snapshot" in b.text(".notice")
     assert not b.driver.find_elements(By.ID, "promote")  # it is over
+    assert "(“savings first sells more”)" in b.text("#promotion")
     with strategies_server.client("author") as author:
         done = author.get("/v1/strategy-experiments/email-uplift").json()
         assert done["promoted_arm"] == "no-uplift"

@@ -334,6 +334,10 @@ def test_promotion_is_an_approvers_four_eyes_action_that_publishes_the_arms_stra
     assert promoted["promoted_arm"] == "no-uplift"
     assert promoted["promoted_version"] != before
     assert "promoted no-uplift: it won" in promoted["stop_reason"]
+    assert promoted["promotion_reason"] == "it won"
+    assert promoted["promoted_by"] == promoted["started_by"]  # the second approver
+    assert promoted["promoted_by"] != promoted["proposer"]
+    assert promoted["promoted_at"] >= promoted["started_at"]
     with server.client("approver") as approver:
         publishes = approver.get("/v1/snapshots").json()
         assert publishes[0]["version"] == promoted["promoted_version"]

@@ -60,7 +60,8 @@ def _show(data: Any, as_json: bool) -> None:
         out.print(f"  stopped by {data['stopped_by']} at {data['stopped_at']}: "
                   f"{data['stop_reason'] or ''}", markup=False)  # fmt: skip
     if data["promoted_arm"]:
-        out.print(f"  promoted {data['promoted_arm']}: live in snapshot "
+        out.print(f"  promoted {data['promoted_arm']} by {data['promoted_by']} at "
+                  f"{data['promoted_at']}: {data['promotion_reason']}; live in snapshot "
                   f"{data['promoted_version']}", markup=False)  # fmt: skip
 
 

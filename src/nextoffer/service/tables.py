@@ -466,6 +466,9 @@ strategy_experiments = sa.Table(
     sa.Column("stopped_at", Time),
     sa.Column("stopped_seq", sa.BigInteger),  # ... and when it stopped
     sa.Column("stop_reason", sa.Text),
+    sa.Column("promoted_by", sa.String(200)),
+    sa.Column("promoted_at", Time),
+    sa.Column("promotion_reason", sa.Text),
     sa.Column("promoted_arm", sa.String(200)),
     sa.Column("promoted_version", sa.String(200)),  # the snapshot the promotion published
     sa.Column("updated_at", Time, nullable=False),

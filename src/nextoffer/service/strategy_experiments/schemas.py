@@ -56,6 +56,9 @@ class ExperimentOut(TypedDict):
     stopped_by: str | None
     stopped_at: str | None
     stop_reason: str | None
+    promoted_by: str | None
+    promoted_at: str | None
+    promotion_reason: str | None
     promoted_arm: str | None
     promoted_version: str | None
 

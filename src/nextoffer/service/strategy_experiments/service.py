@@ -66,7 +66,9 @@ def _out(row: Any) -> ExperimentOut:
             "proposer": row.proposer, "reason": row.reason, "created_at": utc(row.created_at).isoformat(),
             "started_by": row.started_by, "started_at": _iso(row.started_at),
             "stopped_by": row.stopped_by, "stopped_at": _iso(row.stopped_at),
-            "stop_reason": row.stop_reason, "promoted_arm": row.promoted_arm,
+            "stop_reason": row.stop_reason, "promoted_by": row.promoted_by,
+            "promoted_at": _iso(row.promoted_at), "promotion_reason": row.promotion_reason,
+            "promoted_arm": row.promoted_arm,
             "promoted_version": row.promoted_version}  # fmt: skip
 
 
@@ -210,7 +212,8 @@ def promote(
         took = {"snapshot": {"changed": [arm.snapshot]}}
         version = snapshots.store(session, new, actor=actor, cause=cause, took_live=took)["version"]
     now = _now()
-    ending: dict[str, Any] = {"status": "promoted", "promoted_arm": arm.name,
+    ending: dict[str, Any] = {"status": "promoted", "promoted_by": actor, "promoted_at": now,
+                              "promotion_reason": reason, "promoted_arm": arm.name,
                               "promoted_version": version, "updated_at": now}  # fmt: skip
     if row.status == "running":
         ending |= {"stopped_by": actor, "stopped_at": now, "stop_reason": f"promoted {arm.name}: {reason}",
