@@ -27,8 +27,6 @@ from .output import err, fail, out, read_document
 from .uplift import Charts, Lookback, Window, _charts_dir, experiment_report, experiments_app
 from .views import print_json
 
-__all__ = ["experiments_app"]
-
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
 ExperimentArg = Annotated[str, typer.Argument(help="The strategy experiment's id.")]
 
