@@ -168,3 +168,6 @@ def test_four_eyes_in_the_command_line(project: Project) -> None:
     holdout = project("report", "nope-at-all")  # neither kind: the holdout report's message
     assert holdout.returncode == 1
     assert "no decisions in experiment 'nope-at-all'" in holdout.stderr
+    as_json = project("report", "nope-at-all", "--json")
+    assert as_json.returncode == 1
+    assert "a holdout's report is written as JSON with --out FILE.json" in as_json.stderr

@@ -398,3 +398,31 @@ def test_decisions_go_on_while_an_experiment_starts(server: Server, other: httpx
         assert d["arm"]["name"] == expected_arm(spec, d["customer_id"], False)
     with server.client("approver") as approver:
         assert approver.post("/v1/strategy-experiments/concurrent-kiosk/stop").status_code == 200
+
+
+def test_an_exploring_arm_explores_and_records_its_strategy(
+    server: Server, other: httpx.Client
+) -> None:
+    spec = {"id": "explore-email", "channels": ["email"],
+            "arms": [{"name": "champion", "share": 0.5, "snapshot": "live"},
+                     {"name": "explore", "share": 0.5, "strategy": {"exploration": {
+                         "kind": "epsilon_greedy", "epsilon": 1.0}}}]}  # fmt: skip
+    start(server, other, spec)
+    seen: Counter[str | None] = Counter()
+    with server.client("client") as client:
+        for i in range(40):
+            customer = f"explore-{i}"
+            decided = ask(client, customer, "email")
+            arm = expected_arm(spec, customer)
+            seen[arm] += 1
+            if arm == "explore":  # the arm's exploration, with the channel's own scoring
+                exploration = decided["exploration"]
+                assert "epsilon_greedy(epsilon=1" in exploration["strategy"]
+                assert exploration["strategy"].startswith("prie+")
+                assert exploration["seed"] == decided["id"]
+            else:  # the champion and the control group: the live channel is greedy
+                assert "exploration" not in decided
+    assert seen["explore"] > 0
+    assert seen["champion"] > 0
+    with server.client("approver") as approver:
+        assert approver.post("/v1/strategy-experiments/explore-email/stop").status_code == 200

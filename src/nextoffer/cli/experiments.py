@@ -194,6 +194,9 @@ def report(
     finally:
         db.dispose()
     if result is None:  # not a strategy experiment: a holdout's
+        if as_json:
+            fail(f"no strategy experiment {experiment!r}; a holdout's report is written as "
+                 "JSON with --out FILE.json")  # fmt: skip
         experiment_report(experiment, window_days, lookback_days, min_per_arm, out_file, charts)
         return
     folder = _charts_dir(charts)
