@@ -156,6 +156,18 @@ def test_a_strategy_experiment_from_proposal_to_promotion(project: Project) -> N
     assert email["scoring"]["weights"]["uplift"] == 0.0
     in_app = next(c for c in live["channels"] if c["id"] == "in_app")
     assert in_app["scoring"]["weights"]["uplift"] == 0.2  # only the experiment's channel
+    # the catalog holds the promoted strategy too: the next catalog publish keeps it
+    db = Database(project.url)
+    try:
+        with db.transaction() as session:
+            again = snapshots.publish(session, actor="approver")
+            assert "channels" not in again["took_live"]
+            after = snapshots.live_spec(session)
+    finally:
+        db.dispose()
+    assert after is not None
+    email = next(c for c in after["channels"] if c["id"] == "email")
+    assert email["scoring"]["weights"]["uplift"] == 0.0
 
 
 def test_four_eyes_in_the_command_line(project: Project) -> None:

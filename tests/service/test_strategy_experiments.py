@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from nextoffer.scenarios import bank_snapshot
+from nextoffer.service.catalog import service as catalog
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Conflict, Forbidden
 from nextoffer.service.rules.service import set_self_approval
@@ -120,3 +121,33 @@ def test_the_arms_follow_the_live_snapshot_at_the_next_refresh(bank: Database) -
     with bank.transaction() as session:
         service.stop(session, "bob", "follows")
     assert arms.refresh().by_channel == {}
+
+
+def test_promoting_a_snapshot_arm_publishes_its_catalog_with_the_live_rules(
+    bank: Database,
+) -> None:
+    with bank.transaction() as session:  # bank-2: the credit card's priority raised
+        card = catalog.get_item(session, "offer", "credit-card")
+        assert card is not None
+        catalog.put_item(session, "offer", "credit-card", {**card, "priority": 90})
+        snapshots.publish(session, "bank-2")
+        spec = {"id": "back-to-1", "channels": ["email"],
+                "arms": [{"name": "champion", "share": 0.5, "snapshot": "live"},
+                         {"name": "first", "share": 0.5, "snapshot": "bank-1"}]}  # fmt: skip
+        service.propose(session, "ann", spec)
+        service.start(session, "bob", "back-to-1")
+        done = service.promote(session, "bob", "back-to-1", "first", "the old priority sold more")
+        live = snapshots.live_spec(session)
+        assert live is not None
+        first = snapshots.stored_spec(session, "bank-1")
+        assert first is not None
+        in_catalog = catalog.get_item(session, "offer", "credit-card")
+    assert live["version"] == done["promoted_version"]
+    assert live["offers"] == first["offers"]
+    assert live["holdout"] == first["holdout"]  # the live holdout (the same here)
+    assert in_catalog is not None
+    assert in_catalog.get("priority", 50) == next(o for o in first["offers"]
+                                                  if o["id"] == "credit-card").get("priority", 50)  # fmt: skip
+    with bank.transaction() as session:  # the next catalog publish keeps the promoted catalog
+        again = snapshots.publish(session)
+        assert "offers" not in again["took_live"]

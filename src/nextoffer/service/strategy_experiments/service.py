@@ -35,13 +35,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ...core.decision import (
-    SnapshotSpec,
-    StrategyExperimentSpec,
-    build_snapshot,
-    with_strategy,
-)
+from ...core.decision import StrategyExperimentSpec, StrategySpec, build_snapshot
 from ...core.stats import compare, wilson
+from ..catalog import repository as catalog
+from ..catalog.schemas import KINDS, PLURAL, SettingsSpec
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..ledger.service import utc
 from ..rules.service import self_approval
@@ -198,9 +195,9 @@ def promote(
     if arm.champion:
         version = str(live["version"])
     elif arm.strategy is not None:
-        built = with_strategy(SnapshotSpec.model_validate(live), spec.channels, arm.strategy)
-        new = {**live, "channels": [c.model_dump(mode="json", exclude_unset=False)
-                                    for c in built.channels]}  # fmt: skip
+        _strategy_in_catalog(session, spec.channels, arm.strategy)
+        new = {**live, "channels": [_with_strategy(c, spec.channels, arm.strategy)
+                                    for c in live.get("channels") or ()]}  # fmt: skip
         took = {"channels": {"changed": sorted(spec.channels)}}
         version = snapshots.store(session, new, actor=actor, cause=cause, took_live=took)["version"]
     else:
@@ -208,9 +205,10 @@ def promote(
         stored = snapshots.stored_spec(session, arm.snapshot)
         if stored is None:
             raise Conflict(f"snapshot {arm.snapshot!r} is no longer stored")
-        new = {**stored, "holdout": live.get("holdout")}
+        new = {**stored, "holdout": live.get("holdout"), "rules": snapshots.live_rules(session)}
         took = {"snapshot": {"changed": [arm.snapshot]}}
         version = snapshots.store(session, new, actor=actor, cause=cause, took_live=took)["version"]
+        _catalog_as(session, new)
     now = _now()
     ending: dict[str, Any] = {"status": "promoted", "promoted_by": actor, "promoted_at": now,
                               "promotion_reason": reason, "promoted_arm": arm.name,
@@ -222,6 +220,60 @@ def promote(
     repository.record(session, "experiment_promote", actor, experiment_id,
                       {"arm": arm.name, "version": version, "reason": reason})  # fmt: skip
     return get(session, experiment_id)
+
+
+def _strategy_in_catalog(
+    session: Session, channels: tuple[str, ...], strategy: StrategySpec
+) -> None:
+    """The promoted strategy in the catalog's channel items too: the next catalog publish
+    (which builds from the catalog) keeps it. Other pending edits stay pending."""
+    for channel in channels:
+        item = catalog.get_item(session, "channel", channel)
+        if item is not None:
+            catalog.update_item(session, "channel", channel,
+                                _with_strategy(dict(item), channels, strategy), _now())  # fmt: skip
+
+
+def _catalog_as(session: Session, spec: dict[str, Any]) -> None:
+    """The catalog tables as a promoted snapshot's catalog (built and stored already): its
+    products, offers, channels, policies and settings (the catalog's own attach counts
+    kept), every other item removed. Pending edits are replaced: the snapshot won."""
+    now = _now()
+    settings = {k: v for k, v in spec.items() if k in SettingsSpec.model_fields and k != "attach"}
+    current = catalog.get_item(session, "settings", "default") or {}
+    if "attach" in current:
+        settings["attach"] = current["attach"]
+    _put(session, "settings", "default", settings, now)
+    for kind, plural in PLURAL.items():
+        key = KINDS[kind][1]
+        items = {item[key]: item for item in spec.get(plural) or ()}
+        for item_id, item in items.items():
+            _put(session, kind, item_id, item, now)
+        for item in catalog.list_items(session, kind):
+            if item[key] not in items:
+                catalog.delete_item(session, kind, str(item[key]))
+
+
+def _put(session: Session, kind: str, item_id: str, item: dict[str, Any], now: dt.datetime) -> None:
+    if catalog.get_item(session, kind, item_id) is None:
+        catalog.insert_item(session, kind, item_id, item, now)
+    else:
+        catalog.update_item(session, kind, item_id, item, now)
+
+
+def _with_strategy(
+    channel: dict[str, Any], channels: tuple[str, ...], strategy: StrategySpec
+) -> dict[str, Any]:
+    """A stored channel with ``strategy`` when it is one of ``channels`` (what the strategy
+    leaves out, and every other field, as stored)."""
+    if channel.get("id") not in channels:
+        return channel
+    out = dict(channel)
+    if strategy.scoring is not None:
+        out["scoring"] = strategy.scoring.model_dump(mode="json", exclude_none=True)
+    if strategy.exploration is not None:
+        out["exploration"] = strategy.exploration.model_dump(mode="json", exclude_none=True)
+    return out
 
 
 def get(session: Session, experiment_id: str) -> ExperimentOut:
