@@ -176,7 +176,7 @@ class ArmCache:
         if arms is None or customer is None or channel is None or arms.live != snapshot.version:
             return snapshot, None
         running = arms.by_channel.get(channel)
-        if running is None:
+        if running is None or channel not in snapshot.channels:  # gone from the live one
             return snapshot, None
         holdout = snapshot.holdout
         if (
