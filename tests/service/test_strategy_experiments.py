@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from nextoffer.scenarios import bank_snapshot
 from nextoffer.service.catalog import service as catalog
 from nextoffer.service.db import Database
-from nextoffer.service.errors import Conflict, Forbidden
+from nextoffer.service.errors import Conflict, Forbidden, InvalidInput
 from nextoffer.service.rules.service import set_self_approval
 from nextoffer.service.snapshots import service as snapshots
 from nextoffer.service.snapshots.cache import SnapshotCache
@@ -151,3 +151,34 @@ def test_promoting_a_snapshot_arm_publishes_its_catalog_with_the_live_rules(
     with bank.transaction() as session:  # the next catalog publish keeps the promoted catalog
         again = snapshots.publish(session)
         assert "offers" not in again["took_live"]
+
+
+def test_an_arm_that_no_longer_builds_is_left_out_and_its_customers_get_the_live_snapshot(
+    bank: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = {"id": "old-catalog", "channels": ["email"],
+            "arms": [{"name": "champion", "share": 0.5, "snapshot": "live"},
+                     {"name": "first", "share": 0.5, "snapshot": "bank-1"}]}  # fmt: skip
+    with bank.transaction() as session:
+        service.propose(session, "ann", spec)
+        service.start(session, "bob", "old-catalog")
+    cache = SnapshotCache(bank, poll=0.0)
+    arms = ArmCache(bank, cache)
+    assert set(arms.refresh().by_channel) == {"email"}
+    with bank.transaction() as session:  # a holdout fallback that bank-1 does not have
+        catalog.put_item(session, "offer", "thank-you",
+                         {"id": "thank-you", "kind": "action", "value": 1.0})  # fmt: skip
+        settings = catalog.get_item(session, "settings", "default")
+        assert settings is not None
+        holdout = {**settings["holdout"], "fallback_offer": "thank-you"}
+        catalog.put_item(session, "settings", "default", {**settings, "holdout": holdout})
+        snapshots.publish(session, "bank-2")
+    live = cache.get(check=True)
+    assert arms.refresh().by_channel == {}  # left out: its snapshot arm no longer builds
+    assert "old-catalog" in caplog.text
+    assert arms.choose(live, "email", "c-1") == (live, None)
+    # and a new one like it is refused, naming the arm
+    with bank.transaction() as session, pytest.raises(InvalidInput) as refused:
+        service.propose(session, "ann", {**spec, "id": "old-catalog-2"})
+    assert refused.value.errors[0]["field"] == "arms.1"
+    assert "thank-you" in refused.value.errors[0]["message"]
