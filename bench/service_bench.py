@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/service_bench.py [--quick] [--workers N] [--seconds S]
 [--rate R] [--connections N] [--concurrency C] [--new-share F] [--second-rate R]
-[--bootstrap B] [--decisions-only]``
+[--bootstrap B] [--decisions-only] [--strategy-experiment]``
 
 PostgreSQL runs with its defaults for durability (fsync, synchronous commit): a commit
 waits for the write-ahead log to reach the disk, as in production.
@@ -27,6 +27,9 @@ waits for the write-ahead log to reach the disk, as in production.
    at the end exactly 10,000 rows, none lost, none duplicated.
 4. SIGKILL: the server is killed mid-load; every event it acknowledged is there after a
    restart.
+
+With ``--strategy-experiment``, a strategy experiment runs on the bank's channels while
+the decisions are made (the decisions per arm are printed): what it costs the same loops.
 
 There is no competing library for a whole service; the goals are absolute.
 """
@@ -452,6 +455,45 @@ async def kill_test(srv: Server, url: str) -> dict[str, Any]:
     }
 
 
+# ``--strategy-experiment``: the bank's channels split between the champion (the live
+# snapshot) and a challenger (the PRIE weights without the uplift weight), half each
+STRATEGY_EXPERIMENT = {
+    "id": "bench-uplift-weight",
+    "channels": ["email", "in_app", "branch"],
+    "arms": [
+        {"name": "champion", "share": 0.5, "snapshot": "live"},
+        {"name": "no-uplift", "share": 0.5, "strategy": {"scoring": {
+            "strategy": "prie", "weights": {"propensity": 0.4, "relevance": 0.1, "impact": 0.3,
+                                            "emphasis": 0.2, "uplift": 0.0}}}},
+    ],
+}  # fmt: skip
+
+
+def start_strategy_experiment(srv: Server) -> None:
+    """Proposed by the author, started by the approver; every worker has compiled its arms
+    within its snapshot poll interval (0.25 s) of the start."""
+    with srv.client("author") as author:
+        r = author.post("/v1/strategy-experiments", json={"definition": STRATEGY_EXPERIMENT})
+        assert r.status_code == 201, r.text
+    with srv.client("approver") as approver:
+        r = approver.post(f"/v1/strategy-experiments/{STRATEGY_EXPERIMENT['id']}/start")
+        assert r.status_code == 200, r.text
+    time.sleep(1.0)
+
+
+def arms_of(url: str) -> dict[str, int]:
+    """The decisions per arm (``-``: outside every arm: the control group)."""
+    db = Database(url)
+    try:
+        with db.read() as session:
+            rows = session.execute(
+                sa.select(decisions.c.arm, sa.func.count()).group_by(decisions.c.arm)
+            ).all()
+    finally:
+        db.dispose()
+    return {str(arm or "-"): int(n) for arm, n in rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -468,6 +510,8 @@ def main() -> None:
                         help="the uplift mix: the models' bootstrap replicas (the demo's 10)")  # fmt: skip
     parser.add_argument("--decisions-only", action="store_true",
                         help="stop after the decisions (skip ingestion, retries, SIGKILL)")  # fmt: skip
+    parser.add_argument("--strategy-experiment", action="store_true",
+                        help="run a strategy experiment on the bank's channels meanwhile")  # fmt: skip
     args = parser.parse_args()
     seconds = 4.0 if args.quick else args.seconds
     # durable: fsync and synchronous commit on (the server's defaults), as in production
@@ -483,10 +527,14 @@ def main() -> None:
                         json={k: cust[k] for k in ("attributes", "holdings", "segments")},
                     )
             assert WORKED_EXAMPLE["id"] == "demo-premium-36"
+            if args.strategy_experiment:
+                start_strategy_experiment(srv)
             print(f"server: {args.workers} workers, PostgreSQL {url.rsplit('@', 1)[1]} (fsync on, "
                   "synchronous commit); load generator: uvloop, keep-alive connections")  # fmt: skip
             d = open_loop(srv, seconds, args.rate, args.connections)
             report_open("1. decisions", args.rate, args.connections, d)
+            if args.strategy_experiment:
+                print(f"   decisions per arm: {arms_of(url)}")
             d = uvloop.run(decisions_closed(srv, seconds, args.concurrency))
             print(f"   decisions, closed loop with {args.concurrency} clients (the ceiling): "
                   f"{d['rate']:.0f}/s over {d['n']} requests, p50 {d['p50']:.1f} ms, p99 {d['p99']:.1f} ms, "

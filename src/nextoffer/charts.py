@@ -32,6 +32,7 @@ __all__ = [
     "save",
     "segment_figure",
     "series_figure",
+    "strategy_arms_figure",
     "svg_data_uri",
 ]
 
@@ -239,4 +240,29 @@ def estimates_figure(
     # below the plot: inside, it could cover an estimate or its interval
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize="small",
               frameon=False)  # fmt: skip
+    return fig
+
+
+def strategy_arms_figure(
+    rows: Sequence[Mapping[str, Any]], title: str, metric: str = "conversion"
+) -> Figure:
+    """A strategy experiment's arms (and the control group), each its ``metric``
+    (``conversion`` or ``acceptance``, a row of the report each) with its 95% interval."""
+    fig, ax = _figure(6, 0.6 + 0.45 * max(len(rows), 2))
+    ys = list(range(len(rows)))
+    rates = [r[metric] * 100 for r in rows]
+    lows = [(r[metric] - r[f"{metric}_interval"][0]) * 100 for r in rows]
+    highs = [(r[f"{metric}_interval"][1] - r[metric]) * 100 for r in rows]
+    colours = ["#999999" if r["kind"] == "control" else "#264653" if r["kind"] == "champion"
+               else "#2a9d8f" for r in rows]  # fmt: skip
+    ax.errorbar(rates, ys, xerr=[lows, highs], fmt="none", ecolor="#555555", capsize=4)
+    ax.scatter(rates, ys, color=colours, zorder=3, s=50)
+    count = "converted" if metric == "conversion" else "accepted"
+    ax.set_yticks(ys, [f"{r['arm']} ({r[count]:,}/{r['customers']:,})" for r in rows])
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    ax.invert_yaxis()
+    ax.set_xlim(left=0)
+    ax.set_xlabel(f"{metric} per customer, % (95% interval)")
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
     return fig

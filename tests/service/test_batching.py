@@ -131,7 +131,7 @@ def _row(customer_id: str) -> dict[str, Any]:
             "experiment": None, "shown": ["credit-card", "savings-account"],
             "request": {"customer": {"id": customer_id}}, "decision": {"placements": {}},
             "trace": None, "features": {"attributes": {"n": customer_id}},
-            "body_hash": None}  # fmt: skip
+            "body_hash": None, "strategy_experiment": None, "arm": None}  # fmt: skip
 
 
 @pytest.mark.postgres

@@ -25,7 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mine": ("nextoffer.cli.mine", "mine"),
     "attach-rates": ("nextoffer.cli.attach", "attach_rates"),
     "uplift": ("nextoffer.cli.uplift", "uplift_app"),
-    "experiments": ("nextoffer.cli.uplift", "experiments_app"),
+    "experiments": ("nextoffer.cli.experiments", "experiments_app"),
     "evaluate": ("nextoffer.cli.evaluate", "evaluate"),
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "journeys": ("nextoffer.cli.journeys", "journeys_app"),

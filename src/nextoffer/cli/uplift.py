@@ -367,14 +367,17 @@ def report(
 
 @experiments_app.command("list")
 def list_experiments() -> None:
-    """The experiments the ledger's decisions name."""
+    """The experiments the ledger's decisions name (holdouts), and the strategy
+    experiments (champion / challenger) with their status."""
     from ..service.experiments import service
+    from ..service.strategy_experiments import service as strategies
     from .service import open_database
 
     db = open_database()
     try:
         with db.read() as session:
             found = service.list_experiments(session)
+            splits = strategies.list_experiments(session)
     finally:
         db.dispose()
     table = Table(title="experiments")
@@ -384,13 +387,21 @@ def list_experiments() -> None:
         table.add_row(e["experiment"], f"{e['decisions']:,}", f"{e['control_decisions']:,}",
                       e["first"], e["last"])  # fmt: skip
     out.print(table)
+    if splits:
+        table = Table(title="strategy experiments")
+        for column in ("experiment", "status", "channels", "arms", "proposed by", "started"):
+            table.add_column(column)
+        for x in splits:
+            arms = ", ".join(f"{a['name']} {100 * a['share']:g}%" for a in x["definition"]["arms"])
+            table.add_row(x["id"], x["status"], ", ".join(x["definition"]["channels"]), arms,
+                          x["proposer"], x["started_at"] or "")  # fmt: skip
+        out.print(table)
 
 
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-@experiments_app.command("report")
 def experiment_report(
     experiment: Annotated[str, typer.Argument(help="The experiment (e.g. the holdout's id).")],
     window_days: Window = 30,
@@ -401,7 +412,9 @@ def experiment_report(
     ] = None,
     charts: Charts = None,
 ) -> None:
-    """Treatment against control, overall and per offer, with tests and intervals."""
+    """A holdout's treatment against its control, overall and per offer, with tests and
+    intervals (``nextoffer experiments report``, for an experiment that is not a strategy
+    experiment: ``cli/experiments.py``)."""
     from ..service.errors import ServiceError
     from ..service.experiments import service
     from .service import open_database

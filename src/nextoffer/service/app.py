@@ -51,6 +51,8 @@ from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
 from .snapshots.cache import SnapshotCache
 from .snapshots.endpoints import router as snapshots_router
+from .strategy_experiments.arms import ArmCache
+from .strategy_experiments.endpoints import router as strategy_experiments_router
 from .uplift.endpoints import router as uplift_router
 from .uplift.estimates import ModelCache
 
@@ -166,6 +168,9 @@ def create_app(
             asyncio.create_task(_sweeper(app)),
             asyncio.create_task(_recheck(0.8 * snapshots.poll, partial(snapshots.get, check=True))),
             asyncio.create_task(_recheck(0.8 * models.poll, partial(models.live, check=True))),
+            # the running strategy experiments' arms, compiled again when the live snapshot
+            # or the experiments change (never in a request)
+            asyncio.create_task(_recheck(0.8 * snapshots.poll, app.state.arms.refresh)),
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -189,6 +194,7 @@ def create_app(
     app.state.db = Database(settings.database_url)
     app.state.snapshots = SnapshotCache(app.state.db, settings.snapshot_poll_seconds)
     app.state.models = ModelCache(app.state.db)
+    app.state.arms = ArmCache(app.state.db, app.state.snapshots, settings.snapshot_poll_seconds)
     app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
     # journeys: their steps on the decision path and their events (the scheduler runs apart)
     app.state.journeys = Runner(
@@ -288,7 +294,8 @@ def create_app(
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
-                   experiments_router, evaluation_router, journeys_router):  # fmt: skip
+                   experiments_router, strategy_experiments_router, evaluation_router,
+                   journeys_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

@@ -41,6 +41,7 @@ __all__ = [
     "rule_revisions",
     "rules",
     "snapshots",
+    "strategy_experiments",
     "uplift_models",
 ]
 
@@ -212,6 +213,10 @@ decisions = sa.Table(
     sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
     # SHA-256 of the request as validated, when it came with a key (revision 0010)
     sa.Column("body_hash", sa.String(64)),
+    # the strategy experiment and its arm that decided it (revision 0012); NULL outside one
+    # (``experiment`` stays the holdout's, which its report selects by)
+    sa.Column("strategy_experiment", sa.String(200)),
+    sa.Column("arm", sa.String(200)),
     sa.Index("ix_decisions_customer_time", "customer_id", "occurred_at"),
     sa.Index(
         "ix_decisions_contacts",
@@ -219,6 +224,13 @@ decisions = sa.Table(
         "occurred_at",
         postgresql_where=sa.text(CONTACTS["postgresql"]),
         sqlite_where=sa.text(CONTACTS["sqlite"]),
+    ),
+    sa.Index(
+        "ix_decisions_strategy_experiment",
+        "strategy_experiment",
+        "occurred_at",
+        postgresql_where=sa.text("strategy_experiment IS NOT NULL"),
+        sqlite_where=sa.text("strategy_experiment IS NOT NULL"),
     ),
 )
 
@@ -431,4 +443,34 @@ journey_transitions = sa.Table(
     sa.Column("occurred_at", Time, nullable=False, server_default=_server_now()),
     sa.UniqueConstraint("journey_id", "customer_id", "n", name="uq_journey_transitions_n"),
     sa.Index("ix_journey_transitions_journey", "journey_id", "seq"),
+)
+
+# -- strategy experiments: a split of customers among arms (strategies or snapshots) on some
+# channels, proposed by an author, started, stopped and promoted by an approver (four eyes);
+# every action is also written to the audit log
+
+strategy_experiments = sa.Table(
+    "strategy_experiments",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("definition", JSON, nullable=False),  # as validated, without defaults
+    # proposed | running | stopped | promoted | withdrawn
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("proposer", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("started_by", sa.String(200)),
+    sa.Column("started_at", Time),
+    sa.Column("started_seq", sa.BigInteger),  # the ledger's last decision when it started
+    sa.Column("stopped_by", sa.String(200)),
+    sa.Column("stopped_at", Time),
+    sa.Column("stopped_seq", sa.BigInteger),  # ... and when it stopped
+    sa.Column("stop_reason", sa.Text),
+    sa.Column("promoted_by", sa.String(200)),
+    sa.Column("promoted_at", Time),
+    sa.Column("promotion_reason", sa.Text),
+    sa.Column("promoted_arm", sa.String(200)),
+    sa.Column("promoted_version", sa.String(200)),  # the snapshot the promotion published
+    sa.Column("updated_at", Time, nullable=False),
+    sa.Index("ix_strategy_experiments_status", "status"),
 )

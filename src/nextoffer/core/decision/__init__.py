@@ -9,6 +9,15 @@ A channel whose strategy explores (``exploration.py``) chooses at random in plac
 by ``decide(..., seed=)``, and ``decision.exploration`` records every choice's probability.
 """
 
+from .arms import (
+    LIVE,
+    ArmSpec,
+    StrategyExperimentSpec,
+    StrategySpec,
+    arm_of,
+    assignment_key,
+    with_strategy,
+)
 from .engine import assignment, decide
 from .result import (
     STAGES,
@@ -56,7 +65,9 @@ from .spec import (
 )
 
 __all__ = [
+    "LIVE",
     "STAGES",
+    "ArmSpec",
     "AttachEstimate",
     "Channel",
     "ChannelSpec",
@@ -90,10 +101,15 @@ __all__ = [
     "SnapshotError",
     "SnapshotSpec",
     "StageTrace",
+    "StrategyExperimentSpec",
+    "StrategySpec",
     "Trace",
     "UpliftEstimate",
     "Weights",
+    "arm_of",
     "assignment",
+    "assignment_key",
     "build_snapshot",
     "decide",
+    "with_strategy",
 ]

@@ -46,6 +46,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("Journeys", "/journeys", DASHBOARD_ROLES, ("journeys", "journey")),
     Section("Decisions", "/decisions", DASHBOARD_ROLES, ("decisions", "decision")),
     Section("Results", "/results", DASHBOARD_ROLES, ("results", "experiment")),
+    Section("Strategies", "/strategies", DASHBOARD_ROLES, ("strategies", "strategy")),
     Section("Evaluate", "/evaluate", DASHBOARD_ROLES, ("evaluate",)),
 )
 

@@ -78,6 +78,7 @@ async def decide(
         state.pipeline,
         state.clock,
         state.journeys,
+        state.arms,
     )
     return JSONResponse(decision)
 

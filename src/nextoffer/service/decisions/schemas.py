@@ -41,6 +41,7 @@ class Decision(TypedDict):
     cascade: str | None
     journeys: NotRequired[list[dict[str, Any]]]  # the journey steps that nominated offers
     exploration: NotRequired[dict[str, Any]]  # an exploring strategy's choices (not greedy)
+    arm: NotRequired[dict[str, Any]]  # a strategy experiment's arm: {experiment, name}
     occurred_at: str
     request: NotRequired[dict[str, Any]]
     trace: NotRequired[dict[str, Any] | None]

@@ -26,6 +26,7 @@ import datetime as dt
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple, TypedDict, cast
 
 from pydantic import ValidationError
@@ -57,6 +58,7 @@ from ..ledger.service import (
     utc,
 )
 from ..snapshots.cache import SnapshotCache
+from ..strategy_experiments.arms import ArmCache
 from ..uplift.estimates import (
     ModelCache,
     customer_estimates,
@@ -161,18 +163,21 @@ def decide(
     clock: LiveClock | None = None,
     journeys: JourneyHook | None = None,
     decision_id: str | None = None,
+    arms: ArmCache | None = None,
 ) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
     offer's average τ; the decision's features let ``ScoreAhead`` score them afterwards.
     With ``journeys``: the journey offer steps waiting for the customer on the channel
-    nominate their offers, and learn what became of them, in the same transaction.
-    ``decision_id``: the new decision's id (it seeds an exploring strategy), for a caller
-    that must reproduce its decisions, such as the demo's simulation; a random UUID
-    otherwise (the API's)."""
+    nominate their offers, and learn what became of them, in the same transaction. With
+    ``arms``: a customer in a running strategy experiment's arm is decided by the arm's
+    snapshot (compiled ahead of time). ``decision_id``: the new decision's id (it seeds an
+    exploring strategy), for a caller that must reproduce its decisions, such as the demo's
+    simulation; a random UUID otherwise (the API's)."""
     snapshot = cache.get()
     live = models.live() if models is not None else None
     now, customer = _start(request, snapshot, clock)
+    snapshot, arm = _arm(arms, snapshot, request, customer)
     steps: tuple[JourneyStep, ...] = ()
     if customer is None:
         state = None
@@ -185,7 +190,7 @@ def decide(
         features = seen(request, stored, snapshot.spec.customer_schema.attributes)
         estimates = customer_estimates(session, customer, live)
         state = _state(customer, stored, history, estimates), features
-    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps,
+    row = _row(snapshot, request, now, state, idempotency_key, journeys=steps, arm=arm,
                decision_id=decision_id)  # fmt: skip
     written = record_decision(session, row, idempotency_key)
     if steps and journeys is not None and customer is not None and written["id"] == row["id"]:
@@ -247,8 +252,10 @@ class Pipeline:
         request: Request,
         idempotency_key: IdempotencyKey | None,
         clock: LiveClock | None = None,
+        arms: ArmCache | None = None,
     ) -> Decision:
         now, customer = _start(request, snapshot, clock)
+        snapshot, arm = _arm(arms, snapshot, request, customer)
         state = None
         if customer is not None:
             since = now - lookback(snapshot)
@@ -264,9 +271,11 @@ class Pipeline:
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
             state = _state(customer, stored, history, estimates), features
         if _heavy(request):  # on the loop it would hold up every other request meanwhile
-            row = await run_in_threadpool(_row, snapshot, request, now, state, idempotency_key)
+            row = await run_in_threadpool(
+                partial(_row, snapshot, request, now, state, idempotency_key, arm=arm)
+            )
         else:
-            row = _row(snapshot, request, now, state, idempotency_key)
+            row = _row(snapshot, request, now, state, idempotency_key, arm=arm)
         if idempotency_key is None:
             stored_row = await self.write(row)
         else:  # a retry returns the original: the one-row path reads it back
@@ -284,6 +293,7 @@ async def decide_async(
     pipeline: Pipeline | None,
     clock: LiveClock | None = None,
     journeys: JourneyHook | None = None,
+    arms: ArmCache | None = None,
 ) -> Decision:
     """``decide`` for the event loop: on PostgreSQL through the worker's ``Pipeline``; on
     SQLite in its own transaction in a worker thread, after this request's turn to write
@@ -294,7 +304,7 @@ async def decide_async(
     if pipeline is None or journeys is not None:
         async with db.write_turn():
             return await run_in_threadpool(
-                db.run, decide, cache, request, idempotency_key, models, clock, journeys
+                db.run, decide, cache, request, idempotency_key, models, clock, journeys, arms
             )
     snapshot = cache.cached()
     if snapshot is None:
@@ -302,7 +312,7 @@ async def decide_async(
     live = models.cached()
     if live is None:
         live = await run_in_threadpool(models.live)
-    return await pipeline.decide(snapshot, live, request, idempotency_key, clock)
+    return await pipeline.decide(snapshot, live, request, idempotency_key, clock, arms)
 
 
 def _start(
@@ -317,6 +327,16 @@ def _start(
 
 
 _WALL = LiveClock()
+
+
+def _arm(
+    arms: ArmCache | None, snapshot: Snapshot, request: Request, customer: str | None
+) -> tuple[Snapshot, tuple[str, str] | None]:
+    """The snapshot that decides the request (a running experiment's arm's, compiled ahead
+    of time; else the live one) and the (experiment, arm), None outside every arm."""
+    if arms is None:
+        return snapshot, None
+    return arms.choose(snapshot, request.channel, customer)
 
 
 # A decision whose cart has more lines than this is evaluated in a worker thread: its rules'
@@ -361,6 +381,7 @@ def _row(
     idempotency_key: IdempotencyKey | None,
     journeys: Sequence[JourneyStep] = (),
     decision_id: str | None = None,
+    arm: tuple[str, str] | None = None,
 ) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``; an exploring
     strategy is seeded with the decision's id, ``decision_id`` or made first); the decision
@@ -395,6 +416,8 @@ def _row(
         "decision": {k: out[k] for k in DECIDED if k in out},
         "trace": out["trace"] if decision.trace.detailed else None,
         "features": features,
+        "strategy_experiment": arm[0] if arm is not None else None,
+        "arm": arm[1] if arm is not None else None,
     }
 
 
@@ -413,6 +436,8 @@ def _public(row: StoredDecision, *, with_trace: bool) -> Decision:
         **row["decision"],
         "occurred_at": utc(row["occurred_at"]).isoformat(),
     })  # fmt: skip
+    if row.get("arm") is not None:  # decided by a strategy experiment's arm
+        out["arm"] = {"experiment": row.get("strategy_experiment"), "name": row["arm"]}
     if with_trace:
         out["request"] = row["request"]
         out["trace"] = row["trace"]

@@ -8,7 +8,7 @@ a named tuple), built once in the order the API answers with.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal, NamedTuple, TypedDict
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -172,6 +172,8 @@ class DecisionRow(TypedDict):
     decision: dict[str, Any]
     trace: dict[str, Any] | None
     features: Profile | None
+    strategy_experiment: NotRequired[str | None]  # the strategy experiment's arm, if any
+    arm: NotRequired[str | None]
 
 
 class StoredDecision(DecisionRow):

@@ -13,7 +13,7 @@ from ..tables import audit, snapshots
 from .schemas import SnapshotData
 
 __all__ = ["any_published", "insert_snapshot", "newest_seq", "newest_spec", "publish_records",
-           "record_publish", "spec_at", "version_exists"]  # fmt: skip
+           "record_publish", "spec_at", "spec_of", "version_exists"]  # fmt: skip
 
 
 def newest_spec(session: Session) -> SnapshotData | None:
@@ -35,6 +35,14 @@ def spec_at(session: Session, seq: int) -> SnapshotData:
     spec: SnapshotData = session.execute(
         sa.select(snapshots.c.spec).where(snapshots.c.seq == seq)
     ).scalar_one()
+    return spec
+
+
+def spec_of(session: Session, version: str) -> SnapshotData | None:
+    """The spec of the stored snapshot ``version`` (None: no such version)."""
+    spec: SnapshotData | None = session.execute(
+        sa.select(snapshots.c.spec).where(snapshots.c.version == version)
+    ).scalar()
     return spec
 
 

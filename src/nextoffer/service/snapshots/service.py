@@ -57,7 +57,7 @@ from .schemas import (
 __all__ = ["by_id", "catalog_offers", "catalog_settings", "live_rules", "live_spec",
            "merged_counts", "pending", "problems", "publish", "publish_attach_counts",
            "publish_rules", "published_any", "published_rules", "publishes", "store",
-           "summary"]  # fmt: skip
+           "stored_spec", "summary"]  # fmt: skip
 
 _INDEXED = re.compile(r"^(products|offers|channels|policies|rules)\[(\d+)\]")
 
@@ -65,6 +65,12 @@ _INDEXED = re.compile(r"^(products|offers|channels|policies|rules)\[(\d+)\]")
 def live_spec(session: Session) -> SnapshotData | None:
     """The newest published snapshot's spec (None before the first publish)."""
     spec = repository.newest_spec(session)
+    return None if spec is None else dict(spec)
+
+
+def stored_spec(session: Session, version: str) -> SnapshotData | None:
+    """A stored snapshot version's spec (None: no such version)."""
+    spec = repository.spec_of(session, version)
     return None if spec is None else dict(spec)
 
 

@@ -18,6 +18,7 @@ from . import (
     results,
     rules,
     sign_in,
+    strategies,
 )
 
 __all__ = ["ROUTERS"]
@@ -33,4 +34,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     decisions.router,
     results.router,
     evaluate.router,
+    strategies.router,
 )
