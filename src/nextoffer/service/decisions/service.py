@@ -162,8 +162,9 @@ def decide(
     models: ModelCache | None = None,
     clock: LiveClock | None = None,
     journeys: JourneyHook | None = None,
-    decision_id: str | None = None,
     arms: ArmCache | None = None,
+    *,
+    decision_id: str | None = None,
 ) -> Decision:
     """One decision in ``session``'s transaction, from the live snapshot and models, at the
     server's time (``clock``). A customer the live models have not scored yet gets the
