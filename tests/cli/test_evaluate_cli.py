@@ -117,6 +117,7 @@ def test_the_stored_version_as_json_gives_the_observed_mean(project: Path) -> No
         (["--days", "0"], "--days: must be from 1 to 3650, got 0"),
         (["--channel", "fax"], "--channel: unknown channel 'fax'"),
         (["--draft", "missing.json"], "--draft: no such file"),
+        (["--charts", "nextoffer.db/charts"], "--charts: cannot create 'nextoffer.db/charts'"),
     ],
 )
 def test_bad_input_is_a_clear_error(project: Path, args: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .output import err, fail, out, progress, read_document
+from .output import charts_dir, err, fail, out, progress, read_document
 
 if TYPE_CHECKING:
     from ..service.evaluation.schemas import Evaluation, Metric
@@ -27,16 +27,6 @@ def _field(name: str) -> str:
             rest = name[len(prefix) + 1 :]
             return f"{option}: {rest}" if rest else option
     return f"--{name.replace('_', '-')}"
-
-
-def _charts_dir(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"--charts: cannot create {str(path)!r}: {exc}")
-    return path
 
 
 def evaluate(
@@ -67,7 +57,7 @@ def evaluate(
     if seed < 0:
         fail(f"--seed: must be 0 or more, got {seed}")
     data = read_document(draft, "--draft") if draft is not None else None
-    folder = _charts_dir(charts)
+    folder = charts_dir(charts)
     result = _evaluate(data, snapshot, days, channel, seed, quiet=as_json)
     if as_json:
         from .views import print_json

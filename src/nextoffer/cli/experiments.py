@@ -23,8 +23,8 @@ from rich.table import Table
 from ..service.errors import InvalidInput
 from ..service.strategy_experiments import service
 from .governance import JsonOption, KeyOption, acting
-from .output import err, fail, out, read_document
-from .uplift import Charts, Lookback, Window, _charts_dir, experiment_report, experiments_app
+from .output import charts_dir, err, fail, out, read_document
+from .uplift import Charts, Lookback, Window, experiment_report, experiments_app
 from .views import print_json
 
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log).")]
@@ -199,7 +199,7 @@ def report(
                  "JSON with --out FILE.json")  # fmt: skip
         experiment_report(experiment, window_days, lookback_days, min_per_arm, out_file, charts)
         return
-    folder = _charts_dir(charts)
+    folder = charts_dir(charts)
     if as_json:
         print_json(result)
     else:

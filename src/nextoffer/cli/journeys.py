@@ -23,7 +23,7 @@ from ..service.journeys.schemas import SimulateIn
 from ..service.keys.service import labels
 from . import journey_views as views
 from .governance import JsonOption, KeyOption, acting
-from .output import check_table_file, err, fail, out, read_document, write_table
+from .output import charts_dir, check_table_file, err, fail, out, read_document, write_table
 from .views import View, print_json
 
 journeys_app = typer.Typer(
@@ -170,10 +170,7 @@ def _note(text: str, as_json: bool) -> None:
 def _charts(folder: Path, result: dict[str, Any], as_json: bool) -> None:
     """The dashboard's drawings as files: the funnel, and (once both have customers) the
     conversion of the entrants against the holdout."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"--charts: cannot create {str(folder)!r}: {exc}")
+    charts_dir(folder)
     from ..charts import arms_figure, funnel_figure, save
 
     name = result["journey_id"]

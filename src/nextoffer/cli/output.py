@@ -35,6 +35,18 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def charts_dir(path: Path | None) -> Path | None:
+    """The folder ``--charts`` names, made if it is missing (None without the option); a
+    folder that cannot be made is a clear error and exit status 1."""
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--charts: cannot create {str(path)!r}: {exc}")
+    return path
+
+
 def fail_validation(what: str, exc: ValidationError) -> NoReturn:
     """Every field Pydantic rejected, by name, then exit 1."""
     for e in exc.errors(include_url=False):

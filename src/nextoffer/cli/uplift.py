@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from .output import check_table_file, fail, out, progress, write_table
+from .output import charts_dir, check_table_file, fail, out, progress, write_table
 
 if TYPE_CHECKING:
     from ..service.uplift.schemas import Report
@@ -28,16 +28,6 @@ Window = Annotated[
     int, typer.Option("--window-days", help="Days after a decision an outcome counts.")
 ]
 Lookback = Annotated[int, typer.Option("--lookback-days", help="Days of ledger to learn from.")]
-
-
-def _charts_dir(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"--charts: cannot create {str(path)!r}: {exc}")
-    return path
 
 
 def _check_model_file(path: Path | None, option: str) -> None:
@@ -145,7 +135,7 @@ def train(
     if propensity is not None and not 0 < propensity < 1:
         fail(f"--propensity: must be strictly between 0 and 1, got {propensity}")
     _check_model_file(model, "--model")
-    folder = _charts_dir(charts)
+    folder = charts_dir(charts)
     if data is None:
         for name, value in (("--treatment", treatment), ("--treated", treated),
                             ("--control", control), ("--propensity", propensity)):  # fmt: skip
@@ -341,7 +331,7 @@ def report(
     """Each offer's live model: evaluation (Qini, AUUC, uplift@30%, calibration) and the
     segment mix of its scored customers."""
     check_table_file(out_file)
-    folder = _charts_dir(charts)
+    folder = charts_dir(charts)
     result = _read_report(offer)
     if not result["offers"]:
         fail("no uplift model is stored yet: run nextoffer uplift train first")
@@ -420,7 +410,7 @@ def experiment_report(
     from .service import open_database
 
     check_table_file(out_file)
-    folder = _charts_dir(charts)
+    folder = charts_dir(charts)
     db = open_database()
     try:
         with db.read() as session:
