@@ -70,6 +70,11 @@ from .output import fail, out, progress
 
 # the journey's simulated days start here (its time is the simulator's, not the wall clock)
 JOURNEY_START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+# the simulated traffic's clock: decision i at TRAFFIC_START + i × TRAFFIC_STEP (5,000
+# decisions span a day), so the shop's time-of-day rules fire the same in every run, at
+# whatever hour the demo runs
+TRAFFIC_START = dt.datetime(2026, 3, 9, 0, 0, tzinfo=dt.UTC)
+TRAFFIC_STEP = dt.timedelta(seconds=17)
 
 SHOP_RULES = {
     "steak-red-wine": 'cart.has_sku("STEAK-01")',
@@ -336,11 +341,15 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
     def simulate(bodies: list[dict[str, Any]], r: random.Random, label: str, start: int) -> None:
         task = progress.add_task(label, total=len(bodies))
         for i, body in enumerate(bodies, start=start):
+            # each decision at its simulated instant, the request saying so (a replay, such
+            # as the off-policy evaluation's, decides it at the same local time)
+            at = TRAFFIC_START + i * TRAFFIC_STEP
+            body = {**body, "at": at.isoformat()}
             with db.transaction() as session:
                 result = decisions_service.decide(
                     session, cache, Request.model_validate(body),
                     ledger.IdempotencyKey("", f"demo-decision-{i}"), models,
-                    decision_id=_demo_id(ids),
+                    decisions_service.LiveClock(lambda at=at: at), decision_id=_demo_id(ids),
                 )  # fmt: skip
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:
