@@ -13,7 +13,7 @@ import datetime as dt
 import os
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -297,6 +297,11 @@ def _outcomes(
     return events
 
 
+def _at(instant: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock that says ``instant``: a simulated decision's time."""
+    return lambda: instant
+
+
 def _demo_id(rng: random.Random) -> str:
     """A decision id drawn from the simulation's seeded generator: the ids seed the exploring
     strategies, so every run of the demo makes the same choices (the API's ids are random)."""
@@ -349,7 +354,7 @@ def _load(db: Database, progress: Progress, decisions: int, bank_size: int) -> d
                 result = decisions_service.decide(
                     session, cache, Request.model_validate(body),
                     ledger.IdempotencyKey("", f"demo-decision-{i}"), models,
-                    decisions_service.LiveClock(lambda at=at: at), decision_id=_demo_id(ids),
+                    decisions_service.LiveClock(_at(at)), decision_id=_demo_id(ids),
                 )  # fmt: skip
                 events = _outcomes(r, snapshot, result, body, bank.get(body["customer"]["id"]))
                 if events:
