@@ -9,6 +9,7 @@ import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,19 +257,47 @@ def test_retraining_one_offer_from_the_ledger_and_rescoring(demo: tuple[Path, st
 
 
 def test_decide_uses_the_learned_tau_and_records_the_contact(demo: tuple[Path, str]) -> None:
+    """The demo's e-mail explores (Thompson sampling, seeded by the decision's random id):
+    the learned τ makes the card the likelier draw, the offer shown carries its τ, and the
+    contact is recorded: a card shown is held back by its 72-hour cooldown next time."""
     where, _ = demo
     request = where / "r.json"
     request.write_text(json.dumps({"customer": {"id": "demo-premium-36"}, "channel": "email",
                                    "placements": ["email-hero"]}))  # fmt: skip
-    decided = run("decide", "--request", request, cwd=where)
-    assert decided.returncode == 0, decided.stderr
-    first = json.loads(decided.stdout)["placements"][0]["offers"][0]
-    assert first["offer"] == "credit-card"
-    assert first["tau"] > 0
-    # now recorded: the card's 72-hour cooldown holds for the next decision
-    again = json.loads(run("decide", "--request", request, cwd=where).stdout)
-    assert again["placements"][0]["offers"][0]["offer"] == "savings-account"
-    assert again["placements"][0]["offers"][0]["tau"] < 0
+
+    def decide() -> dict[str, Any]:
+        decided = run("decide", "--request", request, cwd=where)
+        assert decided.returncode == 0, decided.stderr
+        decision: dict[str, Any] = json.loads(decided.stdout)
+        return decision
+
+    def contacts() -> int:
+        con = sqlite3.connect(where / "nextoffer.db")
+        query = "SELECT count(*) FROM decisions WHERE customer_id = 'demo-premium-36'"
+        n: int = con.execute(query).fetchone()[0]
+        con.close()
+        return n
+
+    before = contacts()
+    first = decide()
+    (slot,) = first["exploration"]["slots"]
+    chances = {c["offer"]: c["probability"] for c in slot["candidates"]}
+    assert chances["credit-card"] > 0.5 > chances["savings-account"]  # about 0.76 and 0.24
+    shown = first["placements"][0]["offers"][0]
+    assert shown["offer"] == slot["offer"]
+    assert shown["tau"] > 0 if shown["offer"] == "credit-card" else shown["tau"] < 0
+    assert contacts() == before + 1  # recorded
+    again = decide()
+    offers = (
+        {c["offer"] for c in again["exploration"]["slots"][0]["candidates"]}
+        if again.get("exploration")
+        else {o["offer"] for p in again["placements"] for o in p["offers"]}
+    )
+    if shown["offer"] == "credit-card":  # its cooldown holds: only savings is left
+        assert offers == {"savings-account"}
+        assert again["placements"][0]["offers"][0]["tau"] < 0
+    else:  # savings has no cooldown: both are candidates again
+        assert offers == {"savings-account", "credit-card"}
 
 
 def test_the_mortgage_journeys_measured_effect_covers_the_simulators_truth(
