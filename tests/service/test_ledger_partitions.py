@@ -206,3 +206,44 @@ def test_a_seq_is_unique_across_partitions_and_on_conflict_cannot_rewrite(
     ):
         conn.execute(upsert, {"at": at})
     assert _count(pg, table) == 1
+
+
+_MONTH_OF_ROWS = {  # 20,000 rows over March 2031, in time order (as the ledger receives them)
+    "decisions": "INSERT INTO decisions (id, channel, snapshot_version, control, shown, request,"
+                 " decision, customer_id, occurred_at) SELECT 'd-' || i, 'email', 'v1', false,"
+                 " '[]', '{}', '{}', 'c-' || (i % 500), timestamptz '2031-03-01' + i * interval"
+                 " '2 minutes' FROM generate_series(1, 20000) AS i",
+    "events": "INSERT INTO events (id, idempotency_key, type, payload, customer_id, occurred_at)"
+              " SELECT 'e-' || i, 'k-' || i, 'click', '{}', 'c-' || (i % 500),"
+              " timestamptz '2031-03-01' + i * interval '2 minutes'"
+              " FROM generate_series(1, 20000) AS i",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("table", ["decisions", "events"])
+def test_a_day_of_the_ledger_is_read_through_its_partitions_brin_index(
+    pg: Database, table: str
+) -> None:
+    with pg.transaction() as session:
+        service.keep_partitions(session, FUTURE)
+    with pg.engine.begin() as conn:
+        conn.execute(sa.text(_MONTH_OF_ROWS[table]))
+        conn.exec_driver_sql(f"ANALYZE {table}")
+        copies = (
+            conn.exec_driver_sql(
+                "SELECT inhrelid::regclass::text FROM pg_inherits "
+                f"WHERE inhparent = 'ix_{table}_occurred_at'::regclass"
+            )
+            .scalars()
+            .all()
+        )
+        plan = " ".join(
+            row[0]
+            for row in conn.exec_driver_sql(
+                f"EXPLAIN SELECT * FROM {table} WHERE occurred_at >= '2031-03-20'"
+                " AND occurred_at < '2031-03-21'"
+            )
+        )
+    assert f"{table}_p2031_03_occurred_at_idx" in copies  # the new partition has its own
+    assert f"Bitmap Index Scan on {table}_p2031_03_occurred_at_idx" in plan, plan
+    assert f"{table}_p2031_04" not in plan  # other months pruned

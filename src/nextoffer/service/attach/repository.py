@@ -109,7 +109,7 @@ def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
         # the nominating rule found in the database (jsonpath, in document order, as
         # ``_nominating_rules`` does): no decision crosses to Python (a third of the time)
         rule: sa.ColumnElement[Any] = sa.func.jsonb_path_query_first(
-            decisions.c.decision, sa.literal(_FIRST_RULE, sa.String).cast(JSONPATH),
+            decisions.c.decision, sa.literal(_FIRST_RULE, sa.String).cast(_JsonPath),
             sa.func.jsonb_build_object("o", new.c.offer_id),
         ).op("#>>")(sa.literal("{}").cast(postgresql.ARRAY(sa.Text)))  # fmt: skip
     else:
@@ -128,7 +128,7 @@ def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
     return out
 
 
-class JSONPATH(sa.types.UserDefinedType[str]):
+class _JsonPath(sa.types.UserDefinedType[str]):
     """PostgreSQL's ``jsonpath`` type, for a cast."""
 
     cache_ok = True
