@@ -161,3 +161,23 @@ def test_a_partition_whose_file_does_not_check_is_not_detached(
     with db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM decisions")).scalar_one() == 1
     db.dispose()
+
+
+@pytest.mark.postgres
+def test_every_command_makes_this_and_next_months_partitions_first(
+    postgres: ThrowawayPostgres,
+) -> None:
+    url = postgres.new_database()
+    db = Database(url)
+    upgrade(db)
+    now = dt.datetime.now(dt.UTC)
+    after = _month(now, -1)
+    with db.engine.begin() as conn:  # as if the month had turned with no server running
+        for ledger in LEDGERS:
+            conn.execute(sa.text(f"DROP TABLE {ledger}_p{after:%Y_%m}"))
+    done = run("migrate", url=url)
+    assert done.returncode == 0, done.stderr
+    with db.transaction() as session:
+        attached = {p.name for p in repository.partitions(session)}
+    assert {f"{t}_p{m:%Y_%m}" for t in LEDGERS for m in (now, after)} <= attached
+    db.dispose()
