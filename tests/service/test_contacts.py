@@ -65,7 +65,20 @@ def test_the_contacts_read_goes_through_the_partial_index(db: Database) -> None:
                     f"EXPLAIN {sql}", {"customer_ids": ["c-1"], "since": since}
                 )
             )
-    assert "ix_decisions_contacts" in plan, plan
+            # the ledger is partitioned (revision 0014): each partition has its own copy of
+            # the partial index, under a name PostgreSQL gives it
+            copies = (
+                conn.exec_driver_sql(
+                    "SELECT inhrelid::regclass::text FROM pg_inherits "
+                    "WHERE inhparent = 'ix_decisions_contacts'::regclass"
+                )
+                .scalars()
+                .all()
+            )
+            assert copies
+            assert all(name in plan for name in copies), (copies, plan)
+    if db.engine.dialect.name == "sqlite":
+        assert "ix_decisions_contacts" in plan, plan
     assert "SCAN decisions" not in plan, plan
     assert "Seq Scan on decisions" not in plan, plan
 

@@ -7,6 +7,7 @@ service's role."""
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from nextoffer.service.db import Database
+from nextoffer.service.ledger.repository import create_partitions
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import LEDGER_TABLES
 from nextoffer.testing.postgres import ThrowawayPostgres
@@ -120,6 +122,8 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
 def postgres_db(postgres: ThrowawayPostgres) -> Iterator[Database]:
     database = Database(postgres.new_database("ledger"))
     upgrade(database)
+    with database.transaction() as session:  # the months of the rows below (revision 0014)
+        create_partitions(session, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC))
     yield database
     database.dispose()
 
@@ -171,6 +175,9 @@ def _refusal(attempt: Callable[[], object]) -> str | None:
     return None
 
 
+PARTITIONED = ("decisions", "events", "journey_transitions")
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("table", LEDGER_TABLES)
 def test_no_postgres_write_form_rewrites_a_ledger_row(postgres_db: Database, table: str) -> None:
@@ -194,6 +201,17 @@ def test_no_postgres_write_form_rewrites_a_ledger_row(postgres_db: Database, tab
             refused = _refusal(partial(_in_transaction, conn, statement))
             after = [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table}"))]
         assert after == original, f"{form} changed {table}"
-        if form != "on conflict do nothing":
+        # a partitioned table's key table leaves out a row whose idempotency key was seen
+        # before, whatever the statement (revision 0014), as ON CONFLICT DO NOTHING did: not
+        # written, nothing rewritten, and no error
+        skipped = table in ("events", "decisions") and form == "insert" and refused is None
+        if form != "on conflict do nothing" and not skipped:
             assert refused is not None, f"{form} on {table} was not refused"
-            assert "append-only" in refused or "duplicate key" in refused, (form, refused)
+            # a partitioned table (revision 0014) has no unique index on seq alone for ON
+            # CONFLICT to update through: the statement cannot even be planned
+            unplannable = table in PARTITIONED and form == "on conflict do update" and (
+                "no unique or exclusion constraint matching the ON CONFLICT" in refused
+            )  # fmt: skip
+            assert "append-only" in refused or "duplicate key" in refused or unplannable, (
+                form, refused,
+            )  # fmt: skip

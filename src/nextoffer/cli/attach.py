@@ -19,7 +19,10 @@ LEVELS = ("all", "global", "category", "offer", "rule", "channel")
 def attach_rates(
     refresh: Annotated[
         bool,
-        typer.Option("--refresh", help="Recount the ledger first (publishes when changed)."),
+        typer.Option(
+            "--refresh",
+            help="Count the ledger's new events first (publishes when changed).",
+        ),
     ] = False,
     level: Annotated[
         str, typer.Option(help="all, global, category, offer, rule or channel.")
@@ -46,7 +49,8 @@ def attach_rates(
             with db.transaction() as session:
                 done = service.refresh(session)
             out.print(
-                f"recounted {done['pitches']:,} pitches ({done['shown']:,} shown, "
+                f"counted the ledger up to event {done['counted_up_to']:,}: "
+                f"{done['pitches']:,} pitches ({done['shown']:,} shown, "
                 f"{done['accepted']:,} accepted); "
                 + (f"published {done['snapshot']}" if done["snapshot"] else "no change"),
                 markup=False,

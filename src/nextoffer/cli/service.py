@@ -47,6 +47,10 @@ def open_database(*, create: bool = False) -> Database:
         )
     db = Database(settings.database_url)
     upgrade(db)
+    if not db.is_sqlite:  # this and next month's ledger partitions, as `serve` keeps them
+        from ..service.ledger.service import keep_partitions
+
+        db.run(keep_partitions)
     return db
 
 

@@ -46,6 +46,7 @@ from .evaluation.endpoints import router as evaluation_router
 from .experiments.endpoints import router as experiments_router
 from .journeys.endpoints import router as journeys_router
 from .journeys.runner import Runner
+from .ledger import service as ledger
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
 from .rules.endpoints import router as rules_router
@@ -125,6 +126,21 @@ async def _attach_refresher(app: FastAPI) -> None:
             log_failure("attach-rate refresh failed", exc)
 
 
+PARTITION_CHECK_SECONDS = 3600.0
+
+
+async def _partition_keeper(app: FastAPI) -> None:
+    """PostgreSQL: create this and next month's ledger partitions at start-up and every hour."""
+    while True:
+        try:
+            made = await run_in_threadpool(app.state.db.run, ledger.keep_partitions)
+            if made:
+                log.info("ledger partitions: created %d", made)
+        except Exception as exc:  # the next run retries
+            log_failure("creating the ledger's partitions failed", exc)
+        await asyncio.sleep(PARTITION_CHECK_SECONDS)
+
+
 class WorkerHeader:
     """Adds ``X-Worker`` (the answering worker's process id) to every HTTP response.
 
@@ -174,6 +190,8 @@ def create_app(
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
+        if not app.state.db.is_sqlite:
+            tasks.append(asyncio.create_task(_partition_keeper(app)))
         yield
         for task in tasks:
             task.cancel()

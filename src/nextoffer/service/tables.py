@@ -34,6 +34,7 @@ __all__ = [
     "journey_transitions",
     "journey_versions",
     "journeys",
+    "ledger_watermarks",
     "metadata",
     "outcome_types",
     "personal_data",
@@ -320,8 +321,20 @@ attach_counts = sa.Table(
     sa.Column("offer_id", sa.String(200), primary_key=True),
     sa.Column("rule_id", sa.String(200), primary_key=True),  # "" when no rule nominated it
     sa.Column("channel", sa.String(200), primary_key=True),
-    sa.Column("shown", sa.BigInteger, nullable=False),
+    sa.Column("shown", sa.BigInteger, nullable=False),  # max(impressions, accepted)
     sa.Column("accepted", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    # showings with an impression (revision 0013), to add new ledger rows to
+    sa.Column("impressions", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+# for each counter kept from the ledger, the newest ledger row (``seq``) it has counted
+# (revision 0013): a refresh counts only the rows after it, in the transaction that moves it
+ledger_watermarks = sa.Table(
+    "ledger_watermarks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
 )
 

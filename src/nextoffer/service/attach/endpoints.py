@@ -28,6 +28,7 @@ def attach_rates(
 
 @router.post("/v1/attach-rates/refresh")
 def refresh(session: SessionDep, who: Reader) -> dict[str, Any]:
-    """Recount the ledger now; when the counts changed, publish them in a new snapshot that
-    is the live one with the new counts (pending catalog edits stay pending)."""
+    """Count the ledger's events since the last refresh now; when the counts changed,
+    publish them in a new snapshot that is the live one with the new counts (pending
+    catalog edits stay pending)."""
     return dict(service.refresh(session, actor=who.id))

@@ -1,43 +1,57 @@
-"""Attach-count SQL: the ledger's impressions and acceptances per pitch, and the stored counts."""
+"""Attach-count SQL: the ledger's impressions and acceptances per pitch, and the stored counts.
+
+The stored counts are kept from a watermark on the events' sequence (``ledger_watermarks``,
+``ATTACH_WATERMARK``): a refresh reads only the events after it, up to the newest sequence
+number no transaction can still fill in (``settled_seq``), adds what they show to the
+stored counts and moves the watermark, in one transaction. ``count_ledger`` recounts the
+whole ledger: the reference the incremental counts are tested against.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from ..tables import attach_counts, decisions, events
+from ..db import dialect_insert
+from ..tables import attach_counts, decisions, events, ledger_watermarks
 
-__all__ = ["Key", "count_ledger", "replace_counts", "stored_counts"]
+__all__ = ["ATTACH_WATERMARK", "Key", "add_counts", "count_ledger", "count_new", "lock_watermark",
+           "settled_seq", "stored_counts"]  # fmt: skip
 
 Key = tuple[str, str, str]  # (offer, rule or "", channel or "")
+Showing = tuple[str, str, str | None, str]  # (event type, offer, channel as stored, decision)
+ATTACH_WATERMARK = "attach_counts"
 _BATCH = 500
+# how long a refresh waits for the ledger's writers in flight to finish (PostgreSQL)
+SETTLE_TIMEOUT = "2s"
+_COUNTED = (
+    events.c.type.in_(("impression", "accept")), events.c.offer_id.is_not(None),
+    events.c.decision_id.is_not(None), events.c.attributed,
+)  # fmt: skip
 
 
-def count_ledger(session: Session) -> dict[Key, list[int]]:
-    """Impressions and accepts per (offer, nominating rule, channel), from the whole ledger.
-
-    Only attributed outcomes count: an event that names a decision that showed its offer to
-    its customer (checked when it was written; an event without a decision, or naming one
-    that does not exist, never counts). A decision's showing of an offer counts once, however
-    many impressions or accepts name it. The nominating rule of a shown offer is the first
-    rule the decision lists for it (none: "").
-    """
-    counts: Counter[tuple[str, str, str, str]] = Counter()
-    by_decision: dict[str, list[tuple[str, str, str, int]]] = {}
+def _showings(session: Session, *where: Any) -> set[Showing]:
     rows = session.execute(
-        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id,
-                  sa.func.count())
-        .where(events.c.type.in_(("impression", "accept")), events.c.offer_id.is_not(None),
-               events.c.decision_id.is_not(None), events.c.attributed)
-        .group_by(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
-    )  # fmt: skip
-    for kind, offer, channel, decision_id, _n in rows:  # once per showing
-        by_decision.setdefault(decision_id, []).append((kind, offer, channel or "", 1))
-    ids = list(by_decision)
+        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
+        .where(*_COUNTED, *where)
+        .distinct()
+    )
+    return {(kind, offer, channel, decision) for kind, offer, channel, decision in rows}
+
+
+def _tally(session: Session, showings: Iterable[Showing]) -> dict[Key, list[int]]:
+    """[impressions, accepts] per (offer, nominating rule, channel) of ``showings``, each
+    counted once; a showing whose decision is not in the ledger does not count."""
+    by_decision: dict[str, list[tuple[str, str, str]]] = {}
+    for kind, offer, channel, decision_id in showings:
+        by_decision.setdefault(decision_id, []).append((kind, offer, channel or ""))
+    out: dict[Key, list[int]] = {}
+    ids = sorted(by_decision)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
         found = {
@@ -49,16 +63,82 @@ def count_ledger(session: Session) -> dict[Key, list[int]]:
         for decision_id in chunk:
             if decision_id not in found:  # (rows from before attribution was checked)
                 continue
-            nominated = _nominating_rules(found.get(decision_id))
-            for kind, offer, channel, n in by_decision[decision_id]:
-                counts[(kind, offer, nominated.get(offer, ""), channel)] += n
-    out: dict[Key, list[int]] = {}
-    for (kind, offer, rule, channel), n in counts.items():
-        cell = out.setdefault((offer, rule, channel), [0, 0])
-        cell[0 if kind == "impression" else 1] += n
-    for cell in out.values():  # an accept without its impression still counts as shown
-        cell[0] = max(cell[0], cell[1])
+            nominated = _nominating_rules(found[decision_id])
+            for kind, offer, channel in by_decision[decision_id]:
+                cell = out.setdefault((offer, nominated.get(offer, ""), channel), [0, 0])
+                cell[0 if kind == "impression" else 1] += 1
     return out
+
+
+def count_ledger(session: Session) -> dict[Key, list[int]]:
+    """Impressions and accepts per (offer, nominating rule, channel), from the whole ledger
+    (the full recount, which the incremental counts always equal).
+
+    Only attributed outcomes count: an event that names a decision that showed its offer to
+    its customer (checked when it was written, in the transaction that wrote it, so the
+    decision is always in the ledger before its outcomes; an event without a decision, or
+    naming one that does not exist, never counts). A decision's showing of an offer counts
+    once, however many impressions or accepts name it. The nominating rule of a shown offer
+    is the first rule the decision lists for it (none: ""). Returns [shown, accepted], where
+    an accept without its impression still counts as shown.
+    """
+    return {key: [max(i, a), a] for key, (i, a) in _tally(session, _showings(session)).items()}
+
+
+def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
+    """[impressions, accepts] that the events with ``after < seq <= upto`` add to the counts
+    of the events up to ``after``: their showings that no earlier event showed already, each
+    with its decision (one statement: the earlier showings are looked up by decision, through
+    its index; a showing whose decision is not in the ledger does not count)."""
+    earlier = events.alias("earlier")
+    shown_before = (
+        sa.select(sa.literal(1))
+        .where(earlier.c.decision_id == events.c.decision_id, earlier.c.type == events.c.type,
+               earlier.c.offer_id == events.c.offer_id,
+               earlier.c.channel.is_not_distinct_from(events.c.channel), earlier.c.attributed,
+               earlier.c.seq <= after)
+        .exists()
+    )  # fmt: skip
+    new = (
+        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
+        .where(*_COUNTED, events.c.seq > after, events.c.seq <= upto, ~shown_before)
+        .distinct()
+        .subquery()
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # the nominating rule found in the database (jsonpath, in document order, as
+        # ``_nominating_rules`` does): no decision crosses to Python (a third of the time)
+        rule: sa.ColumnElement[Any] = sa.func.jsonb_path_query_first(
+            decisions.c.decision, sa.literal(_FIRST_RULE, sa.String).cast(_JsonPath),
+            sa.func.jsonb_build_object("o", new.c.offer_id),
+        ).op("#>>")(sa.literal("{}").cast(postgresql.ARRAY(sa.Text)))  # fmt: skip
+    else:
+        rule = decisions.c.decision
+    rows = session.execute(
+        sa.select(new.c.type, new.c.offer_id, new.c.channel, rule).join(
+            decisions, decisions.c.id == new.c.decision_id
+        )
+    )
+    pg = session.get_bind().dialect.name == "postgresql"
+    out: dict[Key, list[int]] = {}
+    for kind, offer, channel, found in rows:
+        nominating = (found or "") if pg else _nominating_rules(found).get(offer, "")
+        cell = out.setdefault((offer, nominating, channel or ""), [0, 0])
+        cell[0 if kind == "impression" else 1] += 1
+    return out
+
+
+class _JsonPath(sa.types.UserDefinedType[str]):
+    """PostgreSQL's ``jsonpath`` type, for a cast."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "jsonpath"
+
+
+# the first rule listed for the offer ``$o`` among the decision's shown offers that list one
+_FIRST_RULE = "$.placements[*].offers[*] ? (@.offer == $o && @.rules.size() > 0).rules[0]"
 
 
 def _nominating_rules(decision: dict[str, Any] | None) -> dict[str, str]:
@@ -70,7 +150,50 @@ def _nominating_rules(decision: dict[str, Any] | None) -> dict[str, str]:
     return rules
 
 
+def settled_seq(session: Session) -> int | None:
+    """The newest events' ``seq`` below which no row can still appear: every transaction
+    that took a sequence number up to it has committed or rolled back. None: the writers
+    in flight did not finish within ``SETTLE_TIMEOUT`` (PostgreSQL; try again later).
+
+    PostgreSQL hands out sequence numbers when a row is inserted, and transactions commit
+    in any order: the newest committed row can have a larger ``seq`` than a row still to
+    be committed. An INSERT holds the table's ROW EXCLUSIVE lock from before it takes its
+    number until its transaction ends, so once a SHARE lock is granted no such transaction
+    is in flight: the largest ``seq`` read under it is settled. The lock is taken on a
+    connection of its own and let go at once (new writers wait only for that moment).
+    SQLite: the refresh's transaction holds the write lock, so nothing is in flight.
+    """
+    bind = session.get_bind()
+    newest = sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))
+    if bind.dialect.name == "sqlite":
+        return int(session.execute(newest).scalar_one())
+    assert isinstance(bind, sa.Engine)
+    try:
+        with bind.connect() as connection, connection.begin():
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
+            connection.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
+            return int(connection.execute(newest).scalar_one())
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return None
+        raise
+
+
+def lock_watermark(session: Session, name: str) -> int:
+    """The watermark ``name`` (0 if new), locked until this transaction ends: refreshes that
+    run at once (several workers) take turns, each starting where the last one stopped."""
+    stmt = dialect_insert(session, ledger_watermarks).values(
+        name=name, seq=0, updated_at=dt.datetime.now(dt.UTC)
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+    query = sa.select(ledger_watermarks.c.seq).where(ledger_watermarks.c.name == name)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return int(session.execute(query).scalar_one())
+
+
 def stored_counts(session: Session) -> dict[Key, list[int]]:
+    """[shown, accepted] per pitch, as the engine uses them."""
     rows = session.execute(
         sa.select(attach_counts.c.offer_id, attach_counts.c.rule_id, attach_counts.c.channel,
                   attach_counts.c.shown, attach_counts.c.accepted)
@@ -78,12 +201,37 @@ def stored_counts(session: Session) -> dict[Key, list[int]]:
     return {(o, r, c): [int(s), int(a)] for o, r, c, s, a in rows}
 
 
-def replace_counts(session: Session, counts: dict[Key, list[int]]) -> None:
+def _raw_counts(session: Session, keys: Collection[Key]) -> dict[Key, list[int]]:
+    rows = session.execute(
+        sa.select(attach_counts.c.offer_id, attach_counts.c.rule_id, attach_counts.c.channel,
+                  attach_counts.c.impressions, attach_counts.c.accepted)
+    )  # fmt: skip
+    return {(o, r, c): [int(i), int(a)] for o, r, c, i, a in rows if (o, r, c) in keys}
+
+
+def add_counts(session: Session, new: dict[Key, list[int]], name: str, seq: int) -> None:
+    """Add ``new`` ([impressions, accepts] per pitch) to the stored counts and move the
+    watermark ``name`` to ``seq``, in the caller's transaction (all of it or none)."""
     now = dt.datetime.now(dt.UTC)
-    session.execute(sa.delete(attach_counts))
-    if counts:
+    if new:
+        stored = _raw_counts(session, new.keys())
+        rows = []
+        for (offer, rule, channel), (impressions, accepts) in sorted(new.items()):
+            before = stored.get((offer, rule, channel), [0, 0])
+            i, a = before[0] + impressions, before[1] + accepts
+            rows.append({"offer_id": offer, "rule_id": rule, "channel": channel,
+                         "impressions": i, "accepted": a, "shown": max(i, a), "updated_at": now})  # fmt: skip
+        stmt = dialect_insert(session, attach_counts)
         session.execute(
-            sa.insert(attach_counts),
-            [{"offer_id": o, "rule_id": r, "channel": c, "shown": s, "accepted": a,
-              "updated_at": now} for (o, r, c), (s, a) in sorted(counts.items())],
+            stmt.on_conflict_do_update(
+                index_elements=["offer_id", "rule_id", "channel"],
+                set_={c: stmt.excluded[c] for c in ("impressions", "accepted", "shown",
+                                                    "updated_at")},
+            ),
+            rows,
         )  # fmt: skip
+    session.execute(
+        sa.update(ledger_watermarks)
+        .where(ledger_watermarks.c.name == name)
+        .values(seq=seq, updated_at=now)
+    )

@@ -14,14 +14,16 @@ __all__ = ["RateRow", "Rates", "Refreshed"]
 
 
 class Refreshed(TypedDict):
-    """A refresh: the pitches recounted, their impressions and accepts, whether the counts
-    changed, and the snapshot version published with them (None: nothing published)."""
+    """A refresh: the pitches counted, their impressions and accepts, whether the counts
+    changed, the snapshot version published with them (None: nothing published), and the
+    events' ``seq`` the counts now include (the watermark)."""
 
     pitches: int
     shown: int
     accepted: int
     changed: bool
     snapshot: str | None
+    counted_up_to: int
 
 
 class RateRow(TypedDict):

@@ -2,8 +2,9 @@
 
 **Refresh** (a frequent job: ``serve`` runs it every ``attach_refresh_seconds``, and
 ``nextoffer attach-rates --refresh`` or ``POST /v1/attach-rates/refresh`` run it at once)
-recounts impressions and accepts per pitch from the whole ledger; when the counts changed it
-stores them and publishes a new snapshot, whose build estimates every attach rate with
+adds the impressions and accepts per pitch of the events written since the last refresh (a
+watermark on the events' ``seq``) to the stored counts, so that its cost grows with the new
+events, not with the ledger; when the counts changed it publishes a new snapshot, whose build estimates every attach rate with
 hierarchical shrinkage (``core.learning.attach``) for the engine to use as p.
 
 The counts a publish uses are the catalog settings' ``attach`` (history from before
@@ -28,22 +29,31 @@ __all__ = ["attach_rates", "rates", "refresh"]
 
 
 def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
-    """Recount the ledger; store the counts and, when they changed, publish them: a new
-    snapshot equal to the live one but for its attach counts (pending catalog edits stay
-    pending: only an approver's catalog publish takes them live)."""
-    counts = repository.count_ledger(session)
-    changed = counts != repository.stored_counts(session)
+    """Count the ledger's events since the last refresh into the stored counts and, when they
+    changed, publish them: a new snapshot equal to the live one but for its attach counts
+    (pending catalog edits stay pending: only an approver's catalog publish takes them live).
+
+    Reads only the events after the watermark, up to the newest settled one, and moves the
+    watermark in the same transaction as the counts (a refresh that fails or is killed
+    half-way leaves both as they were). When the ledger's writers in flight do not finish
+    in time (PostgreSQL), nothing is counted this time and the next refresh catches up."""
+    settled = repository.settled_seq(session)
+    after = repository.lock_watermark(session, repository.ATTACH_WATERMARK)
+    upto = after if settled is None else max(settled, after)
+    new = repository.count_new(session, after, upto) if upto > after else {}
+    repository.add_counts(session, new, repository.ATTACH_WATERMARK, upto)
+    counts = repository.stored_counts(session)
     published = None
-    if changed:
-        repository.replace_counts(session, counts)
+    if new:
         took_live = {"attach_counts": len(counts)}
         published = snapshots.publish_attach_counts(session, actor=actor, took_live=took_live)
     return {
         "pitches": len(counts),
         "shown": sum(c[0] for c in counts.values()),
         "accepted": sum(c[1] for c in counts.values()),
-        "changed": changed,
+        "changed": bool(new),
         "snapshot": published,
+        "counted_up_to": upto,
     }
 
 

@@ -20,6 +20,7 @@ from ..tables import Contacts, catalog_items, customers, decisions, events, outc
 
 __all__ = [
     "conversions",
+    "create_partitions",
     "customer_states",
     "customer_states_async",
     "events_by_key",
@@ -33,17 +34,21 @@ __all__ = [
     "outcome_classes",
     "outcome_classes_async",
     "outcome_payloads",
+    "partitions",
     "recent_decisions",
     "register_outcome_type",
     "shown_by_decisions",
 ]
 
 
-# events: keys seen before are not written again (and come back from a second read)
+# events: keys seen before are not written again (and come back from a second read). On
+# PostgreSQL the ledger is partitioned (revision 0014) and its idempotency keys are unique in
+# a key table, which a trigger writes to: a row whose key is there already is not written,
+# as ON CONFLICT (idempotency_key) DO NOTHING would have it.
 _EVENTS_UNNEST = unnest_insert(
     events,
     [c.name for c in events.c if c.name not in ("seq", "occurred_at")],
-    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING *",
+    "RETURNING *",
 ).columns(*events.c)
 
 
@@ -54,9 +59,10 @@ def insert_events(
     not written again.
 
     Returns every row as stored (new or original), in the order given, and how many were
-    duplicates. On PostgreSQL, ``INSERT … ON CONFLICT DO NOTHING RETURNING`` makes concurrent
-    retries safe, and the batch goes as one array per column, ``INSERT … SELECT FROM
-    unnest(…)``: a dozen parameters, where a multi-row VALUES list has one per value, and
+    duplicates. On PostgreSQL, the key table's trigger (revision 0014) leaves out a row whose
+    key was seen before, as ``INSERT … ON CONFLICT DO NOTHING RETURNING`` did, which makes
+    concurrent retries safe (they wait for each other on the key table's index), and the
+    batch goes as one array per column, ``INSERT … SELECT FROM unnest(…)``: a dozen parameters, where a multi-row VALUES list has one per value, and
     psycopg parses such a statement anew on every batch (half of the time of a 1,000-event
     batch). On SQLite the schema refuses any INSERT over an existing key (so that no
     ``REPLACE`` can rewrite the ledger), and the write transaction holds the database's
@@ -172,16 +178,10 @@ def _keyless(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 _DECISION_INSERT = sa.insert(decisions).returning(
     *(decisions.c[name] for name in _FILLED), sort_by_parameter_order=True
 )
-# PostgreSQL, a keyed decision: INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING
-# seq, occurred_at (no row: the key was seen before, the original is read by key). The
-# dialects' ON CONFLICT constructs are not cached (sqlalchemy#10445): every execution
-# compiles this one again, about 1 ms, as long as a whole decision; which is why a decision
-# without a key never takes it.
-_KEYED_DECISION_INSERT_PG = (
-    postgresql.insert(decisions)
-    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-    .returning(*(decisions.c[name] for name in _FILLED))
-)
+# PostgreSQL, a keyed decision: the plain INSERT … RETURNING seq, occurred_at, whose row the
+# key table's trigger leaves out when its idempotency key was seen before (revision 0014), as
+# ON CONFLICT (idempotency_key) DO NOTHING would (no row: the original is read by key).
+_KEYED_DECISION_INSERT_PG = _DECISION_INSERT
 
 
 # the decision stored under a key (through its unique index)
@@ -203,11 +203,19 @@ def insert_new_decisions(
     INSERT): a key stored before fails the statement (the unique index, and SQLite's
     no-replace trigger), and with it the transaction. Returns each as stored, in order."""
     full = [_given(row) for row in rows]
-    if session.get_bind().dialect.name == "postgresql" and len(full) > _VALUES_UP_TO:
+    if session.get_bind().dialect.name == "postgresql":
+        # the key table's trigger leaves out a row whose key was seen before: fail as the
+        # unique index did before the ledger was partitioned (revision 0014)
         arrays = {name: [Jsonb(r[name]) for r in full] if is_json else [r[name] for r in full]
                   for name, is_json in _GIVEN_FIELDS}  # fmt: skip
         filled = {id_: (seq, at) for id_, seq, at
                   in session.connection().exec_driver_sql(_NEW_DECISIONS_PG, arrays)}  # fmt: skip
+        seen = [r["idempotency_key"] for r in full if r["id"] not in filled]
+        if seen:
+            raise sa.exc.IntegrityError(
+                "INSERT INTO decisions", None,
+                Exception(f"idempotency keys stored before: {', '.join(map(str, seen))}"),
+            )  # fmt: skip
         return [_stored(r, *filled[r["id"]]) for r in full]
     returned = session.execute(_DECISION_INSERT, full).all()
     return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
@@ -471,5 +479,34 @@ def conversions(session: Session) -> list[Any]:
             sa.select(events.c.id, events.c.session_id, events.c.offer_id, events.c.payload)
             .where(events.c.type == "convert")
             .order_by(events.c.seq)
+        )
+    )
+
+
+# -- partitions (PostgreSQL, revision 0014) ------------------------------------------------
+
+
+def create_partitions(session: Session, first: dt.datetime, last: dt.datetime) -> int:
+    """Create the ledger's monthly partitions from ``first``'s month through ``last``'s that
+    are missing (each with its TRUNCATE trigger); how many were created."""
+    made = session.execute(
+        sa.text("SELECT nextoffer_ledger_partitions(:first, :last)"),
+        {"first": first, "last": last},
+    ).scalar_one()
+    return int(made)
+
+
+def partitions(session: Session) -> list[Any]:
+    """The ledger's partitions still attached: (table, partition, from, to), oldest first."""
+    return list(
+        session.execute(
+            sa.text(
+                "SELECT parent.relname AS ledger, child.relname AS name, "
+                "pg_get_expr(child.relpartbound, child.oid) AS bound "
+                "FROM pg_inherits JOIN pg_class parent ON parent.oid = pg_inherits.inhparent "
+                "JOIN pg_class child ON child.oid = pg_inherits.inhrelid "
+                "WHERE parent.relname IN ('decisions', 'events', 'journey_transitions') "
+                "ORDER BY parent.relname, child.relname"
+            )
         )
     )

@@ -57,6 +57,7 @@ __all__ = [
     "history_of",
     "ingest",
     "is_reuse",
+    "keep_partitions",
     "record_decision",
     "record_decision_async",
     "record_decisions",
@@ -440,3 +441,13 @@ def history_of(
     ]  # fmt: skip
     readable.sort(key=lambda r: r["occurred_at"])
     return readable
+
+
+def keep_partitions(session: Session, now: dt.datetime | None = None) -> int:
+    """PostgreSQL: create this month's and next month's ledger partitions if missing (the
+    service does at start-up and every hour, so that a row never finds its month without
+    one); how many were created. SQLite: the ledger is not partitioned (0)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    now = now or dt.datetime.now(dt.UTC)
+    return repository.create_partitions(session, now, now + dt.timedelta(days=31))

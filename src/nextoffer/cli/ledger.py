@@ -1,0 +1,88 @@
+"""``nextoffer ledger``: archive whole old partitions to Parquet, and check an archive."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .output import fail, out
+
+ledger_app = typer.Typer(
+    help="The ledger at volume: archive old partitions (PostgreSQL), check an archive.",
+    no_args_is_help=True,
+)
+
+
+@ledger_app.command("archive")
+def archive(
+    before: Annotated[
+        str,
+        typer.Option(
+            "--before",
+            help="A date (YYYY-MM-DD): every monthly partition whose month ends on or before"
+            " it (00:00 UTC) is archived, then detached.",
+        ),
+    ],
+    folder: Annotated[
+        Path, typer.Option("--out", help="The archive's folder (made if missing).")
+    ] = Path("ledger-archive"),
+) -> None:
+    """Write whole old ledger partitions to Parquet with a manifest (rows, first and last
+    seq, SHA-256), check them, and only then detach them from the ledger (PostgreSQL)."""
+    from ..service.archive import service
+    from ..service.errors import ServiceError
+    from .service import open_database
+
+    try:
+        cutoff = service.parse_before(before, dt.datetime.now(dt.UTC))
+    except ServiceError as exc:
+        fail(exc.message)
+    if folder.exists() and not folder.is_dir():
+        fail(f"--out: {folder} is not a folder")
+    db = open_database()
+    try:
+        done = service.archive(db.transaction, cutoff, folder)
+    except ServiceError as exc:
+        fail(exc.message)
+    finally:
+        db.dispose()
+    for entry in done:
+        out.print(
+            f"{entry['partition']}: {entry['rows']:,} rows (seq {entry['first_seq']}.."
+            f"{entry['last_seq']}) -> {folder / entry['file']}, detached",
+            markup=False,
+        )
+    out.print(
+        f"archived {len(done)} partitions before {cutoff:%Y-%m-%d} into {folder}"
+        if done else f"nothing to archive: no attached partition ends on or before {cutoff:%Y-%m-%d}",
+        markup=False,
+    )  # fmt: skip
+
+
+@ledger_app.command("verify-archive")
+def verify_archive(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="An archive's folder.")],
+) -> None:
+    """Read every file of an archive again and check it against the manifest: checksum,
+    row count, first and last seq, seq only growing. Exit 1 on any problem."""
+    from ..service.archive import service
+    from ..service.errors import ServiceError
+
+    if not folder.is_dir():
+        fail(f"DIR: {folder} is not a folder")
+    try:
+        manifest, problems = service.verify(folder)
+    except ServiceError as exc:
+        fail(exc.message)
+    for problem in problems:
+        out.print(f"problem: {problem}", markup=False)
+    rows = sum(p["rows"] for p in manifest["partitions"])
+    if problems:
+        fail(f"{len(problems)} problems in {folder}")
+    out.print(
+        f"ok: {len(manifest['partitions'])} partitions, {rows:,} rows, every checksum matches",
+        markup=False,
+    )
