@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,13 +16,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
-from ..db import binary_parameters, dialect_insert, unnest_insert
+from ..db import binary_parameters, copy_insert, dialect_insert, unnest_insert
 from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
 
 __all__ = [
     "conversions",
+    "copy_new_decisions",
     "customer_states",
     "customer_states_async",
+    "decisions_by_key",
     "events_by_key",
     "get_decision",
     "insert_decision",
@@ -211,6 +214,37 @@ def insert_new_decisions(
         return [_stored(r, *filled[r["id"]]) for r in full]
     returned = session.execute(_DECISION_INSERT, full).all()
     return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
+
+
+def copy_new_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append decision rows whose idempotency keys must be new, nothing read back: on
+    PostgreSQL one ``COPY`` (psycopg formats each row in C; a key stored before fails it,
+    and the transaction with it); on SQLite one INSERT of the rows."""
+    if not rows:
+        return
+    full = [_given(row) for row in rows]
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(sa.insert(decisions), full)
+        return
+    copy_insert(session, decisions, _GIVEN, (
+        [json.dumps(r[name], separators=(",", ":"), ensure_ascii=False) if is_json else r[name]
+         for name, is_json in _GIVEN_FIELDS]
+        for r in full
+    ))  # fmt: skip
+
+
+def decisions_by_key(session: Session, keys: Collection[str]) -> list[Any]:
+    """The decisions stored under these idempotency keys (id, key, customer, control, what
+    was decided), through the keys' unique index, a thousand keys a statement."""
+    found: list[Any] = []
+    wanted = sorted(set(keys))
+    d = decisions.c
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        query = sa.select(d.id, d.idempotency_key, d.customer_id, d.control, d.shown,
+                          d.decision).where(d.idempotency_key.in_(chunk))  # fmt: skip
+        found.extend(session.execute(query))
+    return found
 
 
 def insert_decision(session: Session, row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
