@@ -88,14 +88,16 @@ def _single_decisions(db: Database, ids: list[str], at: dt.datetime) -> dict[str
     return out
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_a_segment_campaign_decides_each_member_once_as_single_decisions_would(
-    bank: Database,
+    bank: Database, workers: int
 ) -> None:
     members = [f"c-{i:03d}" for i in range(0, CUSTOMERS, 2)]  # the premium customers
     single = _single_decisions(bank, members, NOW)
     assert _rows(bank) == []
     segment = 'customer.tier == "premium"'
-    result = _run(bank, campaigns.Campaign("spring", "email", segment=segment), page=7)
+    campaign = campaigns.Campaign("spring", "email", segment=segment)
+    result = _run(bank, campaign, page=7, workers=workers)  # PostgreSQL: 2 processes
     assert [s["customer_id"] for s in result["sends"]] == members
     assert (result["customers"], result["decided"], result["already_decided"]) == (30, 30, 0)
     rows = _campaign_rows(bank, "spring")

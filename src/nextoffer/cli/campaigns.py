@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -140,6 +141,15 @@ def run(
             "to resume); default: from the channel, the input and the day."
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="PostgreSQL: processes deciding pages at once "
+            "(default: one per core; SQLite: one).",
+        ),
+    ] = None,
 ) -> None:
     """Decide for every customer of a list or segment and export the send list."""
     import re
@@ -176,7 +186,8 @@ def run(
             task = bar.add_task(f"campaign {name}", total=total)
             try:
                 result = service.run(db, snapshot, ModelCache(db).live(), campaign, now,
-                                     progress=lambda n: bar.advance(task, n))  # fmt: skip
+                                     progress=lambda n: bar.advance(task, n),
+                                     workers=workers or os.cpu_count() or 1)  # fmt: skip
             except InvalidInput as exc:
                 _refused(exc)
             except ServiceError as exc:

@@ -19,6 +19,7 @@ journey's segment is), evaluated page by page in the order of their ids.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,6 +52,8 @@ __all__ = [
 ]
 
 PAGE = 2000  # customers decided and written per transaction
+# what a page's transaction did: decided now, decided before, every member's send
+Page = tuple[int, int, list[Send]]
 
 
 def decision_key(name: str, customer: str) -> str:
@@ -173,10 +176,13 @@ def run(
     *,
     page: int = PAGE,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> CampaignRun:
     """Decide every customer of ``campaign`` not decided in it yet, at ``now`` (the live
     clock), from ``snapshot`` and the ``live`` uplift models; a page per transaction.
-    ``progress`` hears how many customers each page covered (read, for a segment)."""
+    ``progress`` hears how many customers each page covered (read, for a segment).
+    ``workers`` (PostgreSQL): pages decided by that many processes at once, each on its own
+    connection (this process reads the pages and evaluates the segment meanwhile)."""
     condition = check(snapshot, campaign)
     pages = (
         _listed(campaign.customers or (), page) if condition is None
@@ -184,11 +190,14 @@ def run(
     )  # fmt: skip
     sends: list[Send] = []
     decided = already = 0
-    for members, covered in pages:
-        if members:
-            made, before, page_sends = _decide_page(db, snapshot, live, campaign, members, now)
-            decided, already = decided + made, already + before
-            sends += page_sends
+    if workers > 1 and not db.is_sqlite:
+        done = _in_processes(db, snapshot, live, campaign, now, pages, workers)
+    else:
+        done = ((_decide_page(db, snapshot, live, campaign, members, now), covered)
+                for members, covered in pages)  # fmt: skip
+    for (made, before, page_sends), covered in done:
+        decided, already = decided + made, already + before
+        sends += page_sends
         if progress is not None:
             progress(covered)
     return {"name": campaign.name, "channel": campaign.channel, "customers": len(sends),
@@ -203,10 +212,12 @@ def _decide_page(
     campaign: Campaign,
     members: list[str],
     now: dt.datetime,
-) -> tuple[int, int, list[Send]]:
+) -> Page:
     """One page in one transaction: the members decided before skipped, the others decided
     and written. How many were decided now, how many before; every member's send, in
     order."""
+    if not members:
+        return 0, 0, []
     keys = {c: decision_key(campaign.name, c) for c in members}
     asks: list[decisions.BatchAsk] = []
     try:
@@ -231,6 +242,60 @@ def _decide_page(
     for ask, row in zip(asks, written, strict=True):
         by_customer[ask.customer] = _send(ask.customer, row["id"], row["control"], row["decision"])
     return len(written), len(done), [by_customer[c] for c in members]
+
+
+_Work = tuple[Snapshot, Mapping[str, tuple[str, UpliftModel]] | None, Campaign, dt.datetime]
+# what a worker process decides with: set before the processes are forked (inherited, never
+# pickled), with the parent's database (whose connections the children must not touch)
+_inherited: tuple[Database, _Work] | None = None
+_worker_db: Database | None = None
+
+
+def _in_processes(
+    db: Database,
+    snapshot: Snapshot,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+    campaign: Campaign,
+    now: dt.datetime,
+    pages: Iterator[tuple[list[str], int]],
+    workers: int,
+) -> Iterator[tuple[Page, int]]:
+    """The pages decided by ``workers`` forked processes, each page in its own transaction
+    on the process's own connection; the results in the pages' order."""
+    global _inherited
+    _inherited = (db, (snapshot, live, campaign, now))
+    context = multiprocessing.get_context("fork")
+    try:
+        with context.Pool(workers, initializer=_start_worker) as pool:
+            covered: list[int] = []
+
+            def tasks() -> Iterator[list[str]]:
+                for members, n in pages:
+                    covered.append(n)
+                    yield members
+
+            for i, result in enumerate(pool.imap(_worker_page, tasks())):
+                yield result, covered[i]
+    finally:
+        _inherited = None
+
+
+def _start_worker() -> None:
+    """In a forked worker: leave the parent's pooled connections to the parent (closed
+    here, they would end the parent's sessions), and open a database of its own."""
+    global _worker_db
+    assert _inherited is not None
+    parent = _inherited[0]
+    parent.engine.dispose(close=False)
+    parent.reader.dispose(close=False)
+    _worker_db = Database(parent.url)
+
+
+def _worker_page(members: list[str]) -> Page:
+    assert _inherited is not None
+    assert _worker_db is not None
+    snapshot, live, campaign, now = _inherited[1]
+    return _decide_page(_worker_db, snapshot, live, campaign, members, now)
 
 
 def run_bounded(
