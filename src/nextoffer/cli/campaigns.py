@@ -11,6 +11,7 @@ not decided yet. The same service code as ``POST /v1/campaigns``.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import os
 from pathlib import Path
@@ -174,6 +175,10 @@ def run(
             snapshot = SnapshotCache(db).get()
         except NotFound:
             fail("no live snapshot: publish a catalog first (nextoffer demo, or the API)")
+        # what lives until exit (modules, the compiled snapshot) frozen: the garbage
+        # collections a run of many pages triggers no longer walk it (a fifth of its CPU)
+        gc.collect()
+        gc.freeze()
         now = wall_clock()
         name = name or _default_name(channel, chosen, _source(customers, segment), now)
         campaign = service.Campaign(name, channel, tuple(chosen), ids, segment)

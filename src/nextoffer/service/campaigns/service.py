@@ -30,7 +30,7 @@ from ...core.decision import Snapshot
 from ...core.request import Request
 from ...core.rules import CompiledCondition, ContextError, Environment, RuleError, build_context
 from ...jobs.uplift import UpliftModel
-from ..db import Database
+from ..db import Database, tune_for_batch
 from ..decisions import service as decisions
 from ..errors import Conflict, InvalidInput
 from ..ledger import service as ledger
@@ -145,6 +145,7 @@ def segment_members(
     after = ""
     while True:
         with db.read() as session:
+            tune_for_batch(session)
             rows = repository.customers_after(session, after, page)
         if not rows:
             return
@@ -222,6 +223,7 @@ def _decide_page(
     asks: list[decisions.BatchAsk] = []
     try:
         with db.transaction() as session:
+            tune_for_batch(session)
             done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
             asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c])
                     for c in members if keys[c] not in done]  # fmt: skip
