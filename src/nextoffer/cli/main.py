@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rules": ("nextoffer.cli.governance", "rules_app"),  # adds governance to `rules`
     "journeys": ("nextoffer.cli.journeys", "journeys_app"),
     "ledger": ("nextoffer.cli.ledger", "ledger_app"),
+    "campaign": ("nextoffer.cli.campaigns", "campaign_app"),
     "serve": ("nextoffer.cli.service", "serve"),
     "migrate": ("nextoffer.cli.service", "migrate"),
     "erase": ("nextoffer.cli.service", "erase"),

@@ -70,12 +70,14 @@ from ..uplift.schemas import Estimates
 from .schemas import DECIDED, Decision, JourneyHook
 
 __all__ = [
+    "BatchAsk",
     "LiveClock",
     "Pipeline",
     "StepAsk",
     "StepDecided",
     "decide",
     "decide_async",
+    "decide_rows",
     "decide_steps",
     "get",
     "lookback",
@@ -474,6 +476,55 @@ class StepDecided(TypedDict):
     blocked: bool
 
 
+class BatchAsk(NamedTuple):
+    """One customer's decision in a batch (a journey's outbound step, a campaign's
+    customer): on ``channel`` (``placements``: these, or all of the channel's), stored
+    under ``key`` (the idempotency key as the ledger keeps it: a second decision under it is
+    refused by the database), with the journey ``steps`` that nominate offers, if any."""
+
+    customer: str
+    channel: str
+    placements: tuple[str, ...]
+    key: str
+    steps: tuple[JourneyStep, ...] = ()
+
+
+def decide_rows(
+    session: Session,
+    snapshot: Snapshot,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+    asks: Sequence[BatchAsk],
+    now: dt.datetime,
+) -> list[DecisionRow | None]:
+    """Decisions of many customers at ``now`` through the decision path, each as the
+    ledger row to write (not written here): the customers' states in one read, their CATE
+    estimates in another. None for an ask the snapshot cannot decide (its channel or
+    placement is gone)."""
+    if not asks:
+        return []
+    customers = {a.customer for a in asks}
+    states = customers_and_contacts(session, customers, now - lookback(snapshot))
+    declared = snapshot.spec.customer_schema.attributes
+    estimates = customers_estimates(session, customers, live)
+    rows: list[DecisionRow | None] = []
+    for ask in asks:
+        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
+                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
+        request = Request.model_validate(body)
+        found, history = states[ask.customer]
+        stored = _profile(found)
+        features = seen(request, stored, declared)
+        state = _state(ask.customer, stored, history, estimates[ask.customer]), features
+        try:
+            row = _row(snapshot, request, now, state, None, journeys=ask.steps)
+        except InvalidInput:
+            rows.append(None)
+            continue
+        row["idempotency_key"] = ask.key
+        rows.append(row)
+    return rows
+
+
 def decide_steps(
     session: Session,
     cache: SnapshotCache,
@@ -487,38 +538,23 @@ def decide_steps(
     (its channel or placement is gone)."""
     if not asks:
         return []
-    snapshot = cache.get()
     live = models.live() if models is not None else None
-    states = customers_and_contacts(session, {a.customer for a in asks}, now - lookback(snapshot))
-    declared = snapshot.spec.customer_schema.attributes
-    estimates = customers_estimates(session, {a.customer for a in asks}, live)
-    rows: list[DecisionRow] = []
-    placed: list[int | None] = []
-    for ask in asks:
-        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
-                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
-        request = Request.model_validate(body)
-        found, history = states[ask.customer]
-        stored = _profile(found)
-        features = seen(request, stored, declared)
-        state = _state(ask.customer, stored, history, estimates[ask.customer]), features
-        try:
-            row = _row(snapshot, request, now, state, None, journeys=(ask.step,))
-        except InvalidInput:
-            placed.append(None)
-            continue
-        row["idempotency_key"] = f"journey:{ask.key}"
-        placed.append(len(rows))
-        rows.append(row)
-    stored_rows = record_new_decisions(session, rows)
+    made = decide_rows(
+        session, cache.get(), live,
+        [BatchAsk(a.customer, a.channel, a.placements, f"journey:{a.key}", (a.step,))
+         for a in asks],
+        now,
+    )  # fmt: skip
+    rows = [row for row in made if row is not None]
+    stored_rows = iter(record_new_decisions(session, rows))
     out: list[StepDecided | None] = []
-    for i in placed:
-        if i is None:
+    for ask, row in zip(asks, made, strict=True):
+        if row is None:
             out.append(None)
             continue
-        row = stored_rows[i]
-        drops = (rows[i]["trace"] or {}).get("drops", ())
-        blocked = any(d["stage"] == "policies" and d["offer"] in asks[i].step.offers
+        stored = next(stored_rows)
+        drops = (row["trace"] or {}).get("drops", ())
+        blocked = any(d["stage"] == "policies" and d["offer"] in ask.step.offers
                       for d in drops)  # fmt: skip
-        out.append({"id": row["id"], "shown": list(row["shown"]), "blocked": blocked})
+        out.append({"id": stored["id"], "shown": list(stored["shown"]), "blocked": blocked})
     return out

@@ -11,18 +11,21 @@ import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import Jsonb
+from pydantic_core import to_json
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
-from ..db import binary_parameters, dialect_insert, unnest_insert
+from ..db import binary_parameters, copy_insert, dialect_insert, unnest_insert
 from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
 
 __all__ = [
     "conversions",
+    "copy_new_decisions",
     "create_partitions",
     "customer_states",
     "customer_states_async",
+    "decisions_by_key",
     "events_by_key",
     "get_decision",
     "insert_decision",
@@ -219,6 +222,42 @@ def insert_new_decisions(
         return [_stored(r, *filled[r["id"]]) for r in full]
     returned = session.execute(_DECISION_INSERT, full).all()
     return [_stored(r, *f) for r, f in zip(full, returned, strict=True)]
+
+
+def copy_new_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Append decision rows whose idempotency keys must be new, nothing read back: on
+    PostgreSQL one ``COPY`` (psycopg formats each row in C; a key stored before fails it,
+    and the transaction with it); on SQLite one INSERT of the rows."""
+    if not rows:
+        return
+    full = [_given(row) for row in rows]
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(sa.insert(decisions), full)
+        return
+    copy_insert(session, decisions, _GIVEN, (
+        [to_json(r[name]).decode() if is_json else r[name] for name, is_json in _GIVEN_FIELDS]
+        for r in full
+    ))  # fmt: skip
+
+
+def decisions_by_key(session: Session, keys: Collection[str]) -> list[Any]:
+    """The decisions stored under these idempotency keys (id, key, customer, control, what
+    was decided), through the keys' unique index: on PostgreSQL the keys as one array
+    parameter, on SQLite a thousand keys a statement."""
+    d = decisions.c
+    columns = (d.id, d.idempotency_key, d.customer_id, d.control, d.shown, d.decision)
+    wanted = sorted(set(keys))
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.execute(sa.select(*columns).where(d.idempotency_key == _ANY_KEY),
+                                    {"keys": wanted}))  # fmt: skip
+    found: list[Any] = []
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
+        found.extend(session.execute(sa.select(*columns).where(d.idempotency_key.in_(chunk))))
+    return found
+
+
+_ANY_KEY = sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(sa.String)))
 
 
 def insert_decision(session: Session, row: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -456,6 +495,13 @@ def customer_states(
     contacts (``every_decision``: all of them) and their outcome events since ``since``,
     oldest first; all from one statement."""
     ids = list(dict.fromkeys(customer_ids))
+    if not every_decision and session.get_bind().dialect.name == "postgresql":
+        # the ids as one array parameter: as an expanded IN list, psycopg parses a statement
+        # of a thousand placeholders anew every time (half of a campaign page's read)
+        rows = session.connection().exec_driver_sql(
+            _CUSTOMER_STATES_PG, {"customer_ids": ids, "since": since}
+        )
+        return _group(ids, rows)
     statement = _CUSTOMER_HISTORIES if every_decision else _CUSTOMER_STATES
     return _group(ids, session.execute(statement, {"customer_ids": ids, "since": since}))
 

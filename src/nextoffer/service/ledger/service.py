@@ -50,10 +50,12 @@ __all__ = [
     "IdempotencyKey",
     "KeyReused",
     "StoredDecision",
+    "append_new_decisions",
     "customer_and_contacts",
     "customer_and_contacts_async",
     "customers_and_contacts",
     "customers_and_contacts_async",
+    "decided_under",
     "history_of",
     "ingest",
     "is_reuse",
@@ -358,6 +360,19 @@ def record_new_decisions(session: Session, rows: Sequence[DecisionRow]) -> list[
     statement: a key stored before fails it, and the transaction with it, so that no
     attempt is ever decided twice. Each as stored, in the order given."""
     return cast("list[StoredDecision]", repository.insert_new_decisions(session, rows))
+
+
+def append_new_decisions(session: Session, rows: Sequence[DecisionRow]) -> None:
+    """Write many decisions whose idempotency keys must be new (a campaign's customers),
+    nothing read back: on PostgreSQL one ``COPY``. A key stored before fails the write, and
+    the transaction with it, so that no customer is ever decided twice under one key."""
+    repository.copy_new_decisions(session, rows)
+
+
+def decided_under(session: Session, keys: Collection[str]) -> list[Any]:
+    """The decisions stored under these idempotency keys (as stored: ``id``,
+    ``idempotency_key``, ``customer_id``, ``control``, ``shown``, ``decision``)."""
+    return repository.decisions_by_key(session, keys)
 
 
 async def record_decision_async(

@@ -1,0 +1,1 @@
+"""Outbound campaigns: one decision for every customer of a list or segment."""
