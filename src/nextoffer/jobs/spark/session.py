@@ -1,0 +1,46 @@
+"""The Spark session a job runs in: the cluster's when launched by ``spark-submit``, else one
+started here (``master``: ``local[2]``, ``spark://host:7077``, ``yarn`` …)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ...core.errors import NextofferError
+from .java import PACKAGE, find_java
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["SparkUnavailable", "spark_session"]
+
+
+class SparkUnavailable(NextofferError):
+    """PySpark or Java is missing: ``--engine spark`` cannot run here."""
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """The running session (``spark-submit`` made one) or a new one on ``master`` (PySpark's
+    default, ``local[*]``, when None). Spark's own log says only errors unless ``conf`` sets
+    ``spark.log.level``."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable(
+            "engine", "PySpark is not installed: install nextoffer with the 'spark' extra"
+        ) from None
+    launched = "PYSPARK_GATEWAY_PORT" in os.environ  # spark-submit started the JVM already
+    if not launched and find_java() is None:
+        raise SparkUnavailable(
+            "engine",
+            f"Spark needs Java and none was found: run ./scripts/install-java (Debian's "
+            f"{PACKAGE}) or set JAVA_HOME",
+        )
+    builder = SparkSession.builder.appName("nextoffer")
+    if master is not None:
+        builder = builder.master(master)
+    settings = {"spark.log.level": "ERROR", **(conf or {})}
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
