@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -63,15 +64,25 @@ def read_baskets(spark: SparkSession, path: str, filters: Filters | None = None)
     """The baskets of a Parquet file or folder (its first list column), filtered as the local
     reader filters them: items named or matching the pattern dropped, repeats dropped, and
     baskets left empty dropped and counted."""
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, IntegralType
 
     filters = filters or Filters()
+    local = Path(path)
+    if "://" not in path and local.is_file():  # a clear word before Spark's stack trace
+        with local.open("rb") as f:
+            if f.read(4) != b"PAR1":
+                raise TransactionsError(
+                    "transactions", f"cannot read {path} as Parquet: it is not a Parquet file"
+                )
     try:
         raw = spark.read.parquet(path)
-    except AnalysisException as exc:
-        raise TransactionsError("transactions", f"cannot read {path} as Parquet: {exc}") from None
+    except (AnalysisException, Py4JJavaError) as exc:
+        raise TransactionsError(
+            "transactions", f"cannot read {path} as Parquet: {_first_line(exc)}"
+        ) from None
     lists = [f.name for f in raw.schema.fields if isinstance(f.dataType, ArrayType)]
     if not lists:
         raise TransactionsError(
@@ -112,6 +123,13 @@ def read_baskets(spark: SparkSession, path: str, filters: Filters | None = None)
     frame = _numbered(baskets.where(F.size("items") > 0).select("row", "items"), "row")
     baskets.unpersist()
     return SparkBaskets(frame, int(tally["kept"]), path, +dropped)
+
+
+def _first_line(exc: Exception) -> str:
+    """What Spark said, without the JVM's stack."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.getMessage()) if java is not None else str(exc)
+    return (text.strip().splitlines() or ["(no message)"])[0]
 
 
 def _numbered(rows: DataFrame, key: str) -> DataFrame:

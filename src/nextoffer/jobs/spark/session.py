@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ...core.errors import NextofferError
@@ -13,7 +14,9 @@ from .java import PACKAGE, find_java
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SparkUnavailable", "spark_session"]
+__all__ = ["LOG_CONFIG", "SparkUnavailable", "spark_session"]
+
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
 class SparkUnavailable(NextofferError):
@@ -23,7 +26,7 @@ class SparkUnavailable(NextofferError):
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
     """The running session (``spark-submit`` made one) or a new one on ``master`` (PySpark's
     default, ``local[*]``, when None). Spark's own log says only errors unless ``conf`` sets
-    ``spark.log.level``."""
+    ``spark.log.level``; in local mode it listens on loopback only and serves no web UI."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -40,7 +43,17 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     builder = SparkSession.builder.appName("nextoffer")
     if master is not None:
         builder = builder.master(master)
-    settings = {"spark.log.level": "ERROR", **(conf or {})}
+    settings = {"spark.log.level": "ERROR", "spark.ui.showConsoleProgress": "false"}
+    if not launched:  # the JVM starts here: its log, from the start, is errors only
+        settings["spark.driver.extraJavaOptions"] = (
+            f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+        )
+    if not launched and (master is None or master.startswith("local")):
+        # one machine: Spark listens on loopback only, and no web UI is served
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        settings |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                     "spark.ui.enabled": "false"}  # fmt: skip
+    settings |= dict(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
