@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +123,27 @@ def _stats(folder: Path) -> list[tuple[str, dict[str, object]]]:
         (text, {k: v for k, v in json.loads(stats).items() if k != "mined_at"})
         for text, stats in rows
     )
+
+
+def test_spark_submit_runs_the_same_entry_point(tmp_path: Path) -> None:
+    """What a cluster runs: ``spark-submit`` of ``nextoffer/__main__.py``, whose session is
+    then spark-submit's (here ``local[2]``), writes the local path's rule file."""
+    import nextoffer.__main__ as entry
+
+    baskets = tmp_path / "baskets.parquet"
+    assert run("export-baskets", "--transactions", data.path("groceries.csv"),
+               "--out", baskets).returncode == 0  # fmt: skip
+    rules = ("mine", "--transactions", str(baskets), "--min-support", "0.01",
+             "--min-confidence", "0.3")  # fmt: skip
+    assert run(*rules, "--out", tmp_path / "local.csv").returncode == 0
+    submit = Path(sys.executable).with_name("spark-submit")
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    done = subprocess.run(
+        [str(submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+         "--conf", "spark.driver.host=127.0.0.1", entry.__file__, *rules, "--engine", "spark",
+         "--out", str(tmp_path / "submitted.csv")],
+        capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "on Spark" in done.stdout
+    assert (tmp_path / "submitted.csv").read_text() == (tmp_path / "local.csv").read_text()
