@@ -240,23 +240,52 @@ def _service_message(exc: Any) -> str:
 @uplift_app.command("score")
 def score(
     model: Annotated[Path | None, typer.Option("--model", help="A model file (.pkl).")] = None,
-    data: Annotated[Path | None, typer.Option(help="CSV or Parquet rows to score.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="CSV or Parquet rows to score (with --engine spark: any Spark path)."),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="With --data: write rows + cate (CSV/Parquet).")
     ] = None,
     treatment: Annotated[
         str | None, typer.Option(help="A column to leave out of the features, if present.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local, or spark: Parquet --data (file, folder or URL) scored on "
+            "Apache Spark into a Parquet folder --out, the same estimates."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
+        ),
+    ] = None,
 ) -> None:
     """Score rows with a model file (a ``cate`` column), or, without --data, every customer
     into the CATE store with each offer's live model."""
+    if engine not in ("local", "spark"):
+        fail(f"--engine: expected one of local, spark, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
     if data is None:
         if model is not None or out_file is not None:
             fail("--model and --out: only with --data (the ledger's models score the CATE store)")
+        if engine == "spark":
+            fail("--engine spark: only with --data and --out (Parquet)")
         _score_store()
         return
     if model is None or out_file is None:
         fail("--model and --out: both are needed with --data")
+    if engine == "spark":
+        _score_on_spark(model, data, str(out_file), treatment, master)
+        return
+    _score_file(model, Path(data), out_file, treatment)
+
+
+def _score_file(model: Path, data: Path, out_file: Path, treatment: str | None) -> None:
     _check_data_file(data, "--data", compressed=True)
     _check_data_file(out_file, "--out")
     from ..jobs.uplift import UpliftDataError, UpliftModel, read_table, write_scores
@@ -273,6 +302,30 @@ def score(
         fail(f"--out: cannot write {str(out_file)!r}: {exc}")
     out.print(f"scored {written:,} rows (mean cate {scores.tau.mean():+.4f}) into {out_file}",
               markup=False)  # fmt: skip
+
+
+def _score_on_spark(
+    model: Path, data: str, out_file: str, treatment: str | None, master: str | None
+) -> None:
+    from ..jobs.spark.session import SparkUnavailable, spark_session
+    from ..jobs.spark.uplift import score_parquet
+    from ..jobs.uplift import UpliftDataError, UpliftModel
+
+    if not out_file.lower().endswith((".parquet", ".pq")):
+        fail(f"--out: expected a .parquet folder with --engine spark, got {out_file!r}")
+    if "://" not in data and not Path(data).exists():
+        fail(f"--data: no such file or folder {data!r}")
+    try:
+        bundle = UpliftModel.load(model)
+        spark = spark_session(master)
+        with progress() as bar:
+            bar.add_task("scoring on Spark", total=None)
+            written = score_parquet(spark, bundle, data, out_file, treatment=treatment)
+    except SparkUnavailable as exc:
+        fail(f"--engine spark: {exc.message}")
+    except UpliftDataError as exc:
+        fail(f"{exc.field}: {exc.message}")
+    out.print(f"scored {written:,} rows on Spark into {out_file}", markup=False)
 
 
 def _score_store() -> None:

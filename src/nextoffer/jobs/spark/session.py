@@ -4,6 +4,7 @@ started here (``master``: ``local[2]``, ``spark://host:7077``, ``yarn`` …)."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +54,7 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         settings |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
                      "spark.ui.enabled": "false"}  # fmt: skip
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # workers: this Python
     settings |= dict(conf or {})
     for key, value in settings.items():
         builder = builder.config(key, value)
