@@ -343,3 +343,27 @@ def test_score_on_spark_gives_the_local_scores(tmp_path: Path) -> None:
     nomaster = run(*score, "--master", "local[2]", "--out", tmp_path / "y.parquet")
     assert nomaster.returncode == 1
     assert "--master: only with --engine spark" in nomaster.stderr
+
+
+def test_train_on_spark_gives_the_local_model(tmp_path: Path) -> None:
+    """``uplift train --engine spark``: the bootstrap replicas fitted on Spark (local[2]); the
+    model scores every row as the locally trained one does, intervals included."""
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=1000, seed=4)
+    train = ("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+             "--control", "none", "--outcome", "bought", "--method", "x-learner",
+             "--propensity", "0.5", "--bootstrap", "4", "--seed", "9")  # fmt: skip
+    local = run(*train, "--model", tmp_path / "local.pkl")
+    assert local.returncode == 0, local.stderr
+    spark = run(*train, "--engine", "spark", "--master", "local[2]",
+                "--model", tmp_path / "spark.pkl")  # fmt: skip
+    assert spark.returncode == 0, spark.stderr
+    for name in ("local", "spark"):
+        scored = run("uplift", "score", "--model", tmp_path / f"{name}.pkl", "--data", data,
+                     "--treatment", "arm", "--out", tmp_path / f"{name}.csv")  # fmt: skip
+        assert scored.returncode == 0, scored.stderr
+    assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()
+    assert "cate_lower" in (tmp_path / "spark.csv").read_text().splitlines()[0]
+    ledger = run("uplift", "train", "--engine", "spark", cwd=tmp_path)
+    assert ledger.returncode == 1
+    assert "--engine spark: only with --data" in ledger.stderr

@@ -119,6 +119,19 @@ def train(
         float, typer.Option(help="Segments: a base rate at or above it is high.")
     ] = 0.2,
     charts: Charts = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local, or spark (with --data): the bootstrap replicas fitted on "
+            "Apache Spark's executors, the same model."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
+        ),
+    ] = None,
 ) -> None:
     """Train an uplift model (T- or X-learner), evaluated on a 30% holdout first."""
     from ..core.learning.segments import Thresholds
@@ -134,6 +147,12 @@ def train(
         fail("--bootstrap: must be 0 (no intervals) or between 2 and 500")
     if propensity is not None and not 0 < propensity < 1:
         fail(f"--propensity: must be strictly between 0 and 1, got {propensity}")
+    if engine not in ("local", "spark"):
+        fail(f"--engine: expected one of local, spark, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
+    if engine == "spark" and data is None:
+        fail("--engine spark: only with --data (a file)")
     _check_model_file(model, "--model")
     folder = charts_dir(charts)
     if data is None:
@@ -153,14 +172,23 @@ def train(
     if model is None:
         fail("--model: where to write the model (.pkl) is needed with --data")
     _check_data_file(data, "--data", compressed=True)
+    fits = None
+    if engine == "spark":
+        from ..jobs.spark.session import SparkUnavailable, spark_session
+        from ..jobs.spark.uplift import spark_fits
+
+        try:
+            fits = spark_fits(spark_session(master))
+        except SparkUnavailable as exc:
+            fail(f"--engine spark: {exc.message}")
     _train_file(data, treatment, outcome, treated, control, method, propensity, model,
-                bootstrap, seed, thresholds, folder)  # fmt: skip
+                bootstrap, seed, thresholds, folder, fits)  # fmt: skip
 
 
 def _train_file(
     data: Path, treatment: str, outcome: str, treated: str | None, control: str | None,
     method: str, propensity: float | None, model_path: Path, bootstrap: int, seed: int,
-    thresholds: Any, folder: Path | None,
+    thresholds: Any, folder: Path | None, fits: Any = None,
 ) -> None:  # fmt: skip
     from ..jobs.uplift import UpliftDataError, fit_model, read_table, split_columns
 
@@ -173,7 +201,8 @@ def _train_file(
             assert y is not None
             bar.update(task, description=f"training ({method}, {bootstrap} bootstrap replicas)")
             model = fit_model(features, t, y, method=method, outcome=outcome, propensity=propensity,
-                              n_bootstrap=bootstrap, thresholds=thresholds, seed=seed)  # fmt: skip
+                              n_bootstrap=bootstrap, thresholds=thresholds, seed=seed,
+                              fits=fits)  # fmt: skip
         except UpliftDataError as exc:
             fail(f"{exc.field}: {exc.message}")
     try:

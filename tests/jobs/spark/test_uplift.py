@@ -1,4 +1,4 @@
-"""Bulk CATE scoring on Spark gives the local path's estimates, row for row."""
+"""Uplift on Spark: replicas fitted on executors and bulk scoring give the local estimates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nextoffer.jobs.spark.uplift import score_parquet
+from nextoffer.jobs.spark.uplift import score_parquet, spark_fits
 from nextoffer.jobs.uplift import UpliftDataError, UpliftModel, fit_model, split_columns
 
 if TYPE_CHECKING:
@@ -78,3 +78,28 @@ def test_missing_feature_and_clashing_column_are_clear_errors(
         score_parquet(spark, model, str(clash), str(tmp_path / "b"), treatment="arm")
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("method", ["t-learner", "x-learner"])
+def test_replicas_fitted_on_spark_are_the_local_ones(spark: SparkSession, method: str) -> None:
+    columns = _customers(1200, 3)
+    features, t, y, _ = split_columns(columns, "arm", "bought", treated="mail", control="none")
+    assert y is not None
+    local = fit_model(features, t, y, method=method, n_bootstrap=4, seed=11)
+    on_spark = fit_model(features, t, y, method=method, n_bootstrap=4, seed=11,
+                         fits=spark_fits(spark))  # fmt: skip
+    rows = {k: v for k, v in _customers(300, 4).items() if k in ("age", "region")}
+    want, got = local.score(rows), on_spark.score(rows)
+    assert got.tau.tolist() == want.tau.tolist()
+    assert want.lower is not None
+    assert got.lower is not None
+    assert got.lower.tolist() == want.lower.tolist()
+    assert got.upper is not None
+    assert want.upper is not None
+    assert got.upper.tolist() == want.upper.tolist()
+    assert len(on_spark.learner.replicas_) == 4
+    # the replicas differ from each other (resamples), so their order had to be kept
+    X = on_spark.encoder.transform(rows)
+    draws = [r.predict(X).tolist() for r in on_spark.learner.replicas_]
+    assert draws == [r.predict(X).tolist() for r in local.learner.replicas_]
+    assert len({tuple(d) for d in draws}) == 4

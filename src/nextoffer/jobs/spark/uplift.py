@@ -1,4 +1,10 @@
-"""Bulk CATE scoring on Spark: a model file's estimates for every row of a Parquet data set.
+"""Uplift on Spark: bootstrap replicas fitted on the executors, and bulk CATE scoring.
+
+Training (``spark_fits``) runs the core's learner unchanged: its bootstrap resamples are
+drawn on the driver from the seeded generator, as locally, and each replica is fitted in
+its own Spark task, so a model trained this way predicts what the local one predicts.
+
+Scoring (``score_parquet``) gives a model file's estimates for every row of a Parquet data set.
 
 The fitted model (its feature encoder, learner, bootstrap replicas and segment thresholds)
 is broadcast to the executors, and each partition's Arrow batches are scored by the same
@@ -13,18 +19,35 @@ or mistyped column is the local path's clear error rather than a failed Spark ta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
+from ...core.learning.uplift import Fits
 from ..uplift import SCORE_COLUMNS, UpliftDataError, UpliftModel
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-__all__ = ["score_parquet"]
+__all__ = ["score_parquet", "spark_fits"]
 
 _CHECKED_ROWS = 100
+
+
+def spark_fits(spark: SparkSession) -> Fits:
+    """Bootstrap replicas fitted on Spark: one task per replica, each fitting its resample
+    (drawn on the driver, in the core's order) with the same learner and seed as locally,
+    so the replicas, and the intervals they give, are the local ones. Every task gets the
+    training rows (they are one model's training set, which one machine holds)."""
+
+    def fits(replica: Callable[[Any], Any], draws: list[Any]) -> list[Any]:
+        if not draws:
+            return []
+        tasks = spark.sparkContext.parallelize(list(enumerate(draws)), len(draws))
+        fitted = tasks.map(lambda task: (task[0], replica(task[1]))).collect()
+        return [model for _, model in sorted(fitted, key=lambda pair: pair[0])]
+
+    return fits
 
 
 def _columns(batch: pa.RecordBatch | pa.Table) -> dict[str, list[object]]:
