@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from tests import data
@@ -18,6 +19,7 @@ from tests import data
 from .test_rules_cli import run
 
 SPARK = ("--engine", "spark", "--master", "local[2]")
+pytestmark = pytest.mark.usefixtures("java")  # Spark's runtime, installed when absent
 
 
 def test_groceries_on_spark_writes_the_local_rule_file(tmp_path: Path) -> None:
@@ -147,3 +149,35 @@ def test_spark_submit_runs_the_same_entry_point(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "on Spark" in done.stdout
     assert (tmp_path / "submitted.csv").read_text() == (tmp_path / "local.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--out", "b.csv", "--transactions", "{baskets}"], "--out: expected a .parquet file"),
+        (["--out", "b.parquet"], "either --transactions FILE or --ledger"),
+        (["--out", "b.parquet", "--transactions", "nope.csv"], "no such file 'nope.csv'"),
+    ],
+)
+def test_export_baskets_bad_input_is_a_clear_error(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    baskets = tmp_path / "baskets.csv"
+    baskets.write_text("a,b\na,b,c\nc\n")
+    done = run("export-baskets", *[a.format(baskets=baskets) for a in args], cwd=tmp_path)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "b.csv").exists()
+    assert not (tmp_path / "b.parquet").exists()
+
+
+def test_export_baskets_reads_line_items_with_filters(tmp_path: Path) -> None:
+    lines = tmp_path / "lines.csv"
+    lines.write_text("InvoiceNo,StockCode,Quantity\n1,A,1\n1,B,1\n1,POST,1\nC2,A,-1\n3,B,2\n")
+    done = run("export-baskets", "--transactions", lines, "--cancel-prefix", "C",
+               "--exclude", "POST", "--out", tmp_path / "b.parquet")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrote 2 baskets" in done.stdout
+    assert "cancellation lines: 1" in done.stdout
+    table = pq.read_table(tmp_path / "b.parquet").to_pydict()
+    assert table == {"position": [0, 1], "items": [["A", "B"], ["B"]]}

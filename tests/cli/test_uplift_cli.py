@@ -312,6 +312,7 @@ def test_the_demo_evaluates_two_drafts_for_the_shop_next_to_their_truth(
     assert "on every logged slot the draft would choose as the live strategy did" in stdout
 
 
+@pytest.mark.usefixtures("java")
 def test_score_on_spark_gives_the_local_scores(tmp_path: Path) -> None:
     """``uplift score --engine spark``: a Parquet file scored on Spark (local[2]) into a
     Parquet folder, the same rows and estimates as the local command's file."""
@@ -345,6 +346,7 @@ def test_score_on_spark_gives_the_local_scores(tmp_path: Path) -> None:
     assert "--master: only with --engine spark" in nomaster.stderr
 
 
+@pytest.mark.usefixtures("java")
 def test_train_on_spark_gives_the_local_model(tmp_path: Path) -> None:
     """``uplift train --engine spark``: the bootstrap replicas fitted on Spark (local[2]); the
     model scores every row as the locally trained one does, intervals included."""

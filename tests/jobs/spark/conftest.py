@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from nextoffer.jobs.spark.java import ensure_java
 from nextoffer.jobs.spark.session import spark_session
 
 if TYPE_CHECKING:
@@ -24,9 +24,8 @@ TEST_CONF = {
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(java: Path) -> Iterator[SparkSession]:
     """A ``local[2]`` Spark session for the whole test session (Java installed when absent)."""
-    ensure_java()
     session = spark_session("local[2]", TEST_CONF)
     yield session
     session.stop()
