@@ -15,9 +15,10 @@ from .java import PACKAGE, find_java
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["LOG_CONFIG", "SparkUnavailable", "spark_session"]
+__all__ = ["LOG_CONFIG", "THREAD_STACK", "SparkUnavailable", "spark_session"]
 
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+THREAD_STACK = "256m"
 
 
 class SparkUnavailable(NextofferError):
@@ -45,10 +46,13 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
     if master is not None:
         builder = builder.master(master)
     settings = {"spark.log.level": "ERROR", "spark.ui.showConsoleProgress": "false"}
-    if not launched:  # the JVM starts here: its log, from the start, is errors only
+    if not launched:  # the JVM starts here: its log, from the start, is errors only; and
+        # deep stacks: MLlib's FP-trees of long baskets (Online Retail's, up to 1,110 items)
+        # are (de)serialised recursively, which overflowed the default thread stack once
         settings["spark.driver.extraJavaOptions"] = (
-            f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+            f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()} -Xss{THREAD_STACK}"
         )
+        settings["spark.executor.extraJavaOptions"] = f"-Xss{THREAD_STACK}"
     if not launched and (master is None or master.startswith("local")):
         # one machine: Spark listens on loopback only, and no web UI is served
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
