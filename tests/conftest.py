@@ -8,9 +8,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import datetime as dt
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from nextoffer.jobs.spark.java import ensure_java
 from nextoffer.testing.postgres import ThrowawayPostgres
 
 from .clock import INSTANTS
@@ -28,3 +30,9 @@ def postgres() -> Iterator[ThrowawayPostgres]:
     """A real PostgreSQL server on loopback for the whole test session."""
     with ThrowawayPostgres(database="nextoffer_test") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def java() -> Path:
+    """The Java runtime Spark needs (Debian's installed with apt when there is none)."""
+    return ensure_java()

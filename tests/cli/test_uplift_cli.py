@@ -339,3 +339,62 @@ def test_the_demo_evaluates_two_drafts_for_the_shop_next_to_their_truth(
         assert float(low) <= float(true_accepted) <= float(high)
         assert float(rlow) <= float(true_revenue) <= float(rhigh)
     assert "on every logged slot the draft would choose as the live strategy did" in stdout
+
+
+@pytest.mark.usefixtures("java")
+def test_score_on_spark_gives_the_local_scores(tmp_path: Path) -> None:
+    """``uplift score --engine spark``: a Parquet file scored on Spark (local[2]) into a
+    Parquet folder, the same rows and estimates as the local command's file."""
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=1200)
+    rows = tmp_path / "mail.parquet"
+    pq.write_table(pcsv.read_csv(data), rows)
+    trained = run("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+                  "--control", "none", "--outcome", "bought", "--method", "t-learner",
+                  "--model", tmp_path / "m.pkl", "--bootstrap", "3")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    score = ("uplift", "score", "--model", tmp_path / "m.pkl", "--data", rows, "--treatment", "arm")
+    local = run(*score, "--out", tmp_path / "local.parquet")
+    assert local.returncode == 0, local.stderr
+    spark = run(*score, "--engine", "spark", "--master", "local[2]",
+                "--out", tmp_path / "spark.parquet")  # fmt: skip
+    assert spark.returncode == 0, spark.stderr
+    assert "scored 1,200 rows on Spark" in spark.stdout
+    assert (tmp_path / "spark.parquet").is_dir()
+    want = pq.read_table(tmp_path / "local.parquet").to_pylist()
+    got = pq.read_table(tmp_path / "spark.parquet").to_pylist()
+    assert got == want  # one input file, one partition: even the order is the same
+    bad = run(*score, "--engine", "spark", "--out", tmp_path / "x.csv")
+    assert bad.returncode == 1
+    assert "--out: expected a .parquet folder with --engine spark" in bad.stderr
+    nomaster = run(*score, "--master", "local[2]", "--out", tmp_path / "y.parquet")
+    assert nomaster.returncode == 1
+    assert "--master: only with --engine spark" in nomaster.stderr
+
+
+@pytest.mark.usefixtures("java")
+def test_train_on_spark_gives_the_local_model(tmp_path: Path) -> None:
+    """``uplift train --engine spark``: the bootstrap replicas fitted on Spark (local[2]); the
+    model scores every row as the locally trained one does, intervals included."""
+    data = tmp_path / "mail.csv"
+    _synthetic(data, n=1000, seed=4)
+    train = ("uplift", "train", "--data", data, "--treatment", "arm", "--treated", "mail",
+             "--control", "none", "--outcome", "bought", "--method", "x-learner",
+             "--propensity", "0.5", "--bootstrap", "4", "--seed", "9")  # fmt: skip
+    local = run(*train, "--model", tmp_path / "local.pkl")
+    assert local.returncode == 0, local.stderr
+    spark = run(*train, "--engine", "spark", "--master", "local[2]",
+                "--model", tmp_path / "spark.pkl")  # fmt: skip
+    assert spark.returncode == 0, spark.stderr
+    for name in ("local", "spark"):
+        scored = run("uplift", "score", "--model", tmp_path / f"{name}.pkl", "--data", data,
+                     "--treatment", "arm", "--out", tmp_path / f"{name}.csv")  # fmt: skip
+        assert scored.returncode == 0, scored.stderr
+    assert (tmp_path / "spark.csv").read_text() == (tmp_path / "local.csv").read_text()
+    assert "cate_lower" in (tmp_path / "spark.csv").read_text().splitlines()[0]
+    ledger = run("uplift", "train", "--engine", "spark", cwd=tmp_path)
+    assert ledger.returncode == 1
+    assert "--engine spark: only with --data" in ledger.stderr

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("nextoffer.cli.demo", "demo"),
     "decide": ("nextoffer.cli.decide", "decide"),
     "mine": ("nextoffer.cli.mine", "mine"),
+    "export-baskets": ("nextoffer.cli.mine", "export_baskets"),
     "attach-rates": ("nextoffer.cli.attach", "attach_rates"),
     "uplift": ("nextoffer.cli.uplift", "uplift_app"),
     "experiments": ("nextoffer.cli.experiments", "experiments_app"),

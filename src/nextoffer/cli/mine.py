@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, get_args
 
@@ -18,15 +19,18 @@ from ..jobs.transactions import (
     Transactions,
     TransactionsError,
     read_transactions,
+    write_baskets,
 )
 from .output import check_table_file, err, fail, out, progress, write_csv, write_table
 
 if TYPE_CHECKING:
     from ..core.learning.significance import Significance
+    from ..jobs.mining import Examples
 
-__all__ = ["mine", "rule_columns", "rule_row"]
+__all__ = ["export_baskets", "mine", "rule_columns", "rule_row"]
 
 FORMATS: tuple[str, ...] = get_args(Format)
+ENGINES = ("local", "spark")
 
 
 def rule_columns(significance: Significance | None = None) -> list[str]:
@@ -66,14 +70,17 @@ def _write(path: Path, result: MiningResult, significance: Significance | None) 
     write_table(path, [], columns, document)
 
 
-def _summary(transactions: Transactions, result: MiningResult, seconds: float) -> None:
+def _summary(
+    source: str, dropped_by: Counter[str], result: MiningResult, seconds: float, engine: str
+) -> None:
     by_length = Counter(r.items for r in result.rules)
     lengths = ", ".join(f"{k} items: {v:,}" for k, v in sorted(by_length.items())) or "none"
-    dropped = ", ".join(f"{k}: {v:,}" for k, v in transactions.dropped.items() if v)
+    dropped = ", ".join(f"{k}: {v:,}" for k, v in dropped_by.items() if v)
+    on = " on Spark" if engine == "spark" else ""
     out.print(
-        f"{result.n:,} baskets ({transactions.source}), {len(result.itemsets):,} frequent "
+        f"{result.n:,} baskets ({source}), {len(result.itemsets):,} frequent "
         f"itemsets at ≥ {result.min_count:,} baskets, {len(result.rules):,} rules "
-        f"at confidence ≥ {float(result.min_confidence):g} ({lengths}) in {seconds:.2f} s"
+        f"at confidence ≥ {float(result.min_confidence):g} ({lengths}) in {seconds:.2f} s{on}"
         + (f"; dropped {dropped}" if dropped else ""),
         markup=False,
     )
@@ -93,8 +100,11 @@ def _summary(transactions: Transactions, result: MiningResult, seconds: float) -
 
 def mine(
     transactions: Annotated[
-        Path | None,
-        typer.Option(help="CSV (baskets or line items) or Parquet file of transactions."),
+        str | None,
+        typer.Option(
+            help="CSV (baskets or line items) or Parquet file of transactions; with --engine "
+            "spark, Parquet baskets (a file or folder, any URL Spark reads: hdfs://, s3a://)."
+        ),
     ] = None,
     ledger: Annotated[
         bool, typer.Option("--ledger", help="Mine the ledger's conversions instead of a file.")
@@ -139,18 +149,36 @@ def mine(
             "--key", envvar="NEXTOFFER_API_KEY", help="Your API key (an author's, for --propose)."
         ),
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or spark (Apache Spark, same results).")
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark (local[2], spark://host:7077, yarn …); "
+            "default: spark-submit's, else local[*]."
+        ),
+    ] = None,
 ) -> None:
     """Mine association rules (single-item consequent) and summarise, write or propose them."""
     if (transactions is None) == (not ledger):
         fail("give either --transactions FILE or --ledger")
     if format not in FORMATS:
         fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    if engine not in ENGINES:
+        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
     check_table_file(out_file)
+    if engine == "spark":
+        _mine_on_spark(transactions, ledger, master, min_support, min_confidence, max_len,
+                       out_file, propose, fdr, seed, format, exclude, exclude_pattern, key)  # fmt: skip
+        return
     started = time.perf_counter()
     try:
         filters = Filters(frozenset(exclude or ()), exclude_pattern, cancel_prefix)
         if transactions is not None:
-            data = read_transactions(transactions, format=format, filters=filters)  # type: ignore[arg-type]
+            data = read_transactions(Path(transactions), format=format, filters=filters)  # type: ignore[arg-type]
         else:
             data = _from_ledger(filters)
     except TransactionsError as exc:
@@ -175,11 +203,23 @@ def mine(
         if propose:
             bar.update(task, description="testing on the holdout half", total=None)
             significance = _significance(data, min_support, min_confidence, max_len, fdr, seed)
-    _summary(data, result, time.perf_counter() - started)
+    _summary(data.source, data.dropped, result, time.perf_counter() - started, engine)
+    _results(result, significance, out_file, key, fdr, data)
+
+
+def _results(
+    result: MiningResult,
+    significance: Significance | None,
+    out_file: Path | None,
+    key: str | None,
+    fdr: float,
+    data: Transactions | tuple[str, Examples],
+) -> None:
+    """The rules to ``out_file`` and, when tested, the significant ones to proposals."""
     if out_file is not None:
         _write(out_file, result, significance)
         out.print(f"wrote {len(result.rules):,} rules to {out_file}", markup=False)
-    if propose and significance is not None:
+    if significance is not None:
         from ..service.rules.mining import propose_rules
         from .governance import acting
 
@@ -217,3 +257,118 @@ def _from_ledger(filters: Filters) -> Transactions:
             return ledger_transactions(session, filters)
     finally:
         db.dispose()
+
+
+def _mine_on_spark(
+    transactions: str | None, ledger: bool, master: str | None, min_support: float,
+    min_confidence: float, max_len: int | None, out_file: Path | None, propose: bool,
+    fdr: float, seed: int, format: str, exclude: list[str] | None,
+    exclude_pattern: str | None, key: str | None,
+) -> None:  # fmt: skip
+    """``mine --engine spark``: the baskets of a Parquet export (the ledger's are exported to
+    a temporary file first) mined on Spark; the rules come back here, to the same file and
+    proposals as on the local path."""
+    import tempfile
+
+    from ..jobs.spark import mining as spark_mining
+    from ..jobs.spark.session import SparkUnavailable, spark_session
+
+    if format == "lines":
+        fail("--format: the Spark engine reads baskets (a Parquet list column), not line items")
+    started = time.perf_counter()
+    try:
+        filters = Filters(frozenset(exclude or ()), exclude_pattern)
+    except TransactionsError as exc:
+        fail(str(exc))
+    exported = Counter[str]()
+    with tempfile.TemporaryDirectory(prefix="nextoffer-baskets-") as folder:
+        if ledger:
+            path = str(Path(folder) / "ledger-baskets.parquet")
+            from_ledger = _from_ledger(Filters())
+            write_baskets(from_ledger, path)
+            exported = from_ledger.dropped
+        else:
+            assert transactions is not None
+            path = transactions
+            if "://" not in path and not Path(path).exists():
+                fail(f"--transactions: no such file {path!r}")
+        try:
+            spark = spark_session(master)
+        except SparkUnavailable as exc:
+            fail(f"--engine spark: {exc.message}")
+        with progress(err) as bar:
+            bar.add_task("mining on Spark", total=None)
+            try:
+                baskets = spark_mining.read_baskets(spark, path, filters)
+                if ledger:
+                    baskets.source = "ledger"
+                    baskets.dropped.update(exported)
+                result = spark_mining.mine(baskets, min_support=min_support,
+                                           min_confidence=min_confidence, max_len=max_len)  # fmt: skip
+                significance = examples = None
+                if propose:
+                    significance = spark_mining.holdout_test(
+                        baskets, min_support=min_support, min_confidence=min_confidence,
+                        max_len=max_len, fdr=fdr, seed=seed,
+                    )  # fmt: skip
+                    wanted = [(*r.antecedent, r.consequent) for r in result.rules
+                              if significance.significant(r.antecedent, r.consequent)]  # fmt: skip
+                    examples = spark_mining.example_baskets(baskets, wanted)
+            except TransactionsError as exc:
+                fail(f"--transactions: {exc.message}")
+            except MiningError as exc:
+                fail(f"--{exc.field.replace('_', '-')}: {exc.message}")
+        _summary(baskets.source, baskets.dropped, result, time.perf_counter() - started, "spark")
+        _results(result, significance, out_file, key, fdr,
+                 (baskets.source, examples) if examples is not None else (baskets.source, _none))  # fmt: skip
+
+
+def _none(items: tuple[str, ...]) -> list[Sequence[str]]:
+    return []
+
+
+def export_baskets(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="The Parquet file to write (position, items).")
+    ],
+    transactions: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet transactions, as `mine` reads them.")
+    ] = None,
+    ledger: Annotated[
+        bool, typer.Option("--ledger", help="Export the ledger's checkout baskets instead.")
+    ] = False,
+    format: Annotated[
+        str, typer.Option(help="auto, baskets (one per line) or lines (line items).")
+    ] = "auto",
+    exclude: Annotated[
+        list[str] | None, typer.Option(help="An item code to drop (repeatable), e.g. POST.")
+    ] = None,
+    exclude_pattern: Annotated[
+        str | None, typer.Option(help="Drop items whose whole code matches this regex.")
+    ] = None,
+    cancel_prefix: Annotated[
+        str | None, typer.Option(help="Order ids starting with this are cancellations, e.g. C.")
+    ] = None,
+) -> None:
+    """Export baskets to Parquet for `mine --engine spark` (or any Parquet reader)."""
+    if (transactions is None) == (not ledger):
+        fail("give either --transactions FILE or --ledger")
+    if format not in FORMATS:
+        fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    if out_file.suffix.lower() not in (".parquet", ".pq"):
+        fail("--out: expected a .parquet file")
+    try:
+        filters = Filters(frozenset(exclude or ()), exclude_pattern, cancel_prefix)
+        if transactions is not None:
+            data = read_transactions(transactions, format=format, filters=filters)  # type: ignore[arg-type]
+        else:
+            data = _from_ledger(filters)
+    except TransactionsError as exc:
+        fail(f"--transactions: {exc.message}" if exc.field == "transactions" else str(exc))
+    try:
+        written = write_baskets(data, out_file)
+    except OSError as exc:
+        fail(f"--out: cannot write {out_file}: {exc.strerror or exc}")
+    dropped = ", ".join(f"{k}: {v:,}" for k, v in data.dropped.items() if v)
+    out.print(f"wrote {written:,} baskets ({data.source}) to {out_file}"
+              + (f"; dropped {dropped}" if dropped else ""), markup=False)  # fmt: skip

@@ -119,6 +119,19 @@ def train(
         float, typer.Option(help="Segments: a base rate at or above it is high.")
     ] = 0.2,
     charts: Charts = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local, or spark (with --data): the bootstrap replicas fitted on "
+            "Apache Spark's executors, the same model."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
+        ),
+    ] = None,
 ) -> None:
     """Train an uplift model (T- or X-learner), evaluated on a 30% holdout first."""
     from ..core.learning.segments import Thresholds
@@ -134,6 +147,12 @@ def train(
         fail("--bootstrap: must be 0 (no intervals) or between 2 and 500")
     if propensity is not None and not 0 < propensity < 1:
         fail(f"--propensity: must be strictly between 0 and 1, got {propensity}")
+    if engine not in ("local", "spark"):
+        fail(f"--engine: expected one of local, spark, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
+    if engine == "spark" and data is None:
+        fail("--engine spark: only with --data (a file)")
     _check_model_file(model, "--model")
     folder = charts_dir(charts)
     if data is None:
@@ -153,14 +172,23 @@ def train(
     if model is None:
         fail("--model: where to write the model (.pkl) is needed with --data")
     _check_data_file(data, "--data", compressed=True)
+    fits = None
+    if engine == "spark":
+        from ..jobs.spark.session import SparkUnavailable, spark_session
+        from ..jobs.spark.uplift import spark_fits
+
+        try:
+            fits = spark_fits(spark_session(master))
+        except SparkUnavailable as exc:
+            fail(f"--engine spark: {exc.message}")
     _train_file(data, treatment, outcome, treated, control, method, propensity, model,
-                bootstrap, seed, thresholds, folder)  # fmt: skip
+                bootstrap, seed, thresholds, folder, fits)  # fmt: skip
 
 
 def _train_file(
     data: Path, treatment: str, outcome: str, treated: str | None, control: str | None,
     method: str, propensity: float | None, model_path: Path, bootstrap: int, seed: int,
-    thresholds: Any, folder: Path | None,
+    thresholds: Any, folder: Path | None, fits: Any = None,
 ) -> None:  # fmt: skip
     from ..jobs.uplift import UpliftDataError, fit_model, read_table, split_columns
 
@@ -173,7 +201,8 @@ def _train_file(
             assert y is not None
             bar.update(task, description=f"training ({method}, {bootstrap} bootstrap replicas)")
             model = fit_model(features, t, y, method=method, outcome=outcome, propensity=propensity,
-                              n_bootstrap=bootstrap, thresholds=thresholds, seed=seed)  # fmt: skip
+                              n_bootstrap=bootstrap, thresholds=thresholds, seed=seed,
+                              fits=fits)  # fmt: skip
         except UpliftDataError as exc:
             fail(f"{exc.field}: {exc.message}")
     try:
@@ -240,23 +269,52 @@ def _service_message(exc: Any) -> str:
 @uplift_app.command("score")
 def score(
     model: Annotated[Path | None, typer.Option("--model", help="A model file (.pkl).")] = None,
-    data: Annotated[Path | None, typer.Option(help="CSV or Parquet rows to score.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="CSV or Parquet rows to score (with --engine spark: any Spark path)."),
+    ] = None,
     out_file: Annotated[
         Path | None, typer.Option("--out", help="With --data: write rows + cate (CSV/Parquet).")
     ] = None,
     treatment: Annotated[
         str | None, typer.Option(help="A column to leave out of the features, if present.")
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local, or spark: Parquet --data (file, folder or URL) scored on "
+            "Apache Spark into a Parquet folder --out, the same estimates."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
+        ),
+    ] = None,
 ) -> None:
     """Score rows with a model file (a ``cate`` column), or, without --data, every customer
     into the CATE store with each offer's live model."""
+    if engine not in ("local", "spark"):
+        fail(f"--engine: expected one of local, spark, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
     if data is None:
         if model is not None or out_file is not None:
             fail("--model and --out: only with --data (the ledger's models score the CATE store)")
+        if engine == "spark":
+            fail("--engine spark: only with --data and --out (Parquet)")
         _score_store()
         return
     if model is None or out_file is None:
         fail("--model and --out: both are needed with --data")
+    if engine == "spark":
+        _score_on_spark(model, data, str(out_file), treatment, master)
+        return
+    _score_file(model, Path(data), out_file, treatment)
+
+
+def _score_file(model: Path, data: Path, out_file: Path, treatment: str | None) -> None:
     _check_data_file(data, "--data", compressed=True)
     _check_data_file(out_file, "--out")
     from ..jobs.uplift import UpliftDataError, UpliftModel, read_table, write_scores
@@ -273,6 +331,30 @@ def score(
         fail(f"--out: cannot write {str(out_file)!r}: {exc}")
     out.print(f"scored {written:,} rows (mean cate {scores.tau.mean():+.4f}) into {out_file}",
               markup=False)  # fmt: skip
+
+
+def _score_on_spark(
+    model: Path, data: str, out_file: str, treatment: str | None, master: str | None
+) -> None:
+    from ..jobs.spark.session import SparkUnavailable, spark_session
+    from ..jobs.spark.uplift import score_parquet
+    from ..jobs.uplift import UpliftDataError, UpliftModel
+
+    if not out_file.lower().endswith((".parquet", ".pq")):
+        fail(f"--out: expected a .parquet folder with --engine spark, got {out_file!r}")
+    if "://" not in data and not Path(data).exists():
+        fail(f"--data: no such file or folder {data!r}")
+    try:
+        bundle = UpliftModel.load(model)
+        spark = spark_session(master)
+        with progress() as bar:
+            bar.add_task("scoring on Spark", total=None)
+            written = score_parquet(spark, bundle, data, out_file, treatment=treatment)
+    except SparkUnavailable as exc:
+        fail(f"--engine spark: {exc.message}")
+    except UpliftDataError as exc:
+        fail(f"{exc.field}: {exc.message}")
+    out.print(f"scored {written:,} rows on Spark into {out_file}", markup=False)
 
 
 def _score_store() -> None:

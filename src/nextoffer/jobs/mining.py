@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..core.learning.mining import MinedRule, MiningResult
 from ..core.learning.significance import Significance
 from .transactions import Basket, Filters, Transactions, basket_of
 
-__all__ = ["Conversion", "offers_by_sku", "proposal_for", "proposals_for", "transactions_of",
-           "trigger_for"]  # fmt: skip
+__all__ = ["EXAMPLES", "Conversion", "Examples", "examples_in", "offers_by_sku", "proposal_for",
+           "proposals_for", "transactions_of", "trigger_for"]  # fmt: skip
 
 EXAMPLES = 3  # example baskets kept with a proposal
 EXAMPLE_ITEMS = 12  # items shown of each
@@ -43,19 +43,32 @@ def trigger_for(antecedent: tuple[str, ...]) -> str:
     return " and ".join(f"cart.has_sku({json.dumps(item)})" for item in antecedent)
 
 
+Examples = Callable[[tuple[str, ...]], list[Sequence[str]]]
+"""The first ``EXAMPLES`` baskets (in the order read) holding every one of some items."""
+
+
+def examples_in(result: MiningResult, data: Transactions) -> Examples:
+    """Example baskets from the baskets in memory that ``result`` was mined from."""
+
+    def examples(items: tuple[str, ...]) -> list[Sequence[str]]:
+        return [data.baskets[p] for p in result.baskets_with(items, EXAMPLES)]
+
+    return examples
+
+
 def proposal_for(
     rule: MinedRule,
     offers: list[str],
     significance: Significance,
     result: MiningResult,
-    data: Transactions,
+    source: str,
+    examples: Examples,
 ) -> dict[str, Any]:
     """The proposal of one mined rule nominating ``offers``, with its statistics."""
     key = (rule.antecedent, rule.consequent)
-    examples = []
-    for position in result.baskets_with((*rule.antecedent, rule.consequent), EXAMPLES):
-        basket = sorted(data.baskets[position])
-        examples.append(basket[:EXAMPLE_ITEMS] + (["…"] if len(basket) > EXAMPLE_ITEMS else []))
+    shown = []
+    for basket in map(sorted, examples((*rule.antecedent, rule.consequent))):
+        shown.append(basket[:EXAMPLE_ITEMS] + (["…"] if len(basket) > EXAMPLE_ITEMS else []))
     stats = {
         **rule.statistics(finite=True),
         "baskets": rule.n,
@@ -64,9 +77,9 @@ def proposal_for(
         "fdr": significance.fdr,
         "min_count": result.min_count,
         "min_confidence": float(result.min_confidence),
-        "source": data.source,
+        "source": source,
         "mined_at": dt.datetime.now(dt.UTC).isoformat(),
-        "examples": examples,
+        "examples": shown,
     }
     return {
         "trigger": trigger_for(rule.antecedent),
@@ -91,7 +104,8 @@ def offers_by_sku(offers: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
 def proposals_for(
     result: MiningResult,
     significance: Significance,
-    data: Transactions,
+    source: str,
+    examples: Examples,
     by_sku: Mapping[str, list[str]],
 ) -> tuple[list[dict[str, Any]], int, int]:
     """The proposal of every significant rule of ``result`` that an offer can pitch; and how
@@ -105,7 +119,7 @@ def proposals_for(
         if not offers:
             no_offer += 1
             continue
-        out.append(proposal_for(rule, offers, significance, result, data))
+        out.append(proposal_for(rule, offers, significance, result, source, examples))
     return out, significant, no_offer
 
 

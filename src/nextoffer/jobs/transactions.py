@@ -43,6 +43,7 @@ __all__ = [
     "TransactionsError",
     "basket_of",
     "read_transactions",
+    "write_baskets",
 ]
 
 Format = Literal["auto", "baskets", "lines"]
@@ -250,3 +251,21 @@ def _parquet(path: Path, format: Format, filters: Filters) -> Transactions:
         )
     columns = [table.column(name).to_pylist() for name in table.column_names]
     return _group_lines(zip(*columns, strict=True), roles, str(path), filters, start=1)
+
+
+def write_baskets(data: Transactions, path: Path | str) -> int:
+    """Export the baskets to a Parquet file that ``read_transactions`` and the Spark engine
+    read back as the same baskets: ``position`` (the order read) and ``items`` (a list of
+    distinct item names). Returns how many baskets were written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    baskets = data.baskets
+    table = pa.table(
+        {
+            "position": pa.array(range(len(baskets)), pa.int64()),
+            "items": pa.array([list(b) for b in baskets], pa.list_(pa.string())),
+        }
+    )
+    pq.write_table(table, path)
+    return len(baskets)

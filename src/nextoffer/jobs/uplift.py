@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from ..core.errors import NextofferError
 from ..core.learning.features import FeatureEncoder, FeatureError
 from ..core.learning.segments import Thresholds
-from ..core.learning.uplift import TLearner, UpliftError, XLearner
+from ..core.learning.uplift import Fits, TLearner, UpliftError, XLearner
 from ..core.learning.uplift_metrics import (
     auuc,
     calibration,
@@ -183,8 +183,10 @@ def fit_model(
     n_bootstrap: int = 30,
     thresholds: Thresholds | None = None,
     seed: int = 0,
+    fits: Fits | None = None,
 ) -> UpliftModel:
-    """Evaluate on a 30% holdout, then fit on every row (with bootstrap replicas)."""
+    """Evaluate on a 30% holdout, then fit on every row (with bootstrap replicas, fitted by
+    ``fits``: here by default, or on Spark's executors)."""
     try:
         encoder = FeatureEncoder.fit(columns)
         X = encoder.transform(columns)
@@ -195,7 +197,7 @@ def fit_model(
     report = _evaluate(X, t, ya, method, propensity, seed)
     learner = _learner(method, propensity, n_bootstrap, seed)
     try:
-        learner.fit(X, t, ya)
+        learner.fit(X, t, ya, fits=fits)
     except UpliftError as exc:
         raise UpliftDataError(exc.field, exc.message) from None
     except ValueError as exc:  # the base learners' own checks, translated at the boundary

@@ -132,10 +132,12 @@ class MiningResult:
     min_confidence: Fraction
     itemsets: dict[tuple[str, ...], int]  # every frequent itemset (items sorted) → count
     rules: tuple[MinedRule, ...]  # by lift, then confidence, then count (highest first)
-    bits: Bitsets
+    bits: Bitsets | None  # None: the baskets stayed where they were counted (on Spark)
 
     def baskets_with(self, items: Iterable[str], limit: int) -> list[int]:
         """The positions of the first ``limit`` baskets holding every one of ``items``."""
+        if self.bits is None:
+            raise MiningError("baskets", "this result was mined where its baskets are (Spark)")
         return self.bits.baskets_with(items, limit)
 
 

@@ -32,6 +32,7 @@ ensemble (``default_learner``): uplift signals are weak, and deep trees fit nois
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -47,6 +48,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import NextofferError
 
 __all__ = [
+    "Fits",
     "Outcome",
     "TLearner",
     "UpliftError",
@@ -57,6 +59,9 @@ __all__ = [
 
 Outcome = Literal["auto", "binary", "continuous"]
 Floats = NDArray[np.float64]
+Fits = Callable[
+    [Callable[[NDArray[np.intp]], "_MetaLearner"], list[NDArray[np.intp]]], Iterable["_MetaLearner"]
+]
 
 
 class UpliftError(NextofferError):
@@ -152,22 +157,34 @@ class _MetaLearner(BaseEstimator, ABC):  # type: ignore[misc]
             return default_learner("binary" if binary else "continuous", self.random_state, rows)
         return clone(self.learner)
 
-    def fit(self, X: ArrayLike, treatment: ArrayLike, y: ArrayLike) -> Self:
+    def fit(
+        self, X: ArrayLike, treatment: ArrayLike, y: ArrayLike, *, fits: Fits | None = None
+    ) -> Self:
+        """``fits``: how the bootstrap replicas are fitted, as ``map`` would (the default):
+        called with a function of a replica's rows and the rows of every replica, it gives
+        the fitted replicas in order (a Spark job runs them on its executors)."""
         Xa, t, ya = self._validate(X, treatment, y)
         self._fit_arms(Xa, t, ya)
         self.replicas_: list[_MetaLearner] = []
         if self.n_bootstrap:
             rng = np.random.default_rng(self.random_state)
             treated, control = np.flatnonzero(t == 1), np.flatnonzero(t == 0)
-            for _ in range(self.n_bootstrap):  # resampled within each arm: arm sizes stay
-                rows = np.concatenate(
+            draws = [  # resampled within each arm: arm sizes stay
+                np.concatenate(
                     [rng.choice(treated, treated.size), rng.choice(control, control.size)]
                 )
-                replica = clone(self)
-                replica.outcome_ = self.outcome_
-                replica.n_features_in_ = self.n_features_in_
-                replica._fit_arms(Xa[rows], t[rows], ya[rows])
-                self.replicas_.append(replica)
+                for _ in range(self.n_bootstrap)
+            ]
+            template, outcome, features = clone(self), self.outcome_, self.n_features_in_
+
+            def replica(rows: NDArray[np.intp]) -> _MetaLearner:
+                fitted: _MetaLearner = clone(template)
+                fitted.outcome_ = outcome
+                fitted.n_features_in_ = features
+                fitted._fit_arms(Xa[rows], t[rows], ya[rows])
+                return fitted
+
+            self.replicas_ = list((fits or map)(replica, draws))
         return self
 
     @abstractmethod

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ...core.learning.mining import MiningResult
 from ...core.learning.significance import Significance
-from ...jobs.mining import offers_by_sku, proposals_for, transactions_of
+from ...jobs.mining import Examples, examples_in, offers_by_sku, proposals_for, transactions_of
 from ...jobs.transactions import Filters, Transactions
 from ..errors import validated
 from ..ledger import repository as ledger
@@ -21,13 +21,18 @@ __all__ = ["ledger_transactions", "propose_rules"]
 def propose_rules(
     session: Session,
     actor: str,
-    data: Transactions,
+    data: Transactions | tuple[str, Examples],
     result: MiningResult,
     significance: Significance,
 ) -> dict[str, int]:
-    """Propose every significant rule of ``result``; returns what happened, by count."""
+    """Propose every significant rule of ``result``; returns what happened, by count.
+    ``data``: the transactions mined (in memory), or where baskets mined elsewhere (on
+    Spark) came from and how to find example baskets among them."""
+    source, examples = (
+        (data.source, examples_in(result, data)) if isinstance(data, Transactions) else data
+    )
     by_sku = offers_by_sku(snapshots.catalog_offers(session))
-    found, significant, no_offer = proposals_for(result, significance, data, by_sku)
+    found, significant, no_offer = proposals_for(result, significance, source, examples, by_sku)
     counts = {"significant": significant, "created": 0, "updated": 0, "no_offer": no_offer}
     for proposal in found:
         done = propose(session, actor, validated(ProposalIn, proposal))
