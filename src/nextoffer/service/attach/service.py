@@ -15,8 +15,6 @@ grow, so they replace the older ledger cells) and keeps the rest of the live sna
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
@@ -25,7 +23,7 @@ from ..snapshots import service as snapshots
 from . import repository
 from .schemas import RateRow, Rates, Refreshed
 
-__all__ = ["attach_rates", "rates", "refresh"]
+__all__ = ["attach_rates", "refresh"]
 
 
 def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
@@ -86,9 +84,3 @@ def attach_rates(snapshot: Snapshot, level: float = 0.9) -> Rates:
         "strength": snapshot.attach.overall.strength,
         "rates": [_row(rate, snapshot, level) for rate in snapshot.attach.all()],
     }
-
-
-def rates(snapshot: Snapshot, level: float = 0.9) -> dict[str, Any]:
-    """``attach_rates`` as a plain dictionary, for callers that add keys of their own to its
-    rows (the dashboard labels them)."""
-    return dict(attach_rates(snapshot, level))

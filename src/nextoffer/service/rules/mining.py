@@ -43,5 +43,5 @@ def propose_rules(
 def ledger_transactions(session: Session, filters: Filters | None = None) -> Transactions:
     """Baskets from the ledger's convert events: a checkout's listed items, or the skus the
     offers of one session's conversions sell."""
-    sku = {o["id"]: o.get("sku") or o["id"] for o in snapshots.catalog_offers(session)}
+    sku = {str(o["id"]): str(o.get("sku") or o["id"]) for o in snapshots.catalog_offers(session)}
     return transactions_of(ledger.conversions(session), sku, filters)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Collection
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,7 @@ from ...core.decision import Snapshot, SnapshotError, build_snapshot
 from ...core.rules import Diagnostic
 from ..attach import repository as attach_counts
 from ..catalog import repository as catalog
-from ..catalog.schemas import PLURAL, SettingsSpec
+from ..catalog.schemas import PLURAL, CatalogItem, SettingsSpec
 from ..errors import Conflict, InvalidInput
 from ..keys.service import labels
 from ..ledger.service import utc
@@ -90,12 +89,12 @@ def live_rules(session: Session) -> list[LiveRule]:
     return rules.live_rules(session)
 
 
-def catalog_settings(session: Session) -> dict[str, Any]:
+def catalog_settings(session: Session) -> CatalogItem:
     """The catalog's settings item as the next publish reads it (pending edits included)."""
     return catalog.get_item(session, "settings", "default") or {}
 
 
-def catalog_offers(session: Session) -> list[dict[str, Any]]:
+def catalog_offers(session: Session) -> list[CatalogItem]:
     """The catalog's offers as the next publish reads them (pending edits included)."""
     return catalog.list_items(session, "offer")
 
@@ -103,7 +102,7 @@ def catalog_offers(session: Session) -> list[dict[str, Any]]:
 def pending(session: Session) -> SnapshotData:
     """The catalog tables (edits not yet published included) as snapshot data, without rules
     and with the settings' own attach counts."""
-    spec = dict(catalog_settings(session))
+    spec: SnapshotData = dict(catalog_settings(session))
     for kind, plural in PLURAL.items():
         spec[plural] = catalog.list_items(session, kind)
     return spec

@@ -69,7 +69,7 @@ def _out(row: Any) -> ExperimentOut:
             "promoted_version": row.promoted_version}  # fmt: skip
 
 
-def check(session: Session, definition: Any) -> StrategyExperimentSpec:
+def check(session: Session, definition: object) -> StrategyExperimentSpec:
     """The definition, validated and checked against the live snapshot; every problem is an
     ``InvalidInput`` error naming its field (``arms.1.strategy.scoring.weights``)."""
     try:
@@ -111,7 +111,7 @@ def check(session: Session, definition: Any) -> StrategyExperimentSpec:
     return spec
 
 
-def propose(session: Session, actor: str, definition: Any, reason: str = "") -> ExperimentOut:
+def propose(session: Session, actor: str, definition: object, reason: str = "") -> ExperimentOut:
     """Store a checked definition as a proposed experiment (its id must be new)."""
     spec = check(session, definition)
     if repository.get(session, spec.id) is not None:

@@ -35,10 +35,12 @@ def results(request: Request, who: Viewer) -> Response:
         images["segments"] = charts.svg_data_uri(charts.segment_figure(
             {o["offer"]: o["segments"] for o in report["offers"]}, "Uplift segments per offer"))  # fmt: skip
     snapshot = live(request)
-    rates = attach.rates(snapshot)["rates"] if snapshot is not None else []
-    shown = [r for r in rates if r["level"] in ("global", "category", "offer")]
-    for r in shown:
-        r["label"] = f"{r['level']}: {r['offer'] or r['category'] or 'all offers'}"
+    rates = attach.attach_rates(snapshot)["rates"] if snapshot is not None else []
+    shown = [
+        {**r, "label": f"{r['level']}: {r['offer'] or r['category'] or 'all offers'}"}
+        for r in rates
+        if r["level"] in ("global", "category", "offer")
+    ]
     if shown:
         images["attach"] = charts.svg_data_uri(charts.attach_figure(
             shown, "Attach rates (global, per category, per offer)"))  # fmt: skip
