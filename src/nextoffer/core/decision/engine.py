@@ -15,6 +15,8 @@ from typing import Any
 
 from ..request import Request
 from ..rules import ContextError, build_context, coerce_attribute
+from . import candidates
+from .candidates import OFFER, OFFER_ID, RULES
 from .exploration import Z95, Arm, Belief, Context
 from .policies import PolicyCheck
 from .result import (
@@ -50,19 +52,10 @@ _NO_SLOT = "no free slot in the requested placements"
 
 _NO_RULES: tuple[Rule, ...] = ()
 
-# A candidate travels through the stages as a plain tuple, read by unpacking it into named
-# parts. Measured (Python 3.11, this 2-core machine): building a 6-field tuple costs 30 ns,
-# a NamedTuple 258 ns (its __new__ is a Python function; tuple.__new__(cls, ...) is 142 ns);
-# with one per candidate per stage that made a decision of the 1,000-rule benchmark about
-# 15% slower, three times the 5% a change of shape may cost. The shapes:
-#   Nominated: (offer, the rules that nominated it)
-#   Qualified: (offer, rules, match multiplier)
-#   Scored: (-priority, -score, -attach rate, offer id, offer, rules), which sorts in rank
-#   order as it is (offer ids are unique, so the comparison never reaches the offer).
 Rules = list[Rule] | tuple[Rule, ...]
-Nominated = tuple[Offer, Rules]
-Qualified = tuple[Offer, Rules, float]
-Scored = tuple[int, float, float, str, Offer, Rules]
+Nominated = candidates.Nominated[Rules]
+Qualified = candidates.Qualified[Rules]
+Scored = candidates.Ranked[Rules]
 
 
 def _ms(start: int) -> float:
@@ -613,7 +606,11 @@ class _Decider:
                     left = self.unclashed(left, groups, taken_groups, excluded)
                     clashes = False
                 pool = (
-                    [c for c in left if c[4].placements is None or spec.id in c[4].placements]
+                    [
+                        c
+                        for c in left
+                        if c[OFFER].placements is None or spec.id in c[OFFER].placements
+                    ]
                     if bound
                     else left
                 )
@@ -660,8 +657,7 @@ class _Decider:
         """``pool`` without the candidates whose mutual-exclusion group already has an
         offer in the decision (added to ``excluded``, with their reason)."""
         out: set[str] = set()
-        for cand in pool:
-            offer_id = cand[3]
+        for _, _, _, offer_id, _, _ in pool:
             mine = groups.get(offer_id)
             if mine is None:
                 continue
@@ -675,14 +671,14 @@ class _Decider:
         if not out:
             return pool
         excluded |= out
-        return [cand for cand in pool if cand[3] not in out]
+        return [cand for cand in pool if cand[OFFER_ID] not in out]
 
     def belief(self, arm: Arm) -> Belief:
         """What Thompson sampling reads of a candidate: the attach-rate estimate the score
         stage took (the nominating rule's, else the channel's, else the offer's), its match
         multiplier, and its τ with the spread of the customer's interval where the state
         gives one."""
-        offer, rules = arm[4], arm[5]
+        offer, rules = arm[OFFER], arm[RULES]
         if self.matches is None:
             self.matches = {o.id: match for o, _, match in self.permitted}
         channel_id = self.channel.id

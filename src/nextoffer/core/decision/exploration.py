@@ -67,7 +67,7 @@ from numpy.typing import NDArray
 
 from ..learning.attach import AttachRates
 from ..registry import Registry
-from .offer import Offer
+from .candidates import NEG_PRIORITY, NEG_SCORE, OFFER, OFFER_ID, Ranked
 from .scoring import Floats, ScoringStrategy
 from .spec import ExplorationName, ExplorationSpec, ScoringSpec
 
@@ -83,9 +83,8 @@ __all__ = [
     "pick",
 ]
 
-# An arm: a candidate left for a slot, as the engine ranks it (the engine's plain tuple):
-# (-priority, -score, -attach rate, offer id, the offer, the rules that nominated it).
-Arm = tuple[int, float, float, str, Offer, Sequence[Any]]
+# An arm: a candidate left for a slot, as the engine ranks it (``candidates.Ranked``).
+Arm = Ranked[Any]
 
 Z95 = 1.959963984540054  # a 95% interval is ±Z95 standard deviations
 # Thompson sampling bounds the arms' scores (to score only those that can win a draw) when
@@ -226,9 +225,9 @@ def pick(probabilities: Sequence[float], u: float) -> int:
 
 def _top(arms: Sequence[Arm]) -> int:
     """How many arms share the first arm's priority (they come first: rank order)."""
-    neg_priority = arms[0][0]
+    neg_priority = arms[0][NEG_PRIORITY]
     n = 1
-    while n < len(arms) and arms[n][0] == neg_priority:
+    while n < len(arms) and arms[n][NEG_PRIORITY] == neg_priority:
         n += 1
     return n
 
@@ -264,12 +263,12 @@ class _Softmax:
         n = _top(arms)
         if n == 1:
             return 0, [1.0] + [0.0] * (len(arms) - 1)
-        best = -arms[0][1]
+        best = -arms[0][NEG_SCORE]
         for arm in arms[1:n]:
-            if -arm[1] > best:
-                best = -arm[1]
+            if -arm[NEG_SCORE] > best:
+                best = -arm[NEG_SCORE]
         t = self.temperature
-        weights = [math.exp((-arm[1] - best) / t) for arm in arms[:n]]
+        weights = [math.exp((-arm[NEG_SCORE] - best) / t) for arm in arms[:n]]
         total = sum(weights)
         probabilities = [w / total for w in weights] + [0.0] * (len(arms) - n)
         return pick(probabilities, self.context.rng.random()), probabilities
@@ -291,31 +290,33 @@ class _Thompson:
         greatest draw of its attach rate (a score is monotone in the attach rate, either
         way), and whether those bounds hold (τ is fixed)."""
         context, bank = self.context, self.bank
-        belief = self.beliefs[arm[3]] = context.belief(arm)
+        belief = self.beliefs[arm[OFFER_ID]] = context.belief(arm)
         _, least, greatest = bank.of(belief.key)
         score, scoring = context.strategy.score, context.scoring
-        low = score(scoring, arm[4], least, belief.match, belief.tau)
-        high = score(scoring, arm[4], greatest, belief.match, belief.tau)
+        low = score(scoring, arm[OFFER], least, belief.match, belief.tau)
+        high = score(scoring, arm[OFFER], greatest, belief.match, belief.tau)
         assert low is not None  # the arm was scored at its mean: its τ is known
         assert high is not None
         fixed = belief.tau_sd is None or not context.strategy.uses_tau
-        bounds = self.bounds[arm[3]] = (low, high, fixed) if low <= high else (high, low, fixed)
+        bounds = self.bounds[arm[OFFER_ID]] = (
+            (low, high, fixed) if low <= high else (high, low, fixed)
+        )
         return bounds
 
     def score(self, arm: Arm) -> Floats:
         """An arm's score in each draw: its attach rate's draws, and τ's where it has a
         spread (drawn for the decision, one value per draw)."""
         context, bank = self.context, self.bank
-        belief = self.beliefs.get(arm[3])
+        belief = self.beliefs.get(arm[OFFER_ID])
         if belief is None:
-            belief = self.beliefs[arm[3]] = context.belief(arm)
+            belief = self.beliefs[arm[OFFER_ID]] = context.belief(arm)
         tau: Floats | float | None = belief.tau
         if belief.tau is not None and belief.tau_sd is not None and context.strategy.uses_tau:
             drawn = context.rng.normal(belief.tau, belief.tau_sd, size=bank.draws)
             tau = np.clip(drawn, -1.0, 1.0)
         p = bank.of(belief.key)[0]
-        scores = self.scores[arm[3]] = context.strategy.draws(
-            context.scoring, arm[4], p, belief.match, tau
+        scores = self.scores[arm[OFFER_ID]] = context.strategy.draws(
+            context.scoring, arm[OFFER], p, belief.match, tau
         )
         return scores
 
@@ -329,7 +330,7 @@ class _Thompson:
             contenders = list(range(n))
         else:
             bounds = self.bounds
-            held = [bounds.get(arm[3]) or self.bound(arm) for arm in arms[:n]]
+            held = [bounds.get(arm[OFFER_ID]) or self.bound(arm) for arm in arms[:n]]
             best = max([low for low, _, fixed in held if fixed], default=-math.inf)
             contenders = [j for j, (_, high, fixed) in enumerate(held) if not fixed or high >= best]
             if len(contenders) == 1:

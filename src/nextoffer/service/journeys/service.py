@@ -126,9 +126,7 @@ def _proposal(row: Row[Any]) -> JourneyProposal:
             "definition": row.definition}  # fmt: skip
 
 
-def propose(
-    session: Session, actor: str, definition: object, reason: str = ""
-) -> JourneyProposal:
+def propose(session: Session, actor: str, definition: object, reason: str = "") -> JourneyProposal:
     """A new proposal of ``definition`` by ``actor``, if it compiles against the live
     catalog; audited."""
     journey = _compile(session, definition)
