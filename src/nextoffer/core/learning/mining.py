@@ -47,6 +47,7 @@ __all__ = [
     "exact",
     "min_count",
     "mine",
+    "thresholds",
 ]
 
 Progress = Callable[[int, int], None]
@@ -211,6 +212,26 @@ def min_count(min_support: float | str | Fraction, n: int) -> int:
     return max(1, math.ceil(exact(min_support, "min_support") * n))
 
 
+def thresholds(
+    n: int,
+    min_support: float | str | Fraction,
+    min_confidence: float | str | Fraction,
+    max_len: int | None,
+) -> tuple[int, Fraction]:
+    """The thresholds of a mining run over ``n`` baskets, checked in one order with one set
+    of messages for every miner (local or on Spark): the support as a count of baskets
+    (``min_count``) and the confidence as an exact fraction."""
+    support = exact(min_support, "min_support")
+    confidence = exact(min_confidence, "min_confidence")
+    if support == 0:
+        raise MiningError("min_support", "must be above 0")
+    if max_len is not None and max_len < 2:
+        raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
+    if n == 0:
+        raise MiningError("transactions", "there are no baskets")
+    return min_count(support, n), confidence
+
+
 def mine(
     baskets: Iterable[Collection[str]],
     *,
@@ -226,17 +247,9 @@ def mine(
     the itemsets. ``progress(done, total)`` is called as each itemset size is finished:
     ``done`` items per itemset, of at most ``total`` (a bound that tightens as sizes finish).
     """
-    support = exact(min_support, "min_support")
-    confidence = exact(min_confidence, "min_confidence")
-    if support == 0:
-        raise MiningError("min_support", "must be above 0")
-    if max_len is not None and max_len < 2:
-        raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
     listed = baskets if isinstance(baskets, list | tuple | CodedBaskets) else list(baskets)
     n = len(listed)
-    if n == 0:
-        raise MiningError("transactions", "there are no baskets")
-    minc = min_count(support, n)
+    minc, confidence = thresholds(n, min_support, min_confidence, max_len)
     limit = max_len if max_len is not None else 1 << 30
 
     frequent = _frequent_items(listed, minc)

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...core.learning.mining import MinedRule, MiningError, MiningResult, exact, min_count
+from ...core.learning.mining import MinedRule, MiningError, MiningResult, thresholds
 from ...core.learning.significance import Significance, benjamini_hochberg, fisher_greater
 from ..mining import EXAMPLES, Examples
 from ..transactions import Filters, TransactionsError
@@ -160,22 +160,6 @@ def _numbered(rows: DataFrame, key: str) -> DataFrame:
     return frame
 
 
-def _checked(
-    n: int, min_support: float | str | Fraction, min_confidence: float | str | Fraction,
-    max_len: int | None,
-) -> tuple[int, Fraction]:  # fmt: skip
-    """The core's checks, in its order and with its messages."""
-    support = exact(min_support, "min_support")
-    confidence = exact(min_confidence, "min_confidence")
-    if support == 0:
-        raise MiningError("min_support", "must be above 0")
-    if max_len is not None and max_len < 2:
-        raise MiningError("max_len", f"a rule has at least 2 items, got {max_len}")
-    if n == 0:
-        raise MiningError("transactions", "there are no baskets")
-    return min_count(support, n), confidence
-
-
 def _itemsets(frame: DataFrame, n: int, minc: int, max_len: int | None) -> DataFrame:
     """Every itemset in at least ``minc`` of the ``n`` baskets: ``items`` (sorted), ``count``."""
     from pyspark.ml.fpm import FPGrowth
@@ -227,7 +211,7 @@ def mine(
     same order. The result keeps no bit sets (``bits`` is None): the baskets stay in Spark,
     and ``example_baskets`` finds examples there."""
     n = baskets.n
-    minc, confidence = _checked(n, min_support, min_confidence, max_len)
+    minc, confidence = thresholds(n, min_support, min_confidence, max_len)
     itemsets_frame = _itemsets(baskets.frame, n, minc, max_len).cache()
     try:
         itemsets = {tuple(r["items"]): int(r["count"]) for r in itemsets_frame.collect()}
