@@ -90,3 +90,15 @@ def test_archive_only_with_the_ledger(tmp_path: Path) -> None:
     done = run("mine", "--transactions", "t.csv", "--archive", tmp_path)
     assert done.returncode == 1
     assert "--archive: only with --ledger" in done.stderr
+
+
+def test_attach_recount_takes_the_archive_and_a_refresh_does_not(tmp_path: Path) -> None:
+    assert run("migrate", cwd=tmp_path).returncode == 0
+    done = run("attach-rates", "--refresh", "--archive", tmp_path, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "--archive: only with --recount" in done.stderr
+    done = run("attach-rates", "--recount", "--archive", tmp_path / "nowhere", cwd=tmp_path)
+    assert done.returncode == 1
+    assert f"--archive: {tmp_path / 'nowhere'}: not a folder" in done.stderr
+    done = run("attach-rates", "--recount", cwd=tmp_path)
+    assert "counted the ledger up to event 0: 0 pitches" in done.stdout

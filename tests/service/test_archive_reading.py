@@ -21,6 +21,8 @@ import pytest
 import sqlalchemy as sa
 
 from nextoffer.service.archive import service as archive
+from nextoffer.service.attach import repository as counts
+from nextoffer.service.attach import service as attach
 from nextoffer.service.db import Database
 from nextoffer.service.errors import InvalidInput
 from nextoffer.service.evaluation import service as evaluation
@@ -76,6 +78,18 @@ def _ledger(db: Database) -> None:
                      "features": json.dumps({"attributes": {"age": age, "score": age / 7},
                                              "holdings": ["checking"] if i % 3 else []})},
                 )  # fmt: skip
+                if not control:  # shown: an impression, and sometimes an accept (days later)
+                    for kind, later in (("impression", 0), ("accept", int(rng.integers(0, 25)))):
+                        if kind == "accept" and rng.random() < 0.7:
+                            continue
+                        conn.execute(
+                            sa.text("INSERT INTO events (id, idempotency_key, type, customer_id,"
+                                    " decision_id, offer_id, channel, payload, occurred_at)"
+                                    " VALUES (:id, :id, :kind, :c, :d, 'card', 'email', '{}',"
+                                    " :at)"),
+                            {"id": f"{kind}-{n}", "kind": kind, "c": customer, "d": f"d-{n}",
+                             "at": min(at + dt.timedelta(days=later), NOW)},
+                        )  # fmt: skip
                 if rng.random() < (0.2 if control else 0.2 + 0.01 * (age - 20)):
                     conn.execute(
                         sa.text("INSERT INTO events (id, idempotency_key, type, customer_id,"
@@ -281,3 +295,39 @@ def test_a_bad_archive_folder_is_refused_naming_it(db: Database, tmp_path: Path,
         archive.open_archive(session, folder)
     assert caught.value.errors[0]["field"] == "archive"
     assert str(folder) in caught.value.message
+
+
+def test_a_full_attach_recount_reads_the_archive_and_equals_the_counts_kept(
+    db: Database, tmp_path: Path
+) -> None:
+    with db.transaction() as session:
+        kept = attach.refresh(session)
+    with db.read() as session:
+        whole = counts.count_ledger(session)
+        stored = counts.stored_counts(session)
+    assert stored == whole
+    assert sum(c[0] for c in stored.values()) == 120  # every treated decision's showing
+    folder = tmp_path / "archive"
+    _archive(db, folder)
+    # a recount of the hot ledger alone would drop the archived months' showings: refused
+    with db.transaction() as session, pytest.raises(InvalidInput) as caught:
+        attach.recount(session)
+    assert caught.value.errors[0]["field"] == "archive"
+    assert "2 archived months (2025-01, 2025-02) would be left out" in caught.value.message
+    with db.transaction() as session:
+        view = archive.open_archive(session, folder)
+        done = attach.recount(session, view)
+    assert done["changed"] is False
+    assert done["counted_up_to"] == kept["counted_up_to"]
+    assert set(view.read) == {"events_p2025_01", "events_p2025_02", "decisions_p2025_01",
+                              "decisions_p2025_02"}  # fmt: skip
+    with db.read() as session:
+        assert counts.stored_counts(session) == stored
+    # counts lost (or never kept) come back from the ledger and its archive
+    with db.transaction() as session:
+        counts.replace_counts(session, {}, counts.ATTACH_WATERMARK, 0)
+    with db.transaction() as session:
+        done = attach.recount(session, archive.open_archive(session, folder))
+    assert done["changed"] is True
+    with db.read() as session:
+        assert counts.stored_counts(session) == stored
