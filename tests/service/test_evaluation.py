@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+from collections import namedtuple
 from collections.abc import Iterator
 from typing import Any
 
@@ -311,8 +312,9 @@ def test_outcomes_count_within_the_attribution_window_only(
 
     def later(days: float) -> Any:
         def moved(session: Any, ids: Any) -> list[Any]:
-            return [(d, o, kind, value, at + dt.timedelta(days=days))
-                    for d, o, kind, value, at in real(session, ids)]  # fmt: skip
+            outcome = namedtuple("outcome", repository.OUTCOME_COLUMNS)  # type: ignore[misc]
+            return [outcome(*row[:-1], row.occurred_at + dt.timedelta(days=days))
+                    for row in real(session, ids)]  # fmt: skip
 
         return moved
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from .output import check_table_file, fail, out, write_table
+from .ledger import ArchiveDir, archive_note
+from .output import check_table_file, fail, option_message, out, write_table
 
 if TYPE_CHECKING:
     from ..service.attach.schemas import RateRow, Rates
@@ -24,6 +25,15 @@ def attach_rates(
             help="Count the ledger's new events first (publishes when changed).",
         ),
     ] = False,
+    recount: Annotated[
+        bool,
+        typer.Option(
+            "--recount",
+            help="Recount the whole ledger instead, replacing the stored counts (with"
+            " --archive, the archived months too; refused while archived months are not read).",
+        ),
+    ] = False,
+    archive: ArchiveDir = None,
     level: Annotated[
         str, typer.Option(help="all, global, category, offer, rule or channel.")
     ] = "all",
@@ -33,11 +43,16 @@ def attach_rates(
     ] = None,
 ) -> None:
     """Attach rates per pitch: counts, shrunk estimate, credible interval and maturity."""
+    from ..service.archive import service as archived
     from ..service.attach import service
     from ..service.errors import ServiceError
     from ..service.snapshots.cache import SnapshotCache
     from .service import open_database
 
+    if refresh and recount:
+        fail("--refresh and --recount: give one of them, not both")
+    if archive is not None and not recount:
+        fail("--archive: only with --recount (a refresh counts only new events)")
     if level not in LEVELS:
         fail(f"--level: expected one of {', '.join(LEVELS)}, got {level!r}")
     if not 0 < interval < 1:
@@ -45,9 +60,20 @@ def attach_rates(
     check_table_file(out_file)
     db = open_database()
     try:
-        if refresh:
+        if refresh or recount:
+            view = None
             with db.transaction() as session:
-                done = service.refresh(session)
+                if recount:
+                    try:
+                        view = None if archive is None else archived.open_archive(session, archive)
+                        done = service.recount(session, view)
+                    except ServiceError as exc:
+                        fail(option_message(exc))
+                else:
+                    done = service.refresh(session)
+            note = archive_note(view, [])
+            if note:
+                out.print(note, markup=False)
             out.print(
                 f"counted the ledger up to event {done['counted_up_to']:,}: "
                 f"{done['pitches']:,} pitches ({done['shown']:,} shown, "

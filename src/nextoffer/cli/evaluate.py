@@ -3,6 +3,7 @@ ledger's logged decisions, by off-policy estimation."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .ledger import ArchiveDir, archive_note
 from .output import charts_dir, err, fail, out, progress, read_document
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ def evaluate(
     charts: Annotated[
         Path | None, typer.Option("--charts", help="Write the charts (PNG) into this folder.")
     ] = None,
+    archive: ArchiveDir = None,
 ) -> None:
     """Estimate what a target (--draft FILE or --snapshot VERSION; neither: the live
     snapshot) would have earned on the logged decisions of the last --days: acceptance rate
@@ -58,7 +61,9 @@ def evaluate(
         fail(f"--seed: must be 0 or more, got {seed}")
     data = read_document(draft, "--draft") if draft is not None else None
     folder = charts_dir(charts)
-    result = _evaluate(data, snapshot, days, channel, seed, quiet=as_json)
+    result, note = _evaluate(data, snapshot, days, channel, seed, archive, quiet=as_json)
+    if note:
+        (err if as_json else out).print(note, markup=False)
     if as_json:
         from .views import print_json
 
@@ -70,8 +75,11 @@ def evaluate(
 
 
 def _evaluate(
-    data: Any, snapshot: str | None, days: int, channel: str | None, seed: int, *, quiet: bool
-) -> Evaluation:
+    data: Any, snapshot: str | None, days: int, channel: str | None, seed: int,
+    archive: Path | None, *, quiet: bool,
+) -> tuple[Evaluation, str | None]:  # fmt: skip
+    """The evaluation, and what it read of the archive (or did not)."""
+    from ..service.archive import service as archived
     from ..service.errors import InvalidInput, ServiceError
     from ..service.evaluation import service
     from .service import open_database
@@ -80,6 +88,7 @@ def _evaluate(
     kind: service.TargetKind
     try:
         with db.read() as session:
+            view = None if archive is None else archived.open_archive(session, archive)
             if data is not None:
                 target, kind = service.draft_target(session, data), "draft"
             elif snapshot is not None:
@@ -93,10 +102,13 @@ def _evaluate(
                     if not quiet:
                         bar.update(task, completed=done, total=total)
 
-                return service.evaluate(
-                    session, target, days=days, channel=channel, now=service.ledger_now(session),
-                    seed=seed, target_kind=kind, progress=advance,
+                now = service.ledger_now(session)
+                result = service.evaluate(
+                    session, target, days=days, channel=channel, now=now, seed=seed,
+                    target_kind=kind, progress=advance, archived=view,
                 )  # fmt: skip
+            unread = archived.unread(session, view, now - dt.timedelta(days=days))
+            return result, archive_note(view, unread)
     except InvalidInput as exc:
         fail("; ".join(f"{_field(e['field'])}: {e['message']}" for e in exc.errors))
     except ServiceError as exc:

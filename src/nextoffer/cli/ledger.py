@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .output import fail, out
+
+if TYPE_CHECKING:
+    from ..service.archive.service import ArchiveView
+
+__all__ = ["ArchiveDir", "archive", "archive_note", "ledger_app", "verify_archive"]
 
 ledger_app = typer.Typer(
     help="The ledger at volume: archive old partitions (PostgreSQL), check an archive.",
@@ -86,3 +91,31 @@ def verify_archive(
         f"ok: {len(manifest['partitions'])} partitions, {rows:,} rows, every checksum matches",
         markup=False,
     )
+
+
+ArchiveDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        help="A ledger archive's folder (`ledger archive --out`): read its rows of the window"
+        " too, as if never archived (each file checked against the manifest first).",
+    ),
+]
+
+
+def archive_note(view: ArchiveView | None, unread: list[str]) -> str | None:
+    """What a learning job read of the archive, or which archived months it did not read."""
+    notes = []
+    if view is not None and view.read:
+        months = view.months_read()
+        notes.append(f"read {len(view.read)} archived partitions ({_months(months)}) from"
+                     f" {view.folder} with the hot ledger")  # fmt: skip
+    if unread:
+        notes.append(f"note: {len(unread)} archived months ({_months(unread)}) not read: "
+                     + ("the hot ledger only; give --archive DIR to read them too"
+                        if view is None else f"{view.folder} does not hold them"))  # fmt: skip
+    return "\n".join(notes) or None
+
+
+def _months(months: list[str]) -> str:
+    return ", ".join(months) if len(months) <= 4 else f"{months[0]} … {months[-1]}"

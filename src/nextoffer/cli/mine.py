@@ -21,7 +21,17 @@ from ..jobs.transactions import (
     read_transactions,
     write_baskets,
 )
-from .output import check_table_file, err, fail, out, progress, write_csv, write_table
+from .ledger import ArchiveDir, archive_note
+from .output import (
+    check_table_file,
+    err,
+    fail,
+    option_message,
+    out,
+    progress,
+    write_csv,
+    write_table,
+)
 
 if TYPE_CHECKING:
     from ..core.learning.significance import Significance
@@ -109,6 +119,7 @@ def mine(
     ledger: Annotated[
         bool, typer.Option("--ledger", help="Mine the ledger's conversions instead of a file.")
     ] = False,
+    archive: ArchiveDir = None,
     min_support: Annotated[
         float,
         typer.Option(help="Least share of baskets holding a rule's items (a count: ⌈S × N⌉)."),
@@ -163,6 +174,8 @@ def mine(
     """Mine association rules (single-item consequent) and summarise, write or propose them."""
     if (transactions is None) == (not ledger):
         fail("give either --transactions FILE or --ledger")
+    if archive is not None and not ledger:
+        fail("--archive: only with --ledger (the ledger's archive)")
     if format not in FORMATS:
         fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
     if engine not in ENGINES:
@@ -172,7 +185,8 @@ def mine(
     check_table_file(out_file)
     if engine == "spark":
         _mine_on_spark(transactions, ledger, master, min_support, min_confidence, max_len,
-                       out_file, propose, fdr, seed, format, exclude, exclude_pattern, key)  # fmt: skip
+                       out_file, propose, fdr, seed, format, exclude, exclude_pattern, key,
+                       archive)  # fmt: skip
         return
     started = time.perf_counter()
     try:
@@ -180,7 +194,7 @@ def mine(
         if transactions is not None:
             data = read_transactions(Path(transactions), format=format, filters=filters)  # type: ignore[arg-type]
         else:
-            data = _from_ledger(filters)
+            data = _from_ledger(filters, archive)
     except TransactionsError as exc:
         fail(f"--transactions: {exc.message}" if exc.field == "transactions" else str(exc))
     with progress(err) as bar:
@@ -247,23 +261,34 @@ def _significance(
         fail(f"--{exc.field.replace('_', '-')}: {exc.message}")
 
 
-def _from_ledger(filters: Filters) -> Transactions:
+def _from_ledger(filters: Filters, folder: Path | None = None) -> Transactions:
+    """The ledger's baskets (with the archive's in ``folder``, if given); says what it read
+    of the archive, or which archived months it did not read."""
+    from ..service.archive import service as archive
+    from ..service.errors import ServiceError
     from ..service.rules.mining import ledger_transactions
     from .service import open_database
 
     db = open_database()
     try:
         with db.read() as session:
-            return ledger_transactions(session, filters)
+            view = None if folder is None else archive.open_archive(session, folder)
+            data = ledger_transactions(session, filters, view)
+            note = archive_note(view, archive.unread(session, view))
+    except ServiceError as exc:
+        fail(option_message(exc))
     finally:
         db.dispose()
+    if note:
+        out.print(note, markup=False)
+    return data
 
 
 def _mine_on_spark(
     transactions: str | None, ledger: bool, master: str | None, min_support: float,
     min_confidence: float, max_len: int | None, out_file: Path | None, propose: bool,
     fdr: float, seed: int, format: str, exclude: list[str] | None,
-    exclude_pattern: str | None, key: str | None,
+    exclude_pattern: str | None, key: str | None, archive: Path | None = None,
 ) -> None:  # fmt: skip
     """``mine --engine spark``: the baskets of a Parquet export (the ledger's are exported to
     a temporary file first) mined on Spark; the rules come back here, to the same file and
@@ -284,7 +309,7 @@ def _mine_on_spark(
     with tempfile.TemporaryDirectory(prefix="nextoffer-baskets-") as folder:
         if ledger:
             path = str(Path(folder) / "ledger-baskets.parquet")
-            from_ledger = _from_ledger(Filters())
+            from_ledger = _from_ledger(Filters(), archive)
             write_baskets(from_ledger, path)
             exported = from_ledger.dropped
         else:
@@ -337,6 +362,7 @@ def export_baskets(
     ledger: Annotated[
         bool, typer.Option("--ledger", help="Export the ledger's checkout baskets instead.")
     ] = False,
+    archive: ArchiveDir = None,
     format: Annotated[
         str, typer.Option(help="auto, baskets (one per line) or lines (line items).")
     ] = "auto",
@@ -353,6 +379,8 @@ def export_baskets(
     """Export baskets to Parquet for `mine --engine spark` (or any Parquet reader)."""
     if (transactions is None) == (not ledger):
         fail("give either --transactions FILE or --ledger")
+    if archive is not None and not ledger:
+        fail("--archive: only with --ledger (the ledger's archive)")
     if format not in FORMATS:
         fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
     if out_file.suffix.lower() not in (".parquet", ".pq"):
@@ -362,7 +390,7 @@ def export_baskets(
         if transactions is not None:
             data = read_transactions(transactions, format=format, filters=filters)  # type: ignore[arg-type]
         else:
-            data = _from_ledger(filters)
+            data = _from_ledger(filters, archive)
     except TransactionsError as exc:
         fail(f"--transactions: {exc.message}" if exc.field == "transactions" else str(exc))
     try:

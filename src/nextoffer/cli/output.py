@@ -35,6 +35,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def option_message(exc: Any) -> str:
+    """A service error as the command line names it: each field as its option (``--name``)."""
+    errors = getattr(exc, "errors", None)
+    if errors:
+        return "; ".join(f"--{e['field'].replace('_', '-')}: {e['message']}" for e in errors)
+    return str(exc.message)
+
+
 def charts_dir(path: Path | None) -> Path | None:
     """The folder ``--charts`` names, made if it is missing (None without the option); a
     folder that cannot be made is a clear error and exit status 1."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from .ledger import ArchiveDir, archive_note
 from .output import charts_dir, check_table_file, fail, out, progress, write_table
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ def train(
             help="Spark master for --engine spark; default: spark-submit's, else local[*]."
         ),
     ] = None,
+    archive: ArchiveDir = None,
 ) -> None:
     """Train an uplift model (T- or X-learner), evaluated on a 30% holdout first."""
     from ..core.learning.segments import Thresholds
@@ -163,8 +165,10 @@ def train(
         if model is not None:
             fail("--model: only with --data (ledger models are stored in the database)")
         _train_ledger(offer, method, outcome or "conversion", window_days, lookback_days,
-                      min_per_arm, bootstrap, seed, thresholds, folder)  # fmt: skip
+                      min_per_arm, bootstrap, seed, thresholds, folder, archive)  # fmt: skip
         return
+    if archive is not None:
+        fail("--archive: only without --data (the ledger's archive)")
     if offer is not None:
         fail("--offer: only without --data (the ledger's offers)")
     if treatment is None or outcome is None:
@@ -224,6 +228,7 @@ def _train_file(
 def _train_ledger(
     offer: str | None, method: str, outcome: str, window_days: int, lookback_days: int,
     min_per_arm: int, bootstrap: int, seed: int, thresholds: Any, folder: Path | None,
+    archive: Path | None = None,
 ) -> None:  # fmt: skip
     from ..service.errors import ServiceError
     from ..service.uplift import service
@@ -233,16 +238,21 @@ def _train_ledger(
     try:
         with progress() as bar:
             task = bar.add_task("training per offer", total=None)
-            done = service.train(
+            training = service.prepare(
                 db, offer=offer, method=method, outcome=outcome, window_days=window_days,
                 lookback_days=lookback_days, min_per_arm=min_per_arm, n_bootstrap=bootstrap,
-                seed=seed, thresholds=thresholds,
+                seed=seed, thresholds=thresholds, archive_dir=archive,
                 progress=lambda o: bar.update(task, description=f"training {o}"),
             )  # fmt: skip
+        with db.transaction() as session:
+            done = service.store(session, training)
     except ServiceError as exc:
         fail(_service_message(exc))
     finally:
         db.dispose()
+    note = archive_note(training.archived, training.unread)
+    if note:
+        out.print(note, markup=False)
     table = Table(title=f"uplift models from the ledger ({method}, outcome {outcome})")
     for column in ("offer", "treated", "control", "Qini (held out)", "mean τ", "result"):
         table.add_column(column)

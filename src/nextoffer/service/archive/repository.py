@@ -11,11 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..tables import decisions, events, journey_transitions
+from ..tables import audit, decisions, events, journey_transitions
 
-__all__ = ["LEDGERS", "Partition", "attached", "detach", "lock", "rows"]
+__all__ = ["ARCHIVE_ACTION", "LEDGERS", "Partition", "archived", "attached", "detach", "lock",
+           "record", "rows"]  # fmt: skip
 
 LEDGERS = {t.name: t for t in (decisions, events, journey_transitions)}
+ARCHIVE_ACTION = "ledger-archive"
 _NAME = re.compile(r"^(decisions|events|journey_transitions)_p(\d{4})_(\d{2})$")
 
 
@@ -74,3 +76,23 @@ def detach(session: Session, partition: Partition) -> None:
     session.execute(
         sa.text(f'ALTER TABLE "{partition.ledger}" DETACH PARTITION "{partition.name}"')
     )
+
+
+def record(session: Session, partition: Partition, details: dict[str, Any]) -> None:
+    """Record in the audit, in the transaction that detaches it, that ``partition`` was
+    archived (``details``: the folder, its manifest entry)."""
+    session.execute(
+        sa.insert(audit).values(action=ARCHIVE_ACTION, actor="nextoffer ledger archive",
+                                subject=partition.name, details=details)
+    )  # fmt: skip
+
+
+def archived(session: Session) -> dict[str, dict[str, Any]]:
+    """The partitions recorded as archived (and so detached), by name: the newest record's
+    details (its folder and manifest entry)."""
+    rows = session.execute(
+        sa.select(audit.c.subject, audit.c.details)
+        .where(audit.c.action == ARCHIVE_ACTION)
+        .order_by(audit.c.seq)
+    )
+    return dict(rows.tuples().all())

@@ -13,6 +13,15 @@ file and manifest entry, if written, are written again by the next run).
 
 **Verify** (``nextoffer ledger verify-archive DIR``): every file of the manifest is read
 again: its checksum, row count, first and last ``seq``, and that ``seq`` only grows.
+
+**Read** (the learning jobs' ``--archive DIR``): ``open_archive`` takes the manifest's
+partitions that are no longer attached (one still attached, whose detach did not commit, is
+left to the hot ledger); ``archived_rows`` reads the files of the months a job's window
+reaches, each checked against the manifest first (a file that does not check is refused,
+named), as rows shaped like the database's (JSON parsed, times in UTC); ``merged`` puts
+them with the hot rows in ``seq`` order and refuses a ``seq`` found in both. Each archived
+partition is recorded in the audit when it is detached, so a job that reads only the hot
+ledger can say which archived months it did not read (``unread``).
 """
 
 from __future__ import annotations
@@ -22,7 +31,10 @@ import hashlib
 import itertools
 import json
 import os
-from collections.abc import Callable
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as default
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +46,8 @@ from . import repository
 from .repository import Partition
 from .schemas import MANIFEST, MANIFEST_FORMAT, ArchivedPartition, Manifest
 
-__all__ = ["archivable", "archive", "archive_partition", "parse_before", "read_manifest", "verify"]
+__all__ = ["ArchiveView", "Condition", "archivable", "archive", "archive_partition", "archived_rows", "merged",
+           "open_archive", "parse_before", "read_manifest", "unread", "verify"]  # fmt: skip
 
 
 def parse_before(text: str, now: dt.datetime) -> dt.datetime:
@@ -114,17 +127,18 @@ def _write(
     return count, first, last
 
 
-def read_manifest(folder: Path) -> Manifest:
-    """The folder's manifest; a folder without one holds an empty archive."""
+def read_manifest(folder: Path, field: str = "DIR") -> Manifest:
+    """The folder's manifest; a folder without one holds an empty archive. A manifest that
+    cannot be read is refused naming ``field``."""
     path = folder / MANIFEST
     if not path.exists():
         return {"format": MANIFEST_FORMAT, "partitions": []}
     try:
         manifest: Manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise InvalidInput.one("DIR", f"{path}: not a readable manifest ({exc})") from None
+        raise InvalidInput.one(field, f"{path}: not a readable manifest ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise InvalidInput.one("DIR", f"{path}: not a manifest of format {MANIFEST_FORMAT}")
+        raise InvalidInput.one(field, f"{path}: not a manifest of format {MANIFEST_FORMAT}")
     return manifest
 
 
@@ -157,6 +171,7 @@ def archive_partition(session: Session, partition: Partition, folder: Path) -> A
     manifest["partitions"] = sorted([*kept, entry], key=lambda p: (p["start"], p["ledger"]))
     _write_manifest(folder, manifest)
     repository.detach(session, partition)
+    repository.record(session, partition, {"folder": str(folder.resolve()), **entry})
     return entry
 
 
@@ -210,3 +225,155 @@ def verify(folder: Path) -> tuple[Manifest, list[str]]:
     for entry in manifest["partitions"]:
         problems.extend(_check(folder, entry))
     return manifest, problems
+
+
+# -- reading an archive with the hot ledger (the learning jobs' --archive) -----------------
+
+
+@dataclass
+class ArchiveView:
+    """An archive opened for reading with the hot ledger: its folder, the manifest's
+    partitions that left the hot ledger (``entries``), the ones left out because they are
+    still attached (``attached``), and the partitions read so far (``read``, by name)."""
+
+    folder: Path
+    entries: list[ArchivedPartition]
+    attached: list[str]
+    option: str = "archive"
+    read: dict[str, ArchivedPartition] = default(default_factory=dict)
+    _checked: set[str] = default(default_factory=set)
+
+    def months_read(self) -> list[str]:
+        """The months (YYYY-MM) of the partitions read, oldest first."""
+        return sorted({e["start"][:7] for e in self.read.values()})
+
+
+def open_archive(session: Session, folder: Path, field: str = "archive") -> ArchiveView:
+    """The archive in ``folder``, to be read with ``session``'s hot ledger; refused naming
+    ``field`` when it is not a folder or holds no manifest. Partitions the manifest lists but
+    that are still attached (an archive run that stopped before its detach committed) are
+    left out: their rows are in the hot ledger."""
+    if not folder.is_dir():
+        raise InvalidInput.one(field, f"{folder}: not a folder")
+    if not (folder / MANIFEST).is_file():
+        raise InvalidInput.one(field, f"{folder}: no {MANIFEST} (not a ledger archive)")
+    manifest = read_manifest(folder, field)
+    hot = (
+        {p.name for p in repository.attached(session)}
+        if session.get_bind().dialect.name == "postgresql"
+        else set()
+    )
+    entries = [e for e in manifest["partitions"] if e["partition"] not in hot]
+    left = [e["partition"] for e in manifest["partitions"] if e["partition"] in hot]
+    return ArchiveView(folder, entries, left, field)
+
+
+def unread(
+    session: Session, view: ArchiveView | None, since: dt.datetime | None = None
+) -> list[str]:
+    """The months (YYYY-MM) recorded as archived (in the audit, when they were detached)
+    that end after ``since`` (None: all) and that ``view`` does not hold: what a job
+    reading ``view`` (None: only the hot ledger) over that window does not see."""
+    held = set() if view is None else {e["partition"] for e in view.entries}
+    return sorted({
+        str(d["start"])[:7]
+        for name, d in repository.archived(session).items()
+        if name not in held and (since is None or dt.datetime.fromisoformat(d["end"]) > since)
+    })  # fmt: skip
+
+
+Condition = tuple[str, str, Any]
+
+
+def _condition(pc: Any, column: str, op: str, value: Any) -> Any:
+    kept = pc.field(column)
+    if op == "==":
+        return kept == value
+    if op == "in":
+        return kept.isin(list(value))
+    if op == "not null":
+        return kept.is_valid()
+    if op == "true":
+        return kept == True  # noqa: E712  (a pyarrow expression, not a test)
+    raise ValueError(f"unknown condition {op!r}")
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC)
+
+
+def archived_rows(
+    view: ArchiveView,
+    ledger: str,
+    columns: Sequence[str],
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    where: Iterable[Condition] = (),
+) -> list[Any]:
+    """The archived rows of ``ledger`` (``columns``, plus ``seq`` first) from the partitions
+    whose month reaches ``since``..``until`` (``occurred_at``, both included; None: no
+    bound), that meet every condition of ``where`` ((column, op, value), op one of ``==``,
+    ``in``, ``not null``, ``true``), in ``seq`` order; each row a named
+    tuple shaped as the database's (JSON columns parsed, times in UTC). Each file is
+    checked against the manifest before it is read (checksum, rows, first and last seq):
+    one that does not check is refused, named."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = repository.LEDGERS[ledger]
+    names = ["seq", *[c for c in columns if c != "seq"]]
+    json_names = {c.name for c in table.c if isinstance(c.type, sa.JSON)} & set(names)
+    time_names = {c.name for c in table.c if isinstance(c.type, sa.DateTime)} & set(names)
+    row_type = namedtuple("ArchivedRow", names)  # type: ignore[misc]
+    conditions = [_condition(pc, *c) for c in where]
+    if since is not None:
+        conditions.append(pc.field("occurred_at") >= since)
+    if until is not None:
+        conditions.append(pc.field("occurred_at") <= until)
+    out: list[Any] = []
+    for entry in view.entries:
+        if entry["ledger"] != ledger:
+            continue
+        start, end = (
+            dt.datetime.fromisoformat(entry["start"]),
+            dt.datetime.fromisoformat(entry["end"]),
+        )
+        if (since is not None and end <= since) or (until is not None and start > until):
+            continue
+        if entry["partition"] not in view._checked:
+            problems = _check(view.folder, entry)
+            if problems:
+                raise InvalidInput.one(
+                    view.option, f"{view.folder / entry['file']}: refused, it does not match the"
+                                f" manifest: {'; '.join(problems)}",
+                )  # fmt: skip
+            view._checked.add(entry["partition"])
+        condition = None
+        for c in conditions:
+            condition = c if condition is None else condition & c
+        data = pq.read_table(view.folder / entry["file"], columns=names, filters=condition)
+        view.read[entry["partition"]] = entry
+        values = [data.column(n).to_pylist() for n in names]
+        for i, n in enumerate(names):
+            if n in json_names:
+                values[i] = [None if v is None else json.loads(v) for v in values[i]]
+            elif n in time_names:
+                values[i] = [None if v is None else _utc(v) for v in values[i]]
+        out.extend(row_type(*row) for row in zip(*values, strict=True))
+    out.sort(key=lambda row: row.seq)
+    return out
+
+
+def merged(view: ArchiveView, archived: list[Any], hot: Iterable[Any]) -> list[Any]:
+    """``archived`` and ``hot`` rows (each with ``seq``) in ``seq`` order; refused (naming
+    the archive) when a ``seq`` is in both: the archive and the hot ledger would count a row
+    twice."""
+    seqs = {row.seq for row in archived}
+    hot = list(hot)
+    both = sorted(row.seq for row in hot if row.seq in seqs)
+    if both:
+        shown = ", ".join(map(str, both[:5])) + (", …" if len(both) > 5 else "")
+        raise InvalidInput.one(view.option, f"{view.folder}: {len(both):,} rows are both archived"
+                                           f" and in the hot ledger (seq {shown}): not read")  # fmt: skip
+    return sorted([*archived, *hot], key=lambda row: row.seq)

@@ -10,7 +10,7 @@ whole ledger: the reference the incremental counts are tested against.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,8 +20,11 @@ from sqlalchemy.orm import Session
 from ..db import dialect_insert
 from ..tables import attach_counts, decisions, events, ledger_watermarks
 
-__all__ = ["ATTACH_WATERMARK", "Key", "add_counts", "count_ledger", "count_new", "lock_watermark",
-           "settled_seq", "stored_counts"]  # fmt: skip
+__all__ = ["ATTACH_WATERMARK", "SHOWING_COLUMNS", "Key", "add_counts", "count_ledger",
+           "count_new", "lock_watermark", "replace_counts", "settled_seq", "showings",
+           "stored_counts", "tally"]  # fmt: skip
+# the columns of a showing, as the archive's rows give them
+SHOWING_COLUMNS = ("seq", "type", "offer_id", "channel", "decision_id")
 
 Key = tuple[str, str, str]  # (offer, rule or "", channel or "")
 Showing = tuple[str, str, str | None, str]  # (event type, offer, channel as stored, decision)
@@ -44,9 +47,33 @@ def _showings(session: Session, *where: Any) -> set[Showing]:
     return {(kind, offer, channel, decision) for kind, offer, channel, decision in rows}
 
 
-def _tally(session: Session, showings: Iterable[Showing]) -> dict[Key, list[int]]:
+def showings(session: Session, upto: int) -> set[Showing]:
+    """The hot ledger's showings (event type, offer, channel, decision) of the counted events
+    with ``seq <= upto``, each once."""
+    return _showings(session, events.c.seq <= upto)
+
+
+def tally(
+    session: Session, found: Iterable[Showing], archived: Mapping[str, Any]
+) -> dict[Key, list[int]]:
+    """[impressions, accepts] per pitch of ``found``, each showing counted once, its decision
+    looked up in the hot ledger, else in ``archived`` (decision JSON by id)."""
+    return _tally(session, found, archived)
+
+
+def replace_counts(session: Session, counts: dict[Key, list[int]], name: str, seq: int) -> None:
+    """Replace every stored count with ``counts`` ([impressions, accepts] per pitch) and move
+    the watermark ``name`` to ``seq``, in the caller's transaction."""
+    session.execute(sa.delete(attach_counts))
+    add_counts(session, counts, name, seq)
+
+
+def _tally(
+    session: Session, showings: Iterable[Showing], archived: Mapping[str, Any] | None = None
+) -> dict[Key, list[int]]:
     """[impressions, accepts] per (offer, nominating rule, channel) of ``showings``, each
-    counted once; a showing whose decision is not in the ledger does not count."""
+    counted once; a showing whose decision is not in the ledger (nor ``archived``) does not
+    count."""
     by_decision: dict[str, list[tuple[str, str, str]]] = {}
     for kind, offer, channel, decision_id in showings:
         by_decision.setdefault(decision_id, []).append((kind, offer, channel or ""))
@@ -61,6 +88,8 @@ def _tally(session: Session, showings: Iterable[Showing]) -> dict[Key, list[int]
             )
         }
         for decision_id in chunk:
+            if decision_id not in found and archived and decision_id in archived:
+                found[decision_id] = archived[decision_id]
             if decision_id not in found:  # (rows from before attribution was checked)
                 continue
             nominated = _nominating_rules(found[decision_id])

@@ -15,15 +15,19 @@ grow, so they replace the older ledger cells) and keeps the rest of the live sna
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
 from ...core.learning.attach import AttachRate
+from ..archive import service as archive
+from ..errors import InvalidInput, Unavailable
 from ..snapshots import service as snapshots
 from . import repository
 from .schemas import RateRow, Rates, Refreshed
 
-__all__ = ["attach_rates", "refresh"]
+__all__ = ["attach_rates", "recount", "refresh"]
 
 
 def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
@@ -50,6 +54,57 @@ def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
         "shown": sum(c[0] for c in counts.values()),
         "accepted": sum(c[1] for c in counts.values()),
         "changed": bool(new),
+        "snapshot": published,
+        "counted_up_to": upto,
+    }
+
+
+def recount(
+    session: Session, archived: archive.ArchiveView | None = None, actor: str = "attach-recount"
+) -> Refreshed:
+    """Recount the whole ledger into the stored counts (replacing them) and move the
+    watermark: the hot ledger's events up to the newest settled one and, with ``archived``,
+    the archive's, each showing counted once wherever its events are. Refused (naming
+    ``archive``) while months recorded as archived are not read: the stored counts hold
+    their showings, and a recount without them would drop them. Publishes when the counts
+    changed."""
+    missing = archive.unread(session, archived)
+    if missing:
+        raise InvalidInput.one(
+            "archive", f"{len(missing)} archived months ({', '.join(missing)}) would be left out"
+                       " of the recount (the stored counts hold them): give the archive's folder",
+        )  # fmt: skip
+    settled = repository.settled_seq(session)
+    if settled is None:
+        raise Unavailable("the ledger's writers in flight did not finish in time: try again")
+    after = repository.lock_watermark(session, repository.ATTACH_WATERMARK)
+    upto = max(settled, after)
+    found = repository.showings(session, upto)
+    decisions: dict[str, Any] = {}
+    if archived is not None:
+        counted = [("type", "in", ("impression", "accept")), ("offer_id", "not null", None),
+                   ("decision_id", "not null", None), ("attributed", "true", None)]  # fmt: skip
+        rows = archive.archived_rows(archived, "events", repository.SHOWING_COLUMNS,
+                                     where=counted)  # fmt: skip
+        found |= {(r.type, r.offer_id, r.channel, r.decision_id) for r in rows}
+        ids = sorted({r.decision_id for r in rows})
+        if ids:
+            decisions = {r.id: r.decision for r in archive.archived_rows(
+                archived, "decisions", ["id", "decision"], where=[("id", "in", ids)])}  # fmt: skip
+    before = repository.stored_counts(session)
+    repository.replace_counts(session, repository.tally(session, found, decisions),
+                              repository.ATTACH_WATERMARK, upto)  # fmt: skip
+    counts = repository.stored_counts(session)
+    published = None
+    if counts != before:
+        published = snapshots.publish_attach_counts(
+            session, actor=actor, took_live={"attach_counts": len(counts)}
+        )
+    return {
+        "pitches": len(counts),
+        "shown": sum(c[0] for c in counts.values()),
+        "accepted": sum(c[1] for c in counts.values()),
+        "changed": counts != before,
         "snapshot": published,
         "counted_up_to": upto,
     }

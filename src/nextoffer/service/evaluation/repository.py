@@ -11,10 +11,23 @@ from sqlalchemy.orm import Session
 
 from ..tables import decisions, events, snapshots
 
-__all__ = ["ledger_now", "logged_decisions", "outcomes", "snapshot_spec", "snapshot_versions"]
+__all__ = [
+    "DECISION_COLUMNS",
+    "OUTCOME_COLUMNS",
+    "OUTCOME_TYPES",
+    "ledger_now",
+    "logged_decisions",
+    "outcomes",
+    "snapshot_spec",
+    "snapshot_versions",
+]
 
 _BATCH = 500
 OUTCOME_TYPES = ("accept", "convert")
+# the columns ``logged_decisions`` and ``outcomes`` read (the archive's too)
+DECISION_COLUMNS = ("seq", "id", "customer_id", "channel", "control", "request", "decision",
+                    "features", "occurred_at")  # fmt: skip
+OUTCOME_COLUMNS = ("seq", "decision_id", "offer_id", "type", "value", "occurred_at")
 
 
 def ledger_now(session: Session) -> dt.datetime:
@@ -45,14 +58,14 @@ def logged_decisions(
 
 
 def outcomes(session: Session, decision_ids: Collection[str]) -> list[Any]:
-    """The attributed accept and convert events that name these decisions: decision, offer,
-    type, value, time."""
+    """The attributed accept and convert events that name these decisions: seq, decision,
+    offer, type, value, time (``OUTCOME_COLUMNS``)."""
     ids = sorted(set(decision_ids))
     out: list[Any] = []
     for start in range(0, len(ids), _BATCH):
         query = sa.select(
-            events.c.decision_id, events.c.offer_id, events.c.type, events.c.value,
-            events.c.occurred_at,
+            events.c.seq, events.c.decision_id, events.c.offer_id, events.c.type,
+            events.c.value, events.c.occurred_at,
         ).where(
             events.c.decision_id.in_(ids[start : start + _BATCH]),
             events.c.type.in_(OUTCOME_TYPES),

@@ -34,6 +34,7 @@ from ...core.decision import Snapshot, SnapshotError, build_snapshot
 from ...core.learning.ope import ESTIMATORS, support
 from ...core.learning.ope import evaluate as estimate_all
 from ...core.learning.ope.logs import METRICS, LoggedDecision, Replay, logged, replay
+from ..archive import service as archive
 from ..errors import InvalidInput
 from ..ledger.service import utc
 from ..snapshots import service as snapshots
@@ -142,14 +143,27 @@ def _check(target: Snapshot, days: int, channel: str | None, window_days: int) -
 
 
 def _outcomes(
-    session: Session, rows: list[Any], window: dt.timedelta
+    session: Session,
+    rows: list[Any],
+    window: dt.timedelta,
+    archived: archive.ArchiveView | None = None,
+    since: dt.datetime | None = None,
 ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """Per decision and offer: accepted (1.0) and the value of its conversions, counting the
-    events within ``window`` after the decision."""
+    events within ``window`` after the decision (in ``seq`` order; with ``archived``, the
+    archive's events since ``since`` too)."""
     at = {row.id: utc(row.occurred_at) for row in rows}
     accepted: dict[str, dict[str, float]] = {}
     revenue: dict[str, dict[str, float]] = {}
-    for decision_id, offer_id, kind, value, occurred_at in repository.outcomes(session, list(at)):
+    found = sorted(repository.outcomes(session, list(at)), key=lambda row: row.seq)
+    if archived is not None and at:
+        old = archive.archived_rows(
+            archived, "events", repository.OUTCOME_COLUMNS, since=since,
+            where=[("decision_id", "in", list(at)), ("type", "in", repository.OUTCOME_TYPES),
+                   ("offer_id", "not null", None), ("attributed", "true", None)],
+        )  # fmt: skip
+        found = archive.merged(archived, old, found)
+    for _, decision_id, offer_id, kind, value, occurred_at in found:
         start = at[decision_id]
         if not start <= utc(occurred_at) <= start + window:
             continue
@@ -236,15 +250,22 @@ def replayed(
     now: dt.datetime,
     window_days: int = WINDOW_DAYS,
     progress: Callable[[int, int], None] | None = None,
+    archived: archive.ArchiveView | None = None,
 ) -> tuple[list[Any], Replay]:
     """The decisions logged in the ``days`` before ``now`` (on ``channel``, or every
     channel), read with their outcomes and replayed on ``target`` (``core``'s ``replay``):
     what ``evaluate`` estimates from, and what a simulator that knows its true rates
-    values the target on (the demo). Bad input is refused naming its field."""
+    values the target on (the demo). Bad input is refused naming its field. With
+    ``archived``, the archive's decisions and outcomes of the window are read too."""
     _check(target, days, channel, window_days)
     since = now - dt.timedelta(days=days)
     rows = repository.logged_decisions(session, since, now, channel, MAX_DECISIONS)
-    accepted, revenue = _outcomes(session, rows, dt.timedelta(days=window_days))
+    if archived is not None:
+        wanted: list[archive.Condition] = [] if channel is None else [("channel", "==", channel)]
+        old = archive.archived_rows(archived, "decisions", repository.DECISION_COLUMNS,
+                                    since=since, until=now, where=wanted)  # fmt: skip
+        rows = archive.merged(archived, old, rows)[-MAX_DECISIONS:]
+    accepted, revenue = _outcomes(session, rows, dt.timedelta(days=window_days), archived, since)
     values = value_per_accept(accepted, revenue)
     return rows, replay(target, _logs(rows, accepted, revenue, progress), values)
 
@@ -261,6 +282,7 @@ def evaluate(
     window_days: int = WINDOW_DAYS,
     resamples: int = RESAMPLES,
     progress: Callable[[int, int], None] | None = None,
+    archived: archive.ArchiveView | None = None,
 ) -> Evaluation:
     """What ``target`` would have earned on the decisions logged in the ``days`` before
     ``now`` (on ``channel``, or every channel), by every estimator, for both metrics (see
@@ -268,7 +290,7 @@ def evaluate(
     decisions are replayed. Bad input is refused naming its field (``days``, ``channel``);
     a window with no logged decisions is an answer (``message``), not an error."""
     rows, done = replayed(session, target, days=days, channel=channel, now=now,
-                          window_days=window_days, progress=progress)  # fmt: skip
+                          window_days=window_days, progress=progress, archived=archived)  # fmt: skip
     return summary(
         target,
         rows,

@@ -519,14 +519,10 @@ async def customer_states_async(
 
 
 def conversions(session: Session) -> list[Any]:
-    """Every convert event's session, offer and payload, oldest first."""
-    return list(
-        session.execute(
-            sa.select(events.c.id, events.c.session_id, events.c.offer_id, events.c.payload)
-            .where(events.c.type == "convert")
-            .order_by(events.c.seq)
-        )
-    )
+    """Every convert event's seq, id, session, offer and payload, oldest first."""
+    columns = [events.c[name] for name in ("seq", "id", "session_id", "offer_id", "payload")]
+    query = sa.select(*columns).where(events.c.type == "convert").order_by(events.c.seq)
+    return list(session.execute(query))
 
 
 # -- partitions (PostgreSQL, revision 0014) ------------------------------------------------

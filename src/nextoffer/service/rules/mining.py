@@ -9,13 +9,16 @@ from ...core.learning.mining import MiningResult
 from ...core.learning.significance import Significance
 from ...jobs.mining import Examples, examples_in, offers_by_sku, proposals_for, transactions_of
 from ...jobs.transactions import Filters, Transactions
+from ..archive import service as archive
 from ..errors import validated
 from ..ledger import repository as ledger
 from ..snapshots import service as snapshots
 from .schemas import ProposalIn
 from .service import propose
 
-__all__ = ["ledger_transactions", "propose_rules"]
+__all__ = ["CONVERSION_COLUMNS", "ledger_transactions", "propose_rules"]
+
+CONVERSION_COLUMNS = ("seq", "id", "session_id", "offer_id", "payload")
 
 
 def propose_rules(
@@ -40,8 +43,16 @@ def propose_rules(
     return counts
 
 
-def ledger_transactions(session: Session, filters: Filters | None = None) -> Transactions:
+def ledger_transactions(
+    session: Session, filters: Filters | None = None, archived: archive.ArchiveView | None = None
+) -> Transactions:
     """Baskets from the ledger's convert events: a checkout's listed items, or the skus the
-    offers of one session's conversions sell."""
+    offers of one session's conversions sell; with ``archived``, the archive's convert events
+    too (all of them, in ``seq`` order with the hot ones: as if never archived)."""
     sku = {str(o["id"]): str(o.get("sku") or o["id"]) for o in snapshots.catalog_offers(session)}
-    return transactions_of(ledger.conversions(session), sku, filters)
+    rows = ledger.conversions(session)
+    if archived is not None:
+        old = archive.archived_rows(archived, "events", CONVERSION_COLUMNS,
+                                    where=[("type", "==", "convert")])  # fmt: skip
+        rows = archive.merged(archived, old, rows)
+    return transactions_of(rows, sku, filters)

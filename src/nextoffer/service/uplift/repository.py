@@ -16,6 +16,8 @@ from ..tables import cate_estimates, customers, decisions, events, uplift_models
 from .schemas import EstimateRow, StoredModel
 
 __all__ = [
+    "CONVERSION_COLUMNS",
+    "DECISION_COLUMNS",
     "all_customers",
     "conversions_between",
     "decisions_after",
@@ -37,14 +39,18 @@ __all__ = [
 ]
 
 _BATCH = 500
+# the columns ``decisions_since`` and ``conversions_between`` read (the archive's too)
+DECISION_COLUMNS = ("seq", "id", "customer_id", "control", "experiment", "shown", "decision",
+                    "features", "occurred_at")  # fmt: skip
+CONVERSION_COLUMNS = ("seq", "customer_id", "offer_id", "value", "occurred_at")
 
 
 def decisions_since(
     session: Session, since: dt.datetime, experiment: str | None = None
 ) -> list[Any]:
-    """Decisions about known customers since ``since``, oldest first."""
+    """Decisions about known customers since ``since``, oldest first (their ``DECISION_COLUMNS``)."""
     query = (
-        sa.select(decisions.c.id, decisions.c.customer_id, decisions.c.control,
+        sa.select(decisions.c.seq, decisions.c.id, decisions.c.customer_id, decisions.c.control,
                   decisions.c.experiment, decisions.c.shown, decisions.c.decision,
                   decisions.c.features, decisions.c.occurred_at)
         .where(decisions.c.occurred_at >= since, decisions.c.customer_id.is_not(None))
@@ -99,12 +105,17 @@ def estimated_pairs(session: Session, customer_ids: Collection[str]) -> set[tupl
 
 def conversions_between(session: Session, since: dt.datetime, until: dt.datetime) -> list[Any]:
     """Convert events attributed to an offer (they name a decision that showed it, or would
-    have, to their customer), with customer, value and time."""
+    have, to their customer), with seq, customer, offer, value and time, oldest first."""
     return list(
         session.execute(
             sa.select(
-                events.c.customer_id, events.c.offer_id, events.c.value, events.c.occurred_at
-            ).where(
+                events.c.seq,
+                events.c.customer_id,
+                events.c.offer_id,
+                events.c.value,
+                events.c.occurred_at,
+            )
+            .where(
                 events.c.type == "convert",
                 events.c.offer_id.is_not(None),
                 events.c.attributed,
@@ -112,6 +123,7 @@ def conversions_between(session: Session, since: dt.datetime, until: dt.datetime
                 events.c.occurred_at >= since,
                 events.c.occurred_at <= until,
             )
+            .order_by(events.c.seq)
         )
     )
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from ...core.decision.spec import HoldoutSpec
 from ...core.learning.segments import SEGMENTS, Thresholds
 from ...jobs.uplift import METHODS, UpliftDataError, UpliftModel, fit_model
+from ..archive import service as archive
 from ..db import Database
 from ..errors import InvalidInput, NotFound
 from ..ledger.service import utc
@@ -87,12 +89,29 @@ def exposures(
     window_days: int = WINDOW_DAYS,
     lookback_days: int = LOOKBACK_DAYS,
     now: dt.datetime | None = None,
+    archived: archive.ArchiveView | None = None,
 ) -> list[Exposure]:
-    """Each customer's first exposure to each offer in the lookback, with its outcome."""
+    """Each customer's first exposure to each offer in the lookback, with its outcome
+    (``archived``: the archive's rows of the lookback too, as if never archived)."""
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(days=lookback_days)
+    decided = repository.decisions_since(session, since, experiment)
+    converted = repository.conversions_between(session, since, now)
+    if archived is not None:
+        wanted: list[archive.Condition] = [("customer_id", "not null", None)]
+        if experiment is not None:
+            wanted.append(("experiment", "==", experiment))
+        old = archive.archived_rows(archived, "decisions", repository.DECISION_COLUMNS,
+                                    since=since, where=wanted)  # fmt: skip
+        decided = archive.merged(archived, old, decided)
+        old = archive.archived_rows(
+            archived, "events", repository.CONVERSION_COLUMNS, since=since, until=now,
+            where=[("type", "==", "convert"), ("offer_id", "not null", None),
+                   ("attributed", "true", None), ("customer_id", "not null", None)],
+        )  # fmt: skip
+        converted = archive.merged(archived, old, converted)
     first: dict[tuple[str, str], Exposure] = {}
-    for row in repository.decisions_since(session, since, experiment):
+    for row in decided:
         for offer_id in _offers_of(row):
             if (offer is None or offer_id == offer) and (row.customer_id, offer_id) not in first:
                 first[(row.customer_id, offer_id)] = Exposure(
@@ -106,11 +125,11 @@ def exposures(
             if e.features is None:
                 e.features = stored.get(e.customer_id, {})
     window = dt.timedelta(days=window_days)
-    for customer_id, offer_id, value, at in repository.conversions_between(session, since, now):
-        hit = first.get((customer_id, offer_id))
-        if hit is not None and hit.at <= utc(at) <= hit.at + window:
+    for row in converted:
+        hit = first.get((row.customer_id, row.offer_id))
+        if hit is not None and hit.at <= utc(row.occurred_at) <= hit.at + window:
             hit.converted = 1
-            hit.value += float(value or 0.0)
+            hit.value += float(row.value or 0.0)
     return list(first.values())
 
 
@@ -151,12 +170,16 @@ def _check(
 class Training:
     """A training run read from the ledger and fitted, not yet stored (``prepare``):
     ``results`` per offer, ``stored`` the model rows to insert, ``trained`` the fitted models
-    by offer, ``estimates`` their scores for every customer stored when it read."""
+    by offer, ``estimates`` their scores for every customer stored when it read; what it
+    read of an archive (``archived``), and the archived months of the lookback it did not
+    read (``unread``)."""
 
     results: list[OfferResult]
     stored: list[StoredModel]
     trained: dict[str, tuple[str, UpliftModel]]
     estimates: list[EstimateRow]
+    archived: archive.ArchiveView | None = None
+    unread: list[str] = field(default_factory=list)
 
 
 def prepare(
@@ -173,6 +196,8 @@ def prepare(
     thresholds: Thresholds | None = None,
     score: bool = True,
     progress: Callable[[str], None] | None = None,
+    archive_dir: Path | None = None,
+    now: dt.datetime | None = None,
 ) -> Training:
     """Read the ledger, train a model per offer and score every stored customer with it
     (``thresholds``: the segments' cut-offs, kept with the model), all in read-only
@@ -180,11 +205,13 @@ def prepare(
     the only write lock for that long (every decision and event would wait, then get 503).
     ``store`` writes the result."""
     _check(method, outcome, window_days, lookback_days, min_per_arm)
-    now = dt.datetime.now(dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
     with db.read() as session:
+        view = None if archive_dir is None else archive.open_archive(session, archive_dir)
         data = exposures(session, offer=offer, window_days=window_days,
-                         lookback_days=lookback_days, now=now)  # fmt: skip
+                         lookback_days=lookback_days, now=now, archived=view)  # fmt: skip
         share = _holdout_share(session)
+        unread = archive.unread(session, view, now - dt.timedelta(days=lookback_days))
     by_offer: dict[str, list[Exposure]] = {}
     for e in data:
         by_offer.setdefault(e.offer_id, []).append(e)
@@ -233,7 +260,7 @@ def prepare(
         with db.read() as session:
             customers = [c._mapping for c in repository.all_customers(session)]
         estimates = bulk_rows(trained, customers)
-    return Training(results, stored, trained, estimates)
+    return Training(results, stored, trained, estimates, view, unread)
 
 
 def store(session: Session, training: Training) -> Trained:
