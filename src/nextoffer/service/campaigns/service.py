@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -44,6 +45,7 @@ __all__ = [
     "PAGE",
     "Campaign",
     "check",
+    "decision_id",
     "decision_key",
     "run",
     "run_bounded",
@@ -59,6 +61,15 @@ Page = tuple[int, int, list[Send]]
 def decision_key(name: str, customer: str) -> str:
     """The idempotency key of ``customer``'s decision in campaign ``name``."""
     return f"campaign:{name}:{customer}"
+
+
+_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "nextoffer:campaigns")
+
+
+def decision_id(name: str, customer: str) -> str:
+    """The id of ``customer``'s decision in campaign ``name``: made of its key (a UUID 5),
+    so that it seeds an exploring channel alike on every run and engine (local or Spark)."""
+    return str(uuid.uuid5(_IDS, decision_key(name, customer)))
 
 
 @dataclass(frozen=True)
@@ -225,7 +236,8 @@ def _decide_page(
         with db.transaction() as session:
             tune_for_batch(session)
             done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
-            asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c])
+            asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
+                                       decision_id=decision_id(campaign.name, c))
                     for c in members if keys[c] not in done]  # fmt: skip
             rows = decisions.decide_rows(session, snapshot, live, asks, now)
             written: list[DecisionRow] = []
