@@ -244,6 +244,7 @@ def run(
         f"campaign {result['name']} on {result['channel']}: {result['customers']} customers, "
         f"{result['decided']} decided now, {result['already_decided']} decided before; "
         f"{result['control']} in the control group (not sent), {sent} to send"
+        + (" (decided on Spark)" if engine == "spark" else "")
         + (f"; send list: {out_file}" if out_file is not None else ""),
         markup=False,
     )
