@@ -5,7 +5,8 @@ customer ids) or a segment (``--segment``: a condition over the stored customers
 the decision path, written to the ledger a page at a time, and the send list exported
 (``--out``: Parquet or CSV). Each decision is keyed by the campaign's name and the
 customer: run again after a crash (or a kill), the same command decides only the customers
-not decided yet. The same service code as ``POST /v1/campaigns``.
+not decided yet. The same service code as ``POST /v1/campaigns``; with ``--engine spark``,
+the decisions are made on Spark's executors (``service.campaigns.on_spark``), the same ones.
 """
 
 from __future__ import annotations

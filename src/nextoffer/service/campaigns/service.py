@@ -10,7 +10,9 @@ before deciding, the page's keys are looked up and the customers an earlier run 
 are skipped (their stored decisions go into the send list as they are). A run killed at
 any point leaves whole pages behind it: running it again decides only the rest. Two runs
 of one campaign at once cannot both decide a customer either: the database refuses the
-second key (``Conflict``; the run that lost can be run again to resume).
+second key (``Conflict``; the run that lost can be run again to resume). A decision's id
+is made of its key (``decision_id``): it seeds an exploring channel, so a run on Spark
+(``on_spark``) gives the same rows as this one.
 
 A segment is a condition of the rule language over the stored customers (as an outbound
 journey's segment is), evaluated page by page in the order of their ids.
