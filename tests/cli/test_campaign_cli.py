@@ -4,6 +4,7 @@ the bank's catalog published and 40 stored customers."""
 from __future__ import annotations
 
 import csv
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,16 @@ def test_a_parquet_list_is_read_by_its_customer_id_column(project: Path) -> None
         (("--channel", "email"), "give either --customers FILE or --segment CONDITION"),
         (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--name", "a b"),
          "--name: 'a b'"),
+        (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--engine", "cluster"),
+         "--engine: expected one of local, spark, got 'cluster'"),
+        (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--master", "local[2]"),
+         "--master: only with --engine spark"),
+        (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--engine", "spark",
+          "--master", "local[two]"), "--master: 'local[two]' is not a Spark master URL"),
+        (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--engine", "spark",
+          "--master", "spark://no-port"), "--master: 'spark://no-port' is not a Spark master URL"),
+        (("--channel", "email", "--segment", "customer.tenureMonths > 1", "--engine", "spark",
+          "--workers", "2"), "--workers: only with --engine local"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_1_naming_the_option_and_decides_nothing(
@@ -133,3 +144,48 @@ def test_bad_input_exits_1_naming_the_option_and_decides_nothing(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert _decided(project) == []
+
+
+def _ledger_rows(where: Path) -> list[dict[str, Any]]:
+    """The project's decisions in ledger order, but for the times of the run: the database's
+    write time, the request's ``at`` (the run's clock) and a sampled trace's stage timings."""
+    db = Database(f"sqlite:///{where / 'nextoffer.db'}")
+    try:
+        with db.read() as session:
+            rows = [dict(r._mapping) for r in
+                    session.execute(sa.select(decisions).order_by(decisions.c.seq))]  # fmt: skip
+    finally:
+        db.dispose()
+    for row in rows:
+        del row["occurred_at"]
+        row["request"].pop("at")
+        for stage in (row["trace"] or {}).get("stages", ()):
+            stage.pop("micros", None)
+    return rows
+
+
+@pytest.mark.usefixtures("java")  # Spark's runtime, installed when absent
+def test_a_campaign_on_spark_writes_the_local_rows_and_send_list(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    twin = tmp_path_factory.mktemp("twin")
+    shutil.copyfile(project / "nextoffer.db", twin / "nextoffer.db")
+    args = ("campaign", "run", "--channel", "email", "--segment", "customer.tenureMonths > 1",
+            "--name", "spring", "--out", "sends.parquet")  # fmt: skip
+    local = run(*args, cwd=project)
+    assert local.returncode == 0, local.stderr
+    on = run(*args, "--engine", "spark", "--master", "local[2]", cwd=twin)
+    assert on.returncode == 0, on.stderr
+    assert "Traceback" not in on.stderr
+    assert "40 customers, 40 decided now, 0 decided before" in on.stdout
+    assert "(decided on Spark)" in on.stdout
+    sends = pq.read_table(twin / "sends.parquet").to_pylist()
+    assert sends == pq.read_table(project / "sends.parquet").to_pylist()
+    assert any(s["control"] for s in sends)
+    assert any(s["send"] for s in sends)
+    assert _ledger_rows(twin) == _ledger_rows(project)
+    again = run(*args, "--engine", "spark", "--master", "local[2]", cwd=twin)
+    assert again.returncode == 0, again.stderr
+    assert "40 customers, 0 decided now, 40 decided before" in again.stdout
+    assert pq.read_table(twin / "sends.parquet").to_pylist() == sends
+    assert len(_ledger_rows(twin)) == 40

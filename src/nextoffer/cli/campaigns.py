@@ -5,7 +5,8 @@ customer ids) or a segment (``--segment``: a condition over the stored customers
 the decision path, written to the ledger a page at a time, and the send list exported
 (``--out``: Parquet or CSV). Each decision is keyed by the campaign's name and the
 customer: run again after a crash (or a kill), the same command decides only the customers
-not decided yet. The same service code as ``POST /v1/campaigns``.
+not decided yet. The same service code as ``POST /v1/campaigns``; with ``--engine spark``,
+the decisions are made on Spark's executors (``service.campaigns.on_spark``), the same ones.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..service.campaigns import service
+from ..jobs.spark.session import SparkUnavailable, master_problem, spark_session
+from ..service.campaigns import on_spark, service
 from ..service.campaigns.schemas import NAME_PATTERN, CampaignRun
 from ..service.errors import InvalidInput, NotFound, ServiceError
 from .output import err, fail, out, progress, write_csv
@@ -29,6 +31,7 @@ campaign_app = typer.Typer(help="Outbound campaigns: decide for a list or segmen
 
 OUT_SUFFIXES = (".parquet", ".csv")
 ID_COLUMNS = ("customer_id", "customer", "id")
+ENGINES = ("local", "spark")
 
 
 def read_customers(path: Path) -> list[str]:
@@ -148,13 +151,34 @@ def run(
             min=1,
             max=64,
             help="PostgreSQL: processes deciding pages at once "
-            "(default: one per core; SQLite: one).",
+            "(default: one per core; SQLite: one). Not with --engine spark.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local (this machine) or spark (Apache Spark's executors, same decisions)."
+        ),
+    ] = "local",
+    master: Annotated[
+        str | None,
+        typer.Option(
+            help="Spark master for --engine spark (local[2], spark://host:7077, yarn …); "
+            "default: spark-submit's, else local[*]."
         ),
     ] = None,
 ) -> None:
     """Decide for every customer of a list or segment and export the send list."""
     import re
 
+    if engine not in ENGINES:
+        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if master is not None and engine != "spark":
+        fail("--master: only with --engine spark")
+    if master is not None and (problem := master_problem(master)) is not None:
+        fail(f"--master: {problem}")
+    if workers is not None and engine == "spark":
+        fail("--workers: only with --engine local (on Spark, the executors decide)")
     if (customers is None) == (segment is None):
         fail("give either --customers FILE or --segment CONDITION")
     if out_file is not None and out_file.suffix.lower() not in OUT_SUFFIXES:
@@ -172,7 +196,10 @@ def run(
     db = open_database()
     try:
         try:
-            snapshot = SnapshotCache(db).get()
+            if engine == "spark":
+                spec, snapshot = on_spark.live_snapshot(db)
+            else:
+                snapshot = SnapshotCache(db).get()
         except NotFound:
             fail("no live snapshot: publish a catalog first (nextoffer demo, or the API)")
         # what lives until exit (modules, the compiled snapshot) frozen: the garbage
@@ -187,12 +214,23 @@ def run(
         except InvalidInput as exc:
             _refused(exc)
         total = len(set(ids)) if ids is not None else service.stored_customers(db)
-        with progress(err) as bar:
-            task = bar.add_task(f"campaign {name}", total=total)
+        spark = None
+        if engine == "spark":
             try:
-                result = service.run(db, snapshot, ModelCache(db).live(), campaign, now,
-                                     progress=lambda n: bar.advance(task, n),
-                                     workers=workers or os.cpu_count() or 1)  # fmt: skip
+                spark = spark_session(master)
+            except SparkUnavailable as exc:
+                fail(f"--engine spark: {exc.message}")
+        with progress(err) as bar:
+            task = bar.add_task(f"campaign {name}" + (" on Spark" if spark else ""), total=total)
+            try:
+                if spark is not None:
+                    result = on_spark.run_on_spark(db, spark, spec, snapshot,
+                                                   ModelCache(db).live(), campaign, now,
+                                                   progress=lambda n: bar.advance(task, n))  # fmt: skip
+                else:
+                    result = service.run(db, snapshot, ModelCache(db).live(), campaign, now,
+                                         progress=lambda n: bar.advance(task, n),
+                                         workers=workers or os.cpu_count() or 1)  # fmt: skip
             except InvalidInput as exc:
                 _refused(exc)
             except ServiceError as exc:
@@ -207,6 +245,7 @@ def run(
         f"campaign {result['name']} on {result['channel']}: {result['customers']} customers, "
         f"{result['decided']} decided now, {result['already_decided']} decided before; "
         f"{result['control']} in the control group (not sent), {sent} to send"
+        + (" (decided on Spark)" if engine == "spark" else "")
         + (f"; send list: {out_file}" if out_file is not None else ""),
         markup=False,
     )

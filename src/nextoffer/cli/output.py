@@ -31,7 +31,8 @@ def progress(console: Console = out, *, transient: bool = True) -> Progress:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print("[bold red]error:[/] ", markup=True, end="")
+    err.print(message, markup=False)  # as written: a master's local[2] is no markup tag
     raise typer.Exit(code)
 
 

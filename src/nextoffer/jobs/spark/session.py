@@ -4,6 +4,7 @@ started here (``master``: ``local[2]``, ``spark://host:7077``, ``yarn`` …)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +16,7 @@ from .java import PACKAGE, find_java
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["LOG_CONFIG", "THREAD_STACK", "SparkUnavailable", "spark_session"]
+__all__ = ["LOG_CONFIG", "THREAD_STACK", "SparkUnavailable", "master_problem", "spark_session"]
 
 LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
 THREAD_STACK = "256m"
@@ -23,6 +24,23 @@ THREAD_STACK = "256m"
 
 class SparkUnavailable(NextofferError):
     """PySpark or Java is missing: ``--engine spark`` cannot run here."""
+
+
+# the master URLs Spark takes: local, local[4], local[*], local[4,2], local-cluster[2,1,1024],
+# spark://host:7077 (a standalone cluster; several masters: host1:7077,host2:7077), yarn,
+# k8s://https://host:443, mesos://host:5050
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9]\d*)(,[1-9]\d*)?\])?|local-cluster\[[1-9]\d*,[1-9]\d*,[1-9]\d*\]"
+    r"|spark://[^\s:/,]+:\d+(,[^\s:/,]+:\d+)*|yarn|k8s://\S+|mesos://\S+"
+)
+
+
+def master_problem(master: str) -> str | None:
+    """What is wrong with a Spark master URL, None when Spark can take it."""
+    if _MASTER.fullmatch(master):
+        return None
+    return (f"{master!r} is not a Spark master URL (local[2], local[*], spark://host:7077, "
+            "yarn, k8s://https://host:443)")  # fmt: skip
 
 
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:

@@ -10,7 +10,9 @@ before deciding, the page's keys are looked up and the customers an earlier run 
 are skipped (their stored decisions go into the send list as they are). A run killed at
 any point leaves whole pages behind it: running it again decides only the rest. Two runs
 of one campaign at once cannot both decide a customer either: the database refuses the
-second key (``Conflict``; the run that lost can be run again to resume).
+second key (``Conflict``; the run that lost can be run again to resume). A decision's id
+is made of its key (``decision_id``): it seeds an exploring channel, so a run on Spark
+(``on_spark``) gives the same rows as this one.
 
 A segment is a condition of the rule language over the stored customers (as an outbound
 journey's segment is), evaluated page by page in the order of their ids.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -44,6 +47,7 @@ __all__ = [
     "PAGE",
     "Campaign",
     "check",
+    "decision_id",
     "decision_key",
     "run",
     "run_bounded",
@@ -59,6 +63,15 @@ Page = tuple[int, int, list[Send]]
 def decision_key(name: str, customer: str) -> str:
     """The idempotency key of ``customer``'s decision in campaign ``name``."""
     return f"campaign:{name}:{customer}"
+
+
+_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "nextoffer:campaigns")
+
+
+def decision_id(name: str, customer: str) -> str:
+    """The id of ``customer``'s decision in campaign ``name``: made of its key (a UUID 5),
+    so that it seeds an exploring channel alike on every run and engine (local or Spark)."""
+    return str(uuid.uuid5(_IDS, decision_key(name, customer)))
 
 
 @dataclass(frozen=True)
@@ -225,7 +238,8 @@ def _decide_page(
         with db.transaction() as session:
             tune_for_batch(session)
             done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
-            asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c])
+            asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
+                                       decision_id=decision_id(campaign.name, c))
                     for c in members if keys[c] not in done]  # fmt: skip
             rows = decisions.decide_rows(session, snapshot, live, asks, now)
             written: list[DecisionRow] = []

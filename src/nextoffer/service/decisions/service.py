@@ -73,14 +73,17 @@ __all__ = [
     "BatchAsk",
     "LiveClock",
     "Pipeline",
+    "Prepared",
     "StepAsk",
     "StepDecided",
     "decide",
     "decide_async",
     "decide_rows",
     "decide_steps",
+    "decided_row",
     "get",
     "lookback",
+    "prepare_rows",
     "seen",
     "wall_clock",
 ]
@@ -399,7 +402,27 @@ def _row(
         )  # fmt: skip
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
-    out = decision.to_dict()
+    return decided_row(
+        decision_id, request, customer.id if customer is not None else None,
+        decision.to_dict(), decision.offers(), decision.trace.detailed, features,
+        idempotency_key, arm,
+    )  # fmt: skip
+
+
+def decided_row(
+    decision_id: str,
+    request: Request,
+    customer_id: str | None,
+    out: Mapping[str, Any],
+    shown: list[str],
+    detailed: bool,
+    features: Profile | None,
+    idempotency_key: IdempotencyKey | None = None,
+    arm: tuple[str, str] | None = None,
+) -> DecisionRow:
+    """The engine's decision (``out``: ``Decision.to_dict()``, ``shown``: its offers,
+    ``detailed``: its trace was sampled in) as the ledger row to write, wherever the engine
+    ran (here, or on a Spark executor)."""
     as_given = request.model_dump(mode="json", exclude_none=True)
     key, body_hash = None, None
     if idempotency_key is not None:
@@ -408,16 +431,16 @@ def _row(
         "id": decision_id,
         "idempotency_key": key,
         "body_hash": body_hash,
-        "customer_id": customer.id if customer is not None else None,
+        "customer_id": customer_id,
         "session_id": request.session_id,
-        "channel": decision.channel,
-        "snapshot_version": decision.snapshot_version,
-        "control": decision.control,
-        "experiment": decision.experiment,
-        "shown": decision.offers(),
+        "channel": out["channel"],
+        "snapshot_version": out["snapshot_version"],
+        "control": out["control"],
+        "experiment": out["experiment"],
+        "shown": shown,
         "request": as_given,
         "decision": {k: out[k] for k in DECIDED if k in out},
-        "trace": out["trace"] if decision.trace.detailed else None,
+        "trace": out["trace"] if detailed else None,
         "features": features,
         "strategy_experiment": arm[0] if arm is not None else None,
         "arm": arm[1] if arm is not None else None,
@@ -480,13 +503,16 @@ class BatchAsk(NamedTuple):
     """One customer's decision in a batch (a journey's outbound step, a campaign's
     customer): on ``channel`` (``placements``: these, or all of the channel's), stored
     under ``key`` (the idempotency key as the ledger keeps it: a second decision under it is
-    refused by the database), with the journey ``steps`` that nominate offers, if any."""
+    refused by the database), with the journey ``steps`` that nominate offers, if any;
+    ``decision_id``: the decision's id, which seeds an exploring strategy (a campaign's is
+    made of its key, so that every run and engine decides a customer alike)."""
 
     customer: str
     channel: str
     placements: tuple[str, ...]
     key: str
     steps: tuple[JourneyStep, ...] = ()
+    decision_id: str | None = None  # None: a random UUID
 
 
 def decide_rows(
@@ -516,13 +542,51 @@ def decide_rows(
         features = seen(request, stored, declared)
         state = _state(ask.customer, stored, history, estimates[ask.customer]), features
         try:
-            row = _row(snapshot, request, now, state, None, journeys=ask.steps)
+            row = _row(snapshot, request, now, state, None, journeys=ask.steps,
+                       decision_id=ask.decision_id)  # fmt: skip
         except InvalidInput:
             rows.append(None)
             continue
         row["idempotency_key"] = ask.key
         rows.append(row)
     return rows
+
+
+class Prepared(NamedTuple):
+    """One ask of a batch made ready for the engine, wherever it runs: the request it
+    answers, the customer's state and the customer as the engine sees them (``features``)."""
+
+    request: Request
+    state: CustomerState
+    features: Profile
+
+
+def prepare_rows(
+    session: Session,
+    snapshot: Snapshot,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+    asks: Sequence[BatchAsk],
+    now: dt.datetime,
+) -> list[Prepared]:
+    """What ``decide_rows`` reads for ``asks`` at ``now`` (the states in one read, the CATE
+    estimates in another), made ready for the engine to run elsewhere (Spark's executors);
+    ``decided_row`` makes each answer the row ``decide_rows`` would have made."""
+    if not asks:
+        return []
+    customers = {a.customer for a in asks}
+    states = customers_and_contacts(session, customers, now - lookback(snapshot))
+    declared = snapshot.spec.customer_schema.attributes
+    estimates = customers_estimates(session, customers, live)
+    prepared: list[Prepared] = []
+    for ask in asks:
+        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
+                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
+        request = Request.model_validate(body)
+        found, history = states[ask.customer]
+        stored = _profile(found)
+        state = _state(ask.customer, stored, history, estimates[ask.customer])
+        prepared.append(Prepared(request, state, seen(request, stored, declared)))
+    return prepared
 
 
 def decide_steps(
