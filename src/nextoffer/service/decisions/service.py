@@ -498,7 +498,8 @@ class BatchRequests:
     ``request``): one request per channel and placements validated and dumped, then, for
     each ask, a copy with the ask's customer (only the customer's id validated). Equal to
     validating and dumping each ask's request (``Request.model_validate``, then
-    ``model_dump``), which took 7 µs a customer of a campaign's 160 µs of CPU; this takes 3."""
+    ``model_dump``): a third less CPU (1,000 asks on the loaded shared machine: 11.6 µs an
+    ask against 18.0)."""
 
     def __init__(self, now: dt.datetime) -> None:
         self.now = now
