@@ -1,6 +1,7 @@
 """Outbound campaigns on PostgreSQL: every stored customer of a segment decided and written.
 
-Run: ``.venv/bin/python bench/campaign_bench.py [--quick] [--customers N] [--page P]``
+Run: ``.venv/bin/python bench/campaign_bench.py [--quick] [--customers N] [--page P]
+[--workers W] [--trace-sample-rate R]``
 
 PostgreSQL runs with its defaults for durability (fsync, synchronous commit: a commit waits
 for the write-ahead log to reach the disk), on the same 2 cores as the benchmark. The bank's
@@ -54,6 +55,7 @@ from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import customers as customers_table
 from nextoffer.service.tables import decisions
+from nextoffer.service.uplift.estimates import ModelCache
 from nextoffer.testing.postgres import ThrowawayPostgres
 
 # the campaign's moment: now (the contact policies count the ledger's contacts, stamped with
@@ -76,25 +78,28 @@ def bank_customer(i: int) -> dict[str, Any]:
             "segments": ["VIP"] if rng.random() < 0.05 else [], "updated_at": NOW}  # fmt: skip
 
 
-def engine_ceiling(db: Database, stored: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
-    """The engine alone over the customers: customers a second, and each one's answer
-    (control, offers per placement)."""
+def engine_ceiling(
+    db: Database, stored: list[dict[str, Any]]
+) -> tuple[float, float, dict[str, Any]]:
+    """The engine alone over the customers, with the campaign's settings (the snapshot's
+    trace sampling, no placements named, seeded): customers a second, CPU seconds a
+    customer, and each one's answer (control, offers per placement)."""
     snapshot = SnapshotCache(db).get()
     requests = [Request.model_validate({"customer": {"id": c["id"]}, "channel": "email",
                                         "at": NOW}) for c in stored]  # fmt: skip
     states = [CustomerState(id=c["id"], attributes=c["attributes"], holdings=tuple(c["holdings"]),
                             segments=tuple(c["segments"])) for c in stored]  # fmt: skip
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     made = [decide(snapshot, r, s, now=NOW, contacts_at=NOW, seed=r.customer.id if r.customer else None)
             for r, s in zip(requests, states, strict=True)]  # fmt: skip
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     answers = {
         c["id"]: (d.control, {} if d.control else
                   {p.placement: [o.offer for o in p.offers] for p in d.placements})
         for c, d in zip(stored, made, strict=True)
     }  # fmt: skip
-    return len(stored) / elapsed, answers
+    return len(stored) / elapsed, cpu / len(stored), answers
 
 
 def own_cpu() -> float:
@@ -111,7 +116,8 @@ def run_campaign(db: Database, page: int, workers: int) -> tuple[float, float, f
     gc.freeze()  # as `nextoffer campaign run` does once the snapshot is loaded
     cpu0, server0 = own_cpu(), server_cpu(db)
     start = time.perf_counter()
-    result = campaigns.run(db, snapshot, None, campaign, NOW, page=page, workers=workers)
+    live = ModelCache(db).live()  # the live uplift models, as the command passes them
+    result = campaigns.run(db, snapshot, live, campaign, NOW, page=page, workers=workers)
     elapsed = time.perf_counter() - start
     return elapsed, own_cpu() - cpu0, server_cpu(db) - server0, result
 
@@ -124,24 +130,32 @@ def main() -> None:
                         help="customers decided and written per transaction")  # fmt: skip
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes deciding pages at once (default: one per core)")  # fmt: skip
+    parser.add_argument("--trace-sample-rate", type=float, default=None,
+                        help="the snapshot's trace_sample_rate (default: the bank's, 1.0: "
+                        "every decision's trace detailed); the engine's ceiling too")  # fmt: skip
     args = parser.parse_args()
     n = 5000 if args.quick else args.customers
     print(f"campaign benchmark: PostgreSQL with fsync on and synchronous commit, "
-          f"{os.cpu_count()} cores, {n:,} stored bank customers, pages of {args.page:,}, {args.workers} worker processes; "
+          f"{os.cpu_count()} cores, {n:,} stored bank customers, pages of {args.page:,}, {args.workers} worker processes, trace_sample_rate "
+          f"{1.0 if args.trace_sample_rate is None else args.trace_sample_rate:g}; "
           f"{load_time()}")  # fmt: skip
     with ThrowawayPostgres(database="bench", durable=True) as pg:
         db = Database(pg.new_database("campaign"))
         upgrade(db)
+        spec = bank_snapshot()
+        if args.trace_sample_rate is not None:
+            spec["trace_sample_rate"] = args.trace_sample_rate
         with db.transaction() as session:
-            load_spec(session, bank_snapshot())
+            load_spec(session, spec)
             publish(session, "bank-1")
         stored = [bank_customer(i) for i in range(n)]
         copy(db, customers_table, stored)
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE customers")
-        ceiling, answers = engine_ceiling(db, stored)
+        ceiling, engine_cpu, answers = engine_ceiling(db, stored)
         print(f"1. the engine alone (core.decision.decide, no database): {ceiling:,.0f} "
-              f"customers/s; {load_time()}")  # fmt: skip
+              f"customers/s on one core ({engine_cpu * 1e6:.0f} µs of CPU a customer); "
+              f"{load_time()}")  # fmt: skip
         elapsed, cpu, server, result = run_campaign(db, args.page, args.workers)
         rate = n / elapsed
         same = sum(
@@ -156,6 +170,11 @@ def main() -> None:
               f"decisions written, {result['control']:,} in the control group; "
               f"{same:,}/{n:,} answers as the engine's; CPU: benchmark {cpu:.1f} s, "
               f"PostgreSQL {server:.1f} s; {load_time()}")  # fmt: skip
+        cores = os.cpu_count() or 1
+        per = (cpu + server) / n
+        print(f"   CPU a customer: {cpu / n * 1e6:.0f} µs the campaign's processes (the engine "
+              f"{engine_cpu * 1e6:.0f} of it), {server / n * 1e6:.0f} µs PostgreSQL: at most "
+              f"{cores / per:,.0f} customers/s on {cores} idle cores")  # fmt: skip
         print(f"   goal >= {GOAL:,} customers/s: {verdict(rate >= GOAL)}")
         again, cpu, server, rerun = run_campaign(db, args.page, args.workers)
         print(f"3. run again (resumed, nothing left): {again:.2f} s, {rerun['decided']} decided, "

@@ -120,3 +120,29 @@ def test_a_state_from_seen_contacts_decides_as_one_from_contacts(
         CustomerState.from_seen(seen, history=state.history)
     expected = decide(BUILT[name], request, state).to_dict(timings=False)
     assert decide(BUILT[name], request, fast).to_dict(timings=False) == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.randoms(use_true_random=False))
+def test_a_state_from_the_store_is_the_state_from_seen_contacts(
+    case: tuple[str, Request, CustomerState], rng: Any
+) -> None:
+    """``from_store`` (no validation: the service's own stored values) builds the state
+    ``from_seen`` validates, and the engine decides the same with it."""
+    name, request, state = case
+    seen = [Seen(c.offer, c.channel, c.outcome, c.session_id, c.at.timestamp())
+            for c in state.history]  # fmt: skip
+    rng.shuffle(seen)
+    fields: dict[str, Any] = {
+        "id": state.id or "c-1", "attributes": dict(state.attributes),
+        "holdings": state.holdings, "segments": state.segments,
+        "cate": {"savings-account": -0.04}, "cate_intervals": {"savings-account": (-0.1, 0.0)},
+        "uplift_segments": {"savings-account": "sure-thing"},
+    }  # fmt: skip
+    validated = CustomerState.from_seen(seen, **fields)
+    stored = CustomerState.from_store(seen, **fields)
+    assert stored == validated
+    assert stored.model_fields_set == validated.model_fields_set
+    assert stored.compact_history.seen == validated.compact_history.seen
+    expected = decide(BUILT[name], request, validated).to_dict(timings=False)
+    assert decide(BUILT[name], request, stored).to_dict(timings=False) == expected

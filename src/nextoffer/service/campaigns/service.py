@@ -21,9 +21,11 @@ journey's segment is), evaluated page by page in the order of their ids.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import multiprocessing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -157,13 +159,15 @@ def segment_members(
     read transaction of its own): (the members among them, how many were read)."""
     after = ""
     while True:
-        with db.read() as session:
-            tune_for_batch(session)
-            rows = repository.customers_after(session, after, page)
-        if not rows:
-            return
-        after = rows[-1].id
-        yield [r.id for r in rows if _in_segment(condition, snapshot, r, now)], len(rows)
+        with _collector_paused():
+            with db.read() as session:
+                tune_for_batch(session)
+                rows = repository.customers_after(session, after, page)
+            if not rows:
+                return
+            after = rows[-1].id
+            members = [r.id for r in rows if _in_segment(condition, snapshot, r, now)]
+        yield members, len(rows)
 
 
 def _listed(customers: Sequence[str], page: int) -> Iterator[tuple[list[str], int]]:
@@ -235,7 +239,7 @@ def _decide_page(
     keys = {c: decision_key(campaign.name, c) for c in members}
     asks: list[decisions.BatchAsk] = []
     try:
-        with db.transaction() as session:
+        with _collector_paused(), db.transaction() as session:
             tune_for_batch(session)
             done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
             asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
@@ -258,6 +262,23 @@ def _decide_page(
     for ask, row in zip(asks, written, strict=True):
         by_customer[ask.customer] = _send(ask.customer, row["id"], row["control"], row["decision"])
     return len(written), len(done), [by_customer[c] for c in members]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The garbage collector paused for a page: its rows are freed by reference counting
+    when the page is done, and the collections their allocations triggered walked them
+    again and again (with each page alive: 22–25 µs of CPU a customer, a tenth of a
+    one-process campaign's over 20,000 customers; 12–14 µs with the page paused, the rest
+    after it). Process-wide: another thread's allocations meanwhile are not collected
+    either (what a cycle holds waits for the next collection)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _Work = tuple[Snapshot, Mapping[str, tuple[str, UpliftModel]] | None, Campaign, dt.datetime]

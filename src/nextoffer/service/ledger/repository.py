@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
-from ..db import binary_parameters, copy_insert, dialect_insert, unnest_insert
+from ..db import binary_parameters, copy_insert, dialect_insert, driver_rows, unnest_insert
 from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
 
 __all__ = [
@@ -230,13 +230,13 @@ def copy_new_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> N
     and the transaction with it); on SQLite one INSERT of the rows."""
     if not rows:
         return
-    full = [_given(row) for row in rows]
     if session.get_bind().dialect.name != "postgresql":
-        session.execute(sa.insert(decisions), full)
+        session.execute(sa.insert(decisions), [_given(row) for row in rows])
         return
     copy_insert(session, decisions, _GIVEN, (
-        [to_json(r[name]).decode() if is_json else r[name] for name, is_json in _GIVEN_FIELDS]
-        for r in full
+        [to_json(r.get(name)).decode() if is_json else r.get(name)
+         for name, is_json in _GIVEN_FIELDS]
+        for r in rows
     ))  # fmt: skip
 
 
@@ -498,10 +498,8 @@ def customer_states(
     if not every_decision and session.get_bind().dialect.name == "postgresql":
         # the ids as one array parameter: as an expanded IN list, psycopg parses a statement
         # of a thousand placeholders anew every time (half of a campaign page's read)
-        rows = session.connection().exec_driver_sql(
-            _CUSTOMER_STATES_PG, {"customer_ids": ids, "since": since}
-        )
-        return _group(ids, rows)
+        return _group(ids, driver_rows(session, _CUSTOMER_STATES_PG,
+                                       {"customer_ids": ids, "since": since}))  # fmt: skip
     statement = _CUSTOMER_HISTORIES if every_decision else _CUSTOMER_STATES
     return _group(ids, session.execute(statement, {"customer_ids": ids, "since": since}))
 
