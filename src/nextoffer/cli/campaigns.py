@@ -20,10 +20,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..jobs.spark.session import SparkUnavailable, master_problem, spark_session
+from ..jobs.spark.session import SparkUnavailable, spark_session
 from ..service.campaigns import on_spark, service
 from ..service.campaigns.schemas import NAME_PATTERN, CampaignRun
 from ..service.errors import InvalidInput, NotFound, ServiceError
+from .engines import Master, check_engine
 from .output import err, fail, out, progress, write_csv
 
 campaign_app = typer.Typer(help="Outbound campaigns: decide for a list or segment.",
@@ -31,7 +32,6 @@ campaign_app = typer.Typer(help="Outbound campaigns: decide for a list or segmen
 
 OUT_SUFFIXES = (".parquet", ".csv")
 ID_COLUMNS = ("customer_id", "customer", "id")
-ENGINES = ("local", "spark")
 
 
 def read_customers(path: Path) -> list[str]:
@@ -160,23 +160,12 @@ def run(
             help="local (this machine) or spark (Apache Spark's executors, same decisions)."
         ),
     ] = "local",
-    master: Annotated[
-        str | None,
-        typer.Option(
-            help="Spark master for --engine spark (local[2], spark://host:7077, yarn …); "
-            "default: spark-submit's, else local[*]."
-        ),
-    ] = None,
+    master: Master = None,
 ) -> None:
     """Decide for every customer of a list or segment and export the send list."""
     import re
 
-    if engine not in ENGINES:
-        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    if master is not None and engine != "spark":
-        fail("--master: only with --engine spark")
-    if master is not None and (problem := master_problem(master)) is not None:
-        fail(f"--master: {problem}")
+    check_engine(engine, master)
     if workers is not None and engine == "spark":
         fail("--workers: only with --engine local (on Spark, the executors decide)")
     if (customers is None) == (segment is None):

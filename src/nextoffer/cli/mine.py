@@ -21,6 +21,7 @@ from ..jobs.transactions import (
     read_transactions,
     write_baskets,
 )
+from .engines import Master, check_engine
 from .ledger import ArchiveDir, archive_note
 from .output import (
     check_table_file,
@@ -39,8 +40,22 @@ if TYPE_CHECKING:
 
 __all__ = ["export_baskets", "mine", "rule_columns", "rule_row"]
 
+# the options that read a transactions file, as ``mine`` and ``export-baskets`` take them
+_FormatOption = Annotated[
+    str, typer.Option(help="auto, baskets (one per line) or lines (line items).")
+]
+_Exclude = Annotated[
+    list[str] | None, typer.Option(help="An item code to drop (repeatable), e.g. POST.")
+]
+_ExcludePattern = Annotated[
+    str | None, typer.Option(help="Drop items whose whole code matches this regex.")
+]
+_CancelPrefix = Annotated[
+    str | None, typer.Option(help="Order ids starting with this are cancellations, e.g. C.")
+]
+
+
 FORMATS: tuple[str, ...] = get_args(Format)
-ENGINES = ("local", "spark")
 
 
 def rule_columns(significance: Significance | None = None) -> list[str]:
@@ -142,18 +157,10 @@ def mine(
         float, typer.Option(help="False discovery rate for --propose (Benjamini–Hochberg).")
     ] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed of the exploratory/holdout split.")] = 0,
-    format: Annotated[
-        str, typer.Option(help="auto, baskets (one per line) or lines (line items).")
-    ] = "auto",
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="An item code to drop (repeatable), e.g. POST.")
-    ] = None,
-    exclude_pattern: Annotated[
-        str | None, typer.Option(help="Drop items whose whole code matches this regex.")
-    ] = None,
-    cancel_prefix: Annotated[
-        str | None, typer.Option(help="Order ids starting with this are cancellations, e.g. C.")
-    ] = None,
+    format: _FormatOption = "auto",
+    exclude: _Exclude = None,
+    exclude_pattern: _ExcludePattern = None,
+    cancel_prefix: _CancelPrefix = None,
     key: Annotated[
         str | None,
         typer.Option(
@@ -163,13 +170,7 @@ def mine(
     engine: Annotated[
         str, typer.Option(help="local (this process) or spark (Apache Spark, same results).")
     ] = "local",
-    master: Annotated[
-        str | None,
-        typer.Option(
-            help="Spark master for --engine spark (local[2], spark://host:7077, yarn …); "
-            "default: spark-submit's, else local[*]."
-        ),
-    ] = None,
+    master: Master = None,
 ) -> None:
     """Mine association rules (single-item consequent) and summarise, write or propose them."""
     if (transactions is None) == (not ledger):
@@ -178,10 +179,7 @@ def mine(
         fail("--archive: only with --ledger (the ledger's archive)")
     if format not in FORMATS:
         fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
-    if engine not in ENGINES:
-        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
-    if master is not None and engine != "spark":
-        fail("--master: only with --engine spark")
+    check_engine(engine, master)
     check_table_file(out_file)
     if engine == "spark":
         _mine_on_spark(transactions, ledger, master, min_support, min_confidence, max_len,
@@ -363,18 +361,10 @@ def export_baskets(
         bool, typer.Option("--ledger", help="Export the ledger's checkout baskets instead.")
     ] = False,
     archive: ArchiveDir = None,
-    format: Annotated[
-        str, typer.Option(help="auto, baskets (one per line) or lines (line items).")
-    ] = "auto",
-    exclude: Annotated[
-        list[str] | None, typer.Option(help="An item code to drop (repeatable), e.g. POST.")
-    ] = None,
-    exclude_pattern: Annotated[
-        str | None, typer.Option(help="Drop items whose whole code matches this regex.")
-    ] = None,
-    cancel_prefix: Annotated[
-        str | None, typer.Option(help="Order ids starting with this are cancellations, e.g. C.")
-    ] = None,
+    format: _FormatOption = "auto",
+    exclude: _Exclude = None,
+    exclude_pattern: _ExcludePattern = None,
+    cancel_prefix: _CancelPrefix = None,
 ) -> None:
     """Export baskets to Parquet for `mine --engine spark` (or any Parquet reader)."""
     if (transactions is None) == (not ledger):

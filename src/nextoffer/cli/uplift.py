@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from .engines import Master, check_engine
 from .ledger import ArchiveDir, archive_note
 from .output import charts_dir, check_table_file, fail, out, progress, write_table
 
@@ -127,12 +128,7 @@ def train(
             "Apache Spark's executors, the same model."
         ),
     ] = "local",
-    master: Annotated[
-        str | None,
-        typer.Option(
-            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
-        ),
-    ] = None,
+    master: Master = None,
     archive: ArchiveDir = None,
 ) -> None:
     """Train an uplift model (T- or X-learner), evaluated on a 30% holdout first."""
@@ -149,10 +145,7 @@ def train(
         fail("--bootstrap: must be 0 (no intervals) or between 2 and 500")
     if propensity is not None and not 0 < propensity < 1:
         fail(f"--propensity: must be strictly between 0 and 1, got {propensity}")
-    if engine not in ("local", "spark"):
-        fail(f"--engine: expected one of local, spark, got {engine!r}")
-    if master is not None and engine != "spark":
-        fail("--master: only with --engine spark")
+    check_engine(engine, master)
     if engine == "spark" and data is None:
         fail("--engine spark: only with --data (a file)")
     _check_model_file(model, "--model")
@@ -296,19 +289,11 @@ def score(
             "Apache Spark into a Parquet folder --out, the same estimates."
         ),
     ] = "local",
-    master: Annotated[
-        str | None,
-        typer.Option(
-            help="Spark master for --engine spark; default: spark-submit's, else local[*]."
-        ),
-    ] = None,
+    master: Master = None,
 ) -> None:
     """Score rows with a model file (a ``cate`` column), or, without --data, every customer
     into the CATE store with each offer's live model."""
-    if engine not in ("local", "spark"):
-        fail(f"--engine: expected one of local, spark, got {engine!r}")
-    if master is not None and engine != "spark":
-        fail("--master: only with --engine spark")
+    check_engine(engine, master)
     if data is None:
         if model is not None or out_file is not None:
             fail("--model and --out: only with --data (the ledger's models score the CATE store)")

@@ -25,14 +25,14 @@ from ...jobs.spark.campaigns import CustomerAsk, Undecided, decide_on_spark
 from ...jobs.uplift import UpliftModel
 from ..db import Database, tune_for_batch
 from ..decisions import service as decisions
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound
 from ..ledger import service as ledger
 from ..ledger.schemas import DecisionRow
 from ..snapshots import service as snapshots
 from ..snapshots.schemas import SnapshotData
 from . import service
-from .schemas import CampaignRun, Send
-from .service import PAGE, Campaign, Page, _listed, _send, check, decision_id, decision_key
+from .schemas import CampaignRun
+from .service import PAGE, Campaign, Page
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -72,13 +72,24 @@ def run_on_spark(
 ) -> CampaignRun:
     """``service.run`` with the engine on Spark: the same decisions (``snapshot`` built from
     ``spec``), written the same way, and the same answer."""
-    condition = check(snapshot, campaign)
-    pages = (
-        _listed(campaign.customers or (), page) if condition is None
-        else service.segment_members(db, snapshot, condition, now, page=page)
-    )  # fmt: skip
-    sends: list[Send] = []
-    decided = already = 0
+    pages = service.members_pages(db, snapshot, campaign, now, page)
+    done = _decided(db, spark, spec, snapshot, live, campaign, now, pages, pages_per_job)
+    return service.summary(campaign, done, progress)
+
+
+def _decided(
+    db: Database,
+    spark: SparkSession,
+    spec: SnapshotData,
+    snapshot: Snapshot,
+    live: Mapping[str, tuple[str, UpliftModel]] | None,
+    campaign: Campaign,
+    now: dt.datetime,
+    pages: Iterator[tuple[list[str], int]],
+    pages_per_job: int,
+) -> Iterator[tuple[Page, int]]:
+    """The pages decided on Spark, ``pages_per_job`` in one job, each written as it comes
+    back, with how many customers it covered."""
     while group := list(islice(pages, pages_per_job)):
         ready = [_read(db, snapshot, live, campaign, members, covered, now)
                  for members, covered in group]  # fmt: skip
@@ -87,15 +98,7 @@ def run_on_spark(
                 for a, p in zip(page_asks, prepared, strict=True)]  # fmt: skip
         answers = iter(decide_on_spark(spark, spec, asks, now))
         for members, covered, done, page_asks, prepared in ready:
-            made, before, page_sends = _write(db, campaign, members, done, page_asks,
-                                              prepared, answers)  # fmt: skip
-            decided, already = decided + made, already + before
-            sends += page_sends
-            if progress is not None:
-                progress(covered)
-    return {"name": campaign.name, "channel": campaign.channel, "customers": len(sends),
-            "decided": decided, "already_decided": already,
-            "control": sum(s["control"] for s in sends), "sends": sends}  # fmt: skip
+            yield _write(db, campaign, members, done, page_asks, prepared, answers), covered
 
 
 def _read(
@@ -111,13 +114,9 @@ def _read(
     states of the members not decided yet."""
     if not members:
         return members, covered, {}, [], []
-    keys = {c: decision_key(campaign.name, c) for c in members}
     with db.read() as session:
         tune_for_batch(session)
-        done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
-        asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
-                                   decision_id=decision_id(campaign.name, c))
-                for c in members if keys[c] not in done]  # fmt: skip
+        done, asks = service.undecided(session, campaign, members)
         prepared = decisions.prepare_rows(session, snapshot, live, asks, now)
     return members, covered, done, asks, prepared
 
@@ -149,12 +148,5 @@ def _write(
                 tune_for_batch(session)
                 ledger.append_new_decisions(session, written)
         except sa.exc.IntegrityError:
-            raise Conflict(
-                f"another run of campaign {campaign.name!r} decided some of these customers "
-                "at the same time; run it again to resume (nobody is decided twice)"
-            ) from None
-    by_customer = {r.customer_id: _send(r.customer_id, r.id, r.control, r.decision)
-                   for r in done.values()}  # fmt: skip
-    for ask, row in zip(asks, written, strict=True):
-        by_customer[ask.customer] = _send(ask.customer, row["id"], row["control"], row["decision"])
-    return len(written), len(done), [by_customer[c] for c in members]
+            raise service.conflict(campaign) from None
+    return service.page_of(members, done, asks, written)

@@ -24,12 +24,13 @@ import datetime as dt
 import gc
 import multiprocessing
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ...core.decision import Snapshot
 from ...core.request import Request
@@ -49,12 +50,17 @@ __all__ = [
     "PAGE",
     "Campaign",
     "check",
+    "conflict",
     "decision_id",
     "decision_key",
+    "members_pages",
+    "page_of",
     "run",
     "run_bounded",
     "segment_members",
     "stored_customers",
+    "summary",
+    "undecided",
 ]
 
 PAGE = 2000  # customers decided and written per transaction
@@ -201,18 +207,35 @@ def run(
     ``progress`` hears how many customers each page covered (read, for a segment).
     ``workers`` (PostgreSQL): pages decided by that many processes at once, each on its own
     connection (this process reads the pages and evaluates the segment meanwhile)."""
-    condition = check(snapshot, campaign)
-    pages = (
-        _listed(campaign.customers or (), page) if condition is None
-        else segment_members(db, snapshot, condition, now, page=page)
-    )  # fmt: skip
-    sends: list[Send] = []
-    decided = already = 0
+    pages = members_pages(db, snapshot, campaign, now, page)
     if workers > 1 and not db.is_sqlite:
         done = _in_processes(db, snapshot, live, campaign, now, pages, workers)
     else:
         done = ((_decide_page(db, snapshot, live, campaign, members, now), covered)
                 for members, covered in pages)  # fmt: skip
+    return summary(campaign, done, progress)
+
+
+def members_pages(
+    db: Database, snapshot: Snapshot, campaign: Campaign, now: dt.datetime, page: int
+) -> Iterator[tuple[list[str], int]]:
+    """The campaign's members (checked against ``snapshot``) a page at a time, each with
+    how many customers it covered: its list's, or the stored customers' in its segment."""
+    condition = check(snapshot, campaign)
+    if condition is None:
+        return _listed(campaign.customers or (), page)
+    return segment_members(db, snapshot, condition, now, page=page)
+
+
+def summary(
+    campaign: Campaign,
+    done: Iterable[tuple[Page, int]],
+    progress: Callable[[int], None] | None = None,
+) -> CampaignRun:
+    """A run's answer from its pages as they are done (each with how many customers it
+    covered, which ``progress`` hears)."""
+    sends: list[Send] = []
+    decided = already = 0
     for (made, before, page_sends), covered in done:
         decided, already = decided + made, already + before
         sends += page_sends
@@ -221,6 +244,42 @@ def run(
     return {"name": campaign.name, "channel": campaign.channel, "customers": len(sends),
             "decided": decided, "already_decided": already,
             "control": sum(s["control"] for s in sends), "sends": sends}  # fmt: skip
+
+
+def undecided(
+    session: Session, campaign: Campaign, members: list[str]
+) -> tuple[dict[str, Any], list[decisions.BatchAsk]]:
+    """The decisions stored under the members' keys in ``campaign``, by key, and an ask for
+    each member not decided in it yet (its decision id made of its key)."""
+    keys = {c: decision_key(campaign.name, c) for c in members}
+    done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
+    asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
+                               decision_id=decision_id(campaign.name, c))
+            for c in members if keys[c] not in done]  # fmt: skip
+    return done, asks
+
+
+def page_of(
+    members: list[str],
+    done: Mapping[str, Any],
+    asks: Sequence[decisions.BatchAsk],
+    written: Sequence[DecisionRow],
+) -> Page:
+    """A page's outcome: how many were decided now (``written``, one per ask), how many
+    before (``done``); every member's send, in order."""
+    by_customer = {r.customer_id: _send(r.customer_id, r.id, r.control, r.decision)
+                   for r in done.values()}  # fmt: skip
+    for ask, row in zip(asks, written, strict=True):
+        by_customer[ask.customer] = _send(ask.customer, row["id"], row["control"], row["decision"])
+    return len(written), len(done), [by_customer[c] for c in members]
+
+
+def conflict(campaign: Campaign) -> Conflict:
+    """What a page's write says when another run wrote some of its keys meanwhile."""
+    return Conflict(
+        f"another run of campaign {campaign.name!r} decided some of these customers at "
+        "the same time; run it again to resume (nobody is decided twice)"
+    )
 
 
 def _decide_page(
@@ -236,15 +295,10 @@ def _decide_page(
     order."""
     if not members:
         return 0, 0, []
-    keys = {c: decision_key(campaign.name, c) for c in members}
-    asks: list[decisions.BatchAsk] = []
     try:
         with _collector_paused(), db.transaction() as session:
             tune_for_batch(session)
-            done = {r.idempotency_key: r for r in ledger.decided_under(session, keys.values())}
-            asks = [decisions.BatchAsk(c, campaign.channel, campaign.placements, keys[c],
-                                       decision_id=decision_id(campaign.name, c))
-                    for c in members if keys[c] not in done]  # fmt: skip
+            done, asks = undecided(session, campaign, members)
             rows = decisions.decide_rows(session, snapshot, live, asks, now)
             written: list[DecisionRow] = []
             for ask, row in zip(asks, rows, strict=True):
@@ -253,15 +307,8 @@ def _decide_page(
                 written.append(row)
             ledger.append_new_decisions(session, written)
     except sa.exc.IntegrityError:
-        raise Conflict(
-            f"another run of campaign {campaign.name!r} decided some of these customers at "
-            "the same time; run it again to resume (nobody is decided twice)"
-        ) from None
-    by_customer = {r.customer_id: _send(r.customer_id, r.id, r.control, r.decision)
-                   for r in done.values()}  # fmt: skip
-    for ask, row in zip(asks, written, strict=True):
-        by_customer[ask.customer] = _send(ask.customer, row["id"], row["control"], row["decision"])
-    return len(written), len(done), [by_customer[c] for c in members]
+        raise conflict(campaign) from None
+    return page_of(members, done, asks, written)
 
 
 @contextmanager
