@@ -46,6 +46,10 @@ def test_groceries_on_spark_writes_the_local_rule_file(tmp_path: Path) -> None:
     [
         (["--engine", "cluster"], "--engine: expected one of local, spark"),
         (["--master", "local[2]"], "--master: only with --engine spark"),
+        (
+            ["--engine", "spark", "--master", "local[two]"],
+            "--master: 'local[two]' is not a Spark master URL",
+        ),
         ([*SPARK, "--format", "lines"], "the Spark engine reads baskets"),
         (["--transactions", "nope.parquet", *SPARK], "--transactions: no such file 'nope.parquet'"),
     ],

@@ -373,6 +373,11 @@ def test_score_on_spark_gives_the_local_scores(tmp_path: Path) -> None:
     nomaster = run(*score, "--master", "local[2]", "--out", tmp_path / "y.parquet")
     assert nomaster.returncode == 1
     assert "--master: only with --engine spark" in nomaster.stderr
+    malformed = run(*score, "--engine", "spark", "--master", "spark://no-port",
+                    "--out", tmp_path / "z.parquet")  # fmt: skip
+    assert malformed.returncode == 1
+    assert "--master: 'spark://no-port' is not a Spark master URL" in malformed.stderr
+    assert not (tmp_path / "z.parquet").exists()
 
 
 @pytest.mark.usefixtures("java")
