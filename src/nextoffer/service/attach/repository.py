@@ -117,8 +117,10 @@ def count_ledger(session: Session) -> dict[Key, list[int]]:
 def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
     """[impressions, accepts] that the events with ``after < seq <= upto`` add to the counts
     of the events up to ``after``: their showings that no earlier event showed already, each
-    with its decision (one statement: the earlier showings are looked up by decision, through
-    its index; a showing whose decision is not in the ledger does not count)."""
+    with its decision (one statement; a showing whose decision is not in the ledger does not
+    count). PostgreSQL: ``_count_new_pg``, whose work does not grow with the ledger."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _count_new_pg(session, after, upto)
     earlier = events.alias("earlier")
     shown_before = (
         sa.select(sa.literal(1))
@@ -134,25 +136,85 @@ def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
         .distinct()
         .subquery()
     )
-    if session.get_bind().dialect.name == "postgresql":
-        # the nominating rule found in the database (jsonpath, in document order, as
-        # ``_nominating_rules`` does): no decision crosses to Python (a third of the time)
-        rule: sa.ColumnElement[Any] = sa.func.jsonb_path_query_first(
-            decisions.c.decision, sa.literal(_FIRST_RULE, sa.String).cast(_JsonPath),
-            sa.func.jsonb_build_object("o", new.c.offer_id),
-        ).op("#>>")(sa.literal("{}").cast(postgresql.ARRAY(sa.Text)))  # fmt: skip
-    else:
-        rule = decisions.c.decision
     rows = session.execute(
-        sa.select(new.c.type, new.c.offer_id, new.c.channel, rule).join(
+        sa.select(new.c.type, new.c.offer_id, new.c.channel, decisions.c.decision).join(
             decisions, decisions.c.id == new.c.decision_id
         )
     )
-    pg = session.get_bind().dialect.name == "postgresql"
     out: dict[Key, list[int]] = {}
-    for kind, offer, channel, found in rows:
-        nominating = (found or "") if pg else _nominating_rules(found).get(offer, "")
-        cell = out.setdefault((offer, nominating, channel or ""), [0, 0])
+    for kind, offer, channel, decision in rows:
+        cell = out.setdefault((offer, _nominating_rules(decision).get(offer, ""), channel or ""),
+                              [0, 0])  # fmt: skip
+        cell[0 if kind == "impression" else 1] += 1
+    return out
+
+
+# PostgreSQL's key table of the decisions (revision 0014; ``occurred_at`` since 0016)
+_DECISION_KEYS = sa.table(
+    "decisions_keys",
+    sa.column("id", sa.String),
+    sa.column("seq", sa.BigInteger),
+    sa.column("occurred_at", sa.DateTime(timezone=True)),
+)
+# an event naming a decision was written after it (both times are the database's clock, at
+# the start of their transactions; an hour of slack for transactions that overlapped)
+_AFTER_ITS_DECISION = dt.timedelta(hours=1)
+
+
+def _count_new_pg(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
+    """``count_new`` on PostgreSQL, where the ledger is partitioned by month: each new
+    showing (the events after the watermark, through the primary key's ``seq``) reads its
+    decision's key (``decisions_keys``, by id), then the decision from the one partition of
+    its ``(seq, occurred_at)``, and looks for an earlier event of the same showing only in the
+    partitions from the decision's month on (by ``decision_id``). Each lookup is a lateral
+    subquery (``LIMIT 1``), so the planner keeps them per showing and prunes partitions with
+    the values of each: joined as sets, it hashed the whole ledger's events (the earlier
+    showings) and probed every partition for each decision, work that grew with the ledger.
+    The nominating rule is found in the database (jsonpath, in document order, as
+    ``_nominating_rules`` does): no decision crosses to Python."""
+    new = (
+        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
+        .where(*_COUNTED, events.c.seq > after, events.c.seq <= upto)
+        .distinct()
+        .subquery("new")
+    )
+    keys = _DECISION_KEYS.alias("k")
+    found = (
+        sa.select(keys.c.seq, keys.c.occurred_at)
+        .where(keys.c.id == new.c.decision_id)
+        .limit(1)
+        .lateral("found")
+    )
+    rule = sa.func.jsonb_path_query_first(
+        decisions.c.decision, sa.literal(_FIRST_RULE, sa.String).cast(_JsonPath),
+        sa.func.jsonb_build_object("o", new.c.offer_id),
+    ).op("#>>")(sa.literal("{}").cast(postgresql.ARRAY(sa.Text)))  # fmt: skip
+    decision = (
+        sa.select(rule.label("rule"))
+        .where(decisions.c.seq == found.c.seq, decisions.c.occurred_at == found.c.occurred_at)
+        .limit(1)
+        .lateral("decision")
+    )
+    earlier = events.alias("earlier")
+    seen = (
+        sa.select(sa.literal(1).label("seen"))
+        .where(earlier.c.decision_id == new.c.decision_id, earlier.c.type == new.c.type,
+               earlier.c.offer_id == new.c.offer_id,
+               earlier.c.channel.is_not_distinct_from(new.c.channel), earlier.c.attributed,
+               earlier.c.seq <= after,
+               earlier.c.occurred_at >= found.c.occurred_at - _AFTER_ITS_DECISION)
+        .limit(1)
+        .lateral("seen")
+    )  # fmt: skip
+    rows = session.execute(
+        sa.select(new.c.type, new.c.offer_id, new.c.channel, decision.c.rule)
+        .select_from(new.join(found, sa.true()).join(decision, sa.true())
+                     .outerjoin(seen, sa.true()))
+        .where(seen.c.seen.is_(None))
+    )  # fmt: skip
+    out: dict[Key, list[int]] = {}
+    for kind, offer, channel, found_rule in rows:
+        cell = out.setdefault((offer, found_rule or "", channel or ""), [0, 0])
         cell[0 if kind == "impression" else 1] += 1
     return out
 

@@ -136,12 +136,10 @@ def overview(session: Session, window: str = "24h", now: dt.datetime | None = No
     for row in rows:
         i = slot(int(utc(row.occurred_at).timestamp()) // width)
         if not row.control:
-            ev[i] += sum(
-                s.get("ev") or 0.0 for p in row.decision["placements"] for s in p["offers"]
-            )
-        for rule in row.decision.get("rules_fired", ()):
-            fired[rule["id"]] += 1
-            fired_at[i][rule["id"]] += 1
+            ev[i] += row.ev
+        for rule in row.rules:
+            fired[rule] += 1
+            fired_at[i][rule] += 1
     series.ev_served = ev
     result.ev_served = sum(ev)
     result.top_rules = dict(fired.most_common(10))
