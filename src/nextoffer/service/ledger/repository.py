@@ -226,8 +226,10 @@ def insert_new_decisions(
 
 def copy_new_decisions(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append decision rows whose idempotency keys must be new, nothing read back: on
-    PostgreSQL one ``COPY`` (psycopg formats each row in C; a key stored before fails it,
-    and the transaction with it); on SQLite one INSERT of the rows."""
+    PostgreSQL one ``COPY`` (psycopg formats each row in C; a row whose key is stored
+    already is left out by the key table's trigger, as ``ON CONFLICT DO NOTHING`` would,
+    revision 0014); on SQLite one INSERT of the rows (a key stored before fails it, and the
+    transaction with it)."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
