@@ -58,6 +58,19 @@ _CancelPrefix = Annotated[
 FORMATS: tuple[str, ...] = get_args(Format)
 
 
+def _check_source(
+    transactions: str | Path | None, ledger: bool, archive: Path | None, format: str
+) -> None:
+    """Where ``mine`` and ``export-baskets`` read: a transactions file or the ledger (with
+    its archive), in a known format; else the command stops naming the option."""
+    if (transactions is None) == (not ledger):
+        fail("give either --transactions FILE or --ledger")
+    if archive is not None and not ledger:
+        fail("--archive: only with --ledger (the ledger's archive)")
+    if format not in FORMATS:
+        fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+
+
 def rule_columns(significance: Significance | None = None) -> list[str]:
     """The names of a rule's fields, in the order ``rule_row`` gives them."""
     tested = ["p_value", "q_value", "significant"] if significance is not None else []
@@ -173,12 +186,7 @@ def mine(
     master: Master = None,
 ) -> None:
     """Mine association rules (single-item consequent) and summarise, write or propose them."""
-    if (transactions is None) == (not ledger):
-        fail("give either --transactions FILE or --ledger")
-    if archive is not None and not ledger:
-        fail("--archive: only with --ledger (the ledger's archive)")
-    if format not in FORMATS:
-        fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    _check_source(transactions, ledger, archive, format)
     check_engine(engine, master)
     check_table_file(out_file)
     if engine == "spark":
@@ -367,12 +375,7 @@ def export_baskets(
     cancel_prefix: _CancelPrefix = None,
 ) -> None:
     """Export baskets to Parquet for `mine --engine spark` (or any Parquet reader)."""
-    if (transactions is None) == (not ledger):
-        fail("give either --transactions FILE or --ledger")
-    if archive is not None and not ledger:
-        fail("--archive: only with --ledger (the ledger's archive)")
-    if format not in FORMATS:
-        fail(f"--format: expected one of {', '.join(FORMATS)}, got {format!r}")
+    _check_source(transactions, ledger, archive, format)
     if out_file.suffix.lower() not in (".parquet", ".pq"):
         fail("--out: expected a .parquet file")
     try:

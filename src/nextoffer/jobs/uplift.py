@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import pickle
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +45,7 @@ __all__ = [
     "Scores",
     "UpliftDataError",
     "UpliftModel",
+    "check_score_columns",
     "fit_model",
     "read_table",
     "split_columns",
@@ -304,10 +305,8 @@ def _number(value: Any) -> bool:
 SCORE_COLUMNS = ("cate", "cate_lower", "cate_upper", "base_rate", "uplift_segment")
 
 
-def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> int:
-    """The input rows with ``cate`` (and ``cate_lower``, ``cate_upper``, ``base_rate``,
-    ``uplift_segment``) as CSV or Parquet, by the file's suffix. An output column never
-    shadows an input column: an input with a column of one of these names is refused."""
+def check_score_columns(columns: Collection[str]) -> None:
+    """An input whose columns would be overwritten by the scores is refused, naming them."""
     clash = [name for name in SCORE_COLUMNS if name in columns]
     if clash:
         names = ", ".join(repr(c) for c in clash)
@@ -316,6 +315,13 @@ def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> in
             f"the input already has column(s) {names}, which the scores would overwrite"
             f" (uplift score adds {', '.join(SCORE_COLUMNS)}); rename them in the input",
         )
+
+
+def write_scores(columns: dict[str, list[Any]], scores: Scores, out: Path) -> int:
+    """The input rows with ``cate`` (and ``cate_lower``, ``cate_upper``, ``base_rate``,
+    ``uplift_segment``) as CSV or Parquet, by the file's suffix. An output column never
+    shadows an input column: an input with a column of one of these names is refused."""
+    check_score_columns(columns)
     import pyarrow as pa
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq

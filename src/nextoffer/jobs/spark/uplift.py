@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ...core.learning.uplift import Fits
-from ..uplift import SCORE_COLUMNS, UpliftDataError, UpliftModel
+from ..uplift import UpliftDataError, UpliftModel, check_score_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,14 +74,7 @@ def score_parquet(
         frame = spark.read.parquet(data)
     except (AnalysisException, Py4JJavaError) as exc:
         raise UpliftDataError("--data", f"cannot read {data} as Parquet") from exc
-    clash = [name for name in SCORE_COLUMNS if name in frame.columns]
-    if clash:
-        names = ", ".join(repr(c) for c in clash)
-        raise UpliftDataError(
-            "--data",
-            f"the input already has column(s) {names}, which the scores would overwrite"
-            f" (uplift score adds {', '.join(SCORE_COLUMNS)}); rename them in the input",
-        )
+    check_score_columns(frame.columns)
     first = frame.limit(_CHECKED_ROWS).toArrow()
     if first.num_rows == 0:
         raise UpliftDataError("--data", f"{data} has no rows")
