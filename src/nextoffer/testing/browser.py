@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..jobs.packages import can_install, install_packages
 
 __all__ = ["BrowserUnavailable", "Chromium", "ensure_chromium", "headless_chrome"]
 
@@ -47,20 +48,15 @@ def ensure_chromium() -> Chromium:
     found = _find()
     if found is not None:
         return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not can_install():
         raise BrowserUnavailable(
             "chromium and chromedriver not found; install Debian's 'chromium' and "
             "'chromium-driver' packages, or set NEXTOFFER_CHROMIUM and NEXTOFFER_CHROMEDRIVER "
             "(automatic install needs root and apt-get)"
         )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *_PACKAGES],
-    ):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise BrowserUnavailable(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-2000:]}")
+    failed = install_packages(_PACKAGES)
+    if failed is not None:
+        raise BrowserUnavailable(failed)
     found = _find()
     if found is None:
         raise BrowserUnavailable(f"installed {' '.join(_PACKAGES)} but found no binaries")

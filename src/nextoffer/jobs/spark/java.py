@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from ..packages import can_install, install_packages
 
 __all__ = ["PACKAGE", "JavaUnavailable", "ensure_java", "find_java", "install_java"]
 
@@ -35,19 +36,14 @@ def find_java() -> Path | None:
 
 def install_java() -> Path:
     """Install Debian's headless JRE (needs root and apt-get) and return its ``java``."""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+    if not can_install():
         raise JavaUnavailable(
             f"no Java runtime found (Spark needs one); install Debian's {PACKAGE!r} package "
             "or set JAVA_HOME (automatic install needs root and apt-get)"
         )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", PACKAGE],
-    ):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise JavaUnavailable(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    failed = install_packages([PACKAGE])
+    if failed is not None:
+        raise JavaUnavailable(failed)
     java = find_java()
     if java is None:
         raise JavaUnavailable(f"installed {PACKAGE!r} but found no java")
