@@ -77,6 +77,7 @@ from tests.dashboard.signin import signed_in
 from tests.service.server import Server, load_catalog
 
 from http_load import closed_loop
+from nextoffer.core.learning.attach import nominating_rules
 from nextoffer.scenarios import bank_snapshot
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot
 from nextoffer.service.attach import service as attach
@@ -92,7 +93,7 @@ DECISION_COLUMNS = ["id", "customer_id", "session_id", "channel", "snapshot_vers
                     "occurred_at"]  # fmt: skip
 EVENT_COLUMNS = ["id", "idempotency_key", "type", "customer_id", "session_id", "decision_id",
                  "offer_id", "channel", "placement", "value", "payload", "occurred_at",
-                 "client", "attributed"]  # fmt: skip
+                 "client", "attributed", "decision_at", "rule_id"]  # fmt: skip
 CHUNK = 25_000  # decisions a COPY (each with its events), one transaction each
 PROFILES = 100
 SETTINGS = {"shared_buffers": "1GB", "max_wal_size": "4GB", "checkpoint_timeout": "15min",
@@ -138,7 +139,7 @@ class Templates:
                     "id": row["customer_id"], "channel": row["channel"],
                     "snapshot_version": row["snapshot_version"], "control": row["control"],
                     "experiment": row["experiment"], "shown": row["shown"],
-                    "placements": placements,
+                    "placements": placements, "rules": nominating_rules(row["decision"]),
                     "json": [json.dumps(row[c]) for c in ("shown", "request", "decision")],
                     "trace": None if row["trace"] is None else json.dumps(row["trace"]),
                     "features": None if row["features"] is None else json.dumps(row["features"]),
@@ -231,7 +232,8 @@ class Ledger:
                 channel = t["channel"]
                 for offer in t["shown"]:
                     place = t["placements"].get(offer)
-                    showing = (cid, session_id, decision_id, offer, channel, place, at)
+                    showing = (cid, session_id, decision_id, offer, channel, place, at,
+                               t["rules"].get(offer, ""))  # fmt: skip
                     if rng.random() < 0.85:
                         e_rows.append(self.event("impression", showing, 60, None))
                         showings.append(showing)
@@ -268,11 +270,11 @@ class Ledger:
         return time.perf_counter() - t0
 
     def event(self, kind: str, showing: Any, after: float, value: float | None) -> list[Any]:
-        cid, session_id, decision_id, offer, channel, place, at = showing
+        cid, session_id, decision_id, offer, channel, place, at, rule = showing
         key = str(uuid.uuid4())
         when = at + dt.timedelta(seconds=self.rng.expovariate(1 / after))
         return [key, f"{self.client}:{key}", kind, cid, session_id, decision_id, offer, channel,
-                place, value, "{}", when, self.client, True]  # fmt: skip
+                place, value, "{}", when, self.client, True, at, rule]  # fmt: skip
 
     def copy(self, table: sa.Table, columns: list[str], rows: list[list[Any]]) -> None:
         if rows:

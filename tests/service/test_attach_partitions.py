@@ -1,7 +1,9 @@
 """PostgreSQL: the attach refresh over a ledger of many monthly partitions reads, per new
-showing, its decision's key, the one partition holding the decision, and earlier events
-only from the decision's month on; its counts still equal a full recount. The decisions'
-key table holds each decision's time (revision 0016), old keys included."""
+showing, earlier events only from its decision's month on, and no decision when the event
+records its decision's time and rule (revision 0017; an older event: its decision's key and
+the one partition holding the decision); its counts still equal a full recount. Showings
+of archived decisions are left to a recount with the archive. The decisions' key table
+holds each decision's time (revision 0016), old keys included."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.exc import DatabaseError
 
+from nextoffer.service.archive import service as archive
 from nextoffer.service.attach import repository, service
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository as ledger
@@ -47,14 +51,30 @@ def _decision(conn: sa.Connection, name: str, at: dt.datetime, offer: str, rule:
     )  # fmt: skip
 
 
+# decision id -> (its time, its rule): what an event records of its decision since revision
+# 0017; older events record nothing, and the refresh looks their decisions up
+Decided = dict[str, tuple[dt.datetime, str]]
+
+
 def _event(conn: sa.Connection, key: str, kind: str, decision: str, offer: str,
-           at: dt.datetime) -> None:  # fmt: skip
+           at: dt.datetime, recorded: Decided) -> None:  # fmt: skip
+    decision_at, rule = recorded.get(decision, (None, None))
     conn.execute(
         sa.text("INSERT INTO events (id, idempotency_key, type, decision_id, offer_id, channel, "
-                "payload, occurred_at) VALUES (:key, :key, :kind, :decision, :offer, 'email', "
-                "'{}', :at)"),
-        {"key": key, "kind": kind, "decision": decision, "offer": offer, "at": at},
+                "payload, occurred_at, decision_at, rule_id) VALUES (:key, :key, :kind, "
+                ":decision, :offer, 'email', '{}', :at, :decision_at, :rule)"),
+        {"key": key, "kind": kind, "decision": decision, "offer": offer, "at": at,
+         "decision_at": decision_at, "rule": rule},
     )  # fmt: skip
+
+
+@pytest.fixture(params=[False, True], ids=["looked-up", "recorded"])
+def recorded(request: pytest.FixtureRequest) -> Decided:
+    """The history's decisions as its events record them (none: older events)."""
+    if not request.param:
+        return {}
+    decided = {f"d-{n}": (_month(n), f"r{n % 3}") for n in range(1, MONTHS - 1)}
+    return decided | {"d-0": (NOW, "r9")}
 
 
 def _month(n: int) -> dt.datetime:
@@ -63,28 +83,33 @@ def _month(n: int) -> dt.datetime:
     return dt.datetime(year, month + 1, 15, 12, tzinfo=dt.UTC)
 
 
-def _history(db: Database) -> None:
-    """A decision a month for 13 months, each shown (an impression) that month."""
+def _history(db: Database, recorded: Decided) -> None:
+    """A decision a month for 12 months, each shown (an impression) that month."""
     with db.engine.begin() as conn:
         for n in range(1, MONTHS - 1):
             at = _month(n)
             _decision(conn, f"d-{n}", at, "wine", f"r{n % 3}")
-            _event(conn, f"old-{n}", "impression", f"d-{n}", "wine", at + dt.timedelta(hours=1))
+            _event(conn, f"old-{n}", "impression", f"d-{n}", "wine", at + dt.timedelta(hours=1),
+                   recorded)  # fmt: skip
 
 
-def test_old_showings_seen_again_count_once_and_new_ones_count(pg: Database) -> None:
-    _history(pg)
+def test_old_showings_seen_again_count_once_and_new_ones_count(
+    pg: Database, recorded: Decided
+) -> None:
+    _history(pg, recorded)
     first = pg.run(service.refresh)
     assert (first["shown"], first["accepted"]) == (12, 0)
     with pg.engine.begin() as conn:
         # a year-old showing shown again (not counted again) and accepted (counted), a
         # showing of last month, accepted only, and a decision of this month shown
-        _event(conn, "again-12", "impression", "d-12", "wine", NOW)
-        _event(conn, "accept-12", "accept", "d-12", "wine", NOW)
-        _event(conn, "accept-1", "accept", "d-1", "wine", NOW)
+        _event(conn, "again-12", "impression", "d-12", "wine", NOW, recorded)
+        _event(conn, "accept-12", "accept", "d-12", "wine", NOW, recorded)
+        _event(conn, "accept-1", "accept", "d-1", "wine", NOW, recorded)
         _decision(conn, "d-0", NOW, "coffee", "r9")
-        _event(conn, "new-0", "impression", "d-0", "coffee", NOW)
-        _event(conn, "nowhere", "impression", "d-missing", "coffee", NOW)  # no such decision
+        _event(conn, "new-0", "impression", "d-0", "coffee", NOW, recorded)
+        _event(
+            conn, "nowhere", "impression", "d-missing", "coffee", NOW, recorded
+        )  # no such decision
     second = pg.run(service.refresh)
     assert (second["shown"], second["accepted"]) == (13, 2)
     with pg.read() as session:
@@ -94,18 +119,39 @@ def test_old_showings_seen_again_count_once_and_new_ones_count(pg: Database) -> 
     assert stored[("coffee", "r9", "email")] == [1, 0]
 
 
+def test_showings_of_archived_decisions_are_left_to_a_recount_with_the_archive(
+    pg: Database, recorded: Decided, tmp_path: Path
+) -> None:
+    _history(pg, recorded)
+    pg.run(service.refresh)
+    folder = tmp_path / "archive"
+    archived = archive.archive(pg.transaction, _month(6).replace(day=1), folder)
+    assert archived  # months 13 to 7 ago (with the months of no rows)
+    with pg.engine.begin() as conn:
+        # decision d-9 (archived with its events) accepted now, and d-2 (hot) accepted
+        _event(conn, "accept-9", "accept", "d-9", "wine", NOW, recorded)
+        _event(conn, "accept-2", "accept", "d-2", "wine", NOW, recorded)
+    done = pg.run(service.refresh)
+    assert done["accepted"] == 1  # d-9's earlier events are archived: not counted here
+    with pg.transaction() as session:
+        again = service.recount(session, archive.open_archive(session, folder))
+    assert again["accepted"] == 2  # the recount reads the archive and counts it
+
+
 def _plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield plan
     for child in plan.get("Plans", ()):
         yield from _plan_nodes(child)
 
 
-def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(pg: Database) -> None:
-    _history(pg)
+def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(
+    pg: Database, recorded: Decided
+) -> None:
+    _history(pg, recorded)
     pg.run(service.refresh)
     with pg.engine.begin() as conn:
-        _event(conn, "again-2", "impression", "d-2", "wine", NOW)  # two months old
-        _event(conn, "accept-2", "accept", "d-2", "wine", NOW)
+        _event(conn, "again-2", "impression", "d-2", "wine", NOW, recorded)  # two months old
+        _event(conn, "accept-2", "accept", "d-2", "wine", NOW, recorded)
     statements: list[tuple[str, Any]] = []
     with pg.transaction() as session:
         after = repository.lock_watermark(session, repository.ATTACH_WATERMARK)
@@ -114,7 +160,8 @@ def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(pg: Datab
                         lambda c, cur, stmt, params, ctx, many: statements.append((stmt, params)))  # fmt: skip
         found = repository.count_new(session, after, after + 10)
         assert found == {("wine", "r2", "email"): [0, 1]}
-        statement, params = statements[-1]
+        # the events' own records (no decision read), then the older events' lookups
+        statement, params = statements[-2] if recorded else statements[-1]
         explained = connection.exec_driver_sql(
             "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params
         ).scalar_one()
@@ -129,8 +176,9 @@ def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(pg: Datab
             read["decisions"].add(relation.removeprefix("decisions_p"))
         elif relation.startswith("events_p") and alias.startswith("earlier"):
             read["earlier"].add(relation.removeprefix("events_p"))
-    # the decision's own partition, and earlier events from its month on (no older month)
-    assert read["decisions"] == {d2_month}
+    # the decision's own partition (none when the events record what the refresh needs of
+    # it), and earlier events from its month on (no older month)
+    assert read["decisions"] == (set() if recorded else {d2_month})
     assert read["earlier"]
     assert min(read["earlier"]) == d2_month
 

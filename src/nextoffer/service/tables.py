@@ -182,6 +182,11 @@ events = sa.Table(
     # names a decision that showed its offer to its customer; unattributed outcomes are
     # stored and never counted
     sa.Column("attributed", sa.Boolean, nullable=False, server_default=sa.true()),
+    # what the attach refresh needs of the named decision, recorded when the event is
+    # written (revision 0017; NULL on older rows): the decision's time, and the rule that
+    # nominated the event's offer in it ("" none; attributed events about an offer)
+    sa.Column("decision_at", Time),
+    sa.Column("rule_id", sa.String(200)),
     sa.Index("ix_events_customer_time", "customer_id", "occurred_at"),
     sa.Index("ix_events_decision", "decision_id"),
 )

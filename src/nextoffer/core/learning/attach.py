@@ -29,12 +29,30 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["MATURITY", "AttachRate", "AttachRates", "Cell", "estimate", "maturity"]
+__all__ = ["MATURITY", "AttachRate", "AttachRates", "Cell", "estimate", "maturity",
+           "nominating_rules"]  # fmt: skip
 
 Level = Literal["global", "category", "offer", "rule", "channel"]
 MATURITY = ((100, "immature"), (1000, "maturing"))  # shown below the limit: the label
+
+
+def nominating_rules(decision: Mapping[str, Any] | None) -> dict[str, str]:
+    """The rule that nominated each offer a decision showed (as the ledger stores the
+    decision): the first rule listed for it, in the order of the placements and their
+    offers; an offer shown with no rule listed is not in the result.
+
+    >>> nominating_rules({"placements": [{"offers": [{"offer": "wine", "rules": ["r2", "r1"]},
+    ...                                              {"offer": "cake", "rules": []}]}]})
+    {'wine': 'r2'}
+    """
+    rules: dict[str, str] = {}
+    for placement in (decision or {}).get("placements", ()):
+        for shown in placement.get("offers", ()):
+            if shown.get("rules"):
+                rules.setdefault(shown["offer"], shown["rules"][0])
+    return rules
 
 
 def maturity(shown: int) -> str:

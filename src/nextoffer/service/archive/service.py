@@ -46,7 +46,8 @@ from . import repository
 from .repository import Partition
 from .schemas import MANIFEST, MANIFEST_FORMAT, ArchivedPartition, Manifest
 
-__all__ = ["ArchiveView", "Condition", "archivable", "archive", "archive_partition", "archived_rows", "merged",
+__all__ = ["ArchiveView", "Condition", "archivable", "archive", "archive_partition", "archived_rows",
+           "archived_until", "merged",
            "open_archive", "parse_before", "read_manifest", "unread", "verify"]  # fmt: skip
 
 
@@ -266,6 +267,13 @@ def open_archive(session: Session, folder: Path, field: str = "archive") -> Arch
     entries = [e for e in manifest["partitions"] if e["partition"] not in hot]
     left = [e["partition"] for e in manifest["partitions"] if e["partition"] in hot]
     return ArchiveView(folder, entries, left, field)
+
+
+def archived_until(session: Session) -> dt.datetime | None:
+    """The end of the newest month archived (None: none archived): months are archived
+    oldest first, so the hot ledger holds no row from before it."""
+    ends = [dt.datetime.fromisoformat(d["end"]) for d in repository.archived(session).values()]
+    return max(ends, default=None)
 
 
 def unread(

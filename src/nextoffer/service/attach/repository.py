@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from ...core.learning.attach import nominating_rules
 from ..db import dialect_insert
 from ..tables import attach_counts, decisions, events, ledger_watermarks
 
@@ -74,10 +75,10 @@ def _tally(
     """[impressions, accepts] per (offer, nominating rule, channel) of ``showings``, each
     counted once; a showing whose decision is not in the ledger (nor ``archived``) does not
     count."""
-    by_decision: dict[str, list[tuple[str, str, str]]] = {}
+    by_decision: dict[str, list[tuple[str, str, str | None]]] = {}
     for kind, offer, channel, decision_id in showings:
-        by_decision.setdefault(decision_id, []).append((kind, offer, channel or ""))
-    out: dict[Key, list[int]] = {}
+        by_decision.setdefault(decision_id, []).append((kind, offer, channel))
+    counted: list[tuple[str, str, str | None, str | None]] = []
     ids = sorted(by_decision)
     for start in range(0, len(ids), _BATCH):
         chunk = ids[start : start + _BATCH]
@@ -92,11 +93,10 @@ def _tally(
                 found[decision_id] = archived[decision_id]
             if decision_id not in found:  # (rows from before attribution was checked)
                 continue
-            nominated = _nominating_rules(found[decision_id])
-            for kind, offer, channel in by_decision[decision_id]:
-                cell = out.setdefault((offer, nominated.get(offer, ""), channel), [0, 0])
-                cell[0 if kind == "impression" else 1] += 1
-    return out
+            nominated = nominating_rules(found[decision_id])
+            counted += [(kind, offer, channel, nominated.get(offer))
+                        for kind, offer, channel in by_decision[decision_id]]  # fmt: skip
+    return _add_up(counted)
 
 
 def count_ledger(session: Session) -> dict[Key, list[int]]:
@@ -114,13 +114,17 @@ def count_ledger(session: Session) -> dict[Key, list[int]]:
     return {key: [max(i, a), a] for key, (i, a) in _tally(session, _showings(session)).items()}
 
 
-def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
+def count_new(
+    session: Session, after: int, upto: int, archived_until: dt.datetime | None = None
+) -> dict[Key, list[int]]:
     """[impressions, accepts] that the events with ``after < seq <= upto`` add to the counts
     of the events up to ``after``: their showings that no earlier event showed already, each
-    with its decision (one statement; a showing whose decision is not in the ledger does not
-    count). PostgreSQL: ``_count_new_pg``, whose work does not grow with the ledger."""
+    with its decision's nominating rule (a showing whose decision is not in the ledger does
+    not count). PostgreSQL: ``_count_new_pg``, whose work does not grow with the ledger;
+    ``archived_until``, the end of the newest month archived (None: none), whose showings
+    are left to a recount with the archive."""
     if session.get_bind().dialect.name == "postgresql":
-        return _count_new_pg(session, after, upto)
+        return _count_new_pg(session, after, upto, archived_until)
     earlier = events.alias("earlier")
     shown_before = (
         sa.select(sa.literal(1))
@@ -141,10 +145,15 @@ def count_new(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
             decisions, decisions.c.id == new.c.decision_id
         )
     )
+    return _add_up((kind, offer, channel, nominating_rules(decision).get(offer))
+                   for kind, offer, channel, decision in rows)  # fmt: skip
+
+
+def _add_up(showings: Iterable[tuple[str, str, str | None, str | None]]) -> dict[Key, list[int]]:
+    """[impressions, accepts] per pitch of (event type, offer, channel, rule) rows."""
     out: dict[Key, list[int]] = {}
-    for kind, offer, channel, decision in rows:
-        cell = out.setdefault((offer, _nominating_rules(decision).get(offer, ""), channel or ""),
-                              [0, 0])  # fmt: skip
+    for kind, offer, channel, rule in showings:
+        cell = out.setdefault((offer, rule or "", channel or ""), [0, 0])
         cell[0 if kind == "impression" else 1] += 1
     return out
 
@@ -161,23 +170,76 @@ _DECISION_KEYS = sa.table(
 _AFTER_ITS_DECISION = dt.timedelta(hours=1)
 
 
-def _count_new_pg(session: Session, after: int, upto: int) -> dict[Key, list[int]]:
-    """``count_new`` on PostgreSQL, where the ledger is partitioned by month: each new
-    showing (the events after the watermark, through the primary key's ``seq``) reads its
-    decision's key (``decisions_keys``, by id), then the decision from the one partition of
-    its ``(seq, occurred_at)``, and looks for an earlier event of the same showing only in the
-    partitions from the decision's month on (by ``decision_id``). Each lookup is a lateral
-    subquery (``LIMIT 1``), so the planner keeps them per showing and prunes partitions with
-    the values of each: joined as sets, it hashed the whole ledger's events (the earlier
-    showings) and probed every partition for each decision, work that grew with the ledger.
-    The nominating rule is found in the database (jsonpath, in document order, as
-    ``_nominating_rules`` does): no decision crosses to Python."""
-    new = (
-        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id)
-        .where(*_COUNTED, events.c.seq > after, events.c.seq <= upto)
+def _count_new_pg(
+    session: Session, after: int, upto: int, archived_until: dt.datetime | None
+) -> dict[Key, list[int]]:
+    """``count_new`` on PostgreSQL, where the ledger is partitioned by month. Each new
+    showing (the events after the watermark, through the primary key's ``seq``) looks for an
+    earlier event of the same showing only in the partitions from its decision's month on
+    (by ``decision_id``), as a lateral subquery (``LIMIT 1``), so that the planner keeps the
+    lookup per showing and prunes partitions with its values: joined as sets, it hashed the
+    whole ledger's events and probed every partition for each decision, work that grew with
+    the ledger.
+
+    The decision's time and nominating rule come from the event (revision 0017, which
+    halved the refresh's time): ``_recorded``. Events written before it do not have them,
+    and look their decision up: ``_looked_up``."""
+    rows = [*session.execute(_recorded(after, upto, archived_until)),
+            *session.execute(_looked_up(after, upto))]  # fmt: skip
+    return _add_up(rows)
+
+
+def _new_showings(after: int, upto: int, recorded: bool) -> sa.Subquery:
+    """The distinct showings of the counted events with ``after < seq <= upto`` that record
+    their decision's time and rule (``recorded``) or do not."""
+    known = events.c.decision_at.is_not(None) if recorded else events.c.decision_at.is_(None)
+    return (
+        sa.select(events.c.type, events.c.offer_id, events.c.channel, events.c.decision_id,
+                  events.c.decision_at, events.c.rule_id)
+        .where(*_COUNTED, events.c.seq > after, events.c.seq <= upto, known)
         .distinct()
         .subquery("new")
+    )  # fmt: skip
+
+
+def _first_shown(new: sa.Subquery, after: int, decided_at: Any) -> Any:
+    """Whether an event up to ``after`` showed ``new``'s showing already: a lateral lookup in
+    the partitions from its decision's month on (``decided_at``)."""
+    earlier = events.alias("earlier")
+    return (
+        sa.select(sa.literal(1).label("seen"))
+        .where(earlier.c.decision_id == new.c.decision_id, earlier.c.type == new.c.type,
+               earlier.c.offer_id == new.c.offer_id,
+               earlier.c.channel.is_not_distinct_from(new.c.channel), earlier.c.attributed,
+               earlier.c.seq <= after,
+               earlier.c.occurred_at >= decided_at - _AFTER_ITS_DECISION)
+        .limit(1)
+        .lateral("seen")
+    )  # fmt: skip
+
+
+def _recorded(after: int, upto: int, archived_until: dt.datetime | None) -> sa.Select[Any]:
+    """The new showings whose events record their decision's time and rule: no decision is
+    read. A showing whose earlier events may be archived (its decision less than an hour
+    after ``archived_until``) is left out, as a decision archived is in ``_looked_up``."""
+    new = _new_showings(after, upto, recorded=True)
+    seen = _first_shown(new, after, new.c.decision_at)
+    hot = [] if archived_until is None else [
+        new.c.decision_at >= archived_until + _AFTER_ITS_DECISION]  # fmt: skip
+    return (
+        sa.select(new.c.type, new.c.offer_id, new.c.channel, new.c.rule_id)
+        .select_from(new.outerjoin(seen, sa.true()))
+        .where(seen.c.seen.is_(None), *hot)
     )
+
+
+def _looked_up(after: int, upto: int) -> sa.Select[Any]:
+    """The new showings of events from before revision 0017: each reads its decision's key
+    (``decisions_keys``, by id), then the decision from the one partition of its ``(seq,
+    occurred_at)`` (none when archived: not counted), each a lateral subquery. The
+    nominating rule is found in the database (jsonpath, in document order, as
+    ``nominating_rules`` does)."""
+    new = _new_showings(after, upto, recorded=False)
     keys = _DECISION_KEYS.alias("k")
     found = (
         sa.select(keys.c.seq, keys.c.occurred_at)
@@ -195,28 +257,13 @@ def _count_new_pg(session: Session, after: int, upto: int) -> dict[Key, list[int
         .limit(1)
         .lateral("decision")
     )
-    earlier = events.alias("earlier")
-    seen = (
-        sa.select(sa.literal(1).label("seen"))
-        .where(earlier.c.decision_id == new.c.decision_id, earlier.c.type == new.c.type,
-               earlier.c.offer_id == new.c.offer_id,
-               earlier.c.channel.is_not_distinct_from(new.c.channel), earlier.c.attributed,
-               earlier.c.seq <= after,
-               earlier.c.occurred_at >= found.c.occurred_at - _AFTER_ITS_DECISION)
-        .limit(1)
-        .lateral("seen")
-    )  # fmt: skip
-    rows = session.execute(
+    seen = _first_shown(new, after, found.c.occurred_at)
+    return (
         sa.select(new.c.type, new.c.offer_id, new.c.channel, decision.c.rule)
         .select_from(new.join(found, sa.true()).join(decision, sa.true())
                      .outerjoin(seen, sa.true()))
         .where(seen.c.seen.is_(None))
     )  # fmt: skip
-    out: dict[Key, list[int]] = {}
-    for kind, offer, channel, found_rule in rows:
-        cell = out.setdefault((offer, found_rule or "", channel or ""), [0, 0])
-        cell[0 if kind == "impression" else 1] += 1
-    return out
 
 
 class _JsonPath(sa.types.UserDefinedType[str]):
@@ -230,15 +277,6 @@ class _JsonPath(sa.types.UserDefinedType[str]):
 
 # the first rule listed for the offer ``$o`` among the decision's shown offers that list one
 _FIRST_RULE = "$.placements[*].offers[*] ? (@.offer == $o && @.rules.size() > 0).rules[0]"
-
-
-def _nominating_rules(decision: dict[str, Any] | None) -> dict[str, str]:
-    rules: dict[str, str] = {}
-    for placement in (decision or {}).get("placements", ()):
-        for shown in placement.get("offers", ()):
-            if shown.get("rules"):
-                rules.setdefault(shown["offer"], shown["rules"][0])
-    return rules
 
 
 def settled_seq(session: Session) -> int | None:

@@ -42,7 +42,9 @@ def refresh(session: Session, actor: str = "attach-refresh") -> Refreshed:
     settled = repository.settled_seq(session)
     after = repository.lock_watermark(session, repository.ATTACH_WATERMARK)
     upto = after if settled is None else max(settled, after)
-    new = repository.count_new(session, after, upto) if upto > after else {}
+    new = {}
+    if upto > after:
+        new = repository.count_new(session, after, upto, archive.archived_until(session))
     repository.add_counts(session, new, repository.ATTACH_WATERMARK, upto)
     counts = repository.stored_counts(session)
     published = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import sqlalchemy as sa
@@ -16,10 +16,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.orm import Session
 
+from ...core.learning.attach import nominating_rules
 from ..db import binary_parameters, copy_insert, dialect_insert, driver_rows, unnest_insert
 from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
 
 __all__ = [
+    "NamedDecision",
     "conversions",
     "copy_new_decisions",
     "create_partitions",
@@ -110,24 +112,34 @@ def events_by_key(session: Session, keys: Collection[str]) -> dict[str, dict[str
     return found
 
 
-def shown_by_decisions(
-    session: Session, decision_ids: Collection[str]
-) -> dict[str, tuple[str | None, set[str]]]:
-    """Per decision id that exists: its customer and the offers it showed (a control
-    decision: the offers it would have shown, its counterfactual). One statement through
-    the unique index on ``decisions.id`` per thousand ids."""
-    out: dict[str, tuple[str | None, set[str]]] = {}
+class NamedDecision(NamedTuple):
+    """What an event needs of the decision it names."""
+
+    customer_id: str | None
+    offers: set[str]  # shown (a control decision: would have been, its counterfactual)
+    occurred_at: dt.datetime
+    rules: dict[str, str]  # the nominating rule of each shown offer that lists one
+
+
+def shown_by_decisions(session: Session, decision_ids: Collection[str]) -> dict[str, NamedDecision]:
+    """Per decision id that exists: its customer, the offers it showed (a control decision:
+    the offers it would have shown, its counterfactual), its time and the rules that
+    nominated them. One statement through the unique index on ``decisions.id`` per
+    thousand ids."""
+    out: dict[str, NamedDecision] = {}
     wanted = sorted(set(decision_ids))
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         query = sa.select(decisions.c.id, decisions.c.customer_id, decisions.c.control,
-                          decisions.c.shown, decisions.c.decision).where(decisions.c.id.in_(chunk))  # fmt: skip
+                          decisions.c.shown, decisions.c.decision, decisions.c.occurred_at
+                          ).where(decisions.c.id.in_(chunk))  # fmt: skip
         for row in session.execute(query):
             offers = set(row.shown or ())
             if row.control:
                 for placement in (row.decision or {}).get("counterfactual", ()):
                     offers.update(s["offer"] for s in placement.get("offers", ()))
-            out[row.id] = (row.customer_id, offers)
+            out[row.id] = NamedDecision(row.customer_id, offers, row.occurred_at,
+                                        nominating_rules(row.decision))  # fmt: skip
     return out
 
 

@@ -166,15 +166,15 @@ def ingest(
         parsed.append((i, event, key, stored_key, digest))
     if errors:
         raise InvalidInput(errors)
-    attributed = _attribution(session, [e for _, e, _, _, _ in parsed], single)
+    attribution = _attribution(session, [e for _, e, _, _, _ in parsed], single)
     rows: dict[str, dict[str, Any]] = {}  # by stored key: a key repeated unchanged is one row
-    for (_, e, _, stored_key, digest), attributed_ in zip(parsed, attributed, strict=True):
+    for (_, e, _, stored_key, digest), decided in zip(parsed, attribution, strict=True):
         rows.setdefault(stored_key, {
             "id": str(uuid.uuid4()),
             "idempotency_key": stored_key,
             "client": client,
             "body_hash": digest,
-            "attributed": attributed_,
+            **decided,
             "type": e.type,
             "customer_id": e.customer_id,
             "session_id": e.session_id,
@@ -237,28 +237,32 @@ def is_reuse(stored: Mapping[str, Any], body_hash: str | None) -> bool:
     return stored["body_hash"] not in (body_hash, None)
 
 
-def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[bool]:
-    """Whether each event is attributed, i.e. what it refers to holds: the decision it names
-    exists and is its customer's, and an event about an offer names a decision that showed
-    that offer (a control decision: would have shown it, its counterfactual). An event about
-    an offer the catalog does not hold is refused, unless its decision showed it. One read
-    of the named decisions and one of the catalog's offers, by primary key, per batch."""
-    shown = repository.shown_by_decisions(
+def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[dict[str, Any]]:
+    """Per event, the columns its decision gives it: ``attributed``, whether what it refers
+    to holds (the decision it names exists and is its customer's, and an event about an
+    offer names a decision that showed that offer; a control decision: would have shown
+    it, its counterfactual); ``decision_at``, the named decision's time; ``rule_id``, the
+    rule that nominated its offer there ("" none; attributed events about an offer). An
+    event about an offer the catalog does not hold is refused, unless its decision showed
+    it. One read of the named decisions and one of the catalog's offers, by primary key,
+    per batch."""
+    named = repository.shown_by_decisions(
         session, {e.decision_id for e in parsed if e.decision_id is not None}
     )
-    attributed: list[bool] = []
+    columns: list[dict[str, Any]] = []
     for e in parsed:
-        if e.decision_id is None:
-            attributed.append(e.offer_id is None)  # about an offer, it must name a decision
+        found = None if e.decision_id is None else named.get(e.decision_id)
+        if found is None:  # about an offer, it must name a decision in the ledger
+            ok = e.decision_id is None and e.offer_id is None
+            columns.append({"attributed": ok, "decision_at": None, "rule_id": None})
             continue
-        found = shown.get(e.decision_id)
-        attributed.append(
-            found is not None
-            and found[0] == e.customer_id
-            and (e.offer_id is None or e.offer_id in found[1])
+        ok = found.customer_id == e.customer_id and (
+            e.offer_id is None or e.offer_id in found.offers
         )
-    unknown = {e.offer_id for e, ok in zip(parsed, attributed, strict=True)
-               if e.offer_id is not None and not ok}  # fmt: skip
+        rule = found.rules.get(e.offer_id, "") if ok and e.offer_id is not None else None
+        columns.append({"attributed": ok, "decision_at": found.occurred_at, "rule_id": rule})
+    unknown = {e.offer_id for e, c in zip(parsed, columns, strict=True)
+               if e.offer_id is not None and not c["attributed"]}  # fmt: skip
     missing = unknown - repository.offers_in_catalog(session, unknown) if unknown else set()
     errors = [
         {"field": _field("" if single else f"events[{i}]", ("offer_id",)),
@@ -267,7 +271,7 @@ def _attribution(session: Session, parsed: list[EventIn], single: bool) -> list[
     ]  # fmt: skip
     if errors:
         raise InvalidInput(errors)
-    return attributed
+    return columns
 
 
 def _public(row: Mapping[str, Any]) -> Event:
