@@ -8,6 +8,7 @@ The same service code as the API. Who acts is the holder of ``--key`` (or the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +46,7 @@ def acting(
     try:
         with db.read() if read_only else db.transaction() as session:
             try:
-                who = authenticate(session, key)
+                who = authenticate(session, key, dt.datetime.now(dt.UTC))
                 require(who.role, roles)
                 yield session, who, db
             except ServiceError as exc:

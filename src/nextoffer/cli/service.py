@@ -1,20 +1,26 @@
-"""Commands that run the service: ``serve``, ``migrate``, ``keys create``, ``erase``."""
+"""Commands that run the service: ``serve``, ``migrate``, ``keys create | list | revoke``,
+``erase``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from ..service import background
 from ..service.config import load_settings
 from ..service.customers import service as customers
 from ..service.db import Database
-from ..service.keys.service import ROLES, Role, create_key
+from ..service.errors import NotFound
+from ..service.keys.service import ROLES, KeyRecord, Role, create_key, list_keys, revoke_key
 from ..service.migrate import upgrade
+from . import views
 from .output import fail, out
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -96,20 +102,100 @@ def serve(
         Workers(config, sockets).run()
 
 
+_LIFETIME = re.compile(r"([0-9]+)([dh])")
+MAX_LIFETIME_DAYS = 3650
+
+
+def lifetime(text: str) -> dt.timedelta:
+    """``--expires``: a whole number of days (``90d``) or hours (``12h``), at most ten years."""
+    found = _LIFETIME.fullmatch(text.strip().lower())
+    if found is None:
+        fail(f"--expires: {text!r} is not a lifetime; give a whole number of days or hours,"
+             " such as 90d or 12h")  # fmt: skip
+    n, unit = int(found[1]), found[2]
+    days = n if unit == "d" else n / 24
+    if n == 0 or days > MAX_LIFETIME_DAYS:
+        fail(f"--expires: {text!r} must be more than 0 and at most {MAX_LIFETIME_DAYS}d")
+    return dt.timedelta(days=n) if unit == "d" else dt.timedelta(hours=n)
+
+
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}.")],
     label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Its lifetime: days (90d) or hours (12h). Default: it never expires."),
+    ] = None,
 ) -> None:
     """Create an API key and print it (once: only its hash is stored)."""
     if role not in ROLES:
         fail(f"--role: unknown role {role!r}; one of {', '.join(ROLES)}")
+    expires_in = lifetime(expires) if expires is not None else None
     db = open_database()
     with db.transaction() as session:
         valid: Role = role
-        key = create_key(session, valid, label)
+        key = create_key(session, valid, label, expires_in=expires_in)
     db.dispose()
     out.print(key, markup=False)
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _record(k: KeyRecord) -> dict[str, object]:
+    return {"id": k.id, "role": k.role, "label": k.label, "status": k.status,
+            **{name: None if at is None else at.isoformat()
+               for name, at in (("created_at", k.created_at), ("expires_at", k.expires_at),
+                                ("revoked_at", k.revoked_at), ("last_used_at", k.last_used_at))}}  # fmt: skip
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the API keys (never the keys themselves): id, role, label, status (live,
+    revoked, expired), when created, expiring, revoked and last used. The last use is
+    written by each worker at most once a minute, so it may be up to a minute behind."""
+    db = open_database()
+    with db.read() as session:
+        found = list_keys(session, dt.datetime.now(dt.UTC))
+    db.dispose()
+    if as_json:
+        views.print_json([_record(k) for k in found])
+        return
+    if not found:
+        out.print("no API keys (`nextoffer keys create --role ROLE` makes one)")
+        return
+    table = Table(title="API keys")
+    for column in ("id", "role", "label", "status", "created", "expires", "revoked",
+                   "last used"):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for k in found:
+        table.add_row(k.id, k.role, k.label, k.status, _when(k.created_at), _when(k.expires_at),
+                      _when(k.revoked_at), _when(k.last_used_at))  # fmt: skip
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (`keys list`).")],
+) -> None:
+    """Revoke an API key: every worker refuses it within a second, and its dashboard
+    sessions end. It stays listed, as revoked."""
+    db = open_database()
+    try:
+        with db.transaction() as session:
+            at, done = revoke_key(session, key_id.strip(), dt.datetime.now(dt.UTC))
+    except NotFound as exc:
+        fail(f"ID: {exc.message}")
+    finally:
+        db.dispose()
+    if done:
+        out.print(f"revoked key {key_id.strip()} at {_when(at)}", markup=False)
+    else:
+        out.print(f"key {key_id.strip()} was already revoked at {_when(at)}", markup=False)
 
 
 def erase(
@@ -126,8 +212,6 @@ def erase(
     db = open_database()
     with db.transaction() as session:
         if customer is not None:
-            from ..service.errors import NotFound
-
             try:
                 customers.erase(session, customer, "request")
             except NotFound as exc:

@@ -42,11 +42,14 @@ from .db import Database, DatabaseBusy, log_failure, unavailable
 from .decisions.endpoints import router as decisions_router
 from .decisions.service import LiveClock, Pipeline, wall_clock
 from .docs import install as install_docs
-from .errors import InvalidInput, NotFound, ServiceError
+from .errors import InvalidInput, NotFound, ServiceError, TooManyAttempts
 from .evaluation.endpoints import router as evaluation_router
 from .experiments.endpoints import router as experiments_router
+from .http import key_use_writer, write_key_uses
 from .journeys.endpoints import router as journeys_router
 from .journeys.runner import Runner
+from .keys.service import LastUses
+from .keys.throttle import AuthThrottle
 from .ledger import service as ledger
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
@@ -188,6 +191,7 @@ def create_app(
             # the running strategy experiments' arms, compiled again when the live snapshot
             # or the experiments change (never in a request)
             asyncio.create_task(_recheck(0.8 * snapshots.poll, app.state.arms.refresh)),
+            asyncio.create_task(key_use_writer(app.state.key_uses, app.state.db)),
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -196,6 +200,7 @@ def create_app(
         yield
         for task in tasks:
             task.cancel()
+        await write_key_uses(app.state.key_uses, app.state.db)  # the last minute's
         if app.state.pipeline is not None:
             await app.state.pipeline.close()
         await app.state.db.dispose_async()
@@ -215,6 +220,10 @@ def create_app(
     app.state.models = ModelCache(app.state.db)
     app.state.arms = ArmCache(app.state.db, app.state.snapshots, settings.snapshot_poll_seconds)
     app.state.clock = LiveClock(clock or wall_clock, settings.clock_tolerance_seconds)
+    # refused keys per client address (429 past a burst), and the keys' last uses to write
+    app.state.auth_throttle = AuthThrottle(settings.auth_failure_burst,
+                                           settings.auth_failure_refill_seconds)  # fmt: skip
+    app.state.key_uses = LastUses()
     # journeys: their steps on the decision path and their events (the scheduler runs apart)
     app.state.journeys = Runner(
         app.state.db, app.state.snapshots, app.state.models, clock=app.state.clock.now
@@ -230,6 +239,8 @@ def create_app(
         if isinstance(exc, InvalidInput):
             body["errors"] = exc.errors
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyAttempts):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(NextofferError)

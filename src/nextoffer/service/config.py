@@ -57,8 +57,18 @@ class Settings:
     dashboard_session_hours: float = 12.0
     # how far (seconds, either way) a live decision's `at` may be from the server's clock
     clock_tolerance_seconds: float = 300.0
+    # a client address may present refused API keys this many times in a row, then one
+    # more every auth_failure_refill_seconds (429 with Retry-After meanwhile; per worker)
+    auth_failure_burst: int = 10
+    auth_failure_refill_seconds: float = 6.0
 
     def __post_init__(self) -> None:
+        if self.auth_failure_burst < 1 or self.auth_failure_refill_seconds <= 0:
+            raise ValueError(
+                "settings auth_failure_burst and auth_failure_refill_seconds: must be at"
+                f" least 1 and above 0, got {self.auth_failure_burst} and"
+                f" {self.auth_failure_refill_seconds}"
+            )
         if not 1 <= self.journey_schedulers <= MAX_SCHEDULERS:
             raise ValueError(
                 f"setting journey_schedulers: must be between 1 and {MAX_SCHEDULERS},"

@@ -8,6 +8,7 @@ ServiceError                 -- anything the caller did that we refuse
  +-- Conflict (409)          -- it exists already, or clashes with what exists
  +-- Unauthorized (401)      -- no API key, or an unknown one
  +-- Forbidden (403)         -- the key's role may not do this
+ +-- TooManyAttempts (429)   -- too many refused keys from this address; ``retry_after`` s
  +-- Unavailable (503)       -- the service cannot answer now (the live snapshot does not load)
 """
 
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
     from ..core.errors import NextofferError
     from ..core.rules import Diagnostic
 
-__all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError", "Unauthorized",
-           "Unavailable", "validated"]  # fmt: skip
+__all__ = ["Conflict", "Forbidden", "InvalidInput", "NotFound", "ServiceError",
+           "TooManyAttempts", "Unauthorized", "Unavailable", "validated"]  # fmt: skip
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -89,6 +90,14 @@ class Unauthorized(ServiceError):
 
 class Forbidden(ServiceError):
     status = 403
+
+
+class TooManyAttempts(ServiceError):
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(f"too many refused API keys from this address; retry in {retry_after} s")
 
 
 class Unavailable(ServiceError):

@@ -1,8 +1,10 @@
-"""What every endpoint shares: the request's transaction, the API-key check and the
-``Idempotency-Key`` header."""
+"""What every endpoint shares: the request's transaction, the API-key check (with the
+throttle on refused keys and the keys' last use) and the ``Idempotency-Key`` header."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
@@ -12,11 +14,12 @@ from fastapi.concurrency import contextmanager_in_threadpool
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from .db import Database
-from .errors import InvalidInput
-from .keys.service import Principal, Role, authenticate, require
+from .db import Database, log_failure
+from .errors import InvalidInput, TooManyAttempts, Unauthorized
+from .keys.service import LastUses, Principal, Role, authenticate, require
 
-__all__ = ["SessionDep", "allow", "database", "idempotency_header", "principal", "session"]
+__all__ = ["KEY_USE_SECONDS", "SessionDep", "allow", "database", "idempotency_header",
+           "key_use_writer", "principal", "session", "signed_in_key", "write_key_uses"]  # fmt: skip
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -40,32 +43,69 @@ async def session(db: Annotated[Database, Depends(database)]) -> AsyncIterator[S
 SessionDep = Annotated[Session, Depends(session, scope="function")]
 
 
-_KEY_TTL = 10.0  # seconds a worker remembers a verified key's role
+# A worker remembers a verified key for half a second: that saves a database read on almost
+# every request, and a revoked key is refused by every worker within a second of
+# `nextoffer keys revoke` (an expired one at once: the expiry is remembered with it).
+_KEY_TTL = 0.5
 _verified: dict[str, tuple[Principal, float]] = {}
+# each worker writes a key's last use at most this often (seconds), in the background
+KEY_USE_SECONDS = 60.0
 
 
-def _remembered(key: str | None) -> Principal | None:
+def _remembered(key: str | None, now: dt.datetime) -> Principal | None:
     cached = _verified.get(key) if key else None
     if cached is not None and time.monotonic() < cached[1]:
-        return cached[0]
+        who = cached[0]
+        if who.expires_at is None or now < who.expires_at:
+            return who
     return None
 
 
-def principal(db: Database, key: str | None) -> Principal:
-    """Who holds ``key`` (``Unauthorized`` when nobody does).
-
-    A verified key's role is remembered for 10 seconds per worker, which saves a database
-    round trip on every request; an unknown key is always looked up.
-    """
-    remembered = _remembered(key)
+def principal(db: Database, key: str | None, now: dt.datetime) -> Principal:
+    """Who holds ``key`` at ``now`` (``Unauthorized`` when nobody does, or the key is revoked
+    or expired); a verified key is remembered for half a second (an unknown key is always
+    looked up)."""
+    remembered = _remembered(key, now)
     if remembered is not None:
         return remembered
     with db.read() as s:
-        who = authenticate(s, key)
+        who = authenticate(s, key, now)
     if len(_verified) > 10_000:
         _verified.clear()
     assert key is not None
     _verified[key] = (who, time.monotonic() + _KEY_TTL)
+    return who
+
+
+def _address(request: Request) -> str:
+    """The client's address (behind a proxy: the one the proxy forwards, when uvicorn trusts
+    it: ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client is not None else ""
+
+
+def _throttled(request: Request) -> None:
+    """``TooManyAttempts`` while the client's address has failed too often."""
+    wait = request.app.state.auth_throttle.retry_after(_address(request))
+    if wait:
+        raise TooManyAttempts(wait)
+
+
+def _failed(request: Request, key: str | None) -> None:
+    if key:  # a request without a key guesses nothing
+        request.app.state.auth_throttle.failed(_address(request))
+
+
+def signed_in_key(request: Request, key: str) -> Principal:
+    """Who holds ``key`` (the dashboard's sign-in, in a thread), counted against the client's
+    address when refused; ``TooManyAttempts`` while the address has failed too often."""
+    _throttled(request)
+    now = request.app.state.clock.now()
+    try:
+        who = principal(request.app.state.db, key, now)
+    except Unauthorized:
+        _failed(request, key)
+        raise
+    request.app.state.key_uses.note(who.id, now)
     return who
 
 
@@ -80,14 +120,42 @@ def allow(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         authorization = headers.get("authorization")
         if authorization and authorization.lower().startswith("bearer "):
             key = authorization[7:].strip()
+        _throttled(request)
+        state = request.app.state
+        now = state.clock.now()
         # on the event loop when the key is remembered, else in a thread (a database read)
-        who = _remembered(key)
+        who = _remembered(key, now)
         if who is None:
-            who = await run_in_threadpool(principal, request.app.state.db, key)
+            try:
+                who = await run_in_threadpool(principal, state.db, key, now)
+            except Unauthorized:
+                _failed(request, key)
+                raise
+        state.key_uses.note(who.id, now)
         require(who.role, roles)
         return who
 
     return check
+
+
+async def write_key_uses(uses: LastUses, db: Database) -> None:
+    """Write the keys' latest uses this worker saw (in a thread, one transaction); kept for
+    the next time when the database cannot take them now."""
+    taken = uses.take()
+    if not taken:
+        return
+    try:
+        await run_in_threadpool(db.run, LastUses.write, taken)
+    except Exception as exc:
+        uses.give_back(taken)
+        log_failure("writing the API keys' last use failed (retrying)", exc)
+
+
+async def key_use_writer(uses: LastUses, db: Database) -> None:
+    """Write the keys' last uses every ``KEY_USE_SECONDS`` (``serve``'s workers)."""
+    while True:
+        await asyncio.sleep(KEY_USE_SECONDS)
+        await write_key_uses(uses, db)
 
 
 def idempotency_header(header: str | None) -> str | None:

@@ -86,6 +86,9 @@ api_keys = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("label", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", Time, nullable=False),
+    sa.Column("revoked_at", Time),  # NULL: not revoked
+    sa.Column("expires_at", Time),  # NULL: never expires
+    sa.Column("last_used_at", Time),  # written by each worker at most once a minute per key
 )
 
 # a signed-in dashboard: the SHA-256 of the cookie's random session id, never the id itself

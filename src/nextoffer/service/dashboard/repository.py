@@ -133,12 +133,15 @@ def insert_session(session: Session, id_hash: str, key_id: str, role: str,
 
 def live_session(session: Session, id_hash: str, now: dt.datetime) -> Any:
     """The unexpired session with ``id_hash`` and its key's role and label, if the key is
-    still there (a row with ``key_id``, ``role``, ``label``), else None."""
+    still there, not revoked and not expired (a row with ``key_id``, ``role``, ``label``),
+    else None."""
+    key = api_keys.c
     return session.execute(
-        sa.select(dashboard_sessions.c.key_id, api_keys.c.role, api_keys.c.label)
-        .join(api_keys, api_keys.c.id == dashboard_sessions.c.key_id)
-        .where(dashboard_sessions.c.id_hash == id_hash, dashboard_sessions.c.expires_at > now)
-    ).first()
+        sa.select(dashboard_sessions.c.key_id, key.role, key.label)
+        .join(api_keys, key.id == dashboard_sessions.c.key_id)
+        .where(dashboard_sessions.c.id_hash == id_hash, dashboard_sessions.c.expires_at > now,
+               key.revoked_at.is_(None), sa.or_(key.expires_at.is_(None), key.expires_at > now))
+    ).first()  # fmt: skip
 
 
 def delete_session(session: Session, id_hash: str) -> None:

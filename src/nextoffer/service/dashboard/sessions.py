@@ -3,7 +3,8 @@
 - **Sessions**: signing in with an API key starts a session; the browser's cookie holds a
   random session id (256 bits), never the key, and the database only the id's SHA-256
   hash, the key's id and role, and when the session began and ends. Every request looks
-  the session up; signing out deletes it, and a session whose key is gone ends with it.
+  the session up; signing out deletes it, and a session whose key is gone, revoked or expired ends with
+  it.
 - **CSRF**: every unsafe request (POST) carries a token, in a form's hidden
   ``csrf_token`` field or the ``X-CSRF-Token`` header, that only a page of this dashboard
   can know: an HMAC of the session id (before sign-in, a random value also held in a
@@ -46,7 +47,8 @@ def start(session: Session, holder: Principal, hours: float, now: dt.datetime) -
 
 
 def who(session: Session, token: str, now: dt.datetime) -> Principal | None:
-    """Whose live session ``token`` is, or None (unknown, signed out, expired, key gone)."""
+    """Whose live session ``token`` is, or None (unknown, signed out, expired, key gone,
+    revoked or expired)."""
     row = repository.live_session(session, _hash(token), now)
     return None if row is None else Principal(row.key_id, row.role, row.label)
 

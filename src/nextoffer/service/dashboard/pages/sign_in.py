@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from ...errors import Forbidden, Unauthorized
-from ...http import principal
+from ...errors import Forbidden, TooManyAttempts, Unauthorized
+from ...http import signed_in_key
 from ...keys.service import require
 from .. import sessions
 from ..views import COOKIE, DASHBOARD_ROLES, PREFIX, SIGN_IN_COOKIE, now, page, set_cookie
@@ -40,12 +40,15 @@ def sign_in(request: Request, key: Annotated[str, Form(max_length=500)] = "",
     """Start a session for a dashboard key (author, approver, admin), or show the refusal."""
     key = key.strip()
     try:
-        who = principal(request.app.state.db, key)
+        who = signed_in_key(request, key)
         require(who.role, DASHBOARD_ROLES)
-    except (Unauthorized, Forbidden) as exc:
+    except (Unauthorized, Forbidden, TooManyAttempts) as exc:
         errors = [{"field": "key", "message": exc.message}]
-        return page(request, "sign_in.html", "Sign in", None, exc.status, errors=errors,
-                    next=_safe_next(next))  # fmt: skip
+        refused = page(request, "sign_in.html", "Sign in", None, exc.status, errors=errors,
+                       next=_safe_next(next))  # fmt: skip
+        if isinstance(exc, TooManyAttempts):
+            refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     hours = request.app.state.settings.dashboard_session_hours
     with request.app.state.db.transaction() as session:
         token = sessions.start(session, who, hours, now())
