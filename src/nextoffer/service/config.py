@@ -57,8 +57,24 @@ class Settings:
     dashboard_session_hours: float = 12.0
     # how far (seconds, either way) a live decision's `at` may be from the server's clock
     clock_tolerance_seconds: float = 300.0
+    # the server's log: "plain" (a line of text, for a terminal) or "json" (one object a
+    # line); access_log: a line per request (its id, route template, status, time)
+    log_format: str = "plain"
+    access_log: bool = True
+    # /readyz answers 503 when its checks take longer than this (the database hangs)
+    readiness_timeout_seconds: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"setting log_format: must be one of {', '.join(LOG_FORMATS)},"
+                f" got {self.log_format!r}"
+            )
+        if not 0 < self.readiness_timeout_seconds <= 60:
+            raise ValueError(
+                "setting readiness_timeout_seconds: must be more than 0 and at most 60,"
+                f" got {self.readiness_timeout_seconds:g}"
+            )
         if not 1 <= self.journey_schedulers <= MAX_SCHEDULERS:
             raise ValueError(
                 f"setting journey_schedulers: must be between 1 and {MAX_SCHEDULERS},"
@@ -67,6 +83,7 @@ class Settings:
 
 
 MAX_SCHEDULERS = 16
+LOG_FORMATS = ("json", "plain")
 
 
 def _coerce(name: str, value: object) -> object:
