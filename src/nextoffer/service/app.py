@@ -53,6 +53,7 @@ from .limits import BodyLimits
 from .operations import tracing
 from .operations.endpoints import router as operations_router
 from .operations.logs import RequestLog
+from .operations.metrics import flushing
 from .rules.endpoints import router as rules_router
 from .snapshots.cache import SnapshotCache
 from .snapshots.endpoints import router as snapshots_router
@@ -191,6 +192,7 @@ def create_app(
             # the running strategy experiments' arms, compiled again when the live snapshot
             # or the experiments change (never in a request)
             asyncio.create_task(_recheck(0.8 * snapshots.poll, app.state.arms.refresh)),
+            asyncio.create_task(flushing()),  # the metrics this worker counted
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))

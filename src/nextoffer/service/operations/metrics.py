@@ -11,13 +11,19 @@ an unbounded value: channels come from the catalog, stages, reasons, policy type
 and journey transition kinds from fixed or registered lists, routes are the API's templates;
 never a customer, offer, rule or decision id.
 
-The decision path pays one counter increment and one histogram observation per decision, plus
-one increment per stage that dropped candidates (the stage counts the engine keeps anyway);
-label sets are looked up once per process (``_child``).
+The decision path pays no write to the shared files: a process adds its counts up in memory
+(a dictionary entry a counter, a bucket found by bisection a histogram) and ``flush()`` writes
+them every ``FLUSH_SECONDS`` (the app's task, the scheduler's loop) and before a scrape. A
+prometheus-client increment in multiprocess mode takes a lock and writes the file's page (1.7
+µs on the loaded machine, 4 µs a histogram observation; a decision has half a dozen), the
+in-memory sums a fifth of that. What a scrape shows lags at most ``FLUSH_SECONDS``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
+import math
 import os
 import tempfile
 import threading
@@ -35,10 +41,12 @@ from ...core.decision.result import Trace
 
 __all__ = [
     "DURATION_BUCKETS",
+    "FLUSH_SECONDS",
     "MULTIPROC_ENV",
     "REASONS",
     "Metrics",
     "exposition",
+    "flushing",
     "metrics",
     "multiprocess",
     "process_dead",
@@ -46,6 +54,7 @@ __all__ = [
 ]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+FLUSH_SECONDS = 0.5  # how often a process writes what it counted (``Metrics.flush``)
 
 # from a tenth of a millisecond (a decision's engine) to seconds (a database gone away)
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -146,10 +155,15 @@ class Metrics:
         )  # fmt: skip
         self._children: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
+        # what is not written yet: a counter's child → its increase; a histogram's child →
+        # its buckets' increases and the sum's
+        self._counts: dict[Any, float] = {}
+        self._observed: dict[Any, list[float]] = {}
+        self._bounds = [*DURATION_BUCKETS, math.inf]
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once per process (labels() takes a lock and
-        builds its key at every call: a third of an increment's cost)."""
+        builds its key at every call)."""
         key = (id(metric), *labels)
         child = self._children.get(key)
         if child is None:
@@ -157,17 +171,46 @@ class Metrics:
                 child = self._children[key] = metric.labels(*labels)
         return child
 
+    def _add(self, metric: Any, labels: tuple[str, ...], amount: float = 1.0) -> None:
+        child = self._child(metric, *labels) if labels else metric
+        with self._lock:
+            self._counts[child] = self._counts.get(child, 0.0) + amount
+
+    def _observe(self, metric: Any, labels: tuple[str, ...], seconds: float) -> None:
+        child = self._child(metric, *labels)
+        bucket = bisect.bisect_left(self._bounds, seconds)  # the first bound >= seconds
+        with self._lock:
+            sums = self._observed.get(child)
+            if sums is None:
+                sums = self._observed[child] = [0.0] * (len(self._bounds) + 1)
+            sums[bucket] += 1
+            sums[-1] += seconds
+
+    def flush(self) -> None:
+        """Write what this process counted since the last flush to its file (or registry)."""
+        with self._lock:
+            counts, observed = self._counts, self._observed
+            self._counts, self._observed = {}, {}
+        for child, amount in counts.items():
+            child.inc(amount)
+        for child, sums in observed.items():
+            # Histogram.observe's own writes (prometheus-client 0.2x): a bucket's count, the sum
+            for bucket, n in enumerate(sums[:-1]):
+                if n:
+                    child._buckets[bucket].inc(n)
+            child._sum.inc(sums[-1])
+
     def decided(self, channel: str, result: str, seconds: float) -> None:
         """One API decision: its channel (a catalog channel, or ``unknown``), result, time."""
-        self._child(self.decisions, channel, result).inc()
-        self._child(self.decision_duration, channel).observe(seconds)
+        self._add(self.decisions, (channel, result))
+        self._observe(self.decision_duration, (channel,), seconds)
 
     def trace(self, trace: Trace) -> None:
         """The drops of one decision, from its stage counts, and its policy blocks."""
-        child = self._child
+        add = self._add
         excluded = 0
         for policy_type in trace.blocks:
-            child(self.blocks, policy_type).inc()
+            add(self.blocks, (policy_type,))
             if policy_type == _EXCLUSION:
                 excluded += 1
         for stage in trace.stages:
@@ -178,28 +221,28 @@ class Metrics:
             if reason is None:  # rank, total: nothing leaves
                 continue
             if stage.stage == _PLACE and excluded:
-                child(self.dropped, _PLACE, _EXCLUSION).inc(excluded)
+                add(self.dropped, (_PLACE, _EXCLUSION), excluded)
                 dropped -= excluded
                 if dropped <= 0:
                     continue
-            child(self.dropped, stage.stage, reason).inc(dropped)
+            add(self.dropped, (stage.stage, reason), dropped)
 
     def ingested(self, types: Iterable[str], duplicates: int) -> None:
         """Events written (their types, one each) and the duplicates not written again."""
         for kind in types:
-            self._child(self.events, kind).inc()
+            self._add(self.events, (kind,))
         if duplicates:
-            self.duplicates.inc(duplicates)
+            self._add(self.duplicates, (), duplicates)
 
     def ledger_written(self, kind: str, seconds: float) -> None:
-        self._child(self.ledger_write, kind).observe(seconds)
+        self._observe(self.ledger_write, (kind,), seconds)
 
     def journeyed(self, kinds: Iterable[str]) -> None:
         for kind in kinds:
-            self._child(self.journey_transitions, kind).inc()
+            self._add(self.journey_transitions, (kind,))
 
     def answered(self, method: str, route: str, status: int) -> None:
-        self._child(self.requests, method, route, str(status)).inc()
+        self._add(self.requests, (method, route, str(status)))
 
 
 _metrics: Metrics | None = None
@@ -226,10 +269,21 @@ class _Registry(Collector):
         return self.registry.collect()
 
 
+async def flushing() -> None:
+    """Write this process's counts every ``FLUSH_SECONDS`` (a task of the app's lifespan)."""
+    try:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            metrics().flush()
+    finally:  # the worker stops: what it counted last
+        metrics().flush()
+
+
 def exposition(*extra: Collector) -> bytes:
     """Every process's metrics (multiprocess mode) or this process's, and ``extra`` (what
     the scraping worker reads itself: the snapshot, the models, the build), in Prometheus's
     text format."""
+    metrics().flush()  # this process's counts up to now (the others' lag FLUSH_SECONDS at most)
     registry = CollectorRegistry()
     if multiprocess():
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
