@@ -70,5 +70,5 @@ def test_every_setting_and_serve_option_is_documented() -> None:
 
     for name in Settings.__dataclass_fields__:
         assert f"`{name}`" in README, name
-    for option in ("--host", "--port", "--workers"):
+    for option in ("--host", "--port", "--workers", "--log-format"):
         assert re.search(rf"nextoffer serve \[.*{option} ", README), option

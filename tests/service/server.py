@@ -41,6 +41,7 @@ class Server:
     env: dict[str, str] = field(default_factory=lambda: {"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0"})
     process: subprocess.Popen[bytes] | None = None
     log: Any = None
+    args: tuple[str, ...] = ()  # more options of `nextoffer serve`
 
     @property
     def url(self) -> str:
@@ -58,7 +59,15 @@ class Server:
             prefix="nextoffer-serve-", suffix=".log", delete=False
         )
         self.process = subprocess.Popen(
-            [str(NEXTOFFER), "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            [
+                str(NEXTOFFER),
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                *self.args,
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=self.log,

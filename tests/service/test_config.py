@@ -3,6 +3,8 @@ the setting."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,30 @@ def test_an_unknown_setting_is_refused(folder: Path) -> None:
     (folder / "nextoffer.toml").write_text("journey_scheduler = 2\n")
     with pytest.raises(ValueError, match=r"unknown setting\(s\): journey_scheduler$"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LOG_FORMAT", "xml", "setting log_format: must be one of json, plain, got 'xml'"),
+        ("READINESS_TIMEOUT_SECONDS", "0", "setting readiness_timeout_seconds: must be more "
+         "than 0 and at most 60, got 0"),
+    ],
+)  # fmt: skip
+def test_a_bad_log_format_or_readiness_timeout_is_refused_naming_it(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(f"NEXTOFFER_{name}", value)
+    with pytest.raises(ValueError, match=r"^setting ") as caught:
+        load_settings()
+    assert str(caught.value) == message
+
+
+def test_serve_refuses_a_log_format_it_does_not_know(folder: Path) -> None:
+    nextoffer = Path(sys.executable).parent / "nextoffer"
+    done = subprocess.run([str(nextoffer), "serve", "--log-format", "xml"], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode != 0
+    assert "--log-format: must be one of json, plain, got 'xml'" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (folder / "nextoffer.db").exists()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,12 +16,14 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from ..service import background
-from ..service.config import load_settings
+from ..service.config import LOG_FORMATS, Settings, load_settings
 from ..service.customers import service as customers
 from ..service.db import Database
 from ..service.errors import NotFound
 from ..service.keys.service import ROLES, KeyRecord, Role, create_key, list_keys, revoke_key
 from ..service.migrate import upgrade
+from ..service.operations.logs import logging_config
+from ..service.operations.metrics import shared_directory
 from . import views
 from .output import fail, out
 
@@ -71,29 +75,54 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            help="The log: json (one object a line) or plain (for a terminal); "
+            "default: the log_format setting (plain)."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API and the dashboard (migrating the database first). OpenAPI at /docs."""
+    """Serve the HTTP API and the dashboard (migrating the database first). OpenAPI at /docs;
+    probes at /livez and /readyz, Prometheus metrics at /metrics."""
+    if log_format is not None and log_format not in LOG_FORMATS:
+        fail(f"--log-format: must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    open_database().dispose()
+    settings = load_settings()
+    if log_format is not None:
+        settings = replace(settings, log_format=log_format)
+    # every process of this run writes its metrics here; /metrics adds them up
+    metrics_dir, made = shared_directory()
+    try:
+        _serve(settings, host, port, workers)
+    finally:
+        if made:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from ..service.limits import uvicorn_options
 
-    open_database().dispose()
-    settings = load_settings()
     base = f"http://{host}:{port}"
     out.print(f"serving the API on {base} (OpenAPI at {base}/docs) and the dashboard at "
               f"{base}/dashboard (sign in with an author, approver or admin key)", markup=False)  # fmt: skip
     os.environ["NEXTOFFER_DATABASE_URL"] = settings.database_url  # the workers read it
     app = "nextoffer.service.app:create_app"
     limits = uvicorn_options(settings)
+    log_config = logging_config(settings.log_format, settings.access_log)
     if workers == 1:
         with background.running(settings):
-            uvicorn.run(app, factory=True, host=host, port=port, log_level="warning", **limits)
+            uvicorn.run(app, factory=True, host=host, port=port, log_level="warning",
+                        log_config=log_config, **limits)  # fmt: skip
         return
     from ..service.workers import Workers, listening_sockets
 
     config = uvicorn.Config(
-        app, factory=True, host=host, port=port, workers=workers, log_level="warning", **limits
-    )
+        app, factory=True, host=host, port=port, workers=workers, log_level="warning",
+        log_config=log_config, **limits,
+    )  # fmt: skip
     try:
         sockets = listening_sockets(host, port, workers, config.backlog)
     except OSError as exc:

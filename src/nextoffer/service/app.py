@@ -53,6 +53,10 @@ from .keys.throttle import AuthThrottle
 from .ledger import service as ledger
 from .ledger.endpoints import router as ledger_router
 from .limits import BodyLimits
+from .operations import tracing
+from .operations.endpoints import router as operations_router
+from .operations.logs import RequestLog
+from .operations.metrics import flushing
 from .rules.endpoints import router as rules_router
 from .snapshots.cache import SnapshotCache
 from .snapshots.endpoints import router as snapshots_router
@@ -192,6 +196,7 @@ def create_app(
             # or the experiments change (never in a request)
             asyncio.create_task(_recheck(0.8 * snapshots.poll, app.state.arms.refresh)),
             asyncio.create_task(key_use_writer(app.state.key_uses, app.state.db)),
+            asyncio.create_task(flushing()),  # the metrics this worker counted
         ]
         if settings.attach_refresh_seconds > 0:
             tasks.append(asyncio.create_task(_attach_refresher(app)))
@@ -303,10 +308,19 @@ def create_app(
 
     app.add_middleware(BodyLimits, settings=settings)  # size, time, depth, NUL, NaN
     app.add_middleware(WorkerHeader)
+    # traces: with the OTEL_* settings (or a provider a test set), else no middleware at all
+    if tracing.tracer() is None:
+        tracing.use(tracing.from_environment())
+    if tracing.tracer() is not None:
+        app.add_middleware(tracing.Tracing)
+        for engine in {app.state.db.engine, app.state.db.reader}:
+            tracing.instrument(engine)
+    app.add_middleware(RequestLog)  # outermost: every line of a request has its id
 
-    # /healthz runs in threads of its own and on a connection of its own: writers that
-    # hold every request thread or pooled connection never stall it
-    health_threads = anyio.CapacityLimiter(2)
+    # the probes (/healthz, /readyz) and /metrics run in threads of their own and on a
+    # connection of their own: writers that hold every request thread or pooled connection
+    # never stall them
+    health_threads = app.state.health_threads = anyio.CapacityLimiter(2)
 
     def health(app: FastAPI) -> Health:
         app.state.db.ping()
@@ -316,16 +330,17 @@ def create_app(
             version = None
         return {"status": "ok", "snapshot": version}
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> dict[str, Any]:
-        """Liveness and the live snapshot version (no key needed)."""
+        """The database answers, and the live snapshot version (no key needed); kept from
+        before ``/livez`` and ``/readyz``."""
         result = await anyio.to_thread.run_sync(health, request.app, limiter=health_threads)
         return dict(result)
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
                    experiments_router, strategy_experiments_router, evaluation_router,
-                   journeys_router, campaigns_router):  # fmt: skip
+                   journeys_router, campaigns_router, operations_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

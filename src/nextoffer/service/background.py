@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from .config import Settings
 from .db import Database, log_failure
 from .journeys.runner import Runner
+from .operations.metrics import metrics
 from .snapshots.cache import SnapshotCache
 from .uplift.estimates import ModelCache, ScoreAhead
 
@@ -104,6 +105,7 @@ def journeys_main(database_url: str, every: float, segment_every: float, parent:
                 if not failing:
                     log_failure("the journey scheduler failed (retrying)", exc)
                 failing = True
+            metrics().flush()  # the transitions and decisions it counted, for /metrics
             if not busy:
                 time.sleep(every)
     finally:

@@ -61,6 +61,12 @@ class Settings:
     # more every auth_failure_refill_seconds (429 with Retry-After meanwhile; per worker)
     auth_failure_burst: int = 10
     auth_failure_refill_seconds: float = 6.0
+    # the server's log: "plain" (a line of text, for a terminal) or "json" (one object a
+    # line); access_log: a line per request (its id, route template, status, time)
+    log_format: str = "plain"
+    access_log: bool = True
+    # /readyz answers 503 when its checks take longer than this (the database hangs)
+    readiness_timeout_seconds: float = 1.0
 
     def __post_init__(self) -> None:
         if self.auth_failure_burst < 1 or self.auth_failure_refill_seconds <= 0:
@@ -68,6 +74,16 @@ class Settings:
                 "settings auth_failure_burst and auth_failure_refill_seconds: must be at"
                 f" least 1 and above 0, got {self.auth_failure_burst} and"
                 f" {self.auth_failure_refill_seconds}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"setting log_format: must be one of {', '.join(LOG_FORMATS)},"
+                f" got {self.log_format!r}"
+            )
+        if not 0 < self.readiness_timeout_seconds <= 60:
+            raise ValueError(
+                "setting readiness_timeout_seconds: must be more than 0 and at most 60,"
+                f" got {self.readiness_timeout_seconds:g}"
             )
         if not 1 <= self.journey_schedulers <= MAX_SCHEDULERS:
             raise ValueError(
@@ -77,6 +93,7 @@ class Settings:
 
 
 MAX_SCHEDULERS = 16
+LOG_FORMATS = ("json", "plain")
 
 
 def _coerce(name: str, value: object) -> object:

@@ -51,6 +51,8 @@ log = logging.getLogger("nextoffer")
 # pooled connection (PostgreSQL) before it is answered 503 with Retry-After.
 WRITE_WAIT_SECONDS = 10.0
 POOL_WAIT_SECONDS = 1.0
+# libpq's connection timeout of the probes' connection (it counts whole seconds, at least 2)
+HEALTH_CONNECT_SECONDS = 2
 
 # PostgreSQL's SQLSTATEs for "not now, try again": the server is starting up or shutting
 # down (57P03, 57P01, 57P02), has too many clients (53300), or the connection failed (08…).
@@ -223,7 +225,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {}
+        # the statements' parameters (customer ids, attributes) stay out of error messages,
+        # and so out of the server's log
+        kwargs: dict[str, Any] = {"hide_parameters": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
@@ -324,18 +328,25 @@ class Database:
             turn.release()
 
     def ping(self) -> None:
-        """``SELECT 1`` on a connection of its own (PostgreSQL: a pool of one, which the
-        writers never hold; SQLite: a reader, which never waits for a writer)."""
+        """``SELECT 1`` on a connection of its own (``probe``)."""
+        self.probe(lambda connection: connection.execute(sa.text("SELECT 1")))
+
+    def probe(self, job: Callable[[sa.Connection], T]) -> T:
+        """``job(connection)`` on a connection of its own (PostgreSQL: a pool of one, which
+        the writers never hold, connecting within ``HEALTH_CONNECT_SECONDS``; SQLite: a
+        reader, which never waits for a writer): the probes and the metrics' reads."""
         if self.is_sqlite:
             engine = self.reader
         else:
             if self._health is None:
                 self._health = create_engine(
-                    self.url, pool_size=1, max_overflow=1, pool_timeout=POOL_WAIT_SECONDS
-                )
+                    self.url, pool_size=1, max_overflow=1, pool_timeout=POOL_WAIT_SECONDS,
+                    hide_parameters=True,
+                    connect_args={"connect_timeout": HEALTH_CONNECT_SECONDS},
+                )  # fmt: skip
             engine = self._health
         with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
+            return job(connection)
 
     def run(self, job: Callable[..., T], *args: Any) -> T:
         """``job(session, *args)`` in a transaction of its own (e.g. in a worker thread)."""

@@ -22,6 +22,8 @@ import socket
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
+from .operations.metrics import process_dead
+
 __all__ = ["Workers", "listening_sockets"]
 
 log = logging.getLogger("uvicorn.error")
@@ -69,6 +71,7 @@ class Workers(Multiprocess):
                 continue
             process.kill()
             process.join()
+            process_dead(process.pid)
             if process.exitcode == STARTUP_FAILURE:  # it would fail again: stop, as uvicorn does
                 log.error("Child process [%s] failed to start, stopping", process.pid)
                 self.should_exit.set()
@@ -85,6 +88,7 @@ class Workers(Multiprocess):
                 return
             old.terminate()
             old.join()
+            process_dead(old.pid)
             self.processes[slot] = self._spawn(slot)
 
     def handle_ttin(self) -> None:

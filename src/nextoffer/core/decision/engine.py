@@ -135,6 +135,7 @@ class _Decider:
             detail = rate >= 1.0 or (rate > 0.0 and assignment("trace", key) < rate)
         self.detail = detail
         self.drops: list[tuple[str, str, str]] = []
+        self.blocks: list[str] = []  # the policy type of each candidate a policy stopped
         self.stages: list[StageTrace] = []
         self.exploration: Exploration | None = None
 
@@ -234,7 +235,7 @@ class _Decider:
             counterfactual=counterfactual,
             rules_fired=tuple(r.fired for r in fired),
             cascade=cascade,
-            trace=Trace(tuple(self.stages), tuple(self.drops), self.detail),
+            trace=Trace(tuple(self.stages), tuple(self.drops), self.detail, tuple(self.blocks)),
             journeys=self.journeys,
             exploration=self.exploration,
         )
@@ -371,6 +372,7 @@ class _Decider:
                 blocked = check.blocked(offer)
                 if blocked is not None:
                     stopped.add(offer.id)
+                    self.blocks.append(blocked[0])
                     if self.detail:
                         self.drops.append((offer.id, "policies", f"{blocked[0]}: {blocked[1]}"))
             if stopped:
@@ -529,6 +531,8 @@ class _Decider:
     ) -> tuple[tuple[PlacementResult, ...], str | None, int]:
         """The end of the place stage: the candidates left without a slot, the coupling."""
         detail = self.detail
+        if excluded:
+            self.blocks += ["mutual_exclusion"] * len(excluded)
         if detail:
             gone = used | excluded if excluded else used
             self.drops += [

@@ -88,6 +88,9 @@ class Trace:
     stages: tuple[StageTrace, ...]
     drops: tuple[tuple[str, str, str], ...]  # (offer, stage, reason): see ``drop_list``
     detailed: bool
+    # the contact-policy type that stopped each candidate a policy stopped (a contact policy
+    # at the policies stage, mutual exclusion at place), detailed or not: for the metrics
+    blocks: tuple[str, ...] = ()
 
     def reasons(self, offer: str) -> list[str]:
         return [f"{stage}: {reason}" for who, stage, reason in self.drops if who == offer]

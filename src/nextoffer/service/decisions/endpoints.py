@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
+from ...core.errors import NextofferError
 from ...core.request import Request as DecisionRequest
+from ..db import DatabaseBusy, unavailable
+from ..errors import ServiceError
 from ..http import SessionDep, allow, idempotency_header
 from ..keys.service import Principal
 from ..ledger.service import IdempotencyKey
+from ..operations.logs import current
+from ..operations.metrics import metrics
 from . import service
+from .schemas import Decision
 
 router = APIRouter(tags=["decisions"])
 _client = allow("client")
@@ -69,18 +77,59 @@ async def decide(
     API key's equal key is another decision), a retry with the same request returns the
     original decision; the key used before for another request is refused (409)."""
     state = request.app.state
-    decision = await service.decide_async(
-        state.db,
-        state.snapshots,
-        body,
-        None if idempotency_key is None else IdempotencyKey(who.id, idempotency_key),
-        state.models,
-        state.pipeline,
-        state.clock,
-        state.journeys,
-        state.arms,
-    )
+    start, result = time.perf_counter(), "error"
+    try:
+        decision = await service.decide_async(
+            state.db,
+            state.snapshots,
+            body,
+            None if idempotency_key is None else IdempotencyKey(who.id, idempotency_key),
+            state.models,
+            state.pipeline,
+            state.clock,
+            state.journeys,
+            state.arms,
+        )
+        result = _result(decision)
+    except ServiceError as exc:
+        result = "unavailable" if exc.status == 503 else "invalid"
+        raise
+    except NextofferError:
+        result = "invalid"
+        raise
+    except (DatabaseBusy, sa.exc.TimeoutError):
+        result = "unavailable"
+        raise
+    except sa.exc.DBAPIError as exc:
+        result = "unavailable" if unavailable(exc) else "error"
+        raise
+    finally:
+        metrics().decided(_channel(state, body, result), result, time.perf_counter() - start)
+    context = current()
+    if context is not None:
+        context.decision_id = decision["id"]
     return JSONResponse(decision)
+
+
+def _result(decision: Decision) -> str:
+    if decision["control"]:
+        return "control"
+    return "offered" if any(p["offers"] for p in decision["placements"]) else "empty"
+
+
+def _channel(state: Any, body: DecisionRequest, result: str) -> str:
+    """The decision's channel as a label: a channel of the live snapshot, else ``unknown``
+    (a refused request may name any)."""
+    channel = body.channel
+    if channel is None:
+        return UNKNOWN
+    if result in ("offered", "empty", "control"):
+        return channel
+    snapshot = state.snapshots.loaded
+    return channel if snapshot is not None and channel in snapshot.channels else UNKNOWN
+
+
+UNKNOWN = "unknown"
 
 
 # What ``_serve`` gives ``decide``, by name: the endpoint's contract is ``decide``'s signature

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from ..ledger.service import (
     stored_decision,
     utc,
 )
+from ..operations import tracing
+from ..operations.metrics import metrics
 from ..snapshots.cache import SnapshotCache
 from ..strategy_experiments.arms import ArmCache
 from ..uplift.estimates import (
@@ -199,7 +202,10 @@ def decide(
         state = _state(customer, stored, history, estimates), features
     row = _row(snapshot, request, now, state, idempotency_key, journeys=steps, arm=arm,
                decision_id=decision_id)  # fmt: skip
-    written = record_decision(session, row, idempotency_key)
+    start = time.perf_counter()
+    with tracing.span("db write decision"):
+        written = record_decision(session, row, idempotency_key)
+    metrics().ledger_written("decisions", time.perf_counter() - start)
     if steps and journeys is not None and customer is not None and written["id"] == row["id"]:
         offers = {o for step in steps for o in step.offers}
         held = {d["offer"] for d in (row["trace"] or {}).get("drops", ())
@@ -250,7 +256,10 @@ class Pipeline:
 
     async def _write(self, rows: list[DecisionRow]) -> list[StoredDecision]:
         async with self._writer.driver() as connection:
-            return await record_decisions_async(connection, rows)
+            start = time.perf_counter()
+            written = await record_decisions_async(connection, rows)
+            metrics().ledger_written("decisions", time.perf_counter() - start)
+            return written
 
     async def decide(
         self,
@@ -267,13 +276,14 @@ class Pipeline:
         if customer is not None:
             since = now - lookback(snapshot)
             estimates = Estimates({}, {})
-            if live:  # τ and segments come only from live models; both reads at once
-                (found, history), rows = await asyncio.gather(
-                    self.read((customer, since)), self.estimates(customer)
-                )
-                estimates = estimates_from(rows, live)
-            else:
-                found, history = await self.read((customer, since))
+            with tracing.span("db read customer state"):
+                if live:  # τ and segments come only from live models; both reads at once
+                    (found, history), rows = await asyncio.gather(
+                        self.read((customer, since)), self.estimates(customer)
+                    )
+                    estimates = estimates_from(rows, live)
+                else:
+                    found, history = await self.read((customer, since))
             stored = _profile(found)
             features = seen(request, stored, snapshot.spec.customer_schema.attributes)
             state = _state(customer, stored, history, estimates), features
@@ -283,11 +293,14 @@ class Pipeline:
             )
         else:
             row = _row(snapshot, request, now, state, idempotency_key, arm=arm)
-        if idempotency_key is None:
-            stored_row = await self.write(row)
-        else:  # a retry returns the original: the one-row path reads it back
-            async with self.sessions() as session:
-                stored_row = await record_decision_async(session, row, idempotency_key)
+        with tracing.span("db write decision"):
+            if idempotency_key is None:
+                stored_row = await self.write(row)
+            else:  # a retry returns the original: the one-row path reads it back
+                async with self.sessions() as session:
+                    start = time.perf_counter()
+                    stored_row = await record_decision_async(session, row, idempotency_key)
+                    metrics().ledger_written("decisions", time.perf_counter() - start)
         return _public(stored_row, with_trace=False)
 
 
@@ -397,6 +410,8 @@ def _row(
     the request as given, when the caller has it already (``BatchRequests``)."""
     customer, features = state if state is not None else (None, None)
     decision_id = decision_id or str(uuid.uuid4())
+    traced = tracing.tracer() is not None
+    started = time.time_ns() if traced else 0
     try:
         decision = run_decision(
             snapshot, request, customer, now=now, contacts_at=now, journeys=journeys,
@@ -405,6 +420,9 @@ def _row(
         )  # fmt: skip
     except DecisionError as exc:
         raise InvalidInput.one(exc.field, exc.message) from None
+    metrics().trace(decision.trace)
+    if traced:
+        tracing.decision_stages(decision.trace, started, decision.channel)
     return decided_row(
         decision_id, request, customer.id if customer is not None else None,
         decision.to_dict(), decision.offers(), decision.trace.detailed, features,

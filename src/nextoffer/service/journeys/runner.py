@@ -59,6 +59,7 @@ from ...core.rules import Context, CustomerSchema, build_context
 from ..db import Database
 from ..decisions import service as decisions
 from ..errors import Conflict, NotFound
+from ..operations.metrics import metrics
 from ..snapshots.cache import SnapshotCache
 from ..uplift.estimates import ModelCache
 from . import repository
@@ -557,4 +558,5 @@ class _Run:
             raise Conflict("a journey enrollment moved in another transaction at the same "
                            "time; try again")  # fmt: skip
         repository.insert_transitions(self.session, rows)
+        metrics().journeyed(row["kind"] for row in rows)
         return Moved(len(rows), self.decided, entered, exited)

@@ -11,6 +11,7 @@ from ..errors import Conflict
 from ..http import SessionDep, allow, idempotency_header
 from ..journeys.runner import Arrival
 from ..keys.service import Principal
+from ..operations.metrics import metrics
 from . import repository, service
 from .schemas import BUILTIN_TYPES, Event, EventIn, OutcomeTypeIn
 
@@ -62,6 +63,9 @@ def post_events(
     ])  # fmt: skip
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
+    # the events sent, less those written: the duplicates (retries, a key repeated unchanged)
+    sent = 1 if "duplicate" in result else len(result["events"])
+    metrics().ingested([e["type"] for e in new], sent - len(new))
     return dict(result)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 from ...core.decision import Seen
 from ..customers.schemas import Customer
 from ..errors import InvalidInput
+from ..operations.metrics import metrics
 from . import repository
 from .event_types import EVENT_TYPES
 from .payloads import payload_problems
@@ -186,7 +188,9 @@ def ingest(
             "payload": e.payload,
             "reported_at": e.reported_at,
         })  # fmt: skip
+    start = time.perf_counter()
     stored, _ = repository.insert_events(session, list(rows.values()))
+    metrics().ledger_written("events", time.perf_counter() - start)
     by_key = {r["idempotency_key"]: r for r in stored}
     reused = [
         {"field": "Idempotency-Key" if single and e.idempotency_key is None

@@ -47,6 +47,11 @@ class SnapshotCache:
             return self._snapshot
         return None
 
+    @property
+    def loaded(self) -> Snapshot | None:
+        """The snapshot this worker serves, however long ago it was checked (no query)."""
+        return self._snapshot
+
     def get(self, check: bool = False) -> Snapshot:
         """The live snapshot, checked again when ``check`` or ``poll`` seconds have passed."""
         snapshot = None if check else self.cached()

@@ -143,6 +143,15 @@ class ModelCache:
         query: the event loop may call it; ``live()`` may read the database)."""
         return self._current() if time.monotonic() - self._checked < self.poll else None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the live models were read at least once (no query)."""
+        return self._checked > -1e9
+
+    def versions(self) -> dict[str, str]:
+        """The live model version of each offer, as last read (no query)."""
+        return dict(self._live)
+
     def live(self, check: bool = False) -> dict[str, tuple[str, UpliftModel]]:
         """The live models, checked again when ``check`` or ``poll`` seconds have passed."""
         if check or time.monotonic() - self._checked >= self.poll:
