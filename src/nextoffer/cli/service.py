@@ -73,6 +73,14 @@ def serve(
 
     open_database().dispose()
     settings = load_settings()
+    if settings.checkpoint_key:  # a key that does not load stops the server now, not later
+        from ..service.chain.service import load_private_key
+        from ..service.errors import InvalidInput
+
+        try:
+            load_private_key(Path(settings.checkpoint_key))
+        except InvalidInput as exc:
+            fail(f"setting {exc.message}")
     base = f"http://{host}:{port}"
     out.print(f"serving the API on {base} (OpenAPI at {base}/docs) and the dashboard at "
               f"{base}/dashboard (sign in with an author, approver or admin key)", markup=False)  # fmt: skip
