@@ -31,6 +31,13 @@ waits for the write-ahead log to reach the disk, as in production.
 With ``--strategy-experiment``, a strategy experiment runs on the bank's channels while
 the decisions are made (the decisions per arm are printed): what it costs the same loops.
 
+With ``--chain``, only the cost of the tamper-evident ledger: two servers on the same
+PostgreSQL, one without the sealer (``NEXTOFFER_SEAL_SECONDS=0``) and one with it (every
+second, signing a checkpoint every 10,000 rows or 60 s), take turns at the closed loop of
+decisions (``--rounds`` each, alternating, so that the machine's load hits both alike);
+the ratio of their throughputs, the load average, and whether the sealer kept up (rows
+sealed of rows written at the end). Goal: the drop is at most 10%.
+
 There is no competing library for a whole service; the goals are absolute.
 """
 
@@ -43,6 +50,7 @@ import os
 import random
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +71,7 @@ from http_load import (
     summary,
 )
 from nextoffer.scenarios.demo import WORKED_EXAMPLE, bank_customers, true_effect
+from nextoffer.service.chain.service import generate_key
 from nextoffer.service.db import Database
 from nextoffer.service.tables import cate_estimates, decisions, events
 from nextoffer.testing.postgres import ThrowawayPostgres
@@ -376,6 +385,57 @@ def arms_of(url: str) -> dict[str, int]:
     return {str(arm or "-"): int(n) for arm, n in rows}
 
 
+def chain_cost(pg: ThrowawayPostgres, args: argparse.Namespace, seconds: float) -> None:
+    """``--chain``: the closed loop of decisions without and with the sealer, in turns."""
+    folder = Path(tempfile.mkdtemp(prefix="nextoffer-chain-"))
+    generate_key(folder / "signing.pem")
+    base = {"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0"}
+    sealed = {**base, "NEXTOFFER_SEAL_SECONDS": "1", "NEXTOFFER_CHECKPOINT_ROWS": "10000",
+              "NEXTOFFER_CHECKPOINT_SECONDS": "60",
+              "NEXTOFFER_CHECKPOINT_KEY": str(folder / "signing.pem"),
+              "NEXTOFFER_CHECKPOINT_DIR": str(folder / "checkpoints")}  # fmt: skip
+    servers = {}
+    for name, env in (("without", {**base, "NEXTOFFER_SEAL_SECONDS": "0"}), ("with", sealed)):
+        url = pg.new_database(f"chain_{name}")
+        srv = Server(url, workers=args.workers, new_session=True, env=env).start()
+        load_catalog(srv)
+        with srv.client("client") as c:
+            for cust in bank_customers(random.Random(1), 500):
+                c.put(f"/v1/customers/{cust['id']}",
+                      json={k: cust[k] for k in ("attributes", "holdings", "segments")})  # fmt: skip
+        servers[name] = (srv, url)
+    rates: dict[str, list[float]] = {"without": [], "with": []}
+    try:
+        print(f"server: {args.workers} workers each, PostgreSQL (fsync on); closed loop of "
+              f"{args.concurrency} clients, {seconds:.0f} s a turn, {args.rounds} turns each")  # fmt: skip
+        for turn in range(args.rounds):
+            for name in ("without", "with") if turn % 2 == 0 else ("with", "without"):
+                srv, _ = servers[name]
+                d = uvloop.run(decisions_closed(srv, seconds, args.concurrency))
+                rates[name].append(d["rate"])
+                print(f"   turn {turn + 1}, {name} the sealer: {d['rate']:.0f} decisions/s, p99 "
+                      f"{d['p99']:.1f} ms, errors {d['errors']}; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        time.sleep(3)  # the sealer's last turn
+        engine = sa.create_engine(servers["with"][1])
+        with engine.connect() as conn:
+            written = conn.execute(sa.text("SELECT count(*) FROM decisions")).scalar_one()
+            chained = conn.execute(sa.text(
+                "SELECT count(*) FROM ledger_chain WHERE ledger = 'decisions'")).scalar_one()  # fmt: skip
+            checkpoints = conn.execute(
+                sa.text("SELECT count(*) FROM ledger_checkpoints")
+            ).scalar_one()
+        engine.dispose()
+        without, with_ = (sum(rates[k]) / len(rates[k]) for k in ("without", "with"))
+        drop = 1 - with_ / without
+        print(f"5. the chain's cost: {without:.0f} decisions/s without the sealer, {with_:.0f} with"
+              f" it: ratio {with_ / without:.3f}, drop {drop:.1%}  goal <= 10%: "
+              f"{'MET' if drop <= 0.10 else 'NOT MET'}; sealed {chained} of {written} decisions"
+              f" ({checkpoints} checkpoints); load average {os.getloadavg()}")  # fmt: skip
+    finally:
+        for srv, _ in servers.values():
+            srv.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -394,10 +454,16 @@ def main() -> None:
                         help="stop after the decisions (skip ingestion, retries, SIGKILL)")  # fmt: skip
     parser.add_argument("--strategy-experiment", action="store_true",
                         help="run a strategy experiment on the bank's channels meanwhile")  # fmt: skip
+    parser.add_argument("--chain", action="store_true",
+                        help="only the sealer's cost: decisions without and with it")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="--chain: turns each")
     args = parser.parse_args()
     seconds = 4.0 if args.quick else args.seconds
     # durable: fsync and synchronous commit on (the server's defaults), as in production
     with ThrowawayPostgres(database="bench", durable=True) as pg:
+        if args.chain:
+            chain_cost(pg, args, seconds)
+            return
         url = pg.new_database("service")
         srv = Server(url, workers=args.workers, new_session=True).start()
         try:

@@ -77,9 +77,9 @@ def _children(pid: int) -> set[int]:
     return children
 
 
-def _background_processes(server_pid: int, expected: int = 2) -> list[int]:
-    """The server's background processes (spawned ``multiprocessing`` children): the scorer
-    and the journey scheduler(s)."""
+def _background_processes(server_pid: int, expected: int = 3) -> list[int]:
+    """The server's background processes (spawned ``multiprocessing`` children): the scorer,
+    the sealer and the journey scheduler(s)."""
     found = [
         pid for pid in _children(server_pid)
         if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -118,8 +118,8 @@ def test_the_background_process_runs_at_a_lower_priority_and_ends_with_its_serve
                 os.getpriority(os.PRIO_PROCESS, pid) == min(server_nice + NICE, 19)
             )
 
-        while sum(lowest(pid) for pid in processes) != 1:
-            assert time.monotonic() < deadline, "the scorer kept its priority"
+        while sum(lowest(pid) for pid in processes) != 2:  # the scorer and the sealer
+            assert time.monotonic() < deadline, "the scorer or the sealer kept its priority"
             time.sleep(0.05)
         # the journey scheduler keeps the server's: its steps are due at a time
         [scheduler] = [pid for pid in processes if not lowest(pid)]
@@ -137,11 +137,13 @@ def test_the_background_process_runs_at_a_lower_priority_and_ends_with_its_serve
         server.stop()
 
 
-def test_no_background_process_when_scoring_ahead_and_journeys_are_off(tmp_path: Path) -> None:
+def test_no_background_process_when_scoring_ahead_sealing_and_journeys_are_off(
+    tmp_path: Path,
+) -> None:
     server = Server(
         f"sqlite:///{tmp_path / 'nextoffer.db'}",
         env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0",
-             "NEXTOFFER_JOURNEY_TICK_SECONDS": "0"},
+             "NEXTOFFER_JOURNEY_TICK_SECONDS": "0", "NEXTOFFER_SEAL_SECONDS": "0"},
     ).start()  # fmt: skip
     try:
         assert server.process is not None
@@ -157,7 +159,7 @@ def test_journey_schedulers_runs_that_many_schedulers(tmp_path: Path) -> None:
     server = Server(
         f"sqlite:///{tmp_path / 'nextoffer.db'}",
         env={"NEXTOFFER_ATTACH_REFRESH_SECONDS": "0", "NEXTOFFER_SCORE_AHEAD_SECONDS": "0",
-             "NEXTOFFER_JOURNEY_SCHEDULERS": "3"},
+             "NEXTOFFER_SEAL_SECONDS": "0", "NEXTOFFER_JOURNEY_SCHEDULERS": "3"},
     ).start()  # fmt: skip
     try:
         assert server.process is not None

@@ -16,10 +16,11 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from ..service import background
+from ..service.chain.service import load_private_key
 from ..service.config import LOG_FORMATS, Settings, load_settings
 from ..service.customers import service as customers
 from ..service.db import Database
-from ..service.errors import NotFound
+from ..service.errors import InvalidInput, NotFound
 from ..service.keys.service import ROLES, KeyRecord, Role, create_key, list_keys, revoke_key
 from ..service.migrate import upgrade
 from ..service.operations.logs import logging_config
@@ -91,6 +92,11 @@ def serve(
     settings = load_settings()
     if log_format is not None:
         settings = replace(settings, log_format=log_format)
+    if settings.checkpoint_key:  # a key that does not load stops the server now, not later
+        try:
+            load_private_key(Path(settings.checkpoint_key))
+        except InvalidInput as exc:
+            fail(f"setting {exc.message}")
     # every process of this run writes its metrics here; /metrics adds them up
     metrics_dir, made = shared_directory()
     try:

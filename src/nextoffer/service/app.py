@@ -33,6 +33,7 @@ from .attach import service as attach
 from .attach.endpoints import router as attach_router
 from .campaigns.endpoints import router as campaigns_router
 from .catalog.endpoints import router as catalog_router
+from .chain.endpoints import router as chain_router
 from .config import Settings, load_settings
 from .customers import service as customers
 from .customers.endpoints import router as customers_router
@@ -340,7 +341,7 @@ def create_app(
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,
                    experiments_router, strategy_experiments_router, evaluation_router,
-                   journeys_router, campaigns_router, operations_router):  # fmt: skip
+                   journeys_router, campaigns_router, operations_router, chain_router):  # fmt: skip
         app.include_router(router)
     dashboard.install(app)
     install_docs(app)

@@ -32,6 +32,15 @@ class Settings:
     # how often `serve`'s background process scores the customers decisions met without an
     # uplift estimate (seconds; 0: never, they keep the offer's average τ until bulk scoring)
     score_ahead_seconds: float = 1.0
+    # how often `serve`'s sealer chains new ledger rows by hash (seconds; 0: no sealer), and
+    # signs a checkpoint when this many rows were sealed or this long passed since the last
+    # (with anything new); the Ed25519 private key file that signs them ("": no
+    # checkpoints) and the folder (outside the database) the checkpoint files go to
+    seal_seconds: float = 1.0
+    checkpoint_rows: int = 100_000
+    checkpoint_seconds: float = 60.0
+    checkpoint_key: str = ""
+    checkpoint_dir: str = ""
     # how often `serve`'s journey scheduler releases due waits and runs outbound offer steps
     # (seconds; 0: no scheduler), and how often it enters outbound journeys' segments
     journey_tick_seconds: float = 1.0

@@ -34,6 +34,8 @@ __all__ = [
     "journey_transitions",
     "journey_versions",
     "journeys",
+    "ledger_chain",
+    "ledger_checkpoints",
     "ledger_watermarks",
     "metadata",
     "outcome_types",
@@ -344,6 +346,34 @@ ledger_watermarks = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+)
+
+# the ledger's hash chain (revision 0018): an entry per sealed row of each ledger table, in
+# the order sealed (``n`` from 1); ``seq`` is the row's (keyed tables: ``n``, the key in
+# ``row_key``); digest and hash as ``nextoffer.core.chain`` makes them. Append-only.
+ledger_chain = sa.Table(
+    "ledger_chain",
+    metadata,
+    sa.Column("ledger", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("row_key", sa.Text),
+    sa.Column("digest", sa.LargeBinary, nullable=False),
+    sa.Column("hash", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("ledger", "seq", name="uq_ledger_chain_seq"),
+)
+
+# every signed checkpoint (revision 0018): the signed text, as in the checkpoint directory,
+# and each tree's perfect subtrees' roots (not signed), from which the next one grows
+ledger_checkpoints = sa.Table(
+    "ledger_checkpoints",
+    metadata,
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("signed", sa.Text, nullable=False),
+    sa.Column("signature", sa.String(128), nullable=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("frontier", JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
 )
 
 uplift_models = sa.Table(

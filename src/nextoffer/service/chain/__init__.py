@@ -1,0 +1,1 @@
+"""The tamper-evident ledger: hash chain, signed checkpoints, verification, inclusion proofs."""

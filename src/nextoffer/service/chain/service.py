@@ -1,0 +1,538 @@
+"""The tamper-evident ledger: the sealer, signed checkpoints, verification, inclusion proofs.
+
+**Sealing** is never on the decision path: the sealer (``serve`` runs it every
+``seal_seconds``; ``nextoffer ledger seal`` once) reads each ledger table's rows after its
+chain's head, up to the newest settled ``seq``, and appends their chain entries
+(``nextoffer.core.chain``). It reads and hashes outside any write transaction, then takes
+the sealers' turn (a row lock) and appends only if no other sealer moved the head
+meanwhile: one chain per table, never a fork.
+
+**Checkpoints**: when ``checkpoint_rows`` entries were sealed since the last one, or
+``checkpoint_seconds`` passed with something new, the sealer signs (Ed25519, the key file
+``checkpoint_key``) the RFC 6962 tree head of each table's chain (size, root, last seq) and
+writes it to ``checkpoint_dir`` (one JSON file per checkpoint) and ``ledger_checkpoints``.
+
+**Verification** recomputes every row's digest and every link in order, and reports per
+table the first row modified, deleted, inserted or reordered (by ``seq``), then checks the
+chain against each checkpoint's root and size (a truncated tail).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy.orm import Session
+
+from ...core.chain import GENESIS, canonical, digest, link
+from ...core.merkle import Frontier, inclusion_path
+from ..db import Database
+from ..errors import Conflict, InvalidInput, NotFound
+from . import repository
+from .repository import KEYED_LEDGERS, SEQ_LEDGERS, Entry
+from .schemas import CheckpointFile, Proof
+
+__all__ = ["ARCHIVABLE", "LEDGERS", "LOOK_AHEAD", "PAGE", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
+           "Verification", "checkpoint", "generate_key", "key_id", "load_checkpoints",
+           "load_private_key", "load_public_key", "proof", "seal", "stored_checkpoints", "verify"]  # fmt: skip
+
+SEAL_BATCH = 20_000  # rows per table per seal (a seal's write transaction is short)
+PAGE = 20_000  # rows read per query while verifying
+LOOK_AHEAD = 1_000_000  # entries read past a modified row for the row its content came from
+# PostgreSQL's monthly partitions: archived ones leave the database, chain entries stay
+ARCHIVABLE = ("decisions", "events", "journey_transitions")
+LEDGERS = (*SEQ_LEDGERS, *KEYED_LEDGERS)
+
+
+# -- keys
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """A key's id: the first 16 hex digits of the SHA-256 of its raw 32 bytes."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def generate_key(path: Path) -> str:
+    """Write a new Ed25519 private key to ``path`` (PEM, mode 600) and its public key to
+    ``path.pub``; the key's id."""
+    public_path = path.with_name(path.name + ".pub")
+    for p in (path, public_path):
+        if p.exists():
+            raise Conflict(f"{p} exists already: not overwriting a key")
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )  # fmt: skip
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as f:
+        f.write(private)
+    public_path.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return key_id(key.public_key())
+
+
+def _read(path: Path, field: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput.one(field, f"{path}: {exc.strerror or exc}") from None
+
+
+def load_private_key(path: Path, field: str = "checkpoint_key") -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(_read(path, field), password=None)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.one(
+            field, f"{path}: not an unencrypted PEM private key ({exc})"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InvalidInput.one(field, f"{path}: not an Ed25519 key")
+    return key
+
+
+def load_public_key(path: Path, field: str = "public_key") -> Ed25519PublicKey:
+    """A public key file, or the public half of a private key file."""
+    data = _read(path, field)
+    if b"PRIVATE KEY" in data:
+        return load_private_key(path, field).public_key()
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput.one(field, f"{path}: not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InvalidInput.one(field, f"{path}: not an Ed25519 key")
+    return key
+
+
+# -- sealing
+
+
+def _plan(
+    session: Session, ledger: str, upto: Mapping[str, int], limit: int
+) -> tuple[int, list[Entry]]:
+    """The chain entries for ``ledger``'s rows not yet sealed (at most ``limit``), and the
+    head's ``n`` they follow."""
+    top = repository.head(session, ledger)
+    n, prev = (top[0], top[4]) if top else (0, GENESIS)
+    start, entries = n, list[Entry]()
+    if ledger in KEYED_LEDGERS:
+        sealed = repository.chained_keys(session, ledger)
+        for row in repository.keyed_rows(session, ledger):
+            key = repository.row_key(ledger, row)
+            if key in sealed:
+                continue
+            n += 1
+            d = digest(canonical(row))
+            prev = link(prev, n, d)
+            entries.append((n, n, key, d, prev))
+            if len(entries) >= limit:
+                break
+        return start, entries
+    after = top[1] if top else 0
+    for row in repository.rows_after(session, ledger, after, upto[ledger], limit):
+        n += 1
+        seq = int(row["seq"])
+        d = digest(canonical(row))
+        prev = link(prev, seq, d)
+        entries.append((n, seq, None, d, prev))
+    return start, entries
+
+
+def seal(db: Database, limit: int = SEAL_BATCH) -> dict[str, int]:
+    """Chain the ledger's settled rows not sealed yet (at most ``limit`` per table); how
+    many per table (another sealer's turn, or writers that did not settle: none)."""
+    with db.read() as session:
+        upto = repository.settled(session)
+    if upto is None:
+        return {}
+    plans = {}
+    for ledger in LEDGERS:  # a transaction each: never a lock on two ledger tables at once
+        with db.read() as session:  # (creating a month's partitions locks them all)
+            plans[ledger] = _plan(session, ledger, upto, limit)
+    done: dict[str, int] = {}
+    with db.transaction() as session:
+        repository.lock_sealer(session)
+        for ledger, (start, entries) in plans.items():
+            if not entries:
+                continue
+            top = repository.head(session, ledger)
+            if (top[0] if top else 0) != start:  # another sealer went first: its turn
+                continue
+            repository.append(session, ledger, entries)
+            done[ledger] = len(entries)
+    return done
+
+
+# -- checkpoints
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed tree head: ``signed`` is the exact text signed (JSON: number, time, key_id,
+    and per ledger table its chain's size, root and last seq)."""
+
+    signed: str
+    signature: str
+    key_id: str
+    origin: str = "database"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.signed)
+        return body
+
+    def check(self, public: Ed25519PublicKey) -> bool:
+        try:
+            public.verify(bytes.fromhex(self.signature), self.signed.encode())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def file(self) -> CheckpointFile:
+        return {"signed": self.signed, "signature": self.signature, "key_id": self.key_id}
+
+
+def _encode(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def checkpoint(
+    db: Database,
+    key: Ed25519PrivateKey,
+    now: dt.datetime,
+    directory: Path | None = None,
+    every_rows: int = 0,
+    every_seconds: float = 0.0,
+) -> Checkpoint | None:
+    """Sign and store a checkpoint of every table's chain, when ``every_rows`` entries were
+    sealed since the last one or ``every_seconds`` passed (0, 0: whenever anything is new);
+    None when not due. Written to ``directory`` (if any) before the database commits."""
+    with db.transaction() as session:
+        repository.lock_sealer(session)
+        last = repository.latest_checkpoint(session)
+        kept = last["frontier"] if last else {}
+        trees = {ledger: Frontier(kept[ledger]["size"], [bytes.fromhex(h) for h in kept[ledger]["nodes"]])
+                 if ledger in kept else Frontier() for ledger in LEDGERS}  # fmt: skip
+        heads = {ledger: repository.head(session, ledger) for ledger in LEDGERS}
+        sizes = {ledger: top[0] if top else 0 for ledger, top in heads.items()}
+        last_seqs = {ledger: top[1] if top else 0 for ledger, top in heads.items()}
+        grown = sum(sizes[ledger] - trees[ledger].size for ledger in LEDGERS)
+        if grown == 0:
+            return None
+        if last is not None:
+            age = (now - _aware(last["created_at"])).total_seconds()
+            if not (every_rows and grown >= every_rows) and age < every_seconds:
+                return None
+        for ledger, tree in trees.items():
+            for h in repository.chain_hashes(session, ledger, tree.size, sizes[ledger]):
+                tree.append(h)
+        number = (last["number"] if last else 0) + 1
+        kid = key_id(key.public_key())
+        body = {
+            "number": number, "time": now.astimezone(dt.UTC).isoformat(), "key_id": kid,
+            "ledgers": {ledger: {"size": tree.size, "root": tree.root().hex(),
+                                 "last_seq": last_seqs[ledger]}
+                        for ledger, tree in trees.items()},
+        }  # fmt: skip
+        signed = _encode(body)
+        made = Checkpoint(signed, key.sign(signed.encode()).hex(), kid)
+        repository.insert_checkpoint(session, {
+            "number": number, "signed": signed, "signature": made.signature, "key_id": kid,
+            "frontier": {ledger: {"size": t.size, "nodes": [h.hex() for h in t.nodes]}
+                         for ledger, t in trees.items()},
+            "created_at": now,
+        })  # fmt: skip
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+            target = directory / f"checkpoint-{number:08d}.json"
+            partial = target.with_suffix(".tmp")
+            partial.write_text(json.dumps(made.file(), indent=1) + "\n", encoding="utf-8")
+            os.replace(partial, target)
+    return made
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def load_checkpoints(directory: Path) -> list[Checkpoint]:
+    """The checkpoint files of ``directory`` (``checkpoint-*.json``), by number."""
+    if not directory.is_dir():
+        raise InvalidInput.one("checkpoints", f"{directory} is not a folder")
+    found = []
+    for path in sorted(directory.glob("checkpoint-*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            found.append(Checkpoint(data["signed"], data["signature"], data["key_id"], str(path)))
+            found[-1].body["ledgers"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidInput.one("checkpoints", f"{path}: not a checkpoint ({exc})") from None
+    return sorted(found, key=lambda c: int(c.body["number"]))
+
+
+def stored_checkpoints(db: Database) -> list[Checkpoint]:
+    with db.read() as session:
+        return [Checkpoint(c["signed"], c["signature"], c["key_id"])
+                for c in repository.checkpoints(session)]  # fmt: skip
+
+
+# -- verification
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What verification found wrong, first per table: ``kind`` is modified, deleted,
+    inserted, reordered, chain (an entry of the chain itself altered), checkpoint (the
+    chain's root differs from a signed one), truncated, or signature."""
+
+    ledger: str
+    seq: int | None
+    kind: str
+    message: str
+
+
+@dataclass
+class LedgerCheck:
+    ledger: str
+    sealed: int = 0  # chain entries read
+    rows: int = 0  # rows read and checked against their entry
+    archived: int = 0  # sealed rows before the first row in the database (archived months)
+    first_checked: int | None = None  # the first seq whose row was checked
+    unsealed: int = 0  # rows after the chain's head (not sealed yet)
+    checkpoint_size: int | None = None  # the last checkpoint's size of this table's chain
+    problem: Problem | None = None
+
+
+@dataclass
+class Verification:
+    ledgers: list[LedgerCheck] = field(default_factory=list)
+    checkpoints: int = 0  # checkpoints whose roots were checked
+    latest: int | None = None  # the newest checkpoint's number
+    signatures: str = "unchecked"  # checked | unchecked (no public key)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(c.rows for c in self.ledgers)
+
+
+def _pages(fetch: Callable[[int], Sequence[Any]], key: Callable[[Any], int]) -> Iterator[Any]:
+    after = 0
+    while True:
+        page = fetch(after)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = key(page[-1])
+
+
+def verify(
+    db: Database,
+    checkpoints: Sequence[Checkpoint] = (),
+    public: Ed25519PublicKey | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Verification:
+    """Re-read the ledger and its chain; see the module's docstring."""
+    result = Verification()
+    good: list[Checkpoint] = []
+    for cp in checkpoints:
+        if public is not None and not cp.check(public):
+            result.problems.append(Problem("checkpoints", None, "signature", f"checkpoint "
+                f"{cp.body.get('number')} ({cp.origin}): its signature does not verify with the"
+                f" public key {key_id(public)}"))  # fmt: skip
+            continue
+        good.append(cp)
+    result.signatures = "checked" if public is not None else "unchecked"
+    result.checkpoints = len(good)
+    result.latest = int(good[-1].body["number"]) if good else None
+    sqlite = db.is_sqlite
+    for ledger in LEDGERS:  # a transaction each, as ``seal``
+        with db.read() as session:
+            roots: dict[int, tuple[int, str]] = {}
+            for cp in good:
+                tree = cp.body["ledgers"].get(ledger)
+                if tree is not None and tree["size"] > 0:
+                    roots[int(tree["size"])] = (int(cp.body["number"]), tree["root"])
+            check = LedgerCheck(ledger)
+            top = repository.head(session, ledger)
+            bound = top[0] if top else 0
+            archivable = ledger in ARCHIVABLE and not sqlite
+            _check(session, ledger, bound, roots, archivable, check, progress)
+            last = good[-1].body["ledgers"].get(ledger) if good else None
+            if last is not None:
+                check.checkpoint_size = int(last["size"])
+                if check.problem is None and check.sealed < check.checkpoint_size:
+                    check.problem = Problem(ledger, int(last["last_seq"]), "truncated",
+                        f"{ledger}: the chain has {check.sealed:,} entries, checkpoint "
+                        f"{good[-1].body['number']} signed {check.checkpoint_size:,} (up to seq "
+                        f"{last['last_seq']}): the tail after entry {check.sealed:,} is gone")  # fmt: skip
+            if check.problem is not None:
+                result.problems.append(check.problem)
+            result.ledgers.append(check)
+    return result
+
+
+def _check(
+    session: Session,
+    ledger: str,
+    bound: int,
+    roots: Mapping[int, tuple[int, str]],
+    archivable: bool,
+    check: LedgerCheck,
+    progress: Callable[[str, int, int], None] | None,
+) -> None:
+    keyed = ledger in KEYED_LEDGERS
+    entries = _pages(lambda after: repository.chain_entries(session, ledger, after, PAGE,
+                                                            bound), lambda e: e[0])  # fmt: skip
+    if keyed:
+        by_key = {repository.row_key(ledger, r): r for r in repository.keyed_rows(session, ledger)}
+        rows: Iterator[Mapping[Any, Any]] = iter(())
+    else:
+        rows = _pages(lambda after: repository.seq_rows(session, ledger, after, PAGE),
+                      lambda r: int(r["seq"]))  # fmt: skip
+    row = next(rows, None)
+    tree = Frontier()
+    prev, previous_size, last_seq = GENESIS, 0, 0
+    range_first: int | None = None  # the first seq after the last checkpoint passed
+    seen_row = False
+    found: tuple[int, bytes, str] | None = None  # a modified row: its seq and its digest now
+    later: dict[bytes, int] = {}
+    current: Mapping[Any, Any] | None
+    for n, seq, key, d, h in entries:
+        if found is not None:  # only looking for where the modified row's content came from
+            later[d] = seq
+            if found[1] in later or len(later) >= LOOK_AHEAD:
+                break
+            continue
+        check.sealed = n
+        where = f"{ledger} {key} (entry {n})" if keyed else f"{ledger} seq {seq}"
+        if range_first is None:
+            range_first = seq
+        if link(prev, seq, d) != h:
+            check.problem = Problem(
+                ledger,
+                seq,
+                "chain",
+                f"{where}: the chain's entry does not"
+                " follow from the one before (the chain was edited)",
+            )
+            return
+        if keyed:
+            current = by_key.pop(key or "", None)
+            if current is None:
+                check.problem = Problem(
+                    ledger, seq, "deleted", f"{where}: sealed, not in the database"
+                )
+                return
+        else:
+            if row is not None and int(row["seq"]) < seq:
+                inserted = int(row["seq"])
+                check.problem = Problem(ledger, inserted, "inserted", f"{ledger} seq {inserted}:"
+                    f" a row that was never sealed, between sealed seq {last_seq} and {seq}")  # fmt: skip
+                return
+            if row is None or int(row["seq"]) > seq:
+                if archivable and not seen_row:
+                    check.archived += 1
+                    current = None
+                else:
+                    check.problem = Problem(
+                        ledger, seq, "deleted", f"{ledger} seq {seq}: sealed, not in the database"
+                    )
+                    return
+            else:
+                current = row
+                row = next(rows, None)
+        if current is not None:
+            seen_row = True
+            check.first_checked = check.first_checked or seq
+            check.rows += 1
+            now = digest(canonical(current))
+            if now != d:
+                found = (seq, now, where)
+                continue
+        prev, last_seq = h, seq
+        tree.append(h)
+        if tree.size in roots:
+            number, expected = roots[tree.size]
+            if tree.root().hex() != expected:
+                check.problem = Problem(ledger, seq, "checkpoint", f"{ledger}: entries "
+                    f"{previous_size + 1:,}..{tree.size:,} (seq {range_first}..{seq}) differ"
+                    f" from signed checkpoint {number} (a row and the chain rewritten together)")  # fmt: skip
+                return
+            previous_size, range_first = tree.size, None
+        if progress is not None and n % PAGE == 0:
+            progress(ledger, n, bound)
+    if found is not None:
+        seq, now, where = found
+        source = later.get(now)
+        if source is not None and source != seq:
+            check.problem = Problem(
+                ledger,
+                seq,
+                "reordered",
+                f"{where}: holds the row sealed"
+                f" at {'entry' if keyed else 'seq'} {source} (rows moved)",
+            )
+        else:
+            check.problem = Problem(
+                ledger, seq, "modified", f"{where}: its content differs from what was sealed"
+            )
+        return
+    if progress is not None:
+        progress(ledger, check.sealed, bound)
+    if keyed:
+        check.unsealed = len(by_key)
+    else:
+        while row is not None:
+            check.unsealed += 1
+            row = next(rows, None)
+
+
+# -- proofs
+
+
+def proof(session: Session, decision_id: str) -> Proof:
+    """An inclusion proof of the decision ``decision_id`` against the latest checkpoint."""
+    row = repository.decision_row(session, decision_id)
+    if row is None:
+        raise NotFound(f"no decision {decision_id!r}")
+    sealed = repository.entry(session, "decisions", int(row["seq"]))
+    if sealed is None:
+        raise Conflict(f"decision {decision_id!r} is not sealed yet: the sealer chains new "
+                       "decisions within seconds; retry")  # fmt: skip
+    n, seq, _, _, leaf = sealed
+    latest = repository.latest_checkpoint(session)
+    cp = (
+        None
+        if latest is None
+        else Checkpoint(latest["signed"], latest["signature"], latest["key_id"])
+    )
+    tree = None if cp is None else cp.body["ledgers"].get("decisions")
+    if cp is None or tree is None or int(tree["size"]) < n:
+        raise Conflict(f"decision {decision_id!r} is sealed but in no checkpoint yet: retry after"
+                       " the next checkpoint")  # fmt: skip
+    hashes = list(repository.chain_hashes(session, "decisions", 0, int(tree["size"])))
+    return {
+        "decision_id": decision_id,
+        "seq": seq,
+        "index": n - 1,
+        "row": canonical(row).decode(),
+        "previous": (hashes[n - 2] if n > 1 else GENESIS).hex(),
+        "leaf": leaf.hex(),
+        "path": [p.hex() for p in inclusion_path(hashes, n - 1)],
+        "checkpoint": cp.file(),
+    }

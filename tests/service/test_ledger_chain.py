@@ -1,0 +1,335 @@
+"""The tamper-evident ledger: the sealer chains every ledger table, verification names the
+first row a database superuser modified, deleted, inserted or reordered (triggers off), and
+signed checkpoints catch a tail cut off or a chain rewritten with its rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from nextoffer.core.merkle import root
+from nextoffer.service.chain import repository, service
+from nextoffer.service.db import Database
+from nextoffer.service.errors import Conflict, NotFound
+from nextoffer.service.ledger.repository import create_partitions
+from nextoffer.service.migrate import upgrade
+from nextoffer.service.tables import LEDGER_TABLES
+from nextoffer.testing.postgres import ThrowawayPostgres
+
+from .test_ledger_chain_api import readme_verify_proof
+
+AT = dt.datetime(2026, 3, 2, 10, 0, 0, 123456, tzinfo=dt.UTC)
+SEQS = (10, 20, 30, 40, 50, 60)  # the decisions' seq: a gap to insert a forged row into
+NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
+
+
+def _fill(db: Database, seqs: tuple[int, ...] = SEQS, start: int = 0) -> None:
+    """A row in every ledger table per seq (decisions at the given seq), as the service
+    would write them, with fixed times."""
+    with db.transaction() as s:
+        if not db.is_sqlite:
+            create_partitions(s, AT, AT)
+        # as SQLAlchemy writes a time to SQLite (UTC, no zone)
+        at: Any = AT.strftime("%Y-%m-%d %H:%M:%S.%f") if db.is_sqlite else AT
+        for i, seq in enumerate(seqs, start):
+            p = {"seq": seq, "i": i, "id": f"d-{i}", "c": f"c-{i}", "at": at,
+                 "shown": f'["offer-{i}"]', "v": 1.5 + i}  # fmt: skip
+            s.execute(sa.text(
+                "INSERT INTO decisions (seq, id, customer_id, channel, snapshot_version, control,"
+                " shown, request, decision, trace, occurred_at) VALUES (:seq, :id, :c, 'email',"
+                " 'v1', false, :shown, '{\"b\": [1, 2.5], \"a\": \"ü\"}', '{\"placements\": []}',"
+                " NULL, :at)"), p)  # fmt: skip
+            s.execute(sa.text(
+                "INSERT INTO events (seq, id, idempotency_key, type, customer_id, decision_id,"
+                " value, payload, occurred_at) VALUES (:seq, :id, :id, 'convert', :c, :id, :v,"
+                " '{}', :at)"), p)  # fmt: skip
+            s.execute(sa.text("INSERT INTO audit (seq, action, actor, subject, details, occurred_at)"
+                              " VALUES (:seq, 'approve', 'alice', :id, '{\"n\": 1}', :at)"), p)  # fmt: skip
+            s.execute(sa.text("INSERT INTO erasures (seq, customer_id, reason, occurred_at)"
+                              " VALUES (:seq, :c, 'request', :at)"), p)  # fmt: skip
+            s.execute(sa.text(
+                "INSERT INTO rule_revisions (rule_id, revision, trigger, text, offers, priority,"
+                " description, author, reason, source, created_at) VALUES ('r', :i, '{}', 't',"
+                " '[]', 1, '', 'alice', '', '{}', :at)"), p)  # fmt: skip
+            s.execute(sa.text(
+                "INSERT INTO journey_versions (journey_id, version, definition, author, reason,"
+                " source, created_at) VALUES ('j', :i, '{}', 'alice', '', '{}', :at)"), p)  # fmt: skip
+            s.execute(sa.text(
+                "INSERT INTO journey_transitions (seq, journey_id, customer_id, n, version, kind,"
+                " at, record, occurred_at) VALUES (:seq, 'j', :c, 0, 1, 'enter', :at, '{}', :at)"),
+                p)  # fmt: skip
+
+
+@contextmanager
+def superuser(db: Database) -> Iterator[sa.Connection]:
+    """A connection that edits the ledger as its database's superuser would: SQLite's
+    triggers dropped, PostgreSQL's off (``session_replication_role``)."""
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            for (name,) in names.all():
+                conn.exec_driver_sql(f"DROP TRIGGER {name}")
+        else:
+            conn.exec_driver_sql("SET session_replication_role = replica")
+        yield conn
+        conn.commit()
+
+
+def _seal_all(db: Database) -> dict[str, int]:
+    total: dict[str, int] = {}
+    while done := service.seal(db):
+        for ledger, n in done.items():
+            total[ledger] = total.get(ledger, 0) + n
+    return total
+
+
+def _problems(result: service.Verification) -> list[tuple[str, int | None, str]]:
+    return [(p.ledger, p.seq, p.kind) for p in result.problems]
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Any:
+    service.generate_key(tmp_path / "signing.pem")
+    return service.load_private_key(tmp_path / "signing.pem")
+
+
+def test_the_sealer_chains_every_ledger_table_and_an_untouched_ledger_verifies(
+    db: Database,
+) -> None:
+    _fill(db)
+    assert _seal_all(db) == dict.fromkeys(LEDGER_TABLES, len(SEQS))
+    assert service.seal(db) == {}  # nothing new: nothing sealed twice
+    _fill(db, (70,), start=6)
+    assert _seal_all(db) == dict.fromkeys(LEDGER_TABLES, 1)
+    result = service.verify(db)
+    assert result.problems == []
+    assert {c.ledger: (c.sealed, c.rows, c.unsealed) for c in result.ledgers} == dict.fromkeys(
+        LEDGER_TABLES, (7, 7, 0)
+    )
+    with db.read() as s:
+        top = repository.head(s, "decisions")
+    assert top is not None
+    assert top[:2] == (7, 70)
+
+
+def test_rows_not_sealed_yet_are_counted_not_reported(db: Database) -> None:
+    _fill(db, SEQS[:3])
+    _seal_all(db)
+    _fill(db, SEQS[3:], start=3)
+    result = service.verify(db)
+    assert result.problems == []
+    assert {c.ledger: c.unsealed for c in result.ledgers} == dict.fromkeys(LEDGER_TABLES, 3)
+
+
+def test_sealers_racing_each_other_and_the_writers_make_one_chain(db: Database) -> None:
+    errors: list[BaseException] = []
+
+    def sealer() -> None:
+        try:
+            for _ in range(15):
+                service.seal(db, limit=3)
+        except BaseException as exc:  # the test fails on any
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sealer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for batch in range(5):
+        _fill(db, tuple(1000 + 10 * batch + k for k in range(4)), start=100 + 4 * batch)
+    for t in threads:
+        t.join()
+    assert errors == []
+    _seal_all(db)
+    result = service.verify(db)
+    assert result.problems == []
+    assert all(c.sealed == c.rows == 20 for c in result.ledgers)
+
+
+def _swap(conn: sa.Connection, table: str, a: int, b: int) -> None:
+    """Exchange the contents (all but ``seq``) of two rows."""
+    rows = {r["seq"]: dict(r) for r in conn.execute(
+        sa.text(f"SELECT * FROM {table} WHERE seq IN (:a, :b)"), {"a": a, "b": b}).mappings()}  # fmt: skip
+    columns = [c for c in rows[a] if c != "seq"]
+    conn.execute(sa.text(f"UPDATE {table} SET id = 'swapping' WHERE seq = :a"), {"a": a})
+    for here, there in ((b, a), (a, b)):
+        sets = ", ".join(f"{c} = :{c}" for c in columns)
+        values = {c: rows[there][c] for c in columns}
+        for c, v in values.items():
+            if isinstance(v, (dict, list)):  # PostgreSQL's JSONB comes back decoded
+                values[c] = json.dumps(v)
+        conn.execute(sa.text(f"UPDATE {table} SET {sets} WHERE seq = :seq"),
+                     {**values, "seq": here})  # fmt: skip
+
+
+EDITS = {
+    "modified": ("UPDATE decisions SET channel = 'sms' WHERE seq = 30", ("decisions", 30)),
+    "deleted": ("DELETE FROM decisions WHERE seq = 30", ("decisions", 30)),
+    "inserted": (
+        "INSERT INTO decisions (seq, id, channel, snapshot_version, control, shown, request,"
+        " decision, occurred_at) SELECT 25, 'forged', channel, snapshot_version, control, shown,"
+        " request, decision, occurred_at FROM decisions WHERE seq = 20",
+        ("decisions", 25),
+    ),
+    "truncated tail": ("DELETE FROM decisions WHERE seq >= 50", ("decisions", 50)),
+    "an event's value": ("UPDATE events SET value = 999 WHERE seq = 40", ("events", 40)),
+    "an erasure deleted": ("DELETE FROM erasures WHERE seq = 10", ("erasures", 10)),
+    "an audit row": ("UPDATE audit SET actor = 'mallory' WHERE seq = 60", ("audit", 60)),
+    "a transition": ("UPDATE journey_transitions SET kind = 'exit' WHERE seq = 20",
+                     ("journey_transitions", 20)),
+    # keyed tables: named by their place in the chain (revision 2 is the 3rd sealed)
+    "a rule revision": ("UPDATE rule_revisions SET author = 'mallory' WHERE revision = 2",
+                        ("rule_revisions", 3)),
+    "a journey version deleted": ("DELETE FROM journey_versions WHERE version = 4",
+                                  ("journey_versions", 5)),
+}  # fmt: skip
+KINDS = {"modified": "modified", "deleted": "deleted", "inserted": "inserted",
+         "truncated tail": "deleted", "an event's value": "modified",
+         "an erasure deleted": "deleted", "an audit row": "modified",
+         "a transition": "modified", "a rule revision": "modified",
+         "a journey version deleted": "deleted"}  # fmt: skip
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_verification_names_the_row_a_superuser_edited(db: Database, edit: str) -> None:
+    _fill(db)
+    _seal_all(db)
+    statement, (ledger, seq) = EDITS[edit]
+    with superuser(db) as conn:
+        conn.exec_driver_sql(statement)
+    result = service.verify(db)
+    assert _problems(result) == [(ledger, seq, KINDS[edit])]
+    assert f"{ledger}" in result.problems[0].message
+    assert str(seq) in result.problems[0].message
+
+
+def test_rows_swapped_are_reported_as_reordered(db: Database) -> None:
+    _fill(db)
+    _seal_all(db)
+    with superuser(db) as conn:
+        _swap(conn, "decisions", 20, 40)
+    result = service.verify(db)
+    assert _problems(result) == [("decisions", 20, "reordered")]
+    assert "holds the row sealed at seq 40" in result.problems[0].message
+
+
+def test_an_edited_chain_entry_is_named(db: Database) -> None:
+    _fill(db)
+    _seal_all(db)
+    with superuser(db) as conn:
+        conn.execute(sa.text("UPDATE ledger_chain SET digest = :d WHERE ledger = 'audit' AND"
+                             " seq = 30"), {"d": bytes(32)})  # fmt: skip
+    assert _problems(service.verify(db)) == [("audit", 30, "chain")]
+
+
+def test_checkpoints_are_signed_written_outside_and_catch_a_rewritten_chain(
+    db: Database, key: Any, tmp_path: Path
+) -> None:
+    folder = tmp_path / "checkpoints"
+    assert service.checkpoint(db, key, NOW, folder) is None  # nothing sealed: nothing to sign
+    _fill(db, SEQS[:4])
+    _seal_all(db)
+    first = service.checkpoint(db, key, NOW, folder)
+    assert first is not None
+    assert first.check(key.public_key())
+    assert first.body["ledgers"]["decisions"] == {
+        "size": 4, "last_seq": 40,
+        "root": root(_hashes(db, "decisions")).hex(),
+    }  # fmt: skip
+    assert service.checkpoint(db, key, NOW, folder) is None  # nothing new
+    _fill(db, SEQS[4:], start=4)
+    _seal_all(db)
+    # due by rows or by time only
+    assert service.checkpoint(db, key, NOW, folder, every_rows=100, every_seconds=60) is None
+    second = service.checkpoint(db, key, NOW + dt.timedelta(seconds=61), folder, 100, 60)
+    assert second is not None
+    assert second.body["number"] == 2
+    files = service.load_checkpoints(folder)
+    assert [c.body["number"] for c in files] == [1, 2]
+    assert service.verify(db, files, key.public_key()).problems == []
+
+    # a superuser edits decision 20 and recomputes the chain from it: the chain agrees with
+    # the rows again, only the signed roots do not
+    with superuser(db) as conn:
+        conn.exec_driver_sql("UPDATE decisions SET channel = 'sms' WHERE seq = 20")
+        conn.exec_driver_sql("DELETE FROM ledger_chain WHERE ledger = 'decisions'")
+    _seal_all(db)
+    assert service.verify(db).problems == []  # without checkpoints, nothing to see
+    result = service.verify(db, files, key.public_key())
+    assert _problems(result) == [("decisions", 40, "checkpoint")]
+    assert "entries 1..4 (seq 10..40) differ from signed checkpoint 1" in result.problems[0].message
+
+
+def _hashes(db: Database, ledger: str) -> list[bytes]:
+    with db.read() as s:
+        top = repository.head(s, ledger)
+        return list(repository.chain_hashes(s, ledger, 0, top[0] if top else 0))
+
+
+def test_a_tail_cut_with_its_chain_is_caught_by_the_last_checkpoint(
+    db: Database, key: Any, tmp_path: Path
+) -> None:
+    _fill(db)
+    _seal_all(db)
+    made = service.checkpoint(db, key, NOW, tmp_path)
+    assert made is not None
+    with superuser(db) as conn:
+        conn.exec_driver_sql("DELETE FROM events WHERE seq >= 50")
+        conn.exec_driver_sql("DELETE FROM ledger_chain WHERE ledger = 'events' AND seq >= 50")
+    result = service.verify(db, service.load_checkpoints(tmp_path), key.public_key())
+    assert _problems(result) == [("events", 60, "truncated")]
+    assert (
+        "the chain has 4 entries, checkpoint 1 signed 6 (up to seq 60)"
+        in result.problems[0].message
+    )
+
+
+def test_a_forged_checkpoint_signature_is_reported(db: Database, key: Any, tmp_path: Path) -> None:
+    _fill(db)
+    _seal_all(db)
+    service.checkpoint(db, key, NOW, tmp_path)
+    path = tmp_path / "checkpoint-00000001.json"
+    path.write_text(path.read_text().replace('\\"size\\":6', '\\"size\\":5'))
+    result = service.verify(db, service.load_checkpoints(tmp_path), key.public_key())
+    assert [(p.ledger, p.kind) for p in result.problems] == [("checkpoints", "signature")]
+
+
+@pytest.mark.postgres
+def test_the_same_rows_give_the_same_chain_on_sqlite_and_postgresql(
+    postgres: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    chains = []
+    for url in (f"sqlite:///{tmp_path / 'same.db'}", postgres.new_database()):
+        db = Database(url)
+        upgrade(db)
+        _fill(db)
+        _seal_all(db)
+        chains.append({ledger: _hashes(db, ledger) for ledger in LEDGER_TABLES})
+        db.dispose()
+    assert chains[0] == chains[1]
+    assert all(len(h) == len(SEQS) for h in chains[0].values())
+
+
+def test_a_proof_waits_for_the_seal_and_the_checkpoint_then_checks(db: Database, key: Any) -> None:
+    _fill(db)
+    with db.read() as s, pytest.raises(NotFound, match="'nope'"):
+        service.proof(s, "nope")
+    with db.read() as s, pytest.raises(Conflict, match="not sealed yet"):
+        service.proof(s, "d-2")
+    _seal_all(db)
+    with db.read() as s, pytest.raises(Conflict, match="in no checkpoint yet"):
+        service.proof(s, "d-2")
+    service.checkpoint(db, key, NOW)
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    for i in range(len(SEQS)):
+        with db.read() as s:
+            proof = service.proof(s, f"d-{i}")
+        assert readme_verify_proof()(dict(proof), public)["customer_id"] == f"c-{i}"
