@@ -126,7 +126,7 @@ def _engine() -> list[str] | None:
         if shutil.which(engine[0]) is None:
             continue
         try:
-            ran = subprocess.run([*engine, "run", "--rm", *LIMITS, BASE, "true"],
+            ran = subprocess.run([*engine, "run", "--rm", "--pull=never", *LIMITS, BASE, "true"],
                                  capture_output=True, timeout=120)  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
             continue
