@@ -16,13 +16,14 @@ WORKDIR /src
 # the dependencies first (a layer that changes only with the lock), then the project itself
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-default-groups --no-install-project --no-editable \
-        --python /usr/local/bin/python3.11
+        --python python3.11
 COPY src ./src
-RUN uv sync --frozen --no-default-groups --no-editable --python /usr/local/bin/python3.11
+RUN uv sync --frozen --no-default-groups --no-editable --python python3.11
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/nextoffer --create-home \
-        nextoffer
+RUN groupadd --gid 10001 nextoffer \
+    && useradd --uid 10001 --gid 10001 --home-dir /var/lib/nextoffer --create-home \
+        --shell /usr/sbin/nologin nextoffer
 COPY --from=build /opt/nextoffer /opt/nextoffer
 ENV PATH=/opt/nextoffer/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -19,6 +19,7 @@ from nextoffer.service.keys.throttle import AuthThrottle
 from nextoffer.service.migrate import upgrade
 
 from ..clock import NOW
+from ..dashboard.signin import csrf_of
 
 
 class Ticks:
@@ -163,3 +164,23 @@ def test_each_key_use_is_noted_for_the_background_write(app: FastAPI) -> None:
     app.state.test_clock[0] = NOW + dt.timedelta(minutes=5)
     _get(app, [("127.0.0.7", admin)] * 3)
     assert app.state.key_uses.take() == {admin.split("_")[1]: NOW + dt.timedelta(minutes=5)}
+
+
+def test_the_dashboards_sign_in_counts_refused_keys_against_the_address(app: FastAPI) -> None:
+    admin = app.state.admin
+    wrong = admin[:-1] + ("A" if admin[-1] != "A" else "B")
+
+    async def sign_in(address: str, keys: list[str]) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            form = await client.get("/dashboard/sign-in")
+            token = csrf_of(form.text)
+            return [await client.post("/dashboard/sign-in", data={"key": k, "csrf_token": token})
+                    for k in keys]  # fmt: skip
+
+    answers = asyncio.run(sign_in("127.0.0.8", [wrong] * 4 + [admin]))
+    assert [r.status_code for r in answers] == [401, 401, 401, 429, 429]
+    assert answers[3].headers["retry-after"] == "60"
+    assert "too many refused API keys from this address" in answers[3].text
+    elsewhere = asyncio.run(sign_in("127.0.0.9", [admin]))
+    assert elsewhere[0].status_code == 303  # signed in: another address is not affected
