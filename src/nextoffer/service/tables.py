@@ -348,7 +348,7 @@ ledger_watermarks = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
 )
 
-# the ledger's hash chain (revision 0018): an entry per sealed row of each ledger table, in
+# the ledger's hash chain (revision 0019): an entry per sealed row of each ledger table, in
 # the order sealed (``n`` from 1); ``seq`` is the row's (keyed tables: ``n``, the key in
 # ``row_key``); digest and hash as ``nextoffer.core.chain`` makes them. Append-only.
 ledger_chain = sa.Table(
@@ -363,7 +363,7 @@ ledger_chain = sa.Table(
     sa.UniqueConstraint("ledger", "seq", name="uq_ledger_chain_seq"),
 )
 
-# every signed checkpoint (revision 0018): the signed text, as in the checkpoint directory,
+# every signed checkpoint (revision 0019): the signed text, as in the checkpoint directory,
 # and each tree's perfect subtrees' roots (not signed), from which the next one grows
 ledger_checkpoints = sa.Table(
     "ledger_checkpoints",
