@@ -27,11 +27,14 @@ def _rows(text: str) -> list[list[str]]:
 
 
 def _shown(value: object) -> str:
-    """A default as the table writes it: ``false``, ``0.25``, ``3600`` (not ``3600.0``)."""
+    """A default as the table writes it: ``false``, ``0.25``, ``3600`` (not ``3600.0``),
+    ``""``."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:g}"
+    if value == "":
+        return '""'  # an empty text: none
     return str(value)
 
 
