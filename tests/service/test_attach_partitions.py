@@ -186,7 +186,7 @@ def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(
 def test_the_decision_keys_hold_the_decisions_time_old_keys_too(
     postgres: ThrowawayPostgres,
 ) -> None:
-    db = Database(postgres.new_database())
+    db = Database(postgres.new_database(migrated=False))  # the owner's, to migrate
     upgrade(db, "0015")
     with db.transaction() as session:
         ledger.create_partitions(session, _month(5), NOW)
