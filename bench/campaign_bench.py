@@ -56,7 +56,7 @@ from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import customers as customers_table
 from nextoffer.service.tables import decisions
 from nextoffer.service.uplift.estimates import ModelCache
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url
 
 # the campaign's moment: now (the contact policies count the ledger's contacts, stamped with
 # the database's clock, back from it)
@@ -150,8 +150,10 @@ def main() -> None:
             publish(session, "bank-1")
         stored = [bank_customer(i) for i in range(n)]
         copy(db, customers_table, stored)
-        with db.engine.connect() as connection:
+        owner = Database(owner_url(db.url))  # ANALYZE is the owner's
+        with owner.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE customers")
+        owner.dispose()
         ceiling, engine_cpu, answers = engine_ceiling(db, stored)
         print(f"1. the engine alone (core.decision.decide, no database): {ceiling:,.0f} "
               f"customers/s on one core ({engine_cpu * 1e6:.0f} µs of CPU a customer); "

@@ -78,7 +78,7 @@ from nextoffer.service.snapshots.loader import load_spec
 from nextoffer.service.snapshots.service import publish
 from nextoffer.service.tables import customers as customers_table
 from nextoffer.service.tables import decisions, enrollments, journey_transitions
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url
 
 # the journeys' time: now (the contact policies count the ledger's contacts, stamped with the
 # database's clock, back from it)
@@ -364,8 +364,8 @@ def releases(pg: ThrowawayPostgres, n: int) -> tuple[Database, Core, list[dict[s
         rows += [repository.transition_values(t) for t in entry.transitions]
     copy(db, enrollments, (repository.enrollment_values(e, T0) for e in core.states.values()))
     copy(db, journey_transitions, rows)
-    with psycopg.connect(
-        db.url.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    with psycopg.connect(  # the owner's: the application role may not analyze the tables
+        owner_url(db.url).replace("postgresql+psycopg", "postgresql"), autocommit=True
     ) as conn:
         conn.execute("VACUUM ANALYZE")  # as autovacuum would have, after a day
     return db, core, customers

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository
 from nextoffer.service.migrate import upgrade
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url
 
 from .test_rules_cli import NEXTOFFER
 
@@ -24,12 +24,17 @@ LEDGERS = ("decisions", "events", "journey_transitions")
 
 
 def run(
-    *args: str | Path, url: str | None = None, cwd: Path | None = None
+    *args: str | Path, url: str | None = None, cwd: Path | None = None, owner: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    """The command with ``url`` as its database (the application role's, from the test
+    server), and the owner role's URL beside it as a deployment has it (``owner``)."""
     env = {**os.environ, "COLUMNS": "200"}
     env.pop("NEXTOFFER_DATABASE_URL", None)
+    env.pop("NEXTOFFER_OWNER_DATABASE_URL", None)
     if url is not None:
         env["NEXTOFFER_DATABASE_URL"] = url
+        if owner and url.startswith("postgresql"):
+            env["NEXTOFFER_OWNER_DATABASE_URL"] = owner_url(url)
     return subprocess.run([str(NEXTOFFER), *map(str, args)], capture_output=True, text=True,
                           timeout=300, env=env, cwd=cwd)  # fmt: skip
 
@@ -143,7 +148,7 @@ def test_a_partition_whose_file_does_not_check_is_not_detached(
 ) -> None:
     from nextoffer.service.archive import service
 
-    db = Database(postgres.new_database())
+    db = Database(owner_url(postgres.new_database()))  # archiving is the owner's
     upgrade(db)
     now = dt.datetime.now(dt.UTC)
     old = _month(now, 2)
@@ -172,12 +177,39 @@ def test_every_command_makes_this_and_next_months_partitions_first(
     upgrade(db)
     now = dt.datetime.now(dt.UTC)
     after = _month(now, -1)
-    with db.engine.begin() as conn:  # as if the month had turned with no server running
+    owner = Database(owner_url(url))
+    with owner.engine.begin() as conn:  # as if the month had turned with no server running
         for ledger in LEDGERS:
             conn.execute(sa.text(f"DROP TABLE {ledger}_p{after:%Y_%m}"))
-    done = run("migrate", url=url)
+    owner.dispose()
+    done = run("migrate", url=url, owner=False)  # as the application role
     assert done.returncode == 0, done.stderr
     with db.transaction() as session:
         attached = {p.name for p in repository.partitions(session)}
     assert {f"{t}_p{m:%Y_%m}" for t in LEDGERS for m in (now, after)} <= attached
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_archiving_as_the_application_role_alone_says_it_is_the_owners_work(
+    postgres: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    url = postgres.new_database()
+    db = Database(url)
+    now = dt.datetime.now(dt.UTC)
+    old = _month(now, 2)
+    with db.transaction() as session:
+        repository.create_partitions(session, old, now)
+    with db.engine.begin() as conn:
+        _insert(conn, 0, old + dt.timedelta(days=3))
+    folder = tmp_path / "archive"
+    refused = run("ledger", "archive", "--before", f"{_month(now, 1):%Y-%m-%d}", "--out", folder,
+                  url=url, owner=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert "'nextoffer_app' may not detach" in refused.stderr
+    assert "NEXTOFFER_OWNER_DATABASE_URL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (folder / "manifest.json").exists()
+    with db.transaction() as session:
+        assert f"events_p{old:%Y_%m}" in {p.name for p in repository.partitions(session)}
     db.dispose()

@@ -30,6 +30,20 @@ def db(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture
+def owner_db(database_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """``db`` as the owner role on PostgreSQL, for the tests of the append-only triggers:
+    the application role (``db``'s) is refused such statements before a trigger runs."""
+    url = database_url
+    if url.startswith("postgresql"):
+        server: ThrowawayPostgres = request.getfixturevalue("postgres")
+        url = server.owner_url(url)
+    database = Database(url)
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

@@ -30,7 +30,7 @@ from nextoffer.service.ledger import repository as ledger
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.rules.mining import ledger_transactions
 from nextoffer.service.uplift import service as uplift
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url
 
 pytestmark = pytest.mark.postgres
 
@@ -111,7 +111,11 @@ def db(postgres: ThrowawayPostgres) -> Any:
 
 
 def _archive(db: Database, folder: Path) -> list[str]:
-    done = archive.archive(db.transaction, BEFORE, folder)
+    owner = Database(owner_url(db.url))  # detaching partitions is the owner's
+    try:
+        done = archive.archive(owner.transaction, BEFORE, folder)
+    finally:
+        owner.dispose()
     return sorted(e["partition"] for e in done)
 
 
@@ -223,7 +227,9 @@ def test_evaluation_over_a_window_reaching_archived_months_is_the_same(
         before = evaluated(None)
         assert before["decisions_read"] == 270
         folder = tmp_path / "archive"
-        done = archive.archive(db.transaction, this_month, folder)
+        owner = Database(owner_url(db.url))  # detaching partitions is the owner's
+        done = archive.archive(owner.transaction, this_month, folder)
+        owner.dispose()
         assert {e["ledger"] for e in done} >= {"decisions", "events"}
         with db.read() as session:
             view = archive.open_archive(session, folder)

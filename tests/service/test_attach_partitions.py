@@ -24,7 +24,7 @@ from nextoffer.service.attach import repository, service
 from nextoffer.service.db import Database
 from nextoffer.service.ledger import repository as ledger
 from nextoffer.service.migrate import alembic_config, upgrade
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url
 
 pytestmark = pytest.mark.postgres
 NOW = dt.datetime(2026, 12, 7, 12, tzinfo=dt.UTC)
@@ -125,7 +125,9 @@ def test_showings_of_archived_decisions_are_left_to_a_recount_with_the_archive(
     _history(pg, recorded)
     pg.run(service.refresh)
     folder = tmp_path / "archive"
-    archived = archive.archive(pg.transaction, _month(6).replace(day=1), folder)
+    owner = Database(owner_url(pg.url))  # detaching partitions is the owner's
+    archived = archive.archive(owner.transaction, _month(6).replace(day=1), folder)
+    owner.dispose()
     assert archived  # months 13 to 7 ago (with the months of no rows)
     with pg.engine.begin() as conn:
         # decision d-9 (archived with its events) accepted now, and d-2 (hot) accepted
@@ -186,7 +188,7 @@ def test_a_refresh_reads_only_the_partitions_of_its_showings_decisions(
 def test_the_decision_keys_hold_the_decisions_time_old_keys_too(
     postgres: ThrowawayPostgres,
 ) -> None:
-    db = Database(postgres.new_database())
+    db = Database(postgres.new_database(migrated=False))  # the owner's, to migrate
     upgrade(db, "0015")
     with db.transaction() as session:
         ledger.create_partitions(session, _month(5), NOW)

@@ -21,6 +21,7 @@ from nextoffer.core.decision import CustomerState, decide
 from nextoffer.core.learning.features import FeatureEncoder
 from nextoffer.core.learning.uplift import TLearner
 from nextoffer.core.request import Request
+from nextoffer.jobs import uplift as uplift_jobs
 from nextoffer.jobs.uplift import UpliftModel
 from nextoffer.scenarios.demo import bank_customers, demo_snapshot
 from nextoffer.service.app import create_app
@@ -71,6 +72,14 @@ class ConstantLearner(TLearner):
 
     def predict_control(self, X: Any) -> Any:
         return np.full(len(X), 0.2)
+
+
+@pytest.fixture(autouse=True)
+def trusted_test_learners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learners above are this module's: loading a stored model trusts them too (it
+    refuses every type not in ``TRUSTED``)."""
+    names = tuple(f"{c.__module__}.{c.__qualname__}" for c in (RaisingLearner, ConstantLearner))
+    monkeypatch.setattr(uplift_jobs, "TRUSTED", uplift_jobs.TRUSTED + names)
 
 
 def _model(learner: TLearner) -> UpliftModel:

@@ -3,7 +3,8 @@
 INTO``, ``ON CONFLICT … DO UPDATE``, ``UPDATE OR REPLACE``, ``UPDATE``, ``DELETE`` nor
 ``INSERT OR IGNORE``, through the service's own connections or a bare ``sqlite3`` one; on
 PostgreSQL not ``UPDATE``, ``DELETE``, ``ON CONFLICT DO UPDATE`` nor ``TRUNCATE`` as the
-service's role."""
+service's role (the application role: refused for its privileges) nor as the owner (refused
+by the triggers)."""
 
 from __future__ import annotations
 
@@ -118,9 +119,10 @@ def sqlite_db(tmp_path: Path) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture
-def postgres_db(postgres: ThrowawayPostgres) -> Iterator[Database]:
-    database = Database(postgres.new_database("ledger"))
+@pytest.fixture(params=["application", "owner"])
+def postgres_db(postgres: ThrowawayPostgres, request: pytest.FixtureRequest) -> Iterator[Database]:
+    url = postgres.new_database("ledger")
+    database = Database(url if request.param == "application" else postgres.owner_url(url))
     upgrade(database)
     with database.transaction() as session:  # the months of the rows below (revision 0014)
         create_partitions(session, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime.now(dt.UTC))
@@ -212,6 +214,8 @@ def test_no_postgres_write_form_rewrites_a_ledger_row(postgres_db: Database, tab
             unplannable = table in PARTITIONED and form == "on conflict do update" and (
                 "no unique or exclusion constraint matching the ON CONFLICT" in refused
             )  # fmt: skip
-            assert "append-only" in refused or "duplicate key" in refused or unplannable, (
+            # the application role may not UPDATE, DELETE or TRUNCATE the ledger at all
+            denied = db.engine.url.username == "nextoffer_app" and "permission denied" in refused
+            assert "append-only" in refused or "duplicate key" in refused or unplannable or denied, (
                 form, refused,
             )  # fmt: skip

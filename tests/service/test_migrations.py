@@ -38,7 +38,10 @@ def _insert_event(conn: sa.Connection, key: str) -> None:
         "DELETE FROM erasures",
     ],
 )
-def test_the_database_rejects_update_and_delete_on_the_ledger(db: Database, statement: str) -> None:
+def test_the_database_rejects_update_and_delete_on_the_ledger(
+    owner_db: Database, statement: str
+) -> None:
+    db = owner_db  # its triggers refuse even the owner (the application role: test_roles.py)
     with db.engine.begin() as conn:
         _insert_event(conn, "e-1")
         conn.execute(
@@ -78,8 +81,9 @@ _ONE_ROW = {
 @pytest.mark.parametrize("table", LEDGER_TABLES)
 @pytest.mark.parametrize("action", ["UPDATE", "DELETE"])
 def test_every_append_only_table_rejects_update_and_delete(
-    db: Database, table: str, action: str
+    owner_db: Database, table: str, action: str
 ) -> None:
+    db = owner_db
     with db.engine.begin() as conn:
         conn.execute(sa.text(_ONE_ROW[table]))
     column = {"rule_revisions": "revision", "journey_versions": "version"}.get(table, "seq")
@@ -106,7 +110,7 @@ def test_truncate_is_rejected_on_postgres(postgres: object) -> None:
     from nextoffer.testing.postgres import ThrowawayPostgres
 
     assert isinstance(postgres, ThrowawayPostgres)
-    database = Database(postgres.new_database())
+    database = Database(postgres.owner_url(postgres.new_database()))
     upgrade(database)
     with pytest.raises(DatabaseError, match="append-only"), database.engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE events"))

@@ -53,6 +53,8 @@ def archive(
 ) -> None:
     """Write whole old ledger partitions to Parquet with a manifest (rows, first and last
     seq, SHA-256), check them, and only then detach them from the ledger (PostgreSQL)."""
+    from sqlalchemy.exc import ProgrammingError
+
     from ..service.archive import service
     from ..service.errors import ServiceError
     from .service import open_database
@@ -63,11 +65,19 @@ def archive(
         fail(exc.message)
     if folder.exists() and not folder.is_dir():
         fail(f"--out: {folder} is not a folder")
-    db = open_database()
+    db = open_database(owner=True)
     try:
         done = service.archive(db.transaction, cutoff, folder)
     except ServiceError as exc:
         fail(exc.message)
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "42501":  # insufficient_privilege
+            raise
+        fail(
+            f"{db.engine.url.username!r} may not detach the ledger's partitions: archiving is"
+            " the owner role's work; set NEXTOFFER_OWNER_DATABASE_URL (owner_database_url)"
+            f" to its URL ({str(exc.orig).strip()})"
+        )
     finally:
         db.dispose()
     for entry in done:

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("nextoffer.cli.service", "migrate"),
     "erase": ("nextoffer.cli.service", "erase"),
     "keys": ("nextoffer.cli.service", "keys_app"),
+    "db": ("nextoffer.cli.db", "db_app"),
 }
 # Batch commands whose numpy work does no linear algebra. Their numpy loads OpenBLAS with
 # one thread (with one per core it takes twice as long to load, and the threads spin on the

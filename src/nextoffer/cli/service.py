@@ -22,9 +22,10 @@ from ..service.customers import service as customers
 from ..service.db import Database
 from ..service.errors import InvalidInput, NotFound
 from ..service.keys.service import ROLES, KeyRecord, Role, create_key, list_keys, revoke_key
-from ..service.migrate import upgrade
+from ..service.migrate import behind, may_migrate, upgrade
 from ..service.operations.logs import logging_config
 from ..service.operations.metrics import shared_directory
+from ..service.roles.service import RolesError, migrate_as_owner
 from . import views
 from .output import fail, out
 
@@ -40,10 +41,13 @@ def sqlite_file(url: str) -> Path | None:
     return None if name.startswith("file:") else Path(name)
 
 
-def open_database(*, create: bool = False) -> Database:
-    """The configured database, migrated to the newest schema. Only a command that makes one
-    (``create``: ``migrate``) may start a new SQLite file; the others refuse, so that a
-    command run outside a project does not leave an empty ``./nextoffer.db`` behind."""
+def open_database(*, create: bool = False, owner: bool = False) -> Database:
+    """The configured database, migrated to the newest schema (as the owner role, when
+    ``owner_database_url`` is set; refused with a message when only the application role
+    is given and the schema is not the newest). Only a command that makes one (``create``:
+    ``migrate``) may start a new SQLite file; the others refuse, so that a command run
+    outside a project does not leave an empty ``./nextoffer.db`` behind. ``owner``: connect
+    as the owner role when one is set (``ledger archive``)."""
     try:
         settings = load_settings()
     except ValueError as exc:
@@ -57,11 +61,32 @@ def open_database(*, create: bool = False) -> Database:
             " `nextoffer demo`)"
         )
     db = Database(settings.database_url)
-    upgrade(db)
+    if settings.owner_database_url:  # two roles: the owner migrates, the application serves
+        owner_db = Database(settings.owner_database_url)
+        try:
+            migrate_as_owner(owner_db, None if db.is_sqlite else db.engine.url.username)
+        except RolesError as exc:
+            fail(exc.message)
+        finally:
+            owner_db.dispose()
+    else:
+        state = behind(db)
+        if state is not None and not may_migrate(db):
+            fail(
+                f"the database is at revision {state[0] or 'none (empty)'}, not the newest"
+                f" ({state[1]}), and {db.engine.url.username!r} may not migrate it (it is"
+                " the application role, which owns nothing): run `nextoffer migrate` with"
+                " NEXTOFFER_OWNER_DATABASE_URL set to the owner role's URL, or set"
+                " owner_database_url for `serve`"
+            )
+        upgrade(db)
     if not db.is_sqlite:  # this and next month's ledger partitions, as `serve` keeps them
         from ..service.ledger.service import keep_partitions
 
         db.run(keep_partitions)
+    if owner and settings.owner_database_url:
+        db.dispose()
+        return Database(settings.owner_database_url)
     return db
 
 

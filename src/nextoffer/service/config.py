@@ -4,6 +4,11 @@
 default ``./nextoffer.toml`` when it exists) picks the database; without one, nextoffer uses
 the SQLite file ``./nextoffer.db``. PostgreSQL URLs look like
 ``postgresql+psycopg://user@host:5432/dbname``.
+
+PostgreSQL with two roles (``nextoffer db create-roles``): ``database_url`` is the
+application role, which ``serve`` and the jobs connect as, and ``owner_database_url``
+(``NEXTOFFER_OWNER_DATABASE_URL``) the owner role's, with which ``serve`` and ``migrate``
+migrate and ``ledger archive`` detaches partitions. Unset: one role does everything.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ DEFAULT_SQLITE = "sqlite:///nextoffer.db"
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_SQLITE
+    # the owner role's URL (PostgreSQL with two roles): migrations and archiving run as it;
+    # "": database_url's role does everything
+    owner_database_url: str = ""
     # how often a worker checks for a newly published snapshot (seconds)
     snapshot_poll_seconds: float = 0.25
     # personal data is erased this many days after it was last written, unless renewed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -12,7 +13,7 @@ from sqlalchemy import Connection
 
 from .db import Database
 
-__all__ = ["alembic_config", "heads", "schema_at", "upgrade"]
+__all__ = ["alembic_config", "behind", "heads", "may_migrate", "schema_at", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,3 +47,31 @@ def heads() -> frozenset[str]:
 def schema_at(connection: Connection) -> frozenset[str]:
     """The revision(s) the database's schema is at (empty: never migrated)."""
     return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+
+def behind(db: Database) -> tuple[str | None, str] | None:
+    """The database's revision (None: an empty database) and the newest, when it is not at
+    the newest; None when it is. Reads ``alembic_version`` only."""
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
+    assert head is not None
+    with db.engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    return None if current == head else (current, head)
+
+
+def may_migrate(db: Database) -> bool:
+    """Whether the role ``db`` connects as may migrate it: SQLite, or a PostgreSQL role that
+    may create tables in the schema and is (or is a member of) the owner of its tables. The
+    application role of a two-role set-up (``nextoffer db create-roles``) may not."""
+    if db.is_sqlite:
+        return True
+    with db.engine.connect() as connection:
+        return bool(
+            connection.execute(
+                sa.text(
+                    "SELECT has_schema_privilege(current_schema(), 'CREATE') AND coalesce(("
+                    "SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+                    "WHERE c.oid = to_regclass('alembic_version')), true)"
+                )
+            ).scalar_one()
+        )

@@ -386,7 +386,7 @@ uplift_models = sa.Table(
     sa.Column("treated", sa.Integer, nullable=False),
     sa.Column("control", sa.Integer, nullable=False),
     sa.Column("report", JSON, nullable=False),  # evaluation: Qini, AUUC, calibration, curve
-    sa.Column("model", sa.LargeBinary, nullable=False),  # the pickled encoder and learner
+    sa.Column("model", sa.LargeBinary, nullable=False),  # the encoder and learner (skops)
     sa.Column("trained_at", Time, nullable=False),
     sa.Index("ix_uplift_models_offer_time", "offer_id", "trained_at"),
 )

@@ -4,6 +4,13 @@
 package when they are absent), creates a cluster in a temporary directory, starts it
 on ``127.0.0.1`` on a free port and removes everything on ``stop()``.
 
+Its databases are set up as a deployment's are (``nextoffer db create-roles``): the
+owner role ``nextoffer_owner`` owns them and migrates them, and ``new_database()`` hands out
+the URL of the application role ``nextoffer_app``, which owns nothing and may not update,
+delete or truncate the ledger, so that every test runs with the service's privileges.
+``owner_url()`` gives the same database as its owner (migrating from old revisions,
+archiving); ``url`` and ``dsn`` are the cluster's superuser.
+
 PostgreSQL refuses to run as root. When this process is root, the cluster is owned by
 and run as an unprivileged system user (``postgres`` when it exists, else ``nextoffer-pg``
 is created), so the same code works for a developer and for CI, which run as root.
@@ -23,9 +30,24 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PostgresUnavailable", "ThrowawayPostgres", "find_bindir", "install_server"]
+__all__ = [
+    "APP",
+    "OWNER",
+    "PostgresUnavailable",
+    "ThrowawayPostgres",
+    "find_bindir",
+    "install_server",
+    "owner_url",
+]
 
 _SERVICE_USER = "nextoffer-pg"
+OWNER, APP = "nextoffer_owner", "nextoffer_app"
+
+
+def owner_url(url: str) -> str:
+    """The database of ``url`` (the application role's, from ``new_database``) as its
+    owner role."""
+    return url.replace(f"://{APP}@", f"://{OWNER}@", 1)
 
 
 class PostgresUnavailable(RuntimeError):
@@ -113,6 +135,8 @@ class ThrowawayPostgres:
 
     database: str = "nextoffer"
     user: str = "nextoffer"
+    owner: str = OWNER
+    app: str = APP
     install: bool = True
     port: int = 0
     # False (tests): fsync and synchronous commit off, for speed. True (benchmarks): the
@@ -132,14 +156,32 @@ class ThrowawayPostgres:
         """A plain libpq connection string."""
         return f"host=127.0.0.1 port={self.port} user={self.user} dbname={self.database}"
 
-    def new_database(self, prefix: str = "t") -> str:
-        """Create a fresh, empty database and return its SQLAlchemy URL."""
+    def new_database(self, prefix: str = "t", *, migrated: bool = True) -> str:
+        """Create a fresh database owned by the owner role. ``migrated``: migrated to the
+        newest schema as the owner, with the application role's grants, and the application
+        role's URL returned; else empty, and the owner's URL (to migrate step by step)."""
         import psycopg
+
+        from ..service.db import Database
+        from ..service.roles.service import create_roles
 
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(self.dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{self.owner}"')
+        owner = f"postgresql+psycopg://{self.owner}@127.0.0.1:{self.port}/{name}"
+        if not migrated:
+            return owner
+        db = Database(owner)
+        try:
+            create_roles(db, self.app)
+        finally:
+            db.dispose()
+        return f"postgresql+psycopg://{self.app}@127.0.0.1:{self.port}/{name}"
+
+    def owner_url(self, url: str) -> str:
+        """The database of ``url`` (one of ``new_database``'s) as its owner role."""
+        name = url.rsplit("/", 1)[1]
+        return f"postgresql+psycopg://{self.owner}@127.0.0.1:{self.port}/{name}"
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert self._bindir is not None
@@ -186,6 +228,11 @@ class ThrowawayPostgres:
                   "-t", "60", "start")  # fmt: skip
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                   self.database)  # fmt: skip
+        import psycopg
+
+        with psycopg.connect(self.dsn, autocommit=True) as conn:  # trust: no passwords
+            conn.execute(f'CREATE ROLE "{self.owner}" LOGIN')
+            conn.execute(f'CREATE ROLE "{self.app}" LOGIN NOINHERIT')
         return self
 
     def restart(self, mode: str = "fast") -> None:

@@ -299,7 +299,9 @@ def settled_seq(session: Session) -> int | None:
     be committed. An INSERT holds the table's ROW EXCLUSIVE lock from before it takes its
     number until its transaction ends, so once a SHARE lock is granted no such transaction
     is in flight: the largest ``seq`` read under it is settled. The lock is taken on a
-    connection of its own and let go at once (new writers wait only for that moment).
+    connection of its own and let go at once (new writers wait only for that moment), by
+    ``nextoffer_settled_seq('events')`` (revision 0020), which runs as the owner: the
+    application role may not take that lock mode on the ledger itself.
     SQLite: the refresh's transaction holds the write lock, so nothing is in flight.
     """
     bind = session.get_bind()
@@ -310,8 +312,9 @@ def settled_seq(session: Session) -> int | None:
     try:
         with bind.connect() as connection, connection.begin():
             connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
-            connection.exec_driver_sql("LOCK TABLE events IN SHARE MODE")
-            return int(connection.execute(newest).scalar_one())
+            return int(
+                connection.exec_driver_sql("SELECT nextoffer_settled_seq('events')").scalar_one()
+            )
     except sa.exc.OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             return None

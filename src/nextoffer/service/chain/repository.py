@@ -71,10 +71,11 @@ def settled(session: Session) -> dict[str, int] | None:
     try:
         with bind.connect() as connection:
             for table, query in newest.items():
-                with connection.begin():
+                with connection.begin():  # (the lock as the owner: revision 0020)
                     connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
-                    connection.exec_driver_sql(f"LOCK TABLE {table} IN SHARE MODE")
-                    found[table] = int(connection.execute(query).scalar_one())
+                    found[table] = int(connection.execute(
+                        sa.text("SELECT nextoffer_settled_seq(:ledger)"), {"ledger": table}
+                    ).scalar_one())  # fmt: skip
     except sa.exc.OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             return None

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from ...core.learning.features import columns_of
-from ...jobs.uplift import UpliftModel
+from ...jobs.uplift import UpliftDataError, UpliftModel
 from ..db import Database
 from . import repository
 from .schemas import EstimateRow, Estimates
@@ -123,13 +123,17 @@ def score_customers(
         for offer_id, row in repository.latest_models(session).items():
             blob = repository.get_model(session, row.version)
             assert blob is not None
-            trained[offer_id] = (row.version, UpliftModel.loads(blob))
+            trained[offer_id] = (row.version, UpliftModel.loads(blob, f"model {row.version}"))
     customers = [c._mapping for c in repository.all_customers(session)]
     return repository.upsert_estimates(session, bulk_rows(trained, customers))
 
 
 class ModelCache:
-    """The live model of each offer, loaded once per version; checked every ``poll`` s."""
+    """The live model of each offer, loaded once per version; checked every ``poll`` s.
+
+    A stored model that cannot be loaded (a pickle from an earlier version, or a row naming
+    types no model holds) is refused once, with an error in the log naming it: its offer is
+    decided as without a model until one is trained again."""
 
     def __init__(self, db: Database, poll: float = 1.0) -> None:
         self.db, self.poll = db, poll
@@ -137,6 +141,7 @@ class ModelCache:
         self._checked = -1e9
         self._live: dict[str, str] = {}
         self._loaded: dict[str, UpliftModel] = {}
+        self._refused: set[str] = set()
 
     def cached(self) -> dict[str, tuple[str, UpliftModel]] | None:
         """The live models when they were checked within ``poll`` seconds, else None (no
@@ -157,10 +162,18 @@ class ModelCache:
         if check or time.monotonic() - self._checked >= self.poll:
             with self._lock, self.db.read() as session:
                 live = repository.live_versions(session)
-                for version in set(live.values()) - set(self._loaded):
+                for offer_id, version in live.items():
+                    if version in self._loaded or version in self._refused:
+                        continue
                     blob = repository.get_model(session, version)
-                    if blob is not None:
-                        self._loaded[version] = UpliftModel.loads(blob)
+                    if blob is None:
+                        continue
+                    try:
+                        self._loaded[version] = UpliftModel.loads(blob, f"model {version}")
+                    except UpliftDataError as exc:
+                        self._refused.add(version)
+                        log.error("uplift model refused (offer %s): %s; the offer is decided "
+                                  "without it until it is trained again", offer_id, exc)  # fmt: skip
                 self._live, self._checked = live, time.monotonic()
         return self._current()
 
