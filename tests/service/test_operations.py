@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from nextoffer.scenarios.demo import demo_snapshot
+from nextoffer.service.operations.metrics import FLUSH_SECONDS
 from nextoffer.testing.postgres import ThrowawayPostgres
 
 from .server import Server, load_catalog
@@ -42,6 +43,17 @@ def _value(text: str, name: str, **labels: str) -> float:
 # -- probes -----------------------------------------------------------------------------------
 
 
+def _ready(srv: Server) -> httpx.Response:
+    """``/readyz`` once ready (the models are read within a second of the start), or after
+    10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        r = httpx.get(f"{srv.url}/readyz")
+        if r.status_code == 200 or time.monotonic() > deadline:
+            return r
+        time.sleep(0.1)
+
+
 def test_livez_and_readyz_answer_when_all_is_well(server: Server) -> None:
     assert httpx.get(f"{server.url}/livez").json() == {"status": "ok"}
     r = httpx.get(f"{server.url}/readyz")
@@ -57,6 +69,7 @@ def test_readyz_is_503_naming_the_migrations_when_the_schema_is_behind(tmp_path:
     url = f"sqlite:///{tmp_path / 'behind.db'}"
     srv = Server(url).start()
     try:
+        assert _ready(srv).status_code == 200
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             head = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
@@ -80,12 +93,7 @@ def test_readyz_is_ready_before_the_first_publish_and_says_so(tmp_path: Path) ->
     keep traffic away."""
     srv = Server(f"sqlite:///{tmp_path / 'new.db'}").start()
     try:
-        deadline = time.monotonic() + 10
-        while True:  # the models are read within a second of the start
-            r = httpx.get(f"{srv.url}/readyz")
-            if r.status_code == 200 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
+        r = _ready(srv)
         assert r.status_code == 200, r.text
         assert r.json()["checks"]["snapshot"] == "none published yet"
     finally:
@@ -98,7 +106,7 @@ def test_readyz_is_503_within_2_seconds_of_losing_postgresql() -> None:
         srv = Server(pg.url).start()
         try:
             load_catalog(srv)
-            assert httpx.get(f"{srv.url}/readyz").status_code == 200
+            assert _ready(srv).status_code == 200
             pg.stop()  # the server is gone (stopped at once, its files removed)
             lost = time.monotonic()
             while True:
@@ -209,14 +217,18 @@ def test_metrics_add_up_the_decisions_of_both_workers(two_workers: Server) -> No
         if len(workers) == 2 and i >= 20:
             break
     assert len(workers) == 2, workers
-    for _ in range(4):  # whichever worker answers the scrape, it counts both
-        text = httpx.get(f"{srv.url}/metrics").text
-        decided = sum(_value(text, "nextoffer_decisions_total", channel="email", result=r)
-                      for r in ("offered", "empty", "control"))  # fmt: skip
+    time.sleep(2 * FLUSH_SECONDS)  # each worker has written what it counted
+    for _ in range(8):  # whichever worker answers the scrape, it counts both
+        with httpx.Client(base_url=srv.url) as scraper:  # a new connection: either worker
+            r = scraper.get("/metrics")
+        text = r.text
+        decided = sum(_value(text, "nextoffer_decisions_total", channel="email", result=result)
+                      for result in ("offered", "empty", "control"))  # fmt: skip
         assert decided == sent, (decided, sent, workers)
         assert _value(text, "nextoffer_decision_duration_seconds_count", channel="email") == sent
         assert _value(text, "nextoffer_decision_duration_seconds_bucket", channel="email",
                       le="+Inf") == sent  # fmt: skip
+        assert _value(text, "nextoffer_http_requests_total", route="/v1/decisions") == sent
 
 
 # -- logs -------------------------------------------------------------------------------------

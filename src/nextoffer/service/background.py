@@ -97,6 +97,7 @@ def journeys_main(database_url: str, every: float, segment_every: float, parent:
             busy = False
             try:
                 busy = runner.tick(limit=TICK_LIMIT).transitions > 0
+                metrics().flush()  # the transitions and decisions it counted, for /metrics
                 for journey_id in runner.outbound():
                     if time.monotonic() - entered.get(journey_id, -1e18) >= segment_every:
                         runner.enter_segment(journey_id)
@@ -113,7 +114,6 @@ def journeys_main(database_url: str, every: float, segment_every: float, parent:
                 if not failing:
                     log_failure("the journey scheduler failed (retrying)", exc)
                 failing = True
-            metrics().flush()  # the transitions and decisions it counted, for /metrics
             if not busy:
                 time.sleep(every)
     finally:

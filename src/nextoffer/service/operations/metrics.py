@@ -25,6 +25,7 @@ import asyncio
 import bisect
 import math
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -80,8 +81,11 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # the ``_created`` s
 def shared_directory() -> tuple[Path, bool]:
     """The directory every process of one ``serve`` run writes its metrics to, set in the
     environment for the workers: ``PROMETHEUS_MULTIPROC_DIR`` when given (emptied of an
-    earlier run's files, which would otherwise add up with this run's), else a new
-    temporary one (``True``: made here, for the caller to remove when the server stops)."""
+    earlier run's files, which would otherwise add up with this run's), else
+    ``nextoffer-metrics-<pid>`` in the temporary folder (``True``: made here, for the caller
+    to remove when the server stops). A server stopped by a signal may leave its folder (uvicorn
+    raises the signal again once it has stopped): the folders of servers no longer running go
+    at the next start."""
     given = os.environ.get(MULTIPROC_ENV)
     if given:
         path = Path(given)
@@ -89,9 +93,29 @@ def shared_directory() -> tuple[Path, bool]:
         for old in path.glob("*.db"):
             old.unlink(missing_ok=True)
         return path, False
-    path = Path(tempfile.mkdtemp(prefix="nextoffer-metrics-"))
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(f"{_MINE}*"):
+        pid = old.name.removeprefix(_MINE)
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    path = base / f"{_MINE}{os.getpid()}"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(mode=0o700)
     os.environ[MULTIPROC_ENV] = str(path)
     return path, True
+
+
+_MINE = "nextoffer-metrics-"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def process_dead(pid: int | None) -> None:
