@@ -70,7 +70,7 @@ def settled(session: Session) -> dict[str, int] | None:
     found = {}
     try:
         with bind.connect() as connection:
-            for table, query in newest.items():
+            for table in newest:
                 with connection.begin():  # (the lock as the owner: revision 0020)
                     connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
                     found[table] = int(connection.execute(
