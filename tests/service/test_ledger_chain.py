@@ -23,7 +23,7 @@ from nextoffer.service.errors import Conflict, NotFound
 from nextoffer.service.ledger.repository import create_partitions
 from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import LEDGER_TABLES
-from nextoffer.testing.postgres import ThrowawayPostgres
+from nextoffer.testing.postgres import ThrowawayPostgres, superuser_url
 
 from .test_ledger_chain_api import readme_verify_proof
 
@@ -73,15 +73,22 @@ def _fill(db: Database, seqs: tuple[int, ...] = SEQS, start: int = 0) -> None:
 def superuser(db: Database) -> Iterator[sa.Connection]:
     """A connection that edits the ledger as its database's superuser would: SQLite's
     triggers dropped, PostgreSQL's off (``session_replication_role``)."""
-    with db.engine.connect() as conn:
-        if db.is_sqlite:
-            names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            for (name,) in names.all():
-                conn.exec_driver_sql(f"DROP TRIGGER {name}")
-        else:
-            conn.exec_driver_sql("SET session_replication_role = replica")
-        yield conn
-        conn.commit()
+    admin = db if db.is_sqlite else Database(superuser_url(db.url))
+    try:
+        with admin.engine.connect() as conn:
+            if db.is_sqlite:
+                names = conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                )
+                for (name,) in names.all():
+                    conn.exec_driver_sql(f"DROP TRIGGER {name}")
+            else:
+                conn.exec_driver_sql("SET session_replication_role = replica")
+            yield conn
+            conn.commit()
+    finally:
+        if admin is not db:
+            admin.dispose()
 
 
 def _seal_all(db: Database) -> dict[str, int]:

@@ -33,21 +33,31 @@ from pathlib import Path
 __all__ = [
     "APP",
     "OWNER",
+    "SUPERUSER",
     "PostgresUnavailable",
     "ThrowawayPostgres",
     "find_bindir",
     "install_server",
     "owner_url",
+    "superuser_url",
 ]
 
 _SERVICE_USER = "nextoffer-pg"
-OWNER, APP = "nextoffer_owner", "nextoffer_app"
+OWNER, APP, SUPERUSER = "nextoffer_owner", "nextoffer_app", "nextoffer"
 
 
 def owner_url(url: str) -> str:
     """The database of ``url`` (the application role's, from ``new_database``) as its
     owner role."""
     return url.replace(f"://{APP}@", f"://{OWNER}@", 1)
+
+
+def superuser_url(url: str) -> str:
+    """The database of ``url`` (the application role's or the owner's) as the cluster's
+    superuser: what tests that play an administrator editing the ledger connect as."""
+    for role in (APP, OWNER):
+        url = url.replace(f"://{role}@", f"://{SUPERUSER}@", 1)
+    return url
 
 
 class PostgresUnavailable(RuntimeError):
@@ -134,7 +144,7 @@ class ThrowawayPostgres:
     """A PostgreSQL cluster in a temporary directory, listening on 127.0.0.1 only."""
 
     database: str = "nextoffer"
-    user: str = "nextoffer"
+    user: str = SUPERUSER
     owner: str = OWNER
     app: str = APP
     install: bool = True
