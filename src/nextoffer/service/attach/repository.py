@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ...core.learning.attach import nominating_rules
 from ..db import dialect_insert
+from ..ledger.repository import lock_watermark, settled_seqs
 from ..tables import attach_counts, decisions, events, ledger_watermarks
 
 __all__ = ["ATTACH_WATERMARK", "SHOWING_COLUMNS", "Key", "add_counts", "count_ledger",
@@ -33,8 +34,6 @@ ATTACH_WATERMARK = "attach_counts"
 _BATCH = 500
 # the memory a PostgreSQL refresh may use for its new showings (its transaction only)
 REFRESH_WORK_MEM = "64MB"
-# how long a refresh waits for the ledger's writers in flight to finish (PostgreSQL)
-SETTLE_TIMEOUT = "2s"
 _COUNTED = (
     events.c.type.in_(("impression", "accept")), events.c.offer_id.is_not(None),
     events.c.decision_id.is_not(None), events.c.attributed,
@@ -290,48 +289,10 @@ _FIRST_RULE = "$.placements[*].offers[*] ? (@.offer == $o && @.rules.size() > 0)
 
 
 def settled_seq(session: Session) -> int | None:
-    """The newest events' ``seq`` below which no row can still appear: every transaction
-    that took a sequence number up to it has committed or rolled back. None: the writers
-    in flight did not finish within ``SETTLE_TIMEOUT`` (PostgreSQL; try again later).
-
-    PostgreSQL hands out sequence numbers when a row is inserted, and transactions commit
-    in any order: the newest committed row can have a larger ``seq`` than a row still to
-    be committed. An INSERT holds the table's ROW EXCLUSIVE lock from before it takes its
-    number until its transaction ends, so once a SHARE lock is granted no such transaction
-    is in flight: the largest ``seq`` read under it is settled. The lock is taken on a
-    connection of its own and let go at once (new writers wait only for that moment), by
-    ``nextoffer_settled_seq('events')`` (revision 0020), which runs as the owner: the
-    application role may not take that lock mode on the ledger itself.
-    SQLite: the refresh's transaction holds the write lock, so nothing is in flight.
-    """
-    bind = session.get_bind()
-    newest = sa.select(sa.func.coalesce(sa.func.max(events.c.seq), 0))
-    if bind.dialect.name == "sqlite":
-        return int(session.execute(newest).scalar_one())
-    assert isinstance(bind, sa.Engine)
-    try:
-        with bind.connect() as connection, connection.begin():
-            connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
-            return int(
-                connection.exec_driver_sql("SELECT nextoffer_settled_seq('events')").scalar_one()
-            )
-    except sa.exc.OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-            return None
-        raise
-
-
-def lock_watermark(session: Session, name: str) -> int:
-    """The watermark ``name`` (0 if new), locked until this transaction ends: refreshes that
-    run at once (several workers) take turns, each starting where the last one stopped."""
-    stmt = dialect_insert(session, ledger_watermarks).values(
-        name=name, seq=0, updated_at=dt.datetime.now(dt.UTC)
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-    query = sa.select(ledger_watermarks.c.seq).where(ledger_watermarks.c.name == name)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return int(session.execute(query).scalar_one())
+    """The newest settled ``seq`` of ``events`` (``ledger.repository.settled_seqs``); None:
+    the writers in flight did not finish in time (PostgreSQL; try again later)."""
+    found = settled_seqs(session, ("events",))
+    return None if found is None else found["events"]
 
 
 def stored_counts(session: Session) -> dict[Key, list[int]]:

@@ -7,7 +7,6 @@ key) in the order they were sealed, by ``created_at`` then key (``KEYED_LEDGERS`
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -15,16 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ..db import dialect_insert
-from ..tables import LEDGER_TABLES, ledger_chain, ledger_checkpoints, ledger_watermarks, metadata
+from ..ledger.repository import lock_watermark, settled_seqs
+from ..tables import LEDGER_TABLES, ledger_chain, ledger_checkpoints, metadata
 
-__all__ = ["KEYED_LEDGERS", "SEALER_WATERMARK", "SEQ_LEDGERS", "SETTLE_TIMEOUT", "Entry",
+__all__ = ["KEYED_LEDGERS", "SEALER_WATERMARK", "SEQ_LEDGERS", "Entry",
            "append", "chain_entries", "chain_hashes", "chained_keys", "checkpoints",
            "decision_row", "entry", "head", "insert_checkpoint", "keyed_rows",
            "latest_checkpoint", "lock_sealer", "row_key", "rows_after", "seq_rows", "settled"]  # fmt: skip
 
 SEALER_WATERMARK = "ledger_chain"  # the row of ``ledger_watermarks`` sealers take turns on
-SETTLE_TIMEOUT = "2s"
 SEQ_LEDGERS = tuple(t for t in LEDGER_TABLES if "seq" in metadata.tables[t].c)
 KEYED_LEDGERS = {
     t: tuple(c.name for c in metadata.tables[t].primary_key.columns)
@@ -44,43 +42,13 @@ def row_key(ledger: str, row: Mapping[Any, Any]) -> str:
 
 def lock_sealer(session: Session) -> None:
     """Take the sealers' turn until this transaction ends (one sealer at a time: no fork)."""
-    stmt = dialect_insert(session, ledger_watermarks).values(
-        name=SEALER_WATERMARK, seq=0, updated_at=dt.datetime.now(dt.UTC)
-    )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
-    query = sa.select(ledger_watermarks.c.seq).where(ledger_watermarks.c.name == SEALER_WATERMARK)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    session.execute(query)
+    lock_watermark(session, SEALER_WATERMARK)
 
 
 def settled(session: Session) -> dict[str, int] | None:
-    """Per ``seq`` ledger, the newest ``seq`` below which no row can still appear (see
-    ``attach.repository.settled_seq``: PostgreSQL hands out numbers before commit, so a
-    SHARE lock granted on the table, for a moment, proves no writer is in flight). One
-    table at a time, each lock alone in its transaction: a writer that holds one ledger
-    table and waits for another can never deadlock with it. None: the writers in flight
-    did not finish within ``SETTLE_TIMEOUT``."""
-    bind = session.get_bind()
-    newest = {t: sa.select(sa.func.coalesce(sa.func.max(metadata.tables[t].c.seq), 0))
-              for t in SEQ_LEDGERS}  # fmt: skip
-    if bind.dialect.name == "sqlite":  # a write transaction holds the lock: nothing in flight
-        return {t: int(session.execute(q).scalar_one()) for t, q in newest.items()}
-    assert isinstance(bind, sa.Engine)
-    found = {}
-    try:
-        with bind.connect() as connection:
-            for table in newest:
-                with connection.begin():  # (the lock as the owner: revision 0020)
-                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
-                    found[table] = int(connection.execute(
-                        sa.text("SELECT nextoffer_settled_seq(:ledger)"), {"ledger": table}
-                    ).scalar_one())  # fmt: skip
-    except sa.exc.OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
-            return None
-        raise
-    return found
+    """Per ``seq`` ledger, the newest settled ``seq`` (``ledger.repository.settled_seqs``);
+    None: the writers in flight did not finish in time."""
+    return settled_seqs(session, SEQ_LEDGERS)
 
 
 def head(session: Session, ledger: str) -> Entry | None:

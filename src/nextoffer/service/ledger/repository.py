@@ -18,9 +18,19 @@ from sqlalchemy.orm import Session
 
 from ...core.learning.attach import nominating_rules
 from ..db import binary_parameters, copy_insert, dialect_insert, driver_rows, unnest_insert
-from ..tables import Contacts, catalog_items, customers, decisions, events, outcome_types
+from ..tables import (
+    Contacts,
+    catalog_items,
+    customers,
+    decisions,
+    events,
+    ledger_watermarks,
+    metadata,
+    outcome_types,
+)
 
 __all__ = [
+    "SETTLE_TIMEOUT",
     "NamedDecision",
     "conversions",
     "copy_new_decisions",
@@ -35,6 +45,7 @@ __all__ = [
     "insert_decisions_async",
     "insert_events",
     "insert_new_decisions",
+    "lock_watermark",
     "offers_in_catalog",
     "outcome_classes",
     "outcome_classes_async",
@@ -42,6 +53,7 @@ __all__ = [
     "partitions",
     "recent_decisions",
     "register_outcome_type",
+    "settled_seqs",
     "shown_by_decisions",
 ]
 
@@ -564,3 +576,61 @@ def partitions(session: Session) -> list[Any]:
             )
         )
     )
+
+
+# how long a reader of the settled ``seq`` waits for the ledger's writers in flight (PostgreSQL)
+SETTLE_TIMEOUT = "2s"
+
+
+def settled_seqs(session: Session, tables: Sequence[str]) -> dict[str, int] | None:
+    """Per ledger table (each with a ``seq``), the newest ``seq`` below which no row can
+    still appear: every transaction that took a sequence number up to it has committed or
+    rolled back. None: the writers in flight did not finish within ``SETTLE_TIMEOUT``
+    (PostgreSQL; try again later). What the attach refresh (``events``) and the ledger's
+    sealer (every table) read up to.
+
+    PostgreSQL hands out sequence numbers when a row is inserted, and transactions commit
+    in any order: the newest committed row can have a larger ``seq`` than a row still to
+    be committed. An INSERT holds the table's ROW EXCLUSIVE lock from before it takes its
+    number until its transaction ends, so once a SHARE lock is granted no such transaction
+    is in flight: the largest ``seq`` read under it is settled. The locks are taken on a
+    connection of their own, one table at a time, each alone in its transaction and let go
+    at once (new writers wait only for that moment; a writer that holds one ledger table
+    and waits for another can never deadlock with it), by ``nextoffer_settled_seq(ledger)``
+    (revision 0020), which runs as the owner: the application role may not take that lock
+    mode on the ledger itself. SQLite: the caller's write transaction holds the database's
+    write lock, so nothing is in flight.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        return {t: int(session.execute(sa.select(sa.func.coalesce(
+            sa.func.max(metadata.tables[t].c.seq), 0))).scalar_one()) for t in tables}  # fmt: skip
+    assert isinstance(bind, sa.Engine)
+    found = {}
+    try:
+        with bind.connect() as connection:
+            for table in tables:
+                with connection.begin():
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
+                    found[table] = int(connection.execute(
+                        sa.text("SELECT nextoffer_settled_seq(:ledger)"), {"ledger": table}
+                    ).scalar_one())  # fmt: skip
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
+            return None
+        raise
+    return found
+
+
+def lock_watermark(session: Session, name: str) -> int:
+    """The watermark ``name`` (0 if new: ``ledger_watermarks``), locked until this
+    transaction ends: its readers that run at once (several workers, several sealers) take
+    turns, each starting where the last one stopped."""
+    stmt = dialect_insert(session, ledger_watermarks).values(
+        name=name, seq=0, updated_at=dt.datetime.now(dt.UTC)
+    )
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+    query = sa.select(ledger_watermarks.c.seq).where(ledger_watermarks.c.name == name)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return int(session.execute(query).scalar_one())
