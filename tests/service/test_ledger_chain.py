@@ -21,7 +21,6 @@ from nextoffer.service.chain import repository, service
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Conflict, NotFound
 from nextoffer.service.ledger.repository import create_partitions
-from nextoffer.service.migrate import upgrade
 from nextoffer.service.tables import LEDGER_TABLES
 from nextoffer.testing.postgres import ThrowawayPostgres, superuser_url
 
@@ -309,20 +308,82 @@ def test_a_forged_checkpoint_signature_is_reported(db: Database, key: Any, tmp_p
     assert [(p.ledger, p.kind) for p in result.problems] == [("checkpoints", "signature")]
 
 
+def _database_with(postgres: ThrowawayPostgres, settings: dict[str, str]) -> Database:
+    """A new migrated database whose server-side defaults are ``settings`` (as an operator's
+    ``ALTER DATABASE … SET`` would make them) for every role that connects."""
+    url = postgres.new_database()
+    admin = sa.create_engine(superuser_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        name = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+        for setting, value in settings.items():
+            conn.exec_driver_sql(f"ALTER DATABASE {name} SET {setting} = '{value}'")
+    admin.dispose()
+    return Database(url)
+
+
 @pytest.mark.postgres
-def test_the_same_rows_give_the_same_chain_on_sqlite_and_postgresql(
-    postgres: ThrowawayPostgres, tmp_path: Path
+def test_postgresqls_canonical_text_is_the_same_whatever_the_servers_settings(
+    postgres: ThrowawayPostgres,
 ) -> None:
-    chains = []
-    for url in (f"sqlite:///{tmp_path / 'same.db'}", postgres.new_database()):
-        db = Database(url)
-        upgrade(db)
+    """The server computes each row's digest from text whose times and floats depend on
+    ``TimeZone`` and ``extra_float_digits``: the reading transaction sets both, so a
+    database set otherwise (a float that needs 17 digits, a zone far from UTC) seals the
+    same chain, and its own verification passes."""
+    chains, texts = [], []
+    for settings in ({}, {"TimeZone": "Asia/Kolkata", "extra_float_digits": "0",
+                          "DateStyle": "SQL, DMY"}):  # fmt: skip
+        db = _database_with(postgres, settings)
         _fill(db)
+        with db.transaction() as s:
+            s.execute(sa.text("INSERT INTO events (seq, id, idempotency_key, type, value, payload,"
+                              " occurred_at) VALUES (99, 'e-float', 'e-float', 'convert',"
+                              " 0.1 + 0.2, '{}', :at)"), {"at": AT})  # fmt: skip
         _seal_all(db)
+        assert service.verify(db).problems == []
         chains.append({ledger: _hashes(db, ledger) for ledger in LEDGER_TABLES})
+        with db.read() as s:
+            texts.append(repository.decision_text(s, "d-0"))
         db.dispose()
     assert chains[0] == chains[1]
-    assert all(len(h) == len(SEQS) for h in chains[0].values())
+    assert all(len(h) == len(SEQS) + (ledger == "events") for ledger, h in chains[0].items())
+    sealed = texts[0]
+    assert sealed is not None
+    assert sealed == texts[1]
+    assert sealed.columns is not None
+    assert "seq" not in sealed.columns
+    values = json.loads(sealed.text)
+    row = dict(zip(sealed.columns, values, strict=False))
+    # the NULLs at the end are left out, the others kept; the time in UTC to the microsecond
+    assert values[-1] is not None
+    assert len(values) < len(sealed.columns)
+    assert row["id"] == "d-0"
+    assert row["trace"] is None
+    assert row["occurred_at"] == "2026-03-02T10:00:00.123456+00:00"
+    assert row["request"] == {"a": "ü", "b": [1, 2.5]}
+
+
+@pytest.mark.postgres
+def test_a_column_added_later_leaves_the_sealed_rows_verifying_and_a_value_there_is_caught(
+    postgres: ThrowawayPostgres,
+) -> None:
+    """A migration that adds a column to a ledger table (the owner's ``ALTER TABLE … ADD
+    COLUMN``) leaves every sealed row's text as it was: NULLs at the end are left out. A
+    value written into it for a sealed row is a modification."""
+    url = postgres.new_database()
+    db = Database(url)
+    _fill(db)
+    _seal_all(db)
+    owner = sa.create_engine(postgres.owner_url(url))
+    with owner.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE events ADD COLUMN later text")
+    owner.dispose()
+    try:
+        assert service.verify(db).problems == []
+        with superuser(db) as conn:
+            conn.exec_driver_sql("UPDATE events SET later = 'x' WHERE seq = 30")
+        assert _problems(service.verify(db)) == [("events", 30, "modified")]
+    finally:
+        db.dispose()
 
 
 def test_a_proof_waits_for_the_seal_and_the_checkpoint_then_checks(db: Database, key: Any) -> None:

@@ -1,7 +1,9 @@
 """The ledger's hash chain: a row's canonical bytes, its digest, and the link to the one before.
 
-A ledger row's **canonical encoding** is one JSON object of its columns, the same bytes on
-SQLite and PostgreSQL:
+A ledger row's **canonical encoding** is its row as JSON text. PostgreSQL writes its own
+in the database (a JSON array of the columns in the table's order, NULLs at its end left
+out: ``service.chain.repository``), so that verifying reads digests, not rows. This
+module's is SQLite's, which has no SHA-256 of its own: one JSON object of its columns,
 
 - every column but ``seq`` (the link carries it), and no column whose value is NULL, so a
   column added later (NULL in older rows) leaves the older rows' bytes as they were;

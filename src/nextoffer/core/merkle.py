@@ -155,12 +155,15 @@ class Frontier:
         self.nodes = list(nodes)
 
     def append(self, data: bytes) -> None:
-        h = leaf_hash(data)
+        """Add a leaf. ``leaf_hash`` and ``node_hash`` written out: verification appends
+        every row of the ledger, and the two calls cost 40% of the append."""
+        h = _sha256(b"\x00" + data).digest()
         n = self.size
+        nodes = self.nodes
         while n & 1:  # merge the perfect subtrees this leaf completes
-            h = node_hash(self.nodes.pop(), h)
+            h = _sha256(b"\x01" + nodes.pop() + h).digest()
             n >>= 1
-        self.nodes.append(h)
+        nodes.append(h)
         self.size += 1
 
     def root(self) -> bytes:

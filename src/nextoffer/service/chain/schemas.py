@@ -19,14 +19,17 @@ class CheckpointFile(TypedDict):
 
 
 class Proof(TypedDict):
-    """A decision's inclusion proof: its row's canonical text, the chain hash before it,
-    its own (the tree's leaf ``index``, from 0), the RFC 6962 audit path (hex, bottom up)
-    to the checkpoint's ``decisions`` root, and the checkpoint."""
+    """A decision's inclusion proof: its row's canonical text (``row``: on PostgreSQL a
+    JSON array whose values are ``columns``' in order, NULLs at its end left out; on
+    SQLite a JSON object, ``columns`` null), the chain hash before it, its own (the tree's
+    leaf ``index``, from 0), the RFC 6962 audit path (hex, bottom up) to the checkpoint's
+    ``decisions`` root, and the checkpoint."""
 
     decision_id: str
     seq: int
     index: int
     row: str
+    columns: list[str] | None
     previous: str
     leaf: str
     path: list[str]
