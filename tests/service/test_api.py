@@ -8,10 +8,12 @@ import pytest
 from .server import Server
 
 
-def test_healthz_needs_no_key(server: Server) -> None:
-    r = httpx.get(f"{server.url}/healthz")
-    assert r.json()["status"] == "ok"
-    assert r.json()["snapshot"] is not None
+def test_the_probes_need_no_key(server: Server) -> None:
+    for probe in ("/healthz", "/readyz"):
+        r = httpx.get(f"{server.url}{probe}")
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "ready"
+    assert httpx.get(f"{server.url}/livez").status_code == 200
 
 
 @pytest.mark.parametrize(

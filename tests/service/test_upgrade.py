@@ -131,7 +131,7 @@ def test_a_stored_snapshot_with_a_rule_the_cost_bound_refuses_still_loads_and_se
     with upgraded.client("client") as client:
         health = client.get("/healthz")
         assert health.status_code == 200, health.text
-        assert health.json()["snapshot"] == "old-2"
+        assert health.json()["checks"]["snapshot"] == "old-2"
         r = client.post("/v1/decisions", json=checkout([STEAK]))
         assert r.status_code == 200, r.text
         fired = [f["id"] for f in r.json()["rules_fired"]]

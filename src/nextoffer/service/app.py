@@ -18,7 +18,6 @@ from functools import partial
 from typing import Any, NotRequired, TypedDict
 
 import anyio
-import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -66,7 +65,7 @@ from .strategy_experiments.endpoints import router as strategy_experiments_route
 from .uplift.endpoints import router as uplift_router
 from .uplift.estimates import ModelCache
 
-__all__ = ["ErrorBody", "Health", "WorkerHeader", "create_app"]
+__all__ = ["ErrorBody", "WorkerHeader", "create_app"]
 log = logging.getLogger("nextoffer")
 
 
@@ -75,14 +74,6 @@ class ErrorBody(TypedDict):
 
     detail: str
     errors: NotRequired[list[dict[str, str]]]
-
-
-class Health(TypedDict):
-    """``GET /healthz``: the database answers, and the live snapshot's version (None: no
-    snapshot published yet)."""
-
-    status: str
-    snapshot: str | None
 
 
 def _field(loc: tuple[Any, ...]) -> str:
@@ -318,25 +309,10 @@ def create_app(
             tracing.instrument(engine)
     app.add_middleware(RequestLog)  # outermost: every line of a request has its id
 
-    # the probes (/healthz, /readyz) and /metrics run in threads of their own and on a
+    # the probes (/readyz and its alias /healthz) and /metrics run in threads of their own and on a
     # connection of their own: writers that hold every request thread or pooled connection
     # never stall them
-    health_threads = app.state.health_threads = anyio.CapacityLimiter(2)
-
-    def health(app: FastAPI) -> Health:
-        app.state.db.ping()
-        try:
-            version: str | None = app.state.snapshots.get().version
-        except NotFound:
-            version = None
-        return {"status": "ok", "snapshot": version}
-
-    @app.get("/healthz", tags=["operations"])
-    async def healthz(request: Request) -> dict[str, Any]:
-        """The database answers, and the live snapshot version (no key needed); kept from
-        before ``/livez`` and ``/readyz``."""
-        result = await anyio.to_thread.run_sync(health, request.app, limiter=health_threads)
-        return dict(result)
+    app.state.health_threads = anyio.CapacityLimiter(2)
 
     for router in (decisions_router, ledger_router, customers_router, catalog_router,
                    snapshots_router, rules_router, attach_router, uplift_router,

@@ -327,10 +327,6 @@ class Database:
         finally:
             turn.release()
 
-    def ping(self) -> None:
-        """``SELECT 1`` on a connection of its own (``probe``)."""
-        self.probe(lambda connection: connection.execute(sa.text("SELECT 1")))
-
     def probe(self, job: Callable[[sa.Connection], T]) -> T:
         """``job(connection)`` on a connection of its own (PostgreSQL: a pool of one, which
         the writers never hold, connecting within ``HEALTH_CONNECT_SECONDS``; SQLite: a

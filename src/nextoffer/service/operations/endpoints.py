@@ -1,4 +1,4 @@
-"""``GET /livez``, ``GET /readyz`` and ``GET /metrics`` (no key needed).
+"""``GET /livez``, ``GET /readyz`` (alias ``/healthz``) and ``GET /metrics`` (no key needed).
 
 The readiness checks and the scrape's reads run in threads of their own
 (``app.state.health_threads``) on a connection of their own (``Database.probe``): writers
@@ -35,10 +35,12 @@ async def livez() -> dict[str, Any]:
 
 
 @router.get("/readyz", response_model=dict[str, Any], responses=_NOT_READY)
+@router.get("/healthz", response_model=dict[str, Any], responses=_NOT_READY)
 async def readyz(request: Request) -> Response:
     """Readiness: the database answers within ``readiness_timeout_seconds``, its schema is
     at this code's newest migration, the live snapshot and the uplift models are loaded.
-    503 with the reasons otherwise (send no traffic here meanwhile)."""
+    503 with the reasons otherwise (send no traffic here meanwhile). ``/healthz``, the
+    probe of the first release, is an alias."""
     state = request.app.state
     timeout: float = state.settings.readiness_timeout_seconds
     check = partial(service.readiness, state.db, state.snapshots, state.models)
