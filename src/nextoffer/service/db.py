@@ -33,6 +33,7 @@ __all__ = [
     "Database",
     "DatabaseBusy",
     "KeptConnection",
+    "after_commit",
     "binary_parameters",
     "copy_insert",
     "copy_update",
@@ -88,6 +89,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA recursive_triggers=ON")
     cursor.close()
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+
+
+def after_commit(session: Session, action: Callable[[], None]) -> None:
+    """Run ``action`` when the session's transaction commits, and never if it rolls back:
+    the metrics count what was written, and a commit that fails wrote nothing."""
+    pending: list[Callable[[], None]] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        sa.event.listen(session, "after_commit", _committed)
+        sa.event.listen(session, "after_soft_rollback", _rolled_back)
+    pending.append(action)
+
+
+_PENDING = "nextoffer.after_commit"
+
+
+def _committed(session: Session) -> None:
+    pending = session.info[_PENDING]
+    actions, pending[:] = list(pending), []
+    for action in actions:
+        action()
+
+
+def _rolled_back(session: Session, previous: Any) -> None:
+    if not previous.nested:  # a savepoint given up: the transaction goes on
+        session.info[_PENDING].clear()
 
 
 def dialect_insert(session: Session, table: Table) -> Any:

@@ -56,7 +56,7 @@ from ...core.journeys import (
 )
 from ...core.request import Request
 from ...core.rules import Context, CustomerSchema, build_context
-from ..db import Database
+from ..db import Database, after_commit
 from ..decisions import service as decisions
 from ..errors import Conflict, NotFound
 from ..operations.metrics import metrics
@@ -558,5 +558,6 @@ class _Run:
             raise Conflict("a journey enrollment moved in another transaction at the same "
                            "time; try again")  # fmt: skip
         repository.insert_transitions(self.session, rows)
-        metrics().journeyed(row["kind"] for row in rows)
+        kinds = [row["kind"] for row in rows]
+        after_commit(self.session, lambda: metrics().journeyed(kinds))
         return Moved(len(rows), self.decided, entered, exited)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request, Response
 
+from ..db import after_commit
 from ..errors import Conflict
 from ..http import SessionDep, allow, idempotency_header
 from ..journeys.runner import Arrival
@@ -63,9 +64,11 @@ def post_events(
     ])  # fmt: skip
     if result.get("duplicate") or result.get("accepted") == 0:
         response.status_code = 200
-    # the events sent, less those written: the duplicates (retries, a key repeated unchanged)
+    # the events sent, less those written: the duplicates (retries, a key repeated unchanged),
+    # counted once the transaction commits
     sent = 1 if "duplicate" in result else len(result["events"])
-    metrics().ingested([e["type"] for e in new], sent - len(new))
+    types = [e["type"] for e in new]
+    after_commit(session, lambda: metrics().ingested(types, sent - len(types)))
     return dict(result)
 
 
