@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from nextoffer.core.merkle import root
+from nextoffer.service.archive import service as archive
 from nextoffer.service.chain import repository, service
 from nextoffer.service.db import Database
 from nextoffer.service.errors import Conflict, NotFound
 from nextoffer.service.ledger.repository import create_partitions
 from nextoffer.service.tables import LEDGER_TABLES
-from nextoffer.testing.postgres import ThrowawayPostgres, superuser_url
+from nextoffer.testing.postgres import ThrowawayPostgres, owner_url, superuser_url
 
 from .test_ledger_chain_api import readme_verify_proof
 
@@ -401,3 +402,43 @@ def test_a_proof_waits_for_the_seal_and_the_checkpoint_then_checks(db: Database,
         with db.read() as s:
             proof = service.proof(s, f"d-{i}")
         assert readme_verify_proof()(dict(proof), public)["customer_id"] == f"c-{i}"
+
+
+@pytest.mark.postgres
+def test_rows_of_archived_months_are_counted_and_a_deleted_row_after_them_is_still_named(
+    postgres: ThrowawayPostgres, tmp_path: Path
+) -> None:
+    """``ledger archive`` detaches old months: their sealed rows are gone from the database
+    and counted as archived, up to the newest seq the archive recorded. A row deleted after
+    them (here the first one the database still holds) is a deletion, not an archive."""
+    db = Database(postgres.new_database())
+    january = dt.datetime(2026, 1, 15, 9, 0, tzinfo=dt.UTC)
+    with db.transaction() as s:
+        create_partitions(s, january, january)
+        for seq in (1, 2, 3):
+            s.execute(sa.text(
+                "INSERT INTO decisions (seq, id, channel, snapshot_version, control, shown,"
+                " request, decision, occurred_at) VALUES (:seq, :id, 'email', 'v1', false, '[]',"
+                " '{}', '{}', :at)"), {"seq": seq, "id": f"jan-{seq}", "at": january})  # fmt: skip
+    _fill(db)  # March: decisions at SEQS
+    _seal_all(db)
+    with superuser(db) as conn:  # the archive's audit row comes after the rows set by hand
+        conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('audit', 'seq'), 1000)")
+    owner = Database(owner_url(db.url))  # detaching partitions is the owner's
+    try:
+        archived = archive.archive(owner.transaction, dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+                                   tmp_path / "archive")  # fmt: skip
+    finally:
+        owner.dispose()
+    assert "decisions_p2026_01" in {e["partition"] for e in archived}
+    _seal_all(db)
+    try:
+        result = service.verify(db)
+        assert result.problems == []
+        (decisions,) = [c for c in result.ledgers if c.ledger == "decisions"]
+        assert (decisions.archived, decisions.rows, decisions.first_checked) == (3, 6, SEQS[0])
+        with superuser(db) as conn:
+            conn.exec_driver_sql(f"DELETE FROM decisions WHERE seq = {SEQS[0]}")
+        assert _problems(service.verify(db)) == [("decisions", SEQS[0], "deleted")]
+    finally:
+        db.dispose()

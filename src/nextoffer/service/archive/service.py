@@ -47,7 +47,7 @@ from .repository import Partition
 from .schemas import MANIFEST, MANIFEST_FORMAT, ArchivedPartition, Manifest
 
 __all__ = ["ArchiveView", "Condition", "archivable", "archive", "archive_partition", "archived_rows",
-           "archived_until", "merged",
+           "archived_seqs", "archived_until", "merged",
            "open_archive", "parse_before", "read_manifest", "unread", "verify"]  # fmt: skip
 
 
@@ -267,6 +267,18 @@ def open_archive(session: Session, folder: Path, field: str = "archive") -> Arch
     entries = [e for e in manifest["partitions"] if e["partition"] not in hot]
     left = [e["partition"] for e in manifest["partitions"] if e["partition"] in hot]
     return ArchiveView(folder, entries, left, field)
+
+
+def archived_seqs(session: Session) -> dict[str, int]:
+    """Per ledger table, the newest ``seq`` of its archived months (a table with none
+    archived is left out): a sealed row up to it that the database no longer holds was
+    archived, not deleted."""
+    newest: dict[str, int] = {}
+    for entry in repository.archived(session).values():
+        if entry.get("last_seq") is not None:
+            ledger = str(entry["ledger"])
+            newest[ledger] = max(newest.get(ledger, 0), int(entry["last_seq"]))
+    return newest
 
 
 def archived_until(session: Session) -> dt.datetime | None:

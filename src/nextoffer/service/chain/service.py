@@ -37,13 +37,14 @@ from sqlalchemy.orm import Session
 
 from ...core.chain import GENESIS, link
 from ...core.merkle import Frontier, inclusion_path
+from ..archive import service as archive
 from ..db import Database
 from ..errors import Conflict, InvalidInput, NotFound
 from . import repository
 from .repository import KEYED_LEDGERS, SEQ_LEDGERS, Entry
 from .schemas import CheckpointFile, Proof
 
-__all__ = ["ARCHIVABLE", "LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
+__all__ = ["LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
            "Verification", "checkpoint", "generate_key", "key_id", "load_checkpoints",
            "load_private_key", "load_public_key", "proof", "read_digests", "seal", "stored_checkpoints", "verify"]  # fmt: skip
 
@@ -51,8 +52,6 @@ SEAL_BATCH = 20_000  # rows per table per seal (a seal's write transaction is sh
 PAGE = 20_000  # rows (or seqs) read per query while verifying
 READERS = 2  # PostgreSQL: connections computing row digests at once while verifying
 LOOK_AHEAD = 1_000_000  # entries read past a modified row for the row its content came from
-# PostgreSQL's monthly partitions: archived ones leave the database, chain entries stay
-ARCHIVABLE = ("decisions", "events", "journey_transitions")
 LEDGERS = (*SEQ_LEDGERS, *KEYED_LEDGERS)
 _T = TypeVar("_T")
 
@@ -310,7 +309,7 @@ class LedgerCheck:
     ledger: str
     sealed: int = 0  # chain entries read
     rows: int = 0  # rows read and checked against their entry
-    archived: int = 0  # sealed rows before the first row in the database (archived months)
+    archived: int = 0  # sealed rows gone with their archived months (``ledger archive``)
     first_checked: int | None = None  # the first seq whose row was checked
     unsealed: int = 0  # rows after the chain's head (not sealed yet)
     checkpoint_size: int | None = None  # the last checkpoint's size of this table's chain
@@ -413,13 +412,13 @@ def verify(
             check = LedgerCheck(ledger)
             top = repository.head(session, ledger)
             bound = top[0] if top else 0
-            archivable = ledger in ARCHIVABLE and not sqlite
+            archived_upto = 0 if sqlite else archive.archived_seqs(session).get(ledger, 0)
             rows = (
                 iter(())
                 if ledger in KEYED_LEDGERS
                 else read_digests(db, ledger, repository.last_seq(session, ledger))
             )
-            _check(session, ledger, bound, rows, roots, archivable, check, progress)
+            _check(session, ledger, bound, rows, roots, archived_upto, check, progress)
             last = good[-1].body["ledgers"].get(ledger) if good else None
             if last is not None:
                 check.checkpoint_size = int(last["size"])
@@ -440,7 +439,7 @@ def _check(
     bound: int,
     rows: Iterator[tuple[int, bytes]],
     roots: Mapping[int, tuple[int, str]],
-    archivable: bool,
+    archived_upto: int,
     check: LedgerCheck,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
@@ -452,7 +451,6 @@ def _check(
     tree = Frontier()
     prev, previous_size, last_seq = GENESIS, 0, 0
     range_first: int | None = None  # the first seq after the last checkpoint passed
-    seen_row = False
     found: tuple[int, bytes, str] | None = None  # a modified row: its seq and its digest now
     later: dict[bytes, int] = {}
     current: bytes | None  # the row's digest now (None: archived)
@@ -489,7 +487,7 @@ def _check(
                     f" a row that was never sealed, between sealed seq {last_seq} and {seq}")  # fmt: skip
                 return
             if row is None or row[0] > seq:
-                if archivable and not seen_row:
+                if seq <= archived_upto:  # its month was archived: gone, not deleted
                     check.archived += 1
                     current = None
                 else:
@@ -501,7 +499,6 @@ def _check(
                 current = row[1]
                 row = next(rows, None)
         if current is not None:
-            seen_row = True
             check.first_checked = check.first_checked or seq
             check.rows += 1
             if current != d:
