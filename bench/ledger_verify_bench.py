@@ -7,9 +7,11 @@ Run: ``.venv/bin/python bench/ledger_verify_bench.py [--rows 200000] [--sqlite]`
 Fills ``--rows`` decisions and as many events, shaped as the service writes them (a
 decision: its request, two placements with their offers, rules and probabilities, the
 customer's features; an event: an impression naming its decision), seals them (the
-sealer's rate is printed), then times ``chain.service.verify`` (every row's canonical text
-and digest recomputed, by the database on PostgreSQL, every link and the Merkle tree
-grown). The references, in the same run: the digests alone as the database computes them
+sealer's rate is printed), signs a checkpoint over every row, times one decision's
+inclusion proof, then times ``chain.service.verify`` as ``nextoffer ledger verify`` runs
+(every row's canonical text and digest recomputed, by the database on PostgreSQL, every
+link checked, each table's Merkle tree grown to the checkpoint and its root and signature
+checked). The references, in the same run: the digests alone as the database computes them
 (with one reader and with verification's ``READERS``); the rows read into Python and
 encoded there (what verification did before PostgreSQL computed the digests); SHA-256
 alone of the chain's walk (link and leaf per row). Prints rows/s, the ratios, and the load
@@ -90,11 +92,29 @@ def main() -> None:
         print(
             f"sealed {2 * args.rows:,} rows in {sealed:.1f} s: {2 * args.rows / sealed:,.0f} rows/s"
         )
+        # as ``nextoffer ledger verify`` runs: against the signed checkpoints, the last one
+        # over every row (each table's Merkle tree grown to it and its root checked)
+        key_path = folder / f"verify-bench-{os.getpid()}.pem"
+        service.generate_key(key_path)
+        key = service.load_private_key(key_path)
+        service.checkpoint(db, key, AT)
+        checkpoints = service.stored_checkpoints(db)
+        with db.read() as s:
+            some = str(
+                s.execute(
+                    sa.text("SELECT id FROM decisions ORDER BY seq DESC LIMIT 1")
+                ).scalar_one()
+            )
+            t0 = time.perf_counter()
+            service.proof(s, some)
+            proved = time.perf_counter() - t0
+        print(f"a decision's inclusion proof ({args.rows:,} decisions): {proved * 1000:.0f} ms")
         print(f"load average before verifying: {os.getloadavg()}")
         t0 = time.perf_counter()
-        result = service.verify(db)
+        result = service.verify(db, checkpoints, key.public_key())
         took = time.perf_counter() - t0
         assert result.problems == [], result.problems
+        assert result.checkpoints == 1
         rate = result.rows / took
         print(f"verify: {result.rows:,} rows in {took:.2f} s: {rate:,.0f} rows/s  goal >= 500,000/s:"
               f" {'MET' if rate >= 500_000 else 'NOT MET'}")  # fmt: skip
@@ -139,6 +159,8 @@ def main() -> None:
         print(f"load average after: {os.getloadavg()}")
     finally:
         db.dispose()
+        for path in folder.glob(f"verify-bench-{os.getpid()}.pem*"):
+            path.unlink()
         if pg is not None:
             pg.stop()
         elif url.startswith("sqlite"):

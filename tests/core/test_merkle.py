@@ -15,6 +15,8 @@ import pytest
 
 from nextoffer.core.merkle import (
     Frontier,
+    chunk_root,
+    chunked_inclusion_path,
     consistency_path,
     inclusion_path,
     leaf_hash,
@@ -114,3 +116,30 @@ def test_leaves_and_nodes_are_domain_separated() -> None:
     a, b = leaf_hash(b"a"), leaf_hash(b"b")
     assert root([b"a", b"b"]) == hashlib.sha256(b"\x01" + a + b).digest()
     assert root([a + b]) != root([b"a", b"b"])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 4, 8])
+def test_a_path_from_chunk_roots_is_the_path_from_every_leaf(chunk: int) -> None:
+    """``chunked_inclusion_path`` gives ``inclusion_path``'s path for every leaf of trees
+    up to 70 leaves, with every chunk's root known, none known, or some, and reads only
+    the chunks it must (the leaf's own, the partial last one, those without a root)."""
+    rng = random.Random(chunk)
+    data = [bytes([i % 256, i // 256]) for i in range(70)]
+    for size in range(1, 71):
+        full = size // chunk  # the chunks complete in this tree
+        every = {j: chunk_root(data[j * chunk : (j + 1) * chunk]) for j in range(full)}
+        for roots in (every, {}, {j: r for j, r in every.items() if rng.random() < 0.5}):
+            for index in range(size):
+                opened: list[int] = []
+
+                def leaves(j: int, size: int = size, opened: list[int] = opened) -> list[bytes]:
+                    opened.append(j)
+                    return data[j * chunk : min((j + 1) * chunk, size)]
+
+                path = chunked_inclusion_path(index, size, chunk, roots, leaves)
+                assert path == inclusion_path(data[:size], index), (size, index)
+                own, last = index // chunk, (size - 1) // chunk
+                assert set(opened) <= {own, last} | (set(range(full)) - roots.keys())
+                assert len(opened) == len(set(opened))  # each chunk read once
+    with pytest.raises(ValueError, match="leaf 3 is not in a tree of 3"):
+        chunked_inclusion_path(3, 3, 2, {}, lambda j: data)

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from nextoffer.core.merkle import root
+from nextoffer.core.merkle import chunk_root, inclusion_path, root
 from nextoffer.service.archive import service as archive
 from nextoffer.service.chain import repository, service
 from nextoffer.service.db import Database
@@ -442,3 +442,32 @@ def test_rows_of_archived_months_are_counted_and_a_deleted_row_after_them_is_sti
         assert _problems(service.verify(db)) == [("decisions", SEQS[0], "deleted")]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("sealed_before_chunks", [False, True])
+def test_proofs_read_chunk_roots_the_sealer_keeps_and_match_the_full_trees_paths(
+    db: Database, key: Any, monkeypatch: pytest.MonkeyPatch, sealed_before_chunks: bool
+) -> None:
+    """The sealer stores the root of every complete chunk with the entry that completes it
+    (chunks of 4 here, seals of 3 rows: chunks cross seals); every decision's proof is the
+    path ``inclusion_path`` computes from every hash, and verifies as the README does. A
+    chain sealed before chunk roots were kept (revision 0021) proves the same, hashing the
+    chunks' leaves instead."""
+    seqs = tuple(range(10, 10 * 23, 10))  # 22 decisions: 5 full chunks and a partial one
+    _fill(db, seqs)
+    monkeypatch.setattr(service, "CHUNK", 10**9 if sealed_before_chunks else 4)
+    while service.seal(db, limit=3):
+        pass
+    monkeypatch.setattr(service, "CHUNK", 4)
+    hashes = _hashes(db, "decisions")
+    with db.read() as s:
+        kept = repository.chunk_roots(s, "decisions", len(hashes))
+    expected = {n: chunk_root(hashes[n - 4 : n]) for n in range(4, len(hashes) + 1, 4)}
+    assert kept == ({} if sealed_before_chunks else expected)
+    service.checkpoint(db, key, NOW)
+    public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    for i in range(len(seqs)):
+        with db.read() as s:
+            proof = service.proof(s, f"d-{i}")
+        assert [bytes.fromhex(p) for p in proof["path"]] == inclusion_path(hashes, i)
+        assert readme_verify_proof()(dict(proof), public)["id"] == f"d-{i}"

@@ -19,10 +19,11 @@ True
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["Frontier", "consistency_path", "inclusion_path", "leaf_hash", "node_hash", "root",
-           "verify_consistency", "verify_inclusion"]  # fmt: skip
+__all__ = ["Frontier", "chunk_root", "chunked_inclusion_path", "consistency_path",
+           "inclusion_path", "leaf_hash", "node_hash", "root", "verify_consistency",
+           "verify_inclusion"]  # fmt: skip
 
 _sha256 = hashlib.sha256
 
@@ -69,6 +70,56 @@ def _path(m: int, hashes: Sequence[bytes]) -> list[bytes]:
     if m < k:
         return [*_path(m, hashes[:k]), _hashed_root(hashes[k:])]
     return [*_path(m - k, hashes[k:]), _hashed_root(hashes[:k])]
+
+
+def chunk_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of one chunk's perfect tree (its leaves' data, a power of two of them)."""
+    return _hashed_root([leaf_hash(d) for d in leaves])
+
+
+def chunked_inclusion_path(
+    index: int,
+    size: int,
+    chunk: int,
+    roots: Mapping[int, bytes],
+    leaves: Callable[[int], Sequence[bytes]],
+) -> list[bytes]:
+    """``inclusion_path`` of leaf ``index`` in a tree of ``size`` leaves, without its
+    leaves: the tree's leaves fall in chunks of ``chunk`` (a power of two), chunk j the
+    leaves ``[j * chunk, (j + 1) * chunk)``, a perfect subtree whose root is ``roots[j]``
+    when known. ``leaves(j)`` gives chunk j's data (up to ``size``) when the path needs
+    inside it: the leaf's own chunk, the last one if partial, any whose root is unknown.
+    A proof then costs a chunk's leaves and about ``size / chunk`` roots, not ``size``
+    leaves."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size}")
+    read: dict[int, list[bytes]] = {}
+
+    def leaf(i: int) -> bytes:
+        j = i // chunk
+        if j not in read:
+            read[j] = [leaf_hash(d) for d in leaves(j)]
+        return read[j][i - j * chunk]
+
+    def subtree(a: int, b: int) -> bytes:  # the root over leaves [a, b), aligned as MTH splits
+        if b - a == chunk and a % chunk == 0 and a // chunk in roots:
+            return roots[a // chunk]
+        if b - a == 1:
+            return leaf(a)
+        k = _split(b - a)
+        return node_hash(subtree(a, a + k), subtree(a + k, b))
+
+    path: list[bytes] = []
+    a, b = 0, size
+    while b - a > 1:  # top down; the audit path is bottom up
+        k = _split(b - a)
+        if index < a + k:
+            path.append(subtree(a + k, b))
+            b = a + k
+        else:
+            path.append(subtree(a, a + k))
+            a = a + k
+    return path[::-1]
 
 
 def verify_inclusion(

@@ -360,7 +360,16 @@ ledger_chain = sa.Table(
     sa.Column("row_key", sa.Text),
     sa.Column("digest", sa.LargeBinary, nullable=False),
     sa.Column("hash", sa.LargeBinary, nullable=False),
+    # entry n = k * CHUNK: the root of the Merkle subtree of its chunk (revision 0021)
+    sa.Column("chunk_root", sa.LargeBinary),
     sa.UniqueConstraint("ledger", "seq", name="uq_ledger_chain_seq"),
+    sa.Index(
+        "ix_ledger_chain_chunks",
+        "ledger",
+        "n",
+        postgresql_where=sa.text("chunk_root IS NOT NULL"),
+        sqlite_where=sa.text("chunk_root IS NOT NULL"),
+    ),
 )
 
 # every signed checkpoint (revision 0019): the signed text, as in the checkpoint directory,

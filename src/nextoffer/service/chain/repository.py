@@ -30,7 +30,7 @@ from ..ledger.repository import lock_watermark, settled_seqs
 from ..tables import LEDGER_TABLES, ledger_chain, ledger_checkpoints, metadata
 
 __all__ = ["KEYED_LEDGERS", "SEALER_WATERMARK", "SEQ_LEDGERS", "Entry", "SealedRow",
-           "append", "chain_entries", "chain_hashes", "chained_keys", "checkpoints",
+           "append", "chain_entries", "chain_hashes", "chained_keys", "checkpoints", "chunk_roots",
            "decision_text", "entry", "head", "insert_checkpoint", "keyed_digests",
            "last_seq", "latest_checkpoint", "lock_sealer", "row_digests", "row_key",
            "settled"]  # fmt: skip
@@ -220,13 +220,28 @@ def entry(session: Session, ledger: str, seq: int) -> Entry | None:
     return None if row is None else (int(row[0]), int(row[1]), row[2], bytes(row[3]), bytes(row[4]))
 
 
-def append(session: Session, ledger: str, entries: Sequence[Entry]) -> None:
+def append(
+    session: Session, ledger: str, entries: Sequence[Entry], chunks: Mapping[int, bytes]
+) -> None:
+    """Append ``entries`` to ``ledger``'s chain, entry n with ``chunks[n]`` (the root of the
+    chunk it completes) where there is one."""
     if entries:
         session.execute(
             ledger_chain.insert(),
-            [{"ledger": ledger, "n": n, "seq": s, "row_key": k, "digest": d, "hash": h}
-             for n, s, k, d, h in entries],
+            [{"ledger": ledger, "n": n, "seq": s, "row_key": k, "digest": d, "hash": h,
+              "chunk_root": chunks.get(n)} for n, s, k, d, h in entries],
         )  # fmt: skip
+
+
+def chunk_roots(session: Session, ledger: str, upto: int) -> dict[int, bytes]:
+    """The chunk roots stored with ``ledger``'s chain entries numbered up to ``upto``, by
+    the entry's ``n``."""
+    rows = session.execute(
+        sa.select(ledger_chain.c.n, ledger_chain.c.chunk_root).where(
+            ledger_chain.c.ledger == ledger, ledger_chain.c.n <= upto,
+            ledger_chain.c.chunk_root.is_not(None))
+    )  # fmt: skip
+    return {int(n): bytes(r) for n, r in rows.tuples().all()}
 
 
 def checkpoints(session: Session, after: int = 0) -> list[sa.RowMapping]:

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sqlalchemy.orm import Session
 
 from ...core.chain import GENESIS, link
-from ...core.merkle import Frontier, inclusion_path
+from ...core.merkle import Frontier, chunk_root, chunked_inclusion_path
 from ..archive import service as archive
 from ..db import Database
 from ..errors import Conflict, InvalidInput, NotFound
@@ -44,10 +44,11 @@ from . import repository
 from .repository import KEYED_LEDGERS, SEQ_LEDGERS, Entry
 from .schemas import CheckpointFile, Proof
 
-__all__ = ["LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
+__all__ = ["CHUNK", "LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
            "Verification", "checkpoint", "generate_key", "key_id", "load_checkpoints",
            "load_private_key", "load_public_key", "proof", "read_digests", "seal", "stored_checkpoints", "verify"]  # fmt: skip
 
+CHUNK = 1_024  # entries per chunk of a chain's Merkle tree whose root the chain keeps
 SEAL_BATCH = 20_000  # rows per table per seal (a seal's write transaction is short)
 PAGE = 20_000  # rows (or seqs) read per query while verifying
 READERS = 2  # PostgreSQL: connections computing row digests at once while verifying
@@ -151,6 +152,22 @@ def _plan(
     return start, entries
 
 
+def _chunks(
+    session: Session, ledger: str, start: int, entries: Sequence[Entry]
+) -> dict[int, bytes]:
+    """The roots of the chunks that ``entries`` (following entry ``start``) complete, by
+    the completing entry's n: each chunk's hashes, the earlier ones read from the chain."""
+    new = {n: h for n, _, _, _, h in entries}
+    roots = {}
+    for n in range(start - start % CHUNK + CHUNK, start + len(entries) + 1, CHUNK):
+        first = n - CHUNK  # the chunk is entries first + 1 .. n
+        stored = (
+            list(repository.chain_hashes(session, ledger, first, start)) if first < start else []
+        )
+        roots[n] = chunk_root(stored + [new[i] for i in range(max(first, start) + 1, n + 1)])
+    return roots
+
+
 def seal(db: Database, limit: int = SEAL_BATCH) -> dict[str, int]:
     """Chain the ledger's settled rows not sealed yet (at most ``limit`` per table); how
     many per table (another sealer's turn, or writers that did not settle: none)."""
@@ -161,17 +178,18 @@ def seal(db: Database, limit: int = SEAL_BATCH) -> dict[str, int]:
     plans = {}
     for ledger in LEDGERS:  # a transaction each: never a lock on two ledger tables at once
         with db.read() as session:  # (creating a month's partitions locks them all)
-            plans[ledger] = _plan(session, ledger, upto, limit)
+            start, entries = _plan(session, ledger, upto, limit)
+            plans[ledger] = (start, entries, _chunks(session, ledger, start, entries))
     done: dict[str, int] = {}
     with db.transaction() as session:
         repository.lock_sealer(session)
-        for ledger, (start, entries) in plans.items():
+        for ledger, (start, entries, chunks) in plans.items():
             if not entries:
                 continue
             top = repository.head(session, ledger)
             if (top[0] if top else 0) != start:  # another sealer went first: its turn
                 continue
-            repository.append(session, ledger, entries)
+            repository.append(session, ledger, entries, chunks)
             done[ledger] = len(entries)
     return done
 
@@ -448,7 +466,7 @@ def _check(
                                                             bound), lambda e: e[0])  # fmt: skip
     by_key = dict(repository.keyed_digests(session, ledger)) if keyed else {}
     row = next(rows, None)
-    tree = Frontier()
+    tree, signed = Frontier(), max(roots, default=0)
     prev, previous_size, last_seq = GENESIS, 0, 0
     range_first: int | None = None  # the first seq after the last checkpoint passed
     found: tuple[int, bytes, str] | None = None  # a modified row: its seq and its digest now
@@ -505,15 +523,16 @@ def _check(
                 found = (seq, current, where)
                 continue
         prev, last_seq = h, seq
-        tree.append(h)
-        if tree.size in roots:
-            number, expected = roots[tree.size]
-            if tree.root().hex() != expected:
-                check.problem = Problem(ledger, seq, "checkpoint", f"{ledger}: entries "
-                    f"{previous_size + 1:,}..{tree.size:,} (seq {range_first}..{seq}) differ"
-                    f" from signed checkpoint {number} (a row and the chain rewritten together)")  # fmt: skip
-                return
-            previous_size, range_first = tree.size, None
+        if n <= signed:  # the tree grows as far as a checkpoint signed it, no further
+            tree.append(h)
+            if n in roots:
+                number, expected = roots[n]
+                if tree.root().hex() != expected:
+                    check.problem = Problem(ledger, seq, "checkpoint", f"{ledger}: entries "
+                        f"{previous_size + 1:,}..{n:,} (seq {range_first}..{seq}) differ from"
+                        f" signed checkpoint {number} (a row and the chain rewritten together)")  # fmt: skip
+                    return
+                previous_size, range_first = n, None
         if progress is not None and n % PAGE == 0:
             progress(ledger, n, bound)
     if found is not None:
@@ -565,15 +584,28 @@ def proof(session: Session, decision_id: str) -> Proof:
     if cp is None or tree is None or int(tree["size"]) < n:
         raise Conflict(f"decision {decision_id!r} is sealed but in no checkpoint yet: retry after"
                        " the next checkpoint")  # fmt: skip
-    hashes = list(repository.chain_hashes(session, "decisions", 0, int(tree["size"])))
+    size = int(tree["size"])
+    roots = {
+        m // CHUNK - 1: r for m, r in repository.chunk_roots(session, "decisions", size).items()
+    }
+
+    def leaves(j: int) -> list[bytes]:
+        return list(
+            repository.chain_hashes(session, "decisions", j * CHUNK, min((j + 1) * CHUNK, size))
+        )
+
+    path = chunked_inclusion_path(n - 1, size, CHUNK, roots, leaves)
+    previous = (
+        next(repository.chain_hashes(session, "decisions", n - 2, n - 1)) if n > 1 else GENESIS
+    )
     return {
         "decision_id": decision_id,
         "seq": seq,
         "index": n - 1,
         "row": row.text.decode(),
         "columns": row.columns,
-        "previous": (hashes[n - 2] if n > 1 else GENESIS).hex(),
+        "previous": previous.hex(),
         "leaf": leaf.hex(),
-        "path": [p.hex() for p in inclusion_path(hashes, n - 1)],
+        "path": [p.hex() for p in path],
         "checkpoint": cp.file(),
     }
