@@ -4,6 +4,7 @@ background processes that score customers ahead and run journeys, beside the API
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -14,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from nextoffer.service.background import NICE
+from nextoffer.service.chain.service import generate_key
 from nextoffer.service.db import log_failure
 
-from .server import Server
+from .server import Server, load_catalog
 
 
 def _locked_error(path: Path) -> sa.exc.OperationalError:
@@ -170,5 +172,30 @@ def test_journey_schedulers_runs_that_many_schedulers(tmp_path: Path) -> None:
         server.process.wait(timeout=20)
         for pid in processes:
             assert _gone(pid, within=5), f"the background process {pid} outlived its server"
+    finally:
+        server.stop()
+
+
+def test_the_background_processes_log_in_the_servers_format(tmp_path: Path) -> None:
+    """``--log-format json`` (here its setting) holds for the spawned processes too: the
+    sealer's line on signing a checkpoint is a JSON object, as the workers' are."""
+    generate_key(tmp_path / "signing.pem")
+    server = Server(
+        f"sqlite:///{tmp_path / 'nextoffer.db'}",
+        env={"NEXTOFFER_LOG_FORMAT": "json", "NEXTOFFER_SEAL_SECONDS": "0.2",
+             "NEXTOFFER_CHECKPOINT_KEY": str(tmp_path / "signing.pem"),
+             "NEXTOFFER_CHECKPOINT_SECONDS": "0"},
+    ).start()  # fmt: skip
+    try:
+        load_catalog(server)  # a publish: in the audit, sealed, then signed
+        deadline, signed = time.monotonic() + 20, []
+        while not signed:
+            assert time.monotonic() < deadline, Path(server.log.name).read_text()
+            time.sleep(0.2)
+            lines = Path(server.log.name).read_text().splitlines()
+            signed = [line for line in lines if "ledger checkpoint" in line]
+        record = json.loads(signed[0])
+        assert record["message"] == "ledger checkpoint 1 signed"
+        assert record["logger"] == "nextoffer"
     finally:
         server.stop()

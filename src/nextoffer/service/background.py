@@ -28,12 +28,15 @@ the cores first.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import gc
 import logging
+import logging.config
 import math
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +45,7 @@ from .chain import service as chain
 from .config import Settings
 from .db import Database, log_failure
 from .journeys.runner import Runner
+from .operations.logs import logging_config
 from .operations.metrics import metrics
 from .snapshots.cache import SnapshotCache
 from .uplift.estimates import ModelCache, ScoreAhead
@@ -64,8 +68,27 @@ def idle_priority() -> None:
         os.nice(NICE)
 
 
-def main(database_url: str, every: float, parent: int) -> None:
+def _start(log_format: str, parent: int) -> None:
+    """What a spawned process does first: log as the server does (``serve --log-format``;
+    it starts without the server's logging), and end with the server. uvicorn re-raises
+    the SIGTERM it handled once it has shut down, so the server may end before its own
+    clean-up stops these processes; on Linux the kernel then sends them SIGTERM
+    (``PR_SET_PDEATHSIG``), and elsewhere their loops see the server gone between runs."""
+    logging.config.dictConfig(logging_config(log_format, access_log=False))
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # the server ended before the request took effect
+        os._exit(0)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def main(database_url: str, every: float, parent: int, log_format: str = "plain") -> None:
     """The process's loop, until the server's process (``parent``) is gone."""
+    _start(log_format, parent)
     idle_priority()
     db = Database(database_url)
     ahead = ScoreAhead(db, ModelCache(db))
@@ -85,8 +108,11 @@ def main(database_url: str, every: float, parent: int) -> None:
         db.dispose()
 
 
-def journeys_main(database_url: str, every: float, segment_every: float, parent: int) -> None:
+def journeys_main(
+    database_url: str, every: float, segment_every: float, parent: int, log_format: str = "plain"
+) -> None:
     """The journey scheduler's loop, until the server's process (``parent``) is gone."""
+    _start(log_format, parent)
     db = Database(database_url)
     models = ModelCache(db)
     runner = Runner(db, SnapshotCache(db), models)
@@ -122,6 +148,7 @@ def journeys_main(database_url: str, every: float, segment_every: float, parent:
 
 def sealer_main(settings: Settings, parent: int) -> None:
     """The sealer's loop, until the server's process (``parent``) is gone."""
+    _start(settings.log_format, parent)
     idle_priority()
     db = Database(settings.database_url)
     key = chain.load_private_key(Path(settings.checkpoint_key)) if settings.checkpoint_key else None
@@ -159,7 +186,8 @@ def running(settings: Settings) -> Iterator[list[multiprocessing.process.BasePro
     if settings.score_ahead_seconds > 0:
         processes.append(context.Process(
             target=main,
-            args=(settings.database_url, settings.score_ahead_seconds, os.getpid()),
+            args=(settings.database_url, settings.score_ahead_seconds, os.getpid(),
+                  settings.log_format),
             name="nextoffer-background", daemon=True,
         ))  # fmt: skip
     for i in range(settings.journey_schedulers if settings.journey_tick_seconds > 0 else 0):
@@ -167,7 +195,7 @@ def running(settings: Settings) -> Iterator[list[multiprocessing.process.BasePro
         processes.append(context.Process(
             target=journeys_main,
             args=(settings.database_url, settings.journey_tick_seconds, segment_every,
-                  os.getpid()),
+                  os.getpid(), settings.log_format),
             name=f"nextoffer-journeys-{i}" if i else "nextoffer-journeys", daemon=True,
         ))  # fmt: skip
     if settings.seal_seconds > 0:
