@@ -471,3 +471,29 @@ def test_proofs_read_chunk_roots_the_sealer_keeps_and_match_the_full_trees_paths
             proof = service.proof(s, f"d-{i}")
         assert [bytes.fromhex(p) for p in proof["path"]] == inclusion_path(hashes, i)
         assert readme_verify_proof()(dict(proof), public)["id"] == f"d-{i}"
+
+
+@pytest.mark.postgres
+def test_a_verification_under_way_lets_the_next_months_partitions_be_made(
+    postgres: ThrowawayPostgres,
+) -> None:
+    """Verification asks the ledger tables in short transactions (their newest seq, then
+    the digests a page at a time): the partition keeper, which needs the partitioned
+    table to itself, is not kept waiting while a long verification walks the chain."""
+    db = Database(postgres.new_database())
+    _fill(db)
+    _seal_all(db)
+    made: list[int] = []
+
+    def meanwhile(ledger: str, done: int, total: int) -> None:
+        if ledger == "decisions" and done == total and not made:  # the chain walked
+            with db.transaction() as s:
+                s.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+                next_month = dt.datetime(2027, 5, 1, tzinfo=dt.UTC)
+                made.append(create_partitions(s, next_month, next_month))
+
+    try:
+        assert service.verify(db, progress=meanwhile).problems == []
+        assert made == [3]  # decisions, events and journey transitions of May 2027
+    finally:
+        db.dispose()

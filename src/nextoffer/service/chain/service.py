@@ -420,7 +420,16 @@ def verify(
     result.checkpoints = len(good)
     result.latest = int(good[-1].body["number"]) if good else None
     sqlite = db.is_sqlite
-    for ledger in LEDGERS:  # a transaction each, as ``seal``
+    # what the ledger tables are asked, each in a short transaction of its own: a long one
+    # on a partitioned table would keep the partition keeper waiting (the rows' digests
+    # are read a page a transaction, and the chain is not a ledger table)
+    with db.read() as session:
+        archived = {} if sqlite else archive.archived_seqs(session)
+    for ledger in LEDGERS:
+        newest = 0
+        if ledger in SEQ_LEDGERS:
+            with db.read() as session:
+                newest = repository.last_seq(session, ledger)
         with db.read() as session:
             roots: dict[int, tuple[int, str]] = {}
             for cp in good:
@@ -430,13 +439,8 @@ def verify(
             check = LedgerCheck(ledger)
             top = repository.head(session, ledger)
             bound = top[0] if top else 0
-            archived_upto = 0 if sqlite else archive.archived_seqs(session).get(ledger, 0)
-            rows = (
-                iter(())
-                if ledger in KEYED_LEDGERS
-                else read_digests(db, ledger, repository.last_seq(session, ledger))
-            )
-            _check(session, ledger, bound, rows, roots, archived_upto, check, progress)
+            rows = read_digests(db, ledger, newest) if ledger in SEQ_LEDGERS else iter(())
+            _check(session, ledger, bound, rows, roots, archived.get(ledger, 0), check, progress)
             last = good[-1].body["ledgers"].get(ledger) if good else None
             if last is not None:
                 check.checkpoint_size = int(last["size"])
