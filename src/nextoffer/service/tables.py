@@ -53,6 +53,12 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 Time = sa.DateTime(timezone=True)
 
 
+def _index_where_set(name: str, column: str, *keys: str) -> sa.Index:
+    """An index of the rows whose ``column`` is not NULL (partial, on both databases)."""
+    where = sa.text(f"{column} IS NOT NULL")
+    return sa.Index(name, *keys, postgresql_where=where, sqlite_where=where)
+
+
 def _server_now() -> sa.TextClause:
     """The database server's clock, in UTC, to the microsecond (SQLite: to the millisecond)."""
     return sa.text("CURRENT_TIMESTAMP")
@@ -236,12 +242,11 @@ decisions = sa.Table(
         postgresql_where=sa.text(CONTACTS["postgresql"]),
         sqlite_where=sa.text(CONTACTS["sqlite"]),
     ),
-    sa.Index(
+    _index_where_set(
         "ix_decisions_strategy_experiment",
         "strategy_experiment",
+        "strategy_experiment",
         "occurred_at",
-        postgresql_where=sa.text("strategy_experiment IS NOT NULL"),
-        sqlite_where=sa.text("strategy_experiment IS NOT NULL"),
     ),
 )
 
@@ -363,13 +368,7 @@ ledger_chain = sa.Table(
     # entry n = k * CHUNK: the root of the Merkle subtree of its chunk (revision 0021)
     sa.Column("chunk_root", sa.LargeBinary),
     sa.UniqueConstraint("ledger", "seq", name="uq_ledger_chain_seq"),
-    sa.Index(
-        "ix_ledger_chain_chunks",
-        "ledger",
-        "n",
-        postgresql_where=sa.text("chunk_root IS NOT NULL"),
-        sqlite_where=sa.text("chunk_root IS NOT NULL"),
-    ),
+    _index_where_set("ix_ledger_chain_chunks", "chunk_root", "ledger", "n"),
 )
 
 # every signed checkpoint (revision 0019): the signed text, as in the checkpoint directory,
