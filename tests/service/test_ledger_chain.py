@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -495,5 +496,41 @@ def test_a_verification_under_way_lets_the_next_months_partitions_be_made(
     try:
         assert service.verify(db, progress=meanwhile).problems == []
         assert made == [3]  # decisions, events and journey transitions of May 2027
+    finally:
+        db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_chain_sealed_before_the_server_computed_digests_still_verifies_and_proves(
+    postgres: ThrowawayPostgres, key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before revision 0021 PostgreSQL's rows were sealed in ``core.chain.canonical``'s
+    encoding, as SQLite's are. After the upgrade those entries still verify (their rows
+    recomputed in Python, where the server's digest differs), new ones are sealed the
+    server's way, an edit of an old row is still named, and an old decision's proof holds."""
+    db = Database(postgres.new_database())
+    _fill(db)  # seqs 10..60, sealed as before revision 0021
+    with monkeypatch.context() as before:
+        for name in ("row_digests", "keyed_digests"):
+            before.setattr(repository, name, partial(getattr(repository, name), in_python=True))
+        _seal_all(db)
+    _fill(db, (70, 80), start=6)
+    _seal_all(db)  # after the upgrade
+    try:
+        result = service.verify(db)
+        assert result.problems == []
+        assert {c.ledger: c.rows for c in result.ledgers} == dict.fromkeys(LEDGER_TABLES, 8)
+        service.checkpoint(db, key, NOW)
+        public = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        for i in (0, 7):  # an old decision (its row an object) and a new one (an array)
+            with db.read() as s:
+                proof = service.proof(s, f"d-{i}")
+            assert (proof["columns"] is None) == (i == 0)
+            assert readme_verify_proof()(dict(proof), public)["id"] == f"d-{i}"
+        with superuser(db) as conn:
+            conn.exec_driver_sql("UPDATE decisions SET channel = 'sms' WHERE seq = 20")
+            conn.exec_driver_sql("UPDATE rule_revisions SET author = 'mallory' WHERE revision = 1")
+        assert _problems(service.verify(db)) == [("decisions", 20, "modified"),
+                                                 ("rule_revisions", 2, "modified")]  # fmt: skip
     finally:
         db.dispose()

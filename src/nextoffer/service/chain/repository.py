@@ -116,12 +116,17 @@ def _server_table(session: Session, ledger: str) -> tuple[sa.TableClause, list[t
     return table, columns
 
 
+def _in_python(session: Session, in_python: bool) -> bool:
+    return in_python or session.get_bind().dialect.name == "sqlite"
+
+
 def row_digests(
-    session: Session, ledger: str, after: int, upto: int, limit: int
+    session: Session, ledger: str, after: int, upto: int, limit: int, *, in_python: bool = False
 ) -> list[tuple[int, bytes]]:
     """``(seq, digest)`` of a ``seq`` ledger's rows with ``after < seq <= upto``, in ``seq``
-    order, at most ``limit``."""
-    if session.get_bind().dialect.name == "sqlite":
+    order, at most ``limit``; ``in_python``: PostgreSQL's rows encoded by
+    ``core.chain.canonical``, as the chain sealed them before revision 0021."""
+    if _in_python(session, in_python):
         table = metadata.tables[ledger]
         query = (
             sa.select(table).where(table.c.seq > after, table.c.seq <= upto)
@@ -137,11 +142,13 @@ def row_digests(
     return session.execute(query).tuples().all()  # type: ignore[return-value]  # (seq, digest)
 
 
-def keyed_digests(session: Session, ledger: str) -> list[tuple[str, bytes]]:
+def keyed_digests(
+    session: Session, ledger: str, *, in_python: bool = False
+) -> list[tuple[str, bytes]]:
     """``(row_key, digest)`` of every row of a keyed ledger, by ``created_at`` then key
-    (these tables are small)."""
+    (these tables are small); ``in_python`` as ``row_digests``."""
     keys = KEYED_LEDGERS[ledger]
-    if session.get_bind().dialect.name == "sqlite":
+    if _in_python(session, in_python):
         table = metadata.tables[ledger]
         order = [table.c.created_at, *(table.c[c] for c in keys)]
         rows = session.execute(sa.select(table).order_by(*order)).mappings()
@@ -170,9 +177,12 @@ class SealedRow(NamedTuple):
     columns: list[str] | None
 
 
-def decision_text(session: Session, decision_id: str) -> SealedRow | None:
+def decision_text(
+    session: Session, decision_id: str, *, in_python: bool = False
+) -> SealedRow | None:
+    """The decision's canonical text (``in_python`` as ``row_digests``)."""
     table = metadata.tables["decisions"]
-    if session.get_bind().dialect.name == "sqlite":
+    if _in_python(session, in_python):
         query = sa.select(table).where(table.c.id == decision_id)
         row = session.execute(query).mappings().one_or_none()
         return None if row is None else SealedRow(int(row["seq"]), canonical(row), None)

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy.orm import Session
 
-from ...core.chain import GENESIS, link
+from ...core.chain import GENESIS, digest, link
 from ...core.merkle import Frontier, chunk_root, chunked_inclusion_path
 from ..archive import service as archive
 from ..db import Database
@@ -440,7 +440,9 @@ def verify(
             top = repository.head(session, ledger)
             bound = top[0] if top else 0
             rows = read_digests(db, ledger, newest) if ledger in SEQ_LEDGERS else iter(())
-            _check(session, ledger, bound, rows, roots, archived.get(ledger, 0), check, progress)
+            legacy = None if sqlite else _legacy_digests(db, ledger)
+            _check(session, ledger, bound, rows, roots, archived.get(ledger, 0), legacy, check,
+                   progress)  # fmt: skip
             last = good[-1].body["ledgers"].get(ledger) if good else None
             if last is not None:
                 check.checkpoint_size = int(last["size"])
@@ -455,6 +457,29 @@ def verify(
     return result
 
 
+def _legacy_digests(db: Database, ledger: str) -> Callable[[str | None, int], bytes | None]:
+    """PostgreSQL: a row's digest as ``core.chain.canonical`` encodes it, the encoding the
+    chain was sealed with before revision 0021 (whose digests the server's text does not
+    give): asked only where the server's digest differs from the entry's, and read a page
+    at a time (a keyed table whole), each in a short transaction."""
+    page: dict[str | int, bytes] = {}
+    keyed = ledger in KEYED_LEDGERS
+
+    def digest_of(key: str | None, seq: int) -> bytes | None:
+        wanted = key or "" if keyed else seq
+        if wanted not in page:
+            page.clear()
+            with db.read() as session:
+                if keyed:
+                    page.update(repository.keyed_digests(session, ledger, in_python=True))
+                else:
+                    page.update(repository.row_digests(session, ledger, seq - 1, seq - 1 + PAGE,
+                                                       PAGE, in_python=True))  # fmt: skip
+        return page.get(wanted)
+
+    return digest_of
+
+
 def _check(
     session: Session,
     ledger: str,
@@ -462,6 +487,7 @@ def _check(
     rows: Iterator[tuple[int, bytes]],
     roots: Mapping[int, tuple[int, str]],
     archived_upto: int,
+    legacy: Callable[[str | None, int], bytes | None] | None,
     check: LedgerCheck,
     progress: Callable[[str, int, int], None] | None,
 ) -> None:
@@ -523,7 +549,7 @@ def _check(
         if current is not None:
             check.first_checked = check.first_checked or seq
             check.rows += 1
-            if current != d:
+            if current != d and (legacy is None or legacy(key, seq) != d):
                 found = (seq, current, where)
                 continue
         prev, last_seq = h, seq
@@ -577,7 +603,9 @@ def proof(session: Session, decision_id: str) -> Proof:
     if sealed is None:
         raise Conflict(f"decision {decision_id!r} is not sealed yet: the sealer chains new "
                        "decisions within seconds; retry")  # fmt: skip
-    n, seq, _, _, leaf = sealed
+    n, seq, _, sealed_digest, leaf = sealed
+    if digest(row.text) != sealed_digest:  # sealed before revision 0021: in Python's encoding
+        row = repository.decision_text(session, decision_id, in_python=True) or row
     latest = repository.latest_checkpoint(session)
     cp = (
         None
