@@ -598,8 +598,11 @@ def settled_seqs(session: Session, tables: Sequence[str]) -> dict[str, int] | No
     at once (new writers wait only for that moment; a writer that holds one ledger table
     and waits for another can never deadlock with it), by ``nextoffer_settled_seq(ledger)``
     (revision 0020), which runs as the owner: the application role may not take that lock
-    mode on the ledger itself. SQLite: the caller's write transaction holds the database's
-    write lock, so nothing is in flight.
+    mode on the ledger itself. The connection autocommits, so the server ends each
+    statement's transaction itself: a caller that took the lock and then waited for the CPU
+    before sending COMMIT (the sealer runs at idle priority on a busy host) would hold back
+    every insert meanwhile. SQLite: the caller's
+    write transaction holds the database's write lock, so nothing is in flight.
     """
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
@@ -608,13 +611,16 @@ def settled_seqs(session: Session, tables: Sequence[str]) -> dict[str, int] | No
     assert isinstance(bind, sa.Engine)
     found = {}
     try:
-        with bind.connect() as connection:
-            for table in tables:
-                with connection.begin():
-                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{SETTLE_TIMEOUT}'")
+        with bind.connect() as pooled:
+            connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql(f"SET lock_timeout = '{SETTLE_TIMEOUT}'")
+            try:
+                for table in tables:
                     found[table] = int(connection.execute(
                         sa.text("SELECT nextoffer_settled_seq(:ledger)"), {"ledger": table}
                     ).scalar_one())  # fmt: skip
+            finally:
+                connection.exec_driver_sql("RESET lock_timeout")
     except sa.exc.OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             return None
