@@ -534,3 +534,20 @@ def test_a_chain_sealed_before_the_server_computed_digests_still_verifies_and_pr
                                                  ("rule_revisions", 2, "modified")]  # fmt: skip
     finally:
         db.dispose()
+
+
+def test_rows_sealed_while_verification_starts_are_read_not_reported_deleted(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification reads each table's newest seq, then the chain's head: a sealer that
+    chains rows written in between leaves the head past that seq. Those rows are read up
+    to the head, not reported as deleted (here the newest seq is read as if before the
+    last two rows were written)."""
+    _fill(db)
+    _seal_all(db)
+    newest = repository.last_seq
+    monkeypatch.setattr(repository, "last_seq", lambda s, ledger: newest(s, ledger) - 20)
+    monkeypatch.setattr(service, "PAGE", 10)  # pages of 10 seqs: none reaches past seq 40
+    result = service.verify(db)
+    assert result.problems == []
+    assert {c.ledger: c.rows for c in result.ledgers} == dict.fromkeys(LEDGER_TABLES, len(SEQS))

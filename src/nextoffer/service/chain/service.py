@@ -439,7 +439,10 @@ def verify(
             check = LedgerCheck(ledger)
             top = repository.head(session, ledger)
             bound = top[0] if top else 0
-            rows = read_digests(db, ledger, newest) if ledger in SEQ_LEDGERS else iter(())
+            # up to the chain's head at least: the sealer may have sealed rows written
+            # after ``newest`` was read, and their rows are read too
+            upto = max(newest, top[1] if top else 0)
+            rows = read_digests(db, ledger, upto) if ledger in SEQ_LEDGERS else iter(())
             legacy = None if sqlite else _legacy_digests(db, ledger)
             _check(session, ledger, bound, rows, roots, archived.get(ledger, 0), legacy, check,
                    progress)  # fmt: skip
