@@ -134,7 +134,7 @@ def test_the_dashboard_cannot_be_framed(
             d.switch_to.default_content()
 
     # the check sees a framed page's text when framing is allowed (the JSON health check) ...
-    assert '"status":"ok"' in framed_text("control").replace(" ", "")
+    assert '"status":"ready"' in framed_text("control").replace(" ", "")
     # ... and nothing of the dashboard: the browser refused to show it in a frame
     shown = framed_text("dashboard")
     assert "Signed in as" not in shown
