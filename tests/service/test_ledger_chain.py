@@ -118,11 +118,12 @@ def test_the_sealer_chains_every_ledger_table_and_an_untouched_ledger_verifies(
     assert service.seal(db) == {}  # nothing new: nothing sealed twice
     _fill(db, (70,), start=6)
     assert _seal_all(db) == dict.fromkeys(LEDGER_TABLES, 1)
-    result = service.verify(db)
-    assert result.problems == []
-    assert {c.ledger: (c.sealed, c.rows, c.unsealed) for c in result.ledgers} == dict.fromkeys(
-        LEDGER_TABLES, (7, 7, 0)
-    )
+    for readers in (service.READERS, 1):
+        result = service.verify(db, readers=readers)
+        assert result.problems == []
+        assert {c.ledger: (c.sealed, c.rows, c.unsealed) for c in result.ledgers} == (
+            dict.fromkeys(LEDGER_TABLES, (7, 7, 0))
+        )
     with db.read() as s:
         top = repository.head(s, "decisions")
     assert top is not None
@@ -187,6 +188,12 @@ EDITS = {
         " request, decision, occurred_at FROM decisions WHERE seq = 20",
         ("decisions", 25),
     ),
+    "inserted before the first": (
+        "INSERT INTO decisions (seq, id, channel, snapshot_version, control, shown, request,"
+        " decision, occurred_at) SELECT 0, 'forged', channel, snapshot_version, control, shown,"
+        " request, decision, occurred_at FROM decisions WHERE seq = 10",
+        ("decisions", 0),
+    ),
     "truncated tail": ("DELETE FROM decisions WHERE seq >= 50", ("decisions", 50)),
     "an event's value": ("UPDATE events SET value = 999 WHERE seq = 40", ("events", 40)),
     "an erasure deleted": ("DELETE FROM erasures WHERE seq = 10", ("erasures", 10)),
@@ -200,14 +207,21 @@ EDITS = {
                                   ("journey_versions", 5)),
 }  # fmt: skip
 KINDS = {"modified": "modified", "deleted": "deleted", "inserted": "inserted",
+         "inserted before the first": "inserted",
          "truncated tail": "deleted", "an event's value": "modified",
          "an erasure deleted": "deleted", "an audit row": "modified",
          "a transition": "modified", "a rule revision": "modified",
          "a journey version deleted": "deleted"}  # fmt: skip
 
 
+@pytest.mark.parametrize("page", [service.PAGE, 2])
 @pytest.mark.parametrize("edit", list(EDITS))
-def test_verification_names_the_row_a_superuser_edited(db: Database, edit: str) -> None:
+def test_verification_names_the_row_a_superuser_edited(
+    db: Database, edit: str, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole, and in pages of 2 entries (PostgreSQL checks each itself; the first it finds
+    wrong is walked in Python to name the row)."""
+    monkeypatch.setattr(service, "PAGE", page)
     _fill(db)
     _seal_all(db)
     statement, (ledger, seq) = EDITS[edit]
@@ -238,9 +252,11 @@ def test_an_edited_chain_entry_is_named(db: Database) -> None:
     assert _problems(service.verify(db)) == [("audit", 30, "chain")]
 
 
+@pytest.mark.parametrize("page", [service.PAGE, 2])
 def test_checkpoints_are_signed_written_outside_and_catch_a_rewritten_chain(
-    db: Database, key: Any, tmp_path: Path
+    db: Database, key: Any, tmp_path: Path, page: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(service, "PAGE", page)
     folder = tmp_path / "checkpoints"
     assert service.checkpoint(db, key, NOW, folder) is None  # nothing sealed: nothing to sign
     _fill(db, SEQS[:4])
@@ -249,7 +265,7 @@ def test_checkpoints_are_signed_written_outside_and_catch_a_rewritten_chain(
     assert first is not None
     assert first.check(key.public_key())
     assert first.body["ledgers"]["decisions"] == {
-        "size": 4, "last_seq": 40,
+        "size": 4, "last_seq": 40, "head": _hashes(db, "decisions")[-1].hex(),
         "root": root(_hashes(db, "decisions")).hex(),
     }  # fmt: skip
     assert service.checkpoint(db, key, NOW, folder) is None  # nothing new
@@ -536,18 +552,101 @@ def test_a_chain_sealed_before_the_server_computed_digests_still_verifies_and_pr
         db.dispose()
 
 
-def test_rows_sealed_while_verification_starts_are_read_not_reported_deleted(
+def test_rows_written_and_sealed_during_a_verification_are_counted_not_reported(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Verification reads each table's newest seq, then the chain's head: a sealer that
-    chains rows written in between leaves the head past that seq. Those rows are read up
-    to the head, not reported as deleted (here the newest seq is read as if before the
-    last two rows were written)."""
+    """Verification walks each chain up to the head it read first, a page at a time, each
+    page's rows up to its last entry's seq: rows written and sealed while it walks are
+    newer rows, not deleted or inserted ones (pages of 2 entries)."""
     _fill(db)
     _seal_all(db)
-    newest = repository.last_seq
-    monkeypatch.setattr(repository, "last_seq", lambda s, ledger: newest(s, ledger) - 20)
-    monkeypatch.setattr(service, "PAGE", 10)  # pages of 10 seqs: none reaches past seq 40
-    result = service.verify(db)
+    monkeypatch.setattr(service, "PAGE", 2)
+    written: list[str] = []
+
+    def meanwhile(ledger: str, done: int, total: int) -> None:
+        if ledger == "decisions" and not written:
+            written.append(ledger)
+            _fill(db, (70,), start=6)
+            assert _seal_all(db)["decisions"] == 1
+
+    result = service.verify(db, progress=meanwhile)
+    assert written
     assert result.problems == []
-    assert {c.ledger: c.rows for c in result.ledgers} == dict.fromkeys(LEDGER_TABLES, len(SEQS))
+    decisions = next(c for c in result.ledgers if c.ledger == "decisions")
+    assert (decisions.sealed, decisions.rows, decisions.unsealed) == (6, 6, 1)
+    assert service.verify(db).problems == []
+
+
+@pytest.mark.postgres
+def test_postgresql_checks_clean_pages_itself_and_only_a_wrong_one_is_walked_in_python(
+    postgres: ThrowawayPostgres, key: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No page of an untouched ledger is read into Python; a modified row's page is, and
+    only it (pages of 2 entries: 3 a table)."""
+    db = Database(postgres.new_database())
+    monkeypatch.setattr(service, "PAGE", 2)
+    walked: list[tuple[str, int, int]] = []
+    page_rows = service._page_rows
+
+    def counted(session: Any, ledger: str, after: int, upto: int) -> Any:
+        walked.append((ledger, after, upto))
+        return page_rows(session, ledger, after, upto)
+
+    monkeypatch.setattr(service, "_page_rows", counted)
+    try:
+        _fill(db)
+        _seal_all(db)
+        service.checkpoint(db, key, NOW)
+        checkpoints = service.stored_checkpoints(db)
+        result = service.verify(db, checkpoints, key.public_key())
+        assert result.problems == []
+        assert walked == []
+        assert all(c.rows == c.sealed == len(SEQS) for c in result.ledgers)
+        with superuser(db) as conn:
+            conn.exec_driver_sql("UPDATE events SET value = 999 WHERE seq = 40")
+        result = service.verify(db, checkpoints, key.public_key())
+        assert _problems(result) == [("events", 40, "modified")]
+        assert walked == [("events", 2, 4)]
+    finally:
+        db.dispose()
+
+
+def _without_heads(made: service.Checkpoint, key: Any) -> service.Checkpoint:
+    """``made`` as a checkpoint signed before checkpoints carried their chains' heads."""
+    body = made.body
+    for tree in body["ledgers"].values():
+        del tree["head"]
+    signed = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return service.Checkpoint(signed, key.sign(signed.encode()).hex(), made.key_id)
+
+
+@pytest.mark.parametrize("page", [service.PAGE, 2])
+def test_checkpoints_signed_before_heads_are_checked_by_their_merkle_root(
+    db: Database, key: Any, page: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old checkpoint (a root, no head) at 4 entries and a new one at 6: both hold on an
+    untouched ledger; a chain rewritten from decision 20 on is caught by the old one's
+    root (the tree grown from every entry's hash), and from 50 on by the new one's head."""
+    monkeypatch.setattr(service, "PAGE", page)
+    _fill(db, SEQS[:4])
+    _seal_all(db)
+    old = service.checkpoint(db, key, NOW)
+    assert old is not None
+    _fill(db, SEQS[4:], start=4)
+    _seal_all(db)
+    new = service.checkpoint(db, key, NOW)
+    assert new is not None
+    both = [_without_heads(old, key), new]
+    assert service.verify(db, both, key.public_key()).problems == []
+    for seq, caught in (
+        (50, ("decisions", 60, "checkpoint")),
+        (20, ("decisions", 40, "checkpoint")),
+    ):
+        with superuser(db) as conn:
+            conn.exec_driver_sql(f"UPDATE decisions SET channel = 'sms{seq}' WHERE seq = {seq}")
+            conn.exec_driver_sql(
+                f"DELETE FROM ledger_chain WHERE ledger = 'decisions' AND seq >= {seq}"
+            )
+        _seal_all(db)
+        assert service.verify(db).problems == []  # the chain agrees with the rows again
+        assert _problems(service.verify(db, both, key.public_key())) == [caught]

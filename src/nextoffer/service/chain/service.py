@@ -9,12 +9,16 @@ meanwhile: one chain per table, never a fork.
 
 **Checkpoints**: when ``checkpoint_rows`` entries were sealed since the last one, or
 ``checkpoint_seconds`` passed with something new, the sealer signs (Ed25519, the key file
-``checkpoint_key``) the RFC 6962 tree head of each table's chain (size, root, last seq) and
-writes it to ``checkpoint_dir`` (one JSON file per checkpoint) and ``ledger_checkpoints``.
+``checkpoint_key``) the RFC 6962 tree head of each table's chain (size, root, last seq)
+with the hash of the chain's entry at that size (its head) and writes it to
+``checkpoint_dir`` (one JSON file per checkpoint) and ``ledger_checkpoints``.
 
-**Verification** recomputes every row's digest and every link in order, and reports per
-table the first row modified, deleted, inserted or reordered (by ``seq``), then checks the
-chain against each checkpoint's root and size (a truncated tail).
+**Verification** recomputes every row's digest and every link, and reports per table the
+first row modified, deleted, inserted or reordered (by ``seq``), then checks the chain
+against each checkpoint's size (a truncated tail) and head: the links fix every entry
+before a head, so an entry that differs from the signed head means the chain was rewritten
+from a row on. (Checkpoints signed before they carried heads are checked by their root:
+the Merkle tree grown from every entry's hash.) The root serves inclusion proofs.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,12 +46,12 @@ from ..archive import service as archive
 from ..db import Database
 from ..errors import Conflict, InvalidInput, NotFound
 from . import repository
-from .repository import KEYED_LEDGERS, SEQ_LEDGERS, Entry
+from .repository import KEYED_LEDGERS, SEQ_LEDGERS, Entry, PageCheck
 from .schemas import CheckpointFile, Proof
 
 __all__ = ["CHUNK", "LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "Checkpoint", "LedgerCheck", "Problem",
            "Verification", "checkpoint", "generate_key", "key_id", "load_checkpoints",
-           "load_private_key", "load_public_key", "proof", "read_digests", "seal", "stored_checkpoints", "verify"]  # fmt: skip
+           "load_private_key", "load_public_key", "proof", "seal", "stored_checkpoints", "verify"]  # fmt: skip
 
 CHUNK = 1_024  # entries per chunk of a chain's Merkle tree whose root the chain keeps
 SEAL_BATCH = 20_000  # rows per table per seal (a seal's write transaction is short)
@@ -259,10 +264,11 @@ def checkpoint(
                 tree.append(h)
         number = (last["number"] if last else 0) + 1
         kid = key_id(key.public_key())
+        heads_hex = {ledger: (top[4] if top else GENESIS).hex() for ledger, top in heads.items()}
         body = {
             "number": number, "time": now.astimezone(dt.UTC).isoformat(), "key_id": kid,
             "ledgers": {ledger: {"size": tree.size, "root": tree.root().hex(),
-                                 "last_seq": last_seqs[ledger]}
+                                 "last_seq": last_seqs[ledger], "head": heads_hex[ledger]}
                         for ledger, tree in trees.items()},
         }  # fmt: skip
         signed = _encode(body)
@@ -347,8 +353,9 @@ class Verification:
         return sum(c.rows for c in self.ledgers)
 
 
-def _pages(fetch: Callable[[int], Sequence[Any]], key: Callable[[Any], int]) -> Iterator[Any]:
-    after = 0
+def _pages(
+    fetch: Callable[[int], Sequence[Any]], key: Callable[[Any], int], after: int = 0
+) -> Iterator[Any]:
     while True:
         page = fetch(after)
         yield from page
@@ -377,27 +384,20 @@ def _in_order(tasks: Iterable[Callable[[], _T]], readers: int) -> Iterator[_T]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_digests(
-    db: Database, ledger: str, upto: int, readers: int = READERS
-) -> Iterator[tuple[int, bytes]]:
-    """``(seq, digest)`` of every row of a ``seq`` ledger up to ``upto``, in order.
-
-    On PostgreSQL the server computes the digests (``repository.row_digests``): that is
-    the work of verification, so ``readers`` connections compute the ranges of ``PAGE``
-    seqs that follow each other at once, each on its own server process, while this one
-    walks the chain; on the 2-core host of ``bench/ledger_verify_bench.py`` two readers
-    read 1.73x the rows a second of one (291,388 against 168,236)."""
-
-    def page(after: int) -> Callable[[], list[tuple[int, bytes]]]:
-        def read() -> list[tuple[int, bytes]]:
-            with db.read() as session:
-                return repository.row_digests(session, ledger, after, after + PAGE, PAGE)
-
-        return read
-
-    pages = (page(after) for after in range(0, upto, PAGE))
-    for rows in _in_order(pages, 1 if db.is_sqlite else readers):
-        yield from rows
+def _signed_by(good: Sequence[Checkpoint], ledger: str) -> tuple[_Signed, _Signed]:
+    """What the checkpoints signed of ``ledger``'s chain, by its size then: the head
+    entry's hash, and the Merkle root of those signed before checkpoints carried heads."""
+    heads: _Signed = {}
+    roots: _Signed = {}
+    for cp in good:
+        tree = cp.body["ledgers"].get(ledger)
+        if tree is not None and tree["size"] > 0:
+            number = int(cp.body["number"])
+            if "head" in tree:
+                heads[int(tree["size"])] = (number, tree["head"])
+            else:
+                roots[int(tree["size"])] = (number, tree["root"])
+    return heads, roots
 
 
 def verify(
@@ -405,6 +405,7 @@ def verify(
     checkpoints: Sequence[Checkpoint] = (),
     public: Ed25519PublicKey | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    readers: int = READERS,
 ) -> Verification:
     """Re-read the ledger and its chain; see the module's docstring."""
     result = Verification()
@@ -421,42 +422,38 @@ def verify(
     result.latest = int(good[-1].body["number"]) if good else None
     sqlite = db.is_sqlite
     # what the ledger tables are asked, each in a short transaction of its own: a long one
-    # on a partitioned table would keep the partition keeper waiting (the rows' digests
-    # are read a page a transaction, and the chain is not a ledger table)
+    # on a partitioned table would keep the partition keeper waiting (the rows are read a
+    # page a transaction, and the chain is not a ledger table)
     with db.read() as session:
         archived = {} if sqlite else archive.archived_seqs(session)
     for ledger in LEDGERS:
-        newest = 0
-        if ledger in SEQ_LEDGERS:
-            with db.read() as session:
-                newest = repository.last_seq(session, ledger)
+        heads, roots = _signed_by(good, ledger)
+        check = LedgerCheck(ledger)
+        walk = _Walk(ledger, check, heads, roots, archived.get(ledger, 0),
+                     None if sqlite else _legacy_digests(db, ledger), progress)  # fmt: skip
         with db.read() as session:
-            roots: dict[int, tuple[int, str]] = {}
-            for cp in good:
-                tree = cp.body["ledgers"].get(ledger)
-                if tree is not None and tree["size"] > 0:
-                    roots[int(tree["size"])] = (int(cp.body["number"]), tree["root"])
-            check = LedgerCheck(ledger)
             top = repository.head(session, ledger)
             bound = top[0] if top else 0
-            # up to the chain's head at least: the sealer may have sealed rows written
-            # after ``newest`` was read, and their rows are read too
-            upto = max(newest, top[1] if top else 0)
-            rows = read_digests(db, ledger, upto) if ledger in SEQ_LEDGERS else iter(())
-            legacy = None if sqlite else _legacy_digests(db, ledger)
-            _check(session, ledger, bound, rows, roots, archived.get(ledger, 0), legacy, check,
-                   progress)  # fmt: skip
-            last = good[-1].body["ledgers"].get(ledger) if good else None
-            if last is not None:
-                check.checkpoint_size = int(last["size"])
-                if check.problem is None and check.sealed < check.checkpoint_size:
-                    check.problem = Problem(ledger, int(last["last_seq"]), "truncated",
-                        f"{ledger}: the chain has {check.sealed:,} entries, checkpoint "
-                        f"{good[-1].body['number']} signed {check.checkpoint_size:,} (up to seq "
-                        f"{last['last_seq']}): the tail after entry {check.sealed:,} is gone")  # fmt: skip
-            if check.problem is not None:
-                result.problems.append(check.problem)
-            result.ledgers.append(check)
+            if ledger in KEYED_LEDGERS:
+                walk.keyed(session, bound)
+            else:
+                walk.pages(db, session, bound, 1 if sqlite else readers)
+        if check.problem is None and ledger in SEQ_LEDGERS:
+            with db.read() as session:
+                check.unsealed = repository.count_after(
+                    session, ledger, walk.last_seq if check.sealed else None
+                )
+        last = good[-1].body["ledgers"].get(ledger) if good else None
+        if last is not None:
+            check.checkpoint_size = int(last["size"])
+            if check.problem is None and check.sealed < check.checkpoint_size:
+                check.problem = Problem(ledger, int(last["last_seq"]), "truncated",
+                    f"{ledger}: the chain has {check.sealed:,} entries, checkpoint "
+                    f"{good[-1].body['number']} signed {check.checkpoint_size:,} (up to seq "
+                    f"{last['last_seq']}): the tail after entry {check.sealed:,} is gone")  # fmt: skip
+        if check.problem is not None:
+            result.problems.append(check.problem)
+        result.ledgers.append(check)
     return result
 
 
@@ -483,115 +480,207 @@ def _legacy_digests(db: Database, ledger: str) -> Callable[[str | None, int], by
     return digest_of
 
 
-def _check(
-    session: Session,
-    ledger: str,
-    bound: int,
-    rows: Iterator[tuple[int, bytes]],
-    roots: Mapping[int, tuple[int, str]],
-    archived_upto: int,
-    legacy: Callable[[str | None, int], bytes | None] | None,
-    check: LedgerCheck,
-    progress: Callable[[str, int, int], None] | None,
-) -> None:
-    keyed = ledger in KEYED_LEDGERS
-    entries = _pages(lambda after: repository.chain_entries(session, ledger, after, PAGE,
-                                                            bound), lambda e: e[0])  # fmt: skip
-    by_key = dict(repository.keyed_digests(session, ledger)) if keyed else {}
-    row = next(rows, None)
-    tree, signed = Frontier(), max(roots, default=0)
-    prev, previous_size, last_seq = GENESIS, 0, 0
-    range_first: int | None = None  # the first seq after the last checkpoint passed
-    found: tuple[int, bytes, str] | None = None  # a modified row: its seq and its digest now
-    later: dict[bytes, int] = {}
-    current: bytes | None  # the row's digest now (None: archived)
-    for n, seq, key, d, h in entries:
-        if found is not None:  # only looking for where the modified row's content came from
-            later[d] = seq
-            if found[1] in later or len(later) >= LOOK_AHEAD:
-                break
-            continue
-        check.sealed = n
-        where = f"{ledger} {key} (entry {n})" if keyed else f"{ledger} seq {seq}"
-        if range_first is None:
-            range_first = seq
-        if link(prev, seq, d) != h:
-            check.problem = Problem(
-                ledger,
-                seq,
-                "chain",
-                f"{where}: the chain's entry does not"
-                " follow from the one before (the chain was edited)",
-            )
-            return
-        if keyed:
-            current = by_key.pop(key or "", None)
-            if current is None:
-                check.problem = Problem(
-                    ledger, seq, "deleted", f"{where}: sealed, not in the database"
-                )
+_FIRST = -(2**62)  # below any seq a row could be given
+_Signed = dict[int, tuple[int, str]]  # a chain's size -> (checkpoint number, hash hex)
+# a page of a ``seq`` ledger walked in Python: its chain entries and its rows' digests
+_Rows = tuple[list[Entry], list[tuple[int, bytes]]]
+
+
+def _page_rows(session: Session, ledger: str, after: int, upto: int) -> _Rows:
+    """The chain entries numbered ``(after, upto]`` and the digests of the rows they seal,
+    seqs ``(seq of entry after, seq of the last entry]``."""
+    entries = repository.chain_entries(session, ledger, max(after - 1, 0), upto - after + 1, upto)
+    # the first page's rows: any seq up to its last entry's (a row forged at 0 too)
+    lo = entries.pop(0)[1] if after and entries and entries[0][0] == after else _FIRST
+    hi = entries[-1][1] if entries else lo
+    return entries, repository.row_digests(session, ledger, lo, hi, max(hi - lo, 0))
+
+
+@dataclass
+class _Walk:
+    """One table's verification under way: its chain walked up to entry ``check.sealed``
+    (hash ``prev``, row ``last_seq``).
+
+    A ``seq`` ledger is walked a page of ``PAGE`` entries at a time. On PostgreSQL the
+    server checks a page itself (``repository.page_check``), and only a page it finds
+    wrong is walked here, entry by entry, to name the first row that is; so are SQLite's
+    pages, the keyed ledgers, and the pages up to the last checkpoint that signed a Merkle
+    root but no head (its tree is grown here, from every entry's hash)."""
+
+    ledger: str
+    check: LedgerCheck
+    heads: _Signed
+    roots: _Signed
+    archived_upto: int
+    legacy: Callable[[str | None, int], bytes | None] | None
+    progress: Callable[[str, int, int], None] | None
+    prev: bytes = GENESIS
+    last_seq: int = 0
+    previous_size: int = 0  # the last checkpoint's size passed
+    range_first: int | None = None  # the first seq after it
+    tree: Frontier = field(default_factory=Frontier)
+
+    def pages(self, db: Database, session: Session, bound: int, readers: int) -> None:
+        """Walk a ``seq`` ledger's chain up to entry ``bound``, ``readers`` pages at once."""
+        grown = max(self.roots, default=0)  # the pages up to it are walked here
+
+        def task(after: int) -> Callable[[], PageCheck | _Rows]:
+            upto = min(after + PAGE, bound)
+            wanted = {after + 1}.union(*({s, s + 1} for s in self.heads if after < s <= upto))
+
+            def read() -> PageCheck | _Rows:
+                with db.read() as reading:
+                    if not db.is_sqlite and after >= grown:
+                        return repository.page_check(reading, self.ledger, after, upto,
+                                                     self.archived_upto, wanted)  # fmt: skip
+                    return _page_rows(reading, self.ledger, after, upto)
+
+            return read
+
+        starts = range(0, bound, PAGE)
+        for after, page in zip(starts, _in_order(map(task, starts), readers), strict=True):
+            upto = min(after + PAGE, bound)
+            if isinstance(page, PageCheck):
+                if self._take(page, after, upto):
+                    if self.progress is not None:
+                        self.progress(self.ledger, upto, bound)
+                    continue
+                with db.read() as reading:
+                    page = _page_rows(reading, self.ledger, after, upto)
+            entries, rows = page
+            follow = _pages(lambda a: repository.chain_entries(session, self.ledger, a, PAGE,
+                                                               bound), lambda e: e[0], upto)  # fmt: skip
+            self._walk(chain(entries, follow), iter(rows), None, upto)
+            if self.check.problem is not None:
                 return
-        else:
-            if row is not None and row[0] < seq:
-                inserted = row[0]
-                check.problem = Problem(ledger, inserted, "inserted", f"{ledger} seq {inserted}:"
-                    f" a row that was never sealed, between sealed seq {last_seq} and {seq}")  # fmt: skip
+            if self.progress is not None:
+                self.progress(self.ledger, upto, bound)
+
+    def keyed(self, session: Session, bound: int) -> None:
+        """Walk a keyed ledger's chain (up to entry ``bound``) against its rows."""
+        entries = _pages(lambda after: repository.chain_entries(session, self.ledger, after,
+                                                                PAGE, bound), lambda e: e[0])  # fmt: skip
+        by_key = dict(repository.keyed_digests(session, self.ledger))
+        self._walk(entries, iter(()), by_key, bound)
+        if self.check.problem is None:
+            self.check.unsealed = len(by_key)
+            if self.progress is not None:
+                self.progress(self.ledger, self.check.sealed, bound)
+
+    def _take(self, page: PageCheck, after: int, upto: int) -> bool:
+        """Take a page the server found clean as walked; False (nothing taken): it did not,
+        or a checkpoint's head in it differs, for ``_walk`` to name."""
+        sizes = sorted(s for s in self.heads if after < s <= upto)
+        if not page.clean or any(page.entries[s][1].hex() != self.heads[s][1] for s in sizes):
+            return False
+        if sizes:
+            self.previous_size, self.range_first = sizes[-1], None
+        if self.range_first is None and self.previous_size < upto:
+            self.range_first = page.entries[self.previous_size + 1][0]
+        check = self.check
+        check.sealed = upto
+        check.rows += page.checked
+        check.archived += page.archived
+        check.first_checked = check.first_checked or page.first_checked
+        self.last_seq, self.prev = page.entries[upto]
+        return True
+
+    def _signed(self, n: int, seq: int, h: bytes) -> bool:
+        """Entry ``n`` (at ``seq``, hash ``h``) against the checkpoints of that size: its
+        hash against their head, the tree grown to it against their root; False: it differs
+        (``check.problem`` says how)."""
+        if n <= max(self.roots, default=0):  # the tree grows as far as a root was signed
+            self.tree.append(h)
+        for signed, ours in ((self.heads, h), (self.roots, None)):
+            if n not in signed:
+                continue
+            number, expected = signed[n]
+            if (ours if ours is not None else self.tree.root()).hex() != expected:
+                self.check.problem = Problem(self.ledger, seq, "checkpoint", f"{self.ledger}: "
+                    f"entries {self.previous_size + 1:,}..{n:,} (seq {self.range_first}..{seq}) "
+                    f"differ from signed checkpoint {number} (a row and the chain rewritten"
+                    " together)")  # fmt: skip
+                return False
+        if n in self.heads or n in self.roots:
+            self.previous_size, self.range_first = n, None
+        return True
+
+    def _walk(
+        self,
+        entries: Iterator[Entry],
+        rows: Iterator[tuple[int, bytes]],
+        by_key: dict[str, bytes] | None,
+        stop: int,
+    ) -> None:
+        """Walk ``entries`` up to entry ``stop`` against the rows' digests (``by_key``: a
+        keyed ledger's rows); at the first problem, ``check.problem`` names it. ``entries``
+        may run past ``stop``: a modified row's content is looked for there."""
+        check, ledger, keyed = self.check, self.ledger, by_key is not None
+        row = next(rows, None)
+        found: tuple[int, bytes, str] | None = None  # a modified row: its seq and digest now
+        later: dict[bytes, int] = {}
+        current: bytes | None  # the row's digest now (None: archived)
+        for n, seq, key, d, h in entries:
+            if found is not None:  # only looking for where the modified row's content came from
+                later[d] = seq
+                if found[1] in later or len(later) >= LOOK_AHEAD:
+                    break
+                continue
+            check.sealed = n
+            where = f"{ledger} {key} (entry {n})" if keyed else f"{ledger} seq {seq}"
+            if self.range_first is None:
+                self.range_first = seq
+            if link(self.prev, seq, d) != h:
+                check.problem = Problem(ledger, seq, "chain", f"{where}: the chain's entry does"
+                                        " not follow from the one before (the chain was edited)")  # fmt: skip
                 return
-            if row is None or row[0] > seq:
-                if seq <= archived_upto:  # its month was archived: gone, not deleted
-                    check.archived += 1
-                    current = None
-                else:
+            if by_key is not None:
+                current = by_key.pop(key or "", None)
+                if current is None:
                     check.problem = Problem(
-                        ledger, seq, "deleted", f"{ledger} seq {seq}: sealed, not in the database"
+                        ledger, seq, "deleted", f"{where}: sealed, not in the database"
                     )
                     return
             else:
-                current = row[1]
-                row = next(rows, None)
-        if current is not None:
-            check.first_checked = check.first_checked or seq
-            check.rows += 1
-            if current != d and (legacy is None or legacy(key, seq) != d):
-                found = (seq, current, where)
-                continue
-        prev, last_seq = h, seq
-        if n <= signed:  # the tree grows as far as a checkpoint signed it, no further
-            tree.append(h)
-            if n in roots:
-                number, expected = roots[n]
-                if tree.root().hex() != expected:
-                    check.problem = Problem(ledger, seq, "checkpoint", f"{ledger}: entries "
-                        f"{previous_size + 1:,}..{n:,} (seq {range_first}..{seq}) differ from"
-                        f" signed checkpoint {number} (a row and the chain rewritten together)")  # fmt: skip
+                if row is not None and row[0] < seq:
+                    inserted = row[0]
+                    check.problem = Problem(ledger, inserted, "inserted", f"{ledger} seq {inserted}:"
+                        f" a row that was never sealed, between sealed seq {self.last_seq} and {seq}")  # fmt: skip
                     return
-                previous_size, range_first = n, None
-        if progress is not None and n % PAGE == 0:
-            progress(ledger, n, bound)
-    if found is not None:
-        seq, now, where = found
-        source = later.get(now)
-        if source is not None and source != seq:
-            check.problem = Problem(
-                ledger,
-                seq,
-                "reordered",
-                f"{where}: holds the row sealed"
-                f" at {'entry' if keyed else 'seq'} {source} (rows moved)",
-            )
-        else:
-            check.problem = Problem(
-                ledger, seq, "modified", f"{where}: its content differs from what was sealed"
-            )
-        return
-    if progress is not None:
-        progress(ledger, check.sealed, bound)
-    if keyed:
-        check.unsealed = len(by_key)
-    else:
-        while row is not None:
-            check.unsealed += 1
-            row = next(rows, None)
+                if row is None or row[0] > seq:
+                    if seq <= self.archived_upto:  # its month was archived: gone, not deleted
+                        check.archived += 1
+                        current = None
+                    else:
+                        check.problem = Problem(ledger, seq, "deleted",
+                                                f"{ledger} seq {seq}: sealed, not in the database")  # fmt: skip
+                        return
+                else:
+                    current = row[1]
+                    row = next(rows, None)
+            if current is not None:
+                check.first_checked = check.first_checked or seq
+                check.rows += 1
+                if current != d and (self.legacy is None or self.legacy(key, seq) != d):
+                    found = (seq, current, where)
+                    continue
+            self.prev, self.last_seq = h, seq
+            if not self._signed(n, seq, h):
+                return
+            if keyed and self.progress is not None and n % PAGE == 0:
+                self.progress(ledger, n, stop)
+            if n >= stop:
+                break
+        if found is not None:
+            seq, now, where = found
+            source = later.get(now)
+            if source is not None and source != seq:
+                check.problem = Problem(ledger, seq, "reordered", f"{where}: holds the row"
+                    f" sealed at {'entry' if keyed else 'seq'} {source} (rows moved)")  # fmt: skip
+            else:
+                check.problem = Problem(
+                    ledger, seq, "modified", f"{where}: its content differs from what was sealed"
+                )
 
 
 # -- proofs
