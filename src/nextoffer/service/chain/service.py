@@ -55,8 +55,8 @@ __all__ = ["CHUNK", "LEDGERS", "LOOK_AHEAD", "PAGE", "READERS", "SEAL_BATCH", "C
 
 CHUNK = 1_024  # entries per chunk of a chain's Merkle tree whose root the chain keeps
 SEAL_BATCH = 20_000  # rows per table per seal (a seal's write transaction is short)
-PAGE = 20_000  # rows (or seqs) read per query while verifying
-READERS = 2  # PostgreSQL: connections computing row digests at once while verifying
+PAGE = 20_000  # chain entries (and their rows) per page while verifying
+READERS = 2  # connections checking (PostgreSQL) or reading pages at once while verifying
 LOOK_AHEAD = 1_000_000  # entries read past a modified row for the row its content came from
 LEDGERS = (*SEQ_LEDGERS, *KEYED_LEDGERS)
 _T = TypeVar("_T")
