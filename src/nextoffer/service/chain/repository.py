@@ -212,10 +212,10 @@ def page_check(
         .where(c.ledger == ledger, c.n >= after, c.n <= upto).subquery("chain")
     )  # fmt: skip
     sealed = sa.select(chain).where(chain.c.n > after).subquery("sealed")
-    rows = sa.select(server.c.seq, _digest_of(_canonical_text(server, columns)).label("digest"))
+    digests = sa.select(server.c.seq, _digest_of(_canonical_text(server, columns)).label("digest"))
     if after:  # the first page's rows: any seq up to its last entry's (a row forged at 0 too)
-        rows = rows.where(server.c.seq > entries[after][0])
-    rows = rows.where(server.c.seq <= entries[upto][0]).subquery("rows")
+        digests = digests.where(server.c.seq > entries[after][0])
+    rows = digests.where(server.c.seq <= entries[upto][0]).subquery("rows")
     genesis = sa.literal(GENESIS, sa.LargeBinary)
     link = sa.func.sha256(
         sa.func.coalesce(sealed.c.previous, genesis).op("||")(sa.func.int8send(sealed.c.seq))
